@@ -1,0 +1,297 @@
+//! `wsgirt_config`: the runtime configuration builder. Plain memory, no
+//! Python: it may be filled in a parent process before fork.
+
+use crate::capi::boundary::{status_boundary, text};
+use crate::capi::status::wsgirt_status::{self, *};
+use crate::config::{HashSeed, RuntimeConfig};
+use std::ffi::{c_char, c_void};
+
+/// Opaque configuration builder, backed by a `Box<RuntimeConfig>` plus the
+/// log callback. Methods: `wsgirt_config_new`, `wsgirt_config_free`,
+/// `wsgirt_config_set_*`, `wsgirt_config_add_*`.
+pub struct wsgirt_config {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) log: wsgirt_log_cb,
+    pub(crate) log_userdata: *mut c_void,
+}
+
+/// Log callback: `(userdata, level, request_ctx, message, message_len)`.
+/// `level` uses syslog/Apache numbering (0 emerg … 7 debug);
+/// `request_ctx` is the `log_ctx` of the request the line belongs to, or
+/// NULL. The message is not NUL-terminated and is only valid during the
+/// call. Called from any thread, without the GIL; must not call back into
+/// the runtime and must not unwind (no C++ exceptions).
+pub type wsgirt_log_cb = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        level: u32,
+        request_ctx: *mut c_void,
+        message: *const c_char,
+        message_len: usize,
+    ),
+>;
+
+/// Boolean settings for `wsgirt_config_set_flag`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsgirt_flag {
+    /// `WSGIDontWriteBytecode` (default off).
+    WSGIRT_FLAG_DONT_WRITE_BYTECODE = 1,
+    /// `WSGIRestrictStdin` (default off).
+    WSGIRT_FLAG_RESTRICT_STDIN = 2,
+    /// `WSGIRestrictStdout` (default off).
+    WSGIRT_FLAG_RESTRICT_STDOUT = 3,
+    /// `WSGIRestrictSignal` (default on).
+    WSGIRT_FLAG_RESTRICT_SIGNAL = 4,
+    /// `wsgi.multithread` (default on).
+    WSGIRT_FLAG_MULTITHREAD = 5,
+    /// `wsgi.multiprocess` (default off).
+    WSGIRT_FLAG_MULTIPROCESS = 6,
+    /// `wsgi.run_once` (default off).
+    WSGIRT_FLAG_RUN_ONCE = 7,
+    /// `WSGICaseSensitivity` (default on): off lowercases script paths
+    /// before naming their modules.
+    WSGIRT_FLAG_CASE_SENSITIVE = 8,
+}
+
+/// Creates a configuration with mod_wsgi's defaults.
+///
+/// Ownership: on success `*out` is owned by the caller; release it with
+/// `wsgirt_config_free`. Threading: any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_new(out: *mut *mut wsgirt_config) -> wsgirt_status {
+    status_boundary(|| {
+        if out.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        let config = Box::new(wsgirt_config {
+            config: RuntimeConfig::default(),
+            log: None,
+            log_userdata: std::ptr::null_mut(),
+        });
+        // SAFETY: `out` is non-NULL and, per the contract, writable.
+        unsafe { *out = Box::into_raw(config) };
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Frees a configuration. NULL is a no-op.
+///
+/// Ownership: consumes `config`. Threading: not concurrently with any other
+/// use of the same configuration.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_free(config: *mut wsgirt_config) {
+    let _ = status_boundary(|| {
+        if !config.is_null() {
+            // SAFETY: `config` came from `wsgirt_config_new` and is freed once.
+            drop(unsafe { Box::from_raw(config) });
+        }
+        WSGIRT_STATUS_OK
+    });
+}
+
+/// Applies `f` to the configuration behind a checked pointer.
+fn with_config(
+    config: *mut wsgirt_config,
+    f: impl FnOnce(&mut wsgirt_config) -> wsgirt_status,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if config.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL and, per every setter's contract, a live
+        // configuration not used concurrently.
+        f(unsafe { &mut *config })
+    })
+}
+
+/// Applies `f` to a checked UTF-8 `(ptr, len)` argument.
+fn with_text(
+    config: *mut wsgirt_config,
+    ptr: *const c_char,
+    len: usize,
+    f: impl FnOnce(&mut RuntimeConfig, &str) -> wsgirt_status,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        if ptr.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: the caller passes `len` readable bytes at `ptr`.
+        match unsafe { text(ptr, len) } {
+            Some(value) => f(&mut c.config, value),
+            None => WSGIRT_STATUS_INVALID_ARG,
+        }
+    })
+}
+
+/// Sets the Python home (`WSGIPythonHome`): a prefix, or the root of a
+/// virtual environment. The string is copied.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_python_home(
+    config: *mut wsgirt_config,
+    home: *const c_char,
+    home_len: usize,
+) -> wsgirt_status {
+    with_text(config, home, home_len, |c, home| {
+        c.python_home = (!home.is_empty()).then(|| home.to_owned());
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Adds a `sys.path` directory for every interpreter, with
+/// `site.addsitedir` semantics (`.pth` files honoured; added entries go to
+/// the front). The string is copied.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_add_python_path(
+    config: *mut wsgirt_config,
+    path: *const c_char,
+    path_len: usize,
+) -> wsgirt_status {
+    with_text(config, path, path_len, |c, path| {
+        c.python_paths.push(path.to_owned());
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_add_warnings_option(
+    config: *mut wsgirt_config,
+    option: *const c_char,
+    option_len: usize,
+) -> wsgirt_status {
+    with_text(config, option, option_len, |c, option| {
+        c.warnings.push(option.to_owned());
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Sets the hash seed: `"random"` or a number 0..=4294967295
+/// (`WSGIPythonHashSeed`). Returns `WSGIRT_STATUS_INVALID_ARG` otherwise.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_hash_seed(
+    config: *mut wsgirt_config,
+    seed: *const c_char,
+    seed_len: usize,
+) -> wsgirt_status {
+    with_text(config, seed, seed_len, |c, seed| {
+        if seed == "random" {
+            c.hash_seed = HashSeed::Random;
+            return WSGIRT_STATUS_OK;
+        }
+        match seed.parse::<u32>() {
+            Ok(value) => {
+                c.hash_seed = HashSeed::Fixed(value);
+                WSGIRT_STATUS_OK
+            }
+            Err(_) => WSGIRT_STATUS_INVALID_ARG,
+        }
+    })
+}
+
+/// Sets the optimisation level (0, 1 or 2; `WSGIPythonOptimize`).
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_optimize(
+    config: *mut wsgirt_config,
+    level: i32,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        if !(0..=2).contains(&level) {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        c.config.optimize = level;
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Sets a boolean option; `flag` is a `wsgirt_flag` value.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_flag(
+    config: *mut wsgirt_config,
+    flag: u32,
+    value: bool,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        let c = &mut c.config;
+        match flag {
+            1 => c.dont_write_bytecode = value,
+            2 => c.restrict_stdin = value,
+            3 => c.restrict_stdout = value,
+            4 => c.restrict_signal = value,
+            5 => c.multithread = value,
+            6 => c.multiprocess = value,
+            7 => c.run_once = value,
+            8 => c.case_sensitive = value,
+            _ => return WSGIRT_STATUS_INVALID_ARG,
+        }
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Describes the serving process: its process group (empty in embedded
+/// mode) and the figures `mod_wsgi.maximum_processes` and
+/// `mod_wsgi.threads_per_process` report.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_process(
+    config: *mut wsgirt_config,
+    process_group: *const c_char,
+    process_group_len: usize,
+    maximum_processes: i32,
+    threads_per_process: i32,
+) -> wsgirt_status {
+    with_text(config, process_group, process_group_len, |c, group| {
+        c.process_group = group.to_owned();
+        c.maximum_processes = maximum_processes;
+        c.threads_per_process = threads_per_process;
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Sets the host's version, reported as `apache.version`.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_host_version(
+    config: *mut wsgirt_config,
+    major: u32,
+    minor: u32,
+    patch: u32,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        c.config.host_version = (major, minor, patch);
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Installs the log callback that receives every line the runtime logs
+/// (its own messages, tracebacks, `sys.stdout`/`sys.stderr`, `wsgi.errors`).
+/// Without one, lines go to the process's stderr. `userdata` is passed back
+/// unchanged and must stay valid while the runtime lives.
+///
+/// Threading: not concurrently with other uses of `config`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_log_callback(
+    config: *mut wsgirt_config,
+    callback: wsgirt_log_cb,
+    userdata: *mut c_void,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        c.log = callback;
+        c.log_userdata = userdata;
+        WSGIRT_STATUS_OK
+    })
+}

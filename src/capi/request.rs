@@ -1,0 +1,313 @@
+//! `wsgirt_request_run`: one WSGI request through the host's callbacks.
+
+use crate::capi::boundary::{bytes, status_boundary, text};
+use crate::capi::runtime::{status_of, wsgirt_runtime};
+use crate::capi::status::wsgirt_status::{self, *};
+use crate::wsgi::host::{HostIo, IoError};
+use crate::wsgi::request::{Outcome, RequestSpec};
+use std::ffi::{c_char, c_int, c_void};
+use std::os::fd::RawFd;
+
+/// A byte string: `len` bytes at `ptr` (not NUL-terminated; NULL only when
+/// `len` is 0).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsgirt_str {
+    pub ptr: *const c_char,
+    pub len: usize,
+}
+
+/// A name/value pair of byte strings (environ variables, headers).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsgirt_pair {
+    pub name: wsgirt_str,
+    pub value: wsgirt_str,
+}
+
+/// What a host I/O callback reports (returned as `uint32_t`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsgirt_io {
+    /// Done.
+    WSGIRT_IO_OK = 0,
+    /// The client closed the connection (not logged as an error).
+    WSGIRT_IO_CLIENT_GONE = 1,
+    /// The client connection timed out (logged).
+    WSGIRT_IO_TIMEOUT = 2,
+    /// Any other failure (logged).
+    WSGIRT_IO_ERROR = 3,
+}
+
+/// `wsgirt_write_cb` flag: pass the data to the client now.
+pub const WSGIRT_WRITE_FLUSH: u32 = 1;
+
+/// Reads up to `capacity` body bytes into `buf`, storing the count in
+/// `*out_len`; 0 means end of body. The host must never return bytes past
+/// the request body (it knows Content-Length or the chunked framing).
+pub type wsgirt_read_cb = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        buf: *mut u8,
+        capacity: usize,
+        out_len: *mut usize,
+    ) -> u32,
+>;
+
+/// Sets the response status (`status_line` is e.g. `200 OK`) and headers
+/// (latin-1 bytes, already validated). Called once, before any body data.
+pub type wsgirt_start_response_cb = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        status: u16,
+        status_line: *const c_char,
+        status_line_len: usize,
+        headers: *const wsgirt_pair,
+        headers_len: usize,
+    ) -> u32,
+>;
+
+/// Sends `len` body bytes; `flags` may hold `WSGIRT_WRITE_FLUSH`. The data
+/// is only valid during the call (copy or send it before returning).
+pub type wsgirt_write_cb =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize, flags: u32) -> u32>;
+
+/// Sends `len` bytes of the regular file `fd` from `offset` (the sendfile
+/// path of `wsgi.file_wrapper`). `fd` belongs to the application and is
+/// only valid during the call: the host sends (or `dup`s) before returning.
+pub type wsgirt_send_file_cb =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, fd: c_int, offset: u64, len: u64) -> u32>;
+
+/// The host's callbacks for one request. `struct_size` must be
+/// `sizeof(wsgirt_host_io)`. `read`, `start_response` and `write` are
+/// required; `send_file` may be NULL (file wrappers are then iterated).
+///
+/// Every callback is called on the thread running the request, with the
+/// GIL released, never re-entered, and must not unwind.
+#[repr(C)]
+pub struct wsgirt_host_io {
+    pub struct_size: usize,
+    pub read: wsgirt_read_cb,
+    pub start_response: wsgirt_start_response_cb,
+    pub write: wsgirt_write_cb,
+    pub send_file: wsgirt_send_file_cb,
+}
+
+/// What to run. `struct_size` must be `sizeof(wsgirt_request_spec)`.
+#[repr(C)]
+pub struct wsgirt_request_spec {
+    pub struct_size: usize,
+    /// Application group (`""` or `%{GLOBAL}`: the main interpreter).
+    pub application_group: wsgirt_str,
+    /// Absolute path of the WSGI script file.
+    pub script_path: wsgirt_str,
+    /// Callable name; empty means `application`.
+    pub callable_object: wsgirt_str,
+    /// Reload the script when its modification time changes.
+    pub reload_script: bool,
+    /// The script's mtime in microseconds if the host knows it (saves a
+    /// `stat`), else 0.
+    pub script_mtime: i64,
+    /// CGI variables (`REQUEST_METHOD`, `HTTP_*`, `mod_wsgi.*`, …), as
+    /// bytes; values become latin-1 decoded `str`.
+    pub environ: *const wsgirt_pair,
+    pub environ_len: usize,
+    /// Passed back to the log callback with this request's lines.
+    pub log_ctx: *mut c_void,
+}
+
+/// How a request ended. `struct_size` must be set by the caller to
+/// `sizeof(wsgirt_request_result)`.
+#[repr(C)]
+pub struct wsgirt_request_result {
+    pub struct_size: usize,
+    /// The status the application set (0 if none).
+    pub http_status: u16,
+    /// Body bytes handed to the host.
+    pub bytes_written: u64,
+    /// The client went away during the request.
+    pub client_gone: bool,
+    /// The response started but is incomplete (the application failed
+    /// mid-body): the host must let the client see the truncation (no
+    /// final chunk, or close the connection).
+    pub incomplete: bool,
+}
+
+/// Adapts the C callback table to [`HostIo`].
+struct CHost<'a> {
+    io: &'a wsgirt_host_io,
+    ctx: *mut c_void,
+}
+
+fn io_result(code: u32) -> Result<(), IoError> {
+    match code {
+        0 => Ok(()),
+        1 => Err(IoError::ClientGone),
+        2 => Err(IoError::Timeout),
+        _ => Err(IoError::Failed),
+    }
+}
+
+impl HostIo for CHost<'_> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, IoError> {
+        let Some(read) = self.io.read else {
+            return Ok(0);
+        };
+        let mut got = 0usize;
+        // SAFETY: the buffer is valid for `buf.len()` bytes; the host contract
+        // says it writes at most that many and sets `got`.
+        io_result(unsafe { read(self.ctx, buf.as_mut_ptr(), buf.len(), &mut got) })?;
+        Ok(got.min(buf.len()))
+    }
+
+    fn start_response(
+        &self,
+        status: u16,
+        line: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), IoError> {
+        let Some(start) = self.io.start_response else {
+            return Err(IoError::Failed);
+        };
+        let pairs: Vec<wsgirt_pair> = headers
+            .iter()
+            .map(|(name, value)| wsgirt_pair {
+                name: wsgirt_str {
+                    ptr: name.as_ptr().cast(),
+                    len: name.len(),
+                },
+                value: wsgirt_str {
+                    ptr: value.as_ptr().cast(),
+                    len: value.len(),
+                },
+            })
+            .collect();
+        // SAFETY: every pointer is valid for the duration of the call.
+        io_result(unsafe {
+            start(
+                self.ctx,
+                status,
+                line.as_ptr().cast(),
+                line.len(),
+                pairs.as_ptr(),
+                pairs.len(),
+            )
+        })
+    }
+
+    fn write(&self, data: &[u8], flush: bool) -> Result<(), IoError> {
+        let Some(write) = self.io.write else {
+            return Err(IoError::Failed);
+        };
+        let flags = if flush { WSGIRT_WRITE_FLUSH } else { 0 };
+        // SAFETY: `data` is valid for the call.
+        io_result(unsafe { write(self.ctx, data.as_ptr(), data.len(), flags) })
+    }
+
+    fn send_file(&self, fd: RawFd, offset: u64, len: u64) -> Option<Result<(), IoError>> {
+        let send = self.io.send_file?;
+        // SAFETY: `fd` is open for the duration of the call.
+        Some(io_result(unsafe { send(self.ctx, fd, offset, len) }))
+    }
+}
+
+/// Runs one WSGI request: loads (or reloads) the script into the group's
+/// interpreter, builds the environ, calls the application and delivers its
+/// response through `io`.
+///
+/// Returns `OK` when a response was started (`*out` says how it ended);
+/// `SCRIPT_LOAD_FAILED` (answer 500), `CALLABLE_NOT_FOUND` (answer 404, as
+/// mod_wsgi), `APP_ERROR` (answer 500) or `CLIENT_GONE` when none was, with
+/// the reason logged; `*out` is then left untouched.
+///
+/// Threading: any host thread, concurrently; the thread is bound to the
+/// main interpreter on first use and keeps one thread state per
+/// interpreter. `io_ctx` is passed to every callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_request_run(
+    runtime: *const wsgirt_runtime,
+    spec: *const wsgirt_request_spec,
+    io: *const wsgirt_host_io,
+    io_ctx: *mut c_void,
+    out: *mut wsgirt_request_result,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if runtime.is_null() || spec.is_null() || io.is_null() || out.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL pointers to live objects, per the contract.
+        let (rt, spec, io) = unsafe { (&*runtime, &*spec, &*io) };
+        if spec.struct_size < std::mem::size_of::<wsgirt_request_spec>()
+            || io.struct_size < std::mem::size_of::<wsgirt_host_io>()
+            || io.read.is_none()
+            || io.start_response.is_none()
+            || io.write.is_none()
+        {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        // SAFETY: the spec's strings and pairs are valid per the contract.
+        let strings = unsafe {
+            (
+                text(spec.application_group.ptr, spec.application_group.len),
+                text(spec.script_path.ptr, spec.script_path.len),
+                text(spec.callable_object.ptr, spec.callable_object.len),
+            )
+        };
+        let (Some(group), Some(script_path), Some(callable)) = strings else {
+            return WSGIRT_STATUS_INVALID_ARG;
+        };
+        let raw_pairs: &[wsgirt_pair] = if spec.environ_len == 0 {
+            &[]
+        } else if spec.environ.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        } else {
+            // SAFETY: `environ_len` pairs at `environ`, per the contract.
+            unsafe { std::slice::from_raw_parts(spec.environ, spec.environ_len) }
+        };
+        let mut pairs = Vec::with_capacity(raw_pairs.len());
+        for pair in raw_pairs {
+            // SAFETY: each pair's strings are valid per the contract.
+            let (Some(name), Some(value)) =
+                (unsafe { bytes(pair.name.ptr, pair.name.len) }, unsafe {
+                    bytes(pair.value.ptr, pair.value.len)
+                })
+            else {
+                return WSGIRT_STATUS_NULL_ARG;
+            };
+            pairs.push((name, value));
+        }
+        let request = RequestSpec {
+            script_path,
+            callable: if callable.is_empty() {
+                "application"
+            } else {
+                callable
+            },
+            reload_script: spec.reload_script,
+            script_mtime: (spec.script_mtime != 0).then_some(spec.script_mtime),
+            environ: &pairs,
+            log_ctx: spec.log_ctx,
+        };
+        let host = CHost { io, ctx: io_ctx };
+        let completion = match rt.inner.run_request(group, &request, &host) {
+            Ok(completion) => completion,
+            Err(err) => return status_of(&err),
+        };
+        match completion.outcome {
+            Outcome::Responded => {
+                // SAFETY: `out` is non-NULL and writable per the contract.
+                unsafe {
+                    (*out).http_status = completion.http_status;
+                    (*out).bytes_written = completion.bytes_written;
+                    (*out).client_gone = completion.client_gone;
+                    (*out).incomplete = completion.failed_after_start;
+                }
+                WSGIRT_STATUS_OK
+            }
+            Outcome::LoadFailed => WSGIRT_STATUS_SCRIPT_LOAD_FAILED,
+            Outcome::CallableMissing => WSGIRT_STATUS_CALLABLE_NOT_FOUND,
+            Outcome::AppError => WSGIRT_STATUS_APP_ERROR,
+            Outcome::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
+        }
+    })
+}

@@ -1,0 +1,66 @@
+//! Runtime configuration: plain Rust data filled in by the host (possibly in
+//! a parent process before fork) and read when Python starts.
+
+/// How `PYTHONHASHSEED` is set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HashSeed {
+    /// Python's default: random per process.
+    #[default]
+    Random,
+    /// A fixed seed (0 disables randomisation).
+    Fixed(u32),
+}
+
+/// Everything that shapes the embedded Python and the WSGI environ.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// `WSGIPythonHome` / `python-home`: a prefix or a virtual environment.
+    pub python_home: Option<String>,
+    /// `WSGIPythonPath` entries, added with `site.addsitedir` in every interpreter.
+    pub python_paths: Vec<String>,
+    /// `WSGIPythonOptimize`.
+    pub optimize: i32,
+    pub hash_seed: HashSeed,
+    /// `WSGIPythonWarnings` entries, as `-W` options.
+    pub warnings: Vec<String>,
+    pub dont_write_bytecode: bool,
+    pub restrict_stdin: bool,
+    pub restrict_stdout: bool,
+    /// `WSGIRestrictSignal` (default On): `signal.signal()` is ignored with a warning.
+    pub restrict_signal: bool,
+    /// Process group name; empty in embedded mode.
+    pub process_group: String,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub run_once: bool,
+    pub maximum_processes: i32,
+    pub threads_per_process: i32,
+    /// The host's version (Apache's `x.y.z`), for `apache.version`.
+    pub host_version: (u32, u32, u32),
+    /// `WSGICaseSensitivity Off` lowercases script paths for module names.
+    pub case_sensitive: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            python_home: None,
+            python_paths: Vec::new(),
+            optimize: 0,
+            hash_seed: HashSeed::Random,
+            warnings: Vec::new(),
+            dont_write_bytecode: false,
+            restrict_stdin: false,
+            restrict_stdout: false,
+            restrict_signal: true,
+            process_group: String::new(),
+            multithread: true,
+            multiprocess: false,
+            run_once: false,
+            maximum_processes: 1,
+            threads_per_process: 1,
+            host_version: (0, 0, 0),
+            case_sensitive: true,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! wsgirt: a WSGI runtime with a stable C ABI.
+//!
+//! It embeds CPython, hosts WSGI applications in application groups
+//! (sub-interpreters, with `%{GLOBAL}` as the main interpreter) and serves
+//! requests that a host, such as the Apache module in `apache/mod_wsgi.c`,
+//! hands it through the C API in [`capi`].
+//!
+//! Layers, bottom up (see `docs/architecture.md`):
+//! - [`python`]: a small RAII layer over `pyo3::ffi`, interpreter lifecycle,
+//!   application groups and per-thread thread states.
+//! - [`module`]: the `mod_wsgi` and `apache` Python modules (PEP 489).
+//! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, responses.
+//! - [`capi`]: the only place with `#[no_mangle]` exports and raw C pointers.
+
+pub mod capi;
+pub mod config;
+pub mod logging;
+pub mod module;
+pub mod python;
+pub mod runtime;
+pub mod wsgi;

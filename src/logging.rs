@@ -1,0 +1,108 @@
+//! The host log sink: everything the runtime logs goes to one callback the
+//! host installed (Apache forwards it to `ap_log_error`/`ap_log_rerror`).
+//!
+//! Levels use syslog numbering, the same as Apache's `APLOG_*`.
+
+use parking_lot::RwLock;
+use std::ffi::c_void;
+
+/// Severity of a log line (syslog/Apache numbering; values never change).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Level {
+    /// Maps a raw level (from C or Python) onto a level, clamping unknown values to `Debug`.
+    pub fn from_raw(raw: u32) -> Level {
+        match raw {
+            0 => Level::Emerg,
+            1 => Level::Alert,
+            2 => Level::Crit,
+            3 => Level::Err,
+            4 => Level::Warning,
+            5 => Level::Notice,
+            6 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+/// The host's log function: `(userdata, level, request_ctx, message, len)`.
+/// `request_ctx` is the per-request pointer the host passed with the
+/// request, or NULL for process-level lines.
+pub type LogFn =
+    unsafe extern "C" fn(*mut c_void, u32, *mut c_void, *const std::ffi::c_char, usize);
+
+#[derive(Clone, Copy)]
+struct Sink {
+    func: LogFn,
+    userdata: *mut c_void,
+}
+
+// SAFETY: the C API documents that the log callback may be called from any
+// thread at any time; the userdata pointer is the host's to make thread-safe.
+unsafe impl Send for Sink {}
+// SAFETY: as above.
+unsafe impl Sync for Sink {}
+
+static SINK: RwLock<Option<Sink>> = RwLock::new(None);
+
+/// Installs (or with `None`, removes) the host log callback.
+pub fn set_sink(func: Option<LogFn>, userdata: *mut c_void) {
+    *SINK.write() = func.map(|func| Sink { func, userdata });
+}
+
+/// Logs one line. Without a sink, lines go to stderr so nothing is lost.
+/// Never call with the GIL held on a hot path: the host may block on I/O.
+pub fn log(level: Level, request_ctx: *mut c_void, message: &str) {
+    let sink = *SINK.read();
+    match sink {
+        // SAFETY: the host promised the callback is callable from any thread
+        // and does not retain the message pointer past the call.
+        Some(sink) => unsafe {
+            (sink.func)(
+                sink.userdata,
+                level as u32,
+                request_ctx,
+                message.as_ptr().cast(),
+                message.len(),
+            )
+        },
+        None => eprintln!("[wsgirt:{level:?}] {message}"),
+    }
+}
+
+/// Logs a process-level line.
+pub fn log_process(level: Level, message: &str) {
+    log(level, std::ptr::null_mut(), message)
+}
+
+/// Installs a panic hook that reports panics (with a backtrace) through the
+/// sink before the unwind is caught at the C boundary.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let backtrace = backtrace::Backtrace::new();
+            log_process(
+                Level::Crit,
+                &format!(
+                    "wsgirt (pid={}): internal error: {info}",
+                    std::process::id()
+                ),
+            );
+            for line in format!("{backtrace:?}").lines().take(64) {
+                log_process(Level::Crit, line);
+            }
+        }));
+    });
+}

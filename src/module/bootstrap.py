@@ -1,0 +1,58 @@
+# Per-interpreter set-up run by wsgirt in every interpreter it creates
+# (src/module/bootstrap.py, executed by src/python/interp.rs). It only uses
+# the standard library and the builtin `mod_wsgi` module.
+import sys
+
+
+class _Restricted(object):
+    """Stands in for sys.stdin/sys.stdout under WSGIRestrictStdin/Stdout."""
+
+    def __init__(self, name):
+        self.__dict__['_name'] = name
+
+    def __getattr__(self, attr):
+        raise IOError('%s access restricted by mod_wsgi' % self._name)
+
+
+def _intercept_signals(log):
+    import os
+    import signal
+    import traceback
+
+    wrapped = signal.signal
+    owner = os.getpid()
+
+    def signal_intercept(signum, handler):
+        # Processes forked by the application may register handlers freely.
+        if os.getpid() != owner:
+            return wrapped(signum, handler)
+        log(4, 'mod_wsgi (pid=%d): Callback registration for signal %d ignored.'
+            % (os.getpid(), signum))
+        for entry in traceback.format_stack()[:-1]:
+            for line in entry.rstrip('\n').split('\n'):
+                log(4, line)
+        return signal.getsignal(signum)
+
+    signal.signal = signal_intercept
+
+
+def _add_site_dirs(paths):
+    # site.addsitedir() appends; like mod_wsgi, move what it added (the
+    # directory and anything its .pth files named) to the front of sys.path.
+    import site
+    before = list(sys.path)
+    for path in paths:
+        site.addsitedir(path)
+    added = [entry for entry in sys.path if entry not in before]
+    sys.path[:] = added + before
+
+
+def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, paths, log):
+    sys.stderr = stderr
+    sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
+    if restrict_stdin:
+        sys.stdin = _Restricted('sys.stdin')
+    if restrict_signal:
+        _intercept_signals(log)
+    if paths:
+        _add_site_dirs(paths)

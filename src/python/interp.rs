@@ -1,0 +1,472 @@
+//! Interpreters: one per application group, `%{GLOBAL}` (the empty name)
+//! being the main interpreter, others created on first use.
+//!
+//! Each [`Interp`] carries a per-interpreter cache (its `mod_wsgi` types,
+//! the environ template, interned environ keys, loaded scripts). The cache
+//! is only touched with the GIL held and that interpreter attached, and
+//! never across a GIL release.
+
+use crate::config::RuntimeConfig;
+use crate::logging::{self, Level};
+use crate::module::{self, log_object};
+use crate::python::object::{self, PyOwned};
+use crate::python::tstate;
+use parking_lot::Mutex;
+use pyo3::ffi;
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+
+/// Heap types of this interpreter's `mod_wsgi` module (borrowed from the
+/// module state, which the cache keeps alive through `module`).
+#[derive(Clone, Copy)]
+pub struct Types {
+    pub log: *mut ffi::PyObject,
+    pub input: *mut ffi::PyObject,
+    pub start_response: *mut ffi::PyObject,
+    pub file_wrapper: *mut ffi::PyObject,
+}
+
+/// A loaded WSGI script.
+pub struct LoadedScript {
+    /// Owned reference to the module object.
+    pub module: *mut ffi::PyObject,
+    /// Owned reference to the module name (`_mod_wsgi_<md5>`).
+    pub name: *mut ffi::PyObject,
+    pub mtime: i64,
+}
+
+/// Objects created once per interpreter. All pointers are owned references.
+pub struct InterpCache {
+    pub module: *mut ffi::PyObject,
+    pub types: Types,
+    pub environ_template: *mut ffi::PyObject,
+    keys: HashMap<Box<[u8]>, *mut ffi::PyObject>,
+    pub key_url_scheme: *mut ffi::PyObject,
+    pub key_input: *mut ffi::PyObject,
+    pub key_errors: *mut ffi::PyObject,
+    pub http: *mut ffi::PyObject,
+    pub https: *mut ffi::PyObject,
+    pub scripts: HashMap<String, LoadedScript>,
+}
+
+/// Keys beyond this many distinct names are not cached (unbounded header
+/// names from clients must not grow memory).
+const MAX_CACHED_KEYS: usize = 512;
+
+impl InterpCache {
+    /// The interned key for an environ name, cached per interpreter.
+    ///
+    /// # Safety
+    /// GIL held, owning interpreter attached. The pointer is borrowed from
+    /// the cache or from the returned guard's object.
+    pub unsafe fn key(&mut self, name: &[u8]) -> Option<*mut ffi::PyObject> {
+        if let Some(key) = self.keys.get(name) {
+            return Some(*key);
+        }
+        // SAFETY: per contract.
+        unsafe {
+            let mut key = object::str_from_latin1(name)?.into_ptr();
+            ffi::PyUnicode_InternInPlace(&mut key);
+            if self.keys.len() >= MAX_CACHED_KEYS {
+                // Not cached: hand the reference to a per-thread holder that
+                // lives until the next uncached key (the dict keeps its own).
+                thread_local! {
+                    static SPARE: std::cell::Cell<*mut ffi::PyObject> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+                }
+                let old = SPARE.with(|spare| spare.replace(key));
+                if !old.is_null() {
+                    ffi::Py_DECREF(old);
+                }
+                return Some(key);
+            }
+            self.keys.insert(name.into(), key);
+            Some(key)
+        }
+    }
+}
+
+/// One application group's interpreter.
+pub struct Interp {
+    /// Index into each thread's thread-state slots; 0 is the main interpreter.
+    pub slot: usize,
+    /// Application group name (`""` for `%{GLOBAL}`).
+    pub name: String,
+    pub istate: *mut ffi::PyInterpreterState,
+    cache: UnsafeCell<Option<InterpCache>>,
+    /// Serialises script (re)loading; taken with the GIL released.
+    pub script_lock: Mutex<()>,
+}
+
+// SAFETY: the raw pointers are only dereferenced with the GIL held and the
+// interpreter attached (see the module docs); the cache is never touched
+// without the GIL, which serialises access to it.
+unsafe impl Send for Interp {}
+// SAFETY: as above.
+unsafe impl Sync for Interp {}
+
+impl Interp {
+    fn new(slot: usize, name: &str, istate: *mut ffi::PyInterpreterState) -> Interp {
+        Interp {
+            slot,
+            name: name.to_owned(),
+            istate,
+            cache: UnsafeCell::new(None),
+            script_lock: Mutex::new(()),
+        }
+    }
+
+    /// The per-interpreter cache.
+    ///
+    /// # Safety
+    /// GIL held with this interpreter attached; do not keep the reference
+    /// across a GIL release (another thread may then take it).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn cache(&self) -> &mut InterpCache {
+        // SAFETY: per contract, the GIL serialises all access.
+        unsafe { (*self.cache.get()).as_mut().expect("interpreter set up") }
+    }
+
+    /// This interpreter's `mod_wsgi` heap types.
+    ///
+    /// # Safety
+    /// As for [`Interp::cache`].
+    pub unsafe fn types(&self) -> Types {
+        // SAFETY: per contract.
+        unsafe { self.cache().types }
+    }
+
+    /// Human-readable name for log lines.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            "%{GLOBAL}"
+        } else {
+            &self.name
+        }
+    }
+
+    /// Releases every object of the cache. GIL held, interpreter current.
+    unsafe fn clear_cache(&self) {
+        // SAFETY: per contract; each pointer is an owned reference.
+        unsafe {
+            let Some(cache) = (*self.cache.get()).take() else {
+                return;
+            };
+            for script in cache.scripts.values() {
+                ffi::Py_DECREF(script.module);
+                ffi::Py_DECREF(script.name);
+            }
+            for key in cache.keys.values() {
+                ffi::Py_DECREF(*key);
+            }
+            for obj in [
+                cache.environ_template,
+                cache.key_url_scheme,
+                cache.key_input,
+                cache.key_errors,
+                cache.http,
+                cache.https,
+                cache.module,
+            ] {
+                ffi::Py_XDECREF(obj);
+            }
+        }
+    }
+}
+
+/// Runs the per-interpreter set-up in the *current* interpreter: the
+/// `mod_wsgi` module, `sys.stdout`/`sys.stderr`, restrictions, `sys.path`
+/// additions and the environ template. Logs and returns `false` on failure.
+///
+/// # Safety
+/// GIL held with `interp`'s thread state current.
+pub unsafe fn setup_current(interp: &Interp, config: &RuntimeConfig, paths: &[String]) -> bool {
+    // SAFETY: per contract.
+    match unsafe { try_setup(interp, config, paths) } {
+        Some(cache) => {
+            // SAFETY: GIL held; nobody else can see this interpreter yet.
+            unsafe { *interp.cache.get() = Some(cache) };
+            true
+        }
+        None => {
+            // SAFETY: GIL held.
+            unsafe {
+                crate::wsgi::request::log_exception("<interpreter set-up>", std::ptr::null_mut());
+            }
+            logging::log_process(
+                Level::Crit,
+                &format!(
+                    "mod_wsgi (pid={}): Failed to set up interpreter '{}'.",
+                    std::process::id(),
+                    interp.display_name()
+                ),
+            );
+            false
+        }
+    }
+}
+
+unsafe fn try_setup(
+    interp: &Interp,
+    config: &RuntimeConfig,
+    paths: &[String],
+) -> Option<InterpCache> {
+    // SAFETY: GIL held with the interpreter current (caller's contract).
+    unsafe {
+        let module = object::import(c"mod_wsgi")?;
+        let group = object::str_from_utf8(&interp.name)?;
+        if ffi::PyObject_SetAttrString(
+            module.as_ptr(),
+            c"application_group".as_ptr(),
+            group.as_ptr(),
+        ) != 0
+        {
+            return None;
+        }
+        let st = module::state(module.as_ptr());
+        let types = Types {
+            log: (*st).log_type,
+            input: (*st).input_type,
+            start_response: (*st).start_response_type,
+            file_wrapper: (*st).file_wrapper_type,
+        };
+        run_bootstrap(module.as_ptr(), types, config, paths)?;
+        let template = environ_template(types, config)?;
+        let mut cache = InterpCache {
+            module: std::ptr::null_mut(),
+            types,
+            environ_template: template.into_ptr(),
+            keys: HashMap::new(),
+            key_url_scheme: std::ptr::null_mut(),
+            key_input: std::ptr::null_mut(),
+            key_errors: std::ptr::null_mut(),
+            http: object::str_from_utf8("http")?.into_ptr(),
+            https: object::str_from_utf8("https")?.into_ptr(),
+            scripts: HashMap::new(),
+        };
+        for (slot, name) in [
+            (&mut cache.key_url_scheme, "wsgi.url_scheme"),
+            (&mut cache.key_input, "wsgi.input"),
+            (&mut cache.key_errors, "wsgi.errors"),
+        ] {
+            let mut key = object::str_from_utf8(name)?.into_ptr();
+            ffi::PyUnicode_InternInPlace(&mut key);
+            *slot = key;
+        }
+        cache.module = module.into_ptr();
+        Some(cache)
+    }
+}
+
+/// Executes `bootstrap.py` and calls its `setup()`.
+unsafe fn run_bootstrap(
+    module: *mut ffi::PyObject,
+    types: Types,
+    config: &RuntimeConfig,
+    paths: &[String],
+) -> Option<()> {
+    const SOURCE: &str = concat!(include_str!("../module/bootstrap.py"), "\0");
+    // SAFETY: GIL held (caller's contract); SOURCE is NUL-terminated.
+    unsafe {
+        let globals = PyOwned::from_owned(ffi::PyDict_New())?;
+        let builtins = ffi::PyEval_GetBuiltins();
+        ffi::PyDict_SetItemString(globals.as_ptr(), c"__builtins__".as_ptr(), builtins);
+        let name = object::str_from_utf8("_wsgirt_bootstrap")?;
+        ffi::PyDict_SetItemString(globals.as_ptr(), c"__name__".as_ptr(), name.as_ptr());
+        PyOwned::from_owned(ffi::PyRun_String(
+            SOURCE.as_ptr().cast(),
+            ffi::Py_file_input,
+            globals.as_ptr(),
+            globals.as_ptr(),
+        ))?;
+        let setup = PyOwned::from_borrowed(ffi::PyDict_GetItemString(
+            globals.as_ptr(),
+            c"setup".as_ptr(),
+        ))?;
+        let stdout = log_object::new_log(types.log, Level::Err, std::ptr::null_mut())?;
+        let stderr = log_object::new_log(types.log, Level::Err, std::ptr::null_mut())?;
+        let path_list = PyOwned::from_owned(ffi::PyList_New(0))?;
+        for path in paths {
+            let item = object::str_from_utf8(path)?;
+            if ffi::PyList_Append(path_list.as_ptr(), item.as_ptr()) != 0 {
+                return None;
+            }
+        }
+        let log_fn = object::getattr(module, c"_wsgirt_log")?;
+        let flags = [
+            PyOwned::from_owned(object::py_bool(config.restrict_stdin))?,
+            PyOwned::from_owned(object::py_bool(config.restrict_stdout))?,
+            PyOwned::from_owned(object::py_bool(config.restrict_signal))?,
+        ];
+        object::call(
+            setup.as_ptr(),
+            &[
+                stdout.as_ptr(),
+                stderr.as_ptr(),
+                flags[0].as_ptr(),
+                flags[1].as_ptr(),
+                flags[2].as_ptr(),
+                path_list.as_ptr(),
+                log_fn.as_ptr(),
+            ],
+        )?;
+        Some(())
+    }
+}
+
+/// The constant part of every environ in this interpreter.
+unsafe fn environ_template(types: Types, config: &RuntimeConfig) -> Option<PyOwned> {
+    // SAFETY: GIL held (caller's contract).
+    unsafe {
+        let dict = PyOwned::from_owned(ffi::PyDict_New())?;
+        let tuple = |parts: &[i64]| -> Option<PyOwned> {
+            let t = PyOwned::from_owned(ffi::PyTuple_New(parts.len() as ffi::Py_ssize_t))?;
+            for (i, p) in parts.iter().enumerate() {
+                ffi::PyTuple_SetItem(
+                    t.as_ptr(),
+                    i as ffi::Py_ssize_t,
+                    ffi::PyLong_FromLongLong(*p),
+                );
+            }
+            Some(t)
+        };
+        let (ha, hb, hc) = config.host_version;
+        let (ma, mb, mc) = module::MOD_WSGI_VERSION;
+        let entries: Vec<(&std::ffi::CStr, PyOwned)> = vec![
+            (c"wsgi.version", tuple(&[1, 0])?),
+            (
+                c"wsgi.multithread",
+                PyOwned::from_owned(object::py_bool(config.multithread))?,
+            ),
+            (
+                c"wsgi.multiprocess",
+                PyOwned::from_owned(object::py_bool(config.multiprocess))?,
+            ),
+            (
+                c"wsgi.run_once",
+                PyOwned::from_owned(object::py_bool(config.run_once))?,
+            ),
+            (
+                c"wsgi.input_terminated",
+                PyOwned::from_owned(object::py_bool(true))?,
+            ),
+            (
+                c"wsgi.file_wrapper",
+                PyOwned::from_borrowed(types.file_wrapper)?,
+            ),
+            (
+                c"apache.version",
+                tuple(&[ha.into(), hb.into(), hc.into()])?,
+            ),
+            (c"mod_wsgi.version", tuple(&[ma, mb, mc])?),
+        ];
+        for (key, value) in entries {
+            if ffi::PyDict_SetItemString(dict.as_ptr(), key.as_ptr(), value.as_ptr()) != 0 {
+                return None;
+            }
+        }
+        Some(dict)
+    }
+}
+
+/// Creates the [`Interp`] for the main interpreter. GIL held, main current.
+///
+/// # Safety
+/// Called once, right after initialisation, on the initialising thread.
+pub unsafe fn adopt_main() -> Interp {
+    // SAFETY: per contract, Python is initialised.
+    Interp::new(0, "", unsafe { ffi::PyInterpreterState_Main() })
+}
+
+/// Creates a sub-interpreter for `name` in `slot` and sets it up. The
+/// caller holds no GIL and has the main interpreter's `Interp`.
+pub fn create_sub(
+    main: &Interp,
+    slot: usize,
+    name: &str,
+    config: &RuntimeConfig,
+    paths: &[String],
+) -> Option<Interp> {
+    let attached = tstate::attach(main);
+    // SAFETY: the GIL is held with main current; Py_NewInterpreter makes the
+    // new interpreter's first thread state current; we swap back to main
+    // before `attached` drops so that drop saves main's state.
+    unsafe {
+        let main_ts = ffi::PyThreadState_Get();
+        let new_ts = ffi::Py_NewInterpreter();
+        if new_ts.is_null() {
+            ffi::PyThreadState_Swap(main_ts);
+            logging::log_process(
+                Level::Crit,
+                &format!(
+                    "mod_wsgi (pid={}): Cannot create interpreter '{name}'.",
+                    std::process::id()
+                ),
+            );
+            return None;
+        }
+        let interp = Interp::new(slot, name, ffi::PyThreadState_GetInterpreter(new_ts));
+        let ok = setup_current(&interp, config, paths);
+        tstate::adopt_state(slot, new_ts);
+        ffi::PyThreadState_Swap(main_ts);
+        drop(attached);
+        if !ok {
+            destroy_sub(&interp);
+            return None;
+        }
+        Some(interp)
+    }
+}
+
+/// Shuts a sub-interpreter down: waits for its non-daemon threads, runs its
+/// `atexit` callbacks, deletes every other thread state, ends it. The
+/// caller holds no GIL.
+pub fn destroy_sub(interp: &Interp) {
+    logging::log_process(
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): End interpreter '{}'.",
+            std::process::id(),
+            interp.display_name()
+        ),
+    );
+    let attached = tstate::attach(interp);
+    // SAFETY: GIL held with this interpreter's state (ours) current. Other
+    // states are deleted only after `threading._shutdown()` has joined the
+    // interpreter's own threads; host threads no longer call in (shutdown).
+    unsafe {
+        interp.clear_cache();
+        if let Some(threading) =
+            PyOwned::from_owned(ffi::PyImport_ImportModule(c"threading".as_ptr()))
+        {
+            if let Some(shutdown) = object::getattr(threading.as_ptr(), c"_shutdown") {
+                drop(object::call(shutdown.as_ptr(), &[]));
+            }
+        }
+        ffi::PyErr_Clear();
+        let ours = ffi::PyThreadState_Get();
+        let mut others = Vec::new();
+        let mut ts = ffi::PyInterpreterState_ThreadHead(interp.istate);
+        while !ts.is_null() {
+            if ts != ours {
+                others.push(ts);
+            }
+            ts = ffi::PyThreadState_Next(ts);
+        }
+        for ts in others {
+            ffi::PyThreadState_Swap(ts);
+            ffi::PyThreadState_Clear(ts);
+            ffi::PyThreadState_Swap(ours);
+            ffi::PyThreadState_Delete(ts);
+        }
+        std::mem::forget(attached);
+        ffi::Py_EndInterpreter(ours);
+        tstate::forget_slot(interp.slot);
+        tstate::mark_detached();
+        // Py_EndInterpreter leaves the GIL held with no current state (3.11):
+        // make this thread's main state current and release the GIL.
+        if let Some(main_ts) = tstate::main_state() {
+            ffi::PyThreadState_Swap(main_ts);
+            ffi::PyEval_SaveThread();
+        }
+    }
+}

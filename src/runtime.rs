@@ -1,0 +1,222 @@
+//! The process's runtime: Python's lifecycle, the application-group
+//! registry and the entry points the C API calls.
+//!
+//! Only one runtime can exist per process (CPython is process-global), it
+//! must be created in the process that serves (never in a parent that
+//! forks), and it refuses use from a forked child.
+
+use crate::config::RuntimeConfig;
+use crate::logging::{self, Level};
+use crate::python::interp::{self, Interp};
+use crate::python::{lifecycle, tstate};
+use crate::wsgi::host::HostIo;
+use crate::wsgi::request::{self, Completion, RequestSpec};
+use crate::wsgi::script;
+use parking_lot::{Mutex, RwLock};
+use pyo3::ffi;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Why a runtime call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeError {
+    AlreadyInitialized,
+    PythonInitFailed(String),
+    WrongProcess,
+    ShuttingDown,
+    InterpreterFailed,
+    ScriptLoadFailed,
+}
+
+static CASE_SENSITIVE: AtomicBool = AtomicBool::new(true);
+static PROCESS_GROUP: OnceLock<String> = OnceLock::new();
+static PYTHON_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// `WSGICaseSensitivity` of the running runtime.
+pub fn case_sensitive() -> bool {
+    CASE_SENSITIVE.load(Ordering::Relaxed)
+}
+
+/// The process group of the running runtime (empty in embedded mode).
+pub fn process_group() -> &'static str {
+    PROCESS_GROUP.get().map_or("", String::as_str)
+}
+
+/// The runtime of this process.
+pub struct Runtime {
+    config: RuntimeConfig,
+    pid: u32,
+    main: Arc<Interp>,
+    groups: RwLock<HashMap<String, Arc<Interp>>>,
+    /// Serialises interpreter creation; taken without the GIL.
+    create_lock: Mutex<()>,
+    next_slot: Mutex<usize>,
+    shutting_down: AtomicBool,
+}
+
+impl Runtime {
+    /// Starts Python in this process and sets up the main interpreter.
+    pub fn start(config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+        if PYTHON_STARTED.swap(true, Ordering::SeqCst) {
+            return Err(RuntimeError::AlreadyInitialized);
+        }
+        logging::install_panic_hook();
+        let pid = std::process::id();
+        CASE_SENSITIVE.store(config.case_sensitive, Ordering::Relaxed);
+        let _ = PROCESS_GROUP.set(config.process_group.clone());
+        crate::module::set_process_config(&config);
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Initializing Python."),
+        );
+        if !crate::module::register_builtins() {
+            return Err(RuntimeError::PythonInitFailed(
+                "cannot register builtin modules".into(),
+            ));
+        }
+        // SAFETY: first and only initialisation in this process (checked above).
+        unsafe { lifecycle::initialize(&config) }.map_err(|e| {
+            logging::log_process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={pid}): Python initialisation failed: {}",
+                    e.0
+                ),
+            );
+            RuntimeError::PythonInitFailed(e.0)
+        })?;
+        tstate::GENERATION.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: Python is initialised and this thread holds the GIL with
+        // the main thread state current.
+        let main = unsafe { interp::adopt_main() };
+        // SAFETY: as above.
+        let ok = unsafe { interp::setup_current(&main, &config, &config.python_paths) };
+        // SAFETY: releases the GIL, keeping the main thread state for this thread.
+        let main_ts = unsafe { ffi::PyEval_SaveThread() };
+        tstate::adopt_main_state(main_ts);
+        if !ok {
+            return Err(RuntimeError::PythonInitFailed(
+                "interpreter set-up failed".into(),
+            ));
+        }
+        Ok(Arc::new(Runtime {
+            config,
+            pid,
+            main: Arc::new(main),
+            groups: RwLock::new(HashMap::new()),
+            create_lock: Mutex::new(()),
+            next_slot: Mutex::new(1),
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// Refuses use from a process other than the one that started Python.
+    pub fn check_process(&self) -> Result<(), RuntimeError> {
+        if std::process::id() != self.pid {
+            return Err(RuntimeError::WrongProcess);
+        }
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// The interpreter for an application group, created on first use.
+    /// `""` and `%{GLOBAL}` name the main interpreter.
+    pub fn group(&self, name: &str) -> Result<Arc<Interp>, RuntimeError> {
+        self.check_process()?;
+        if name.is_empty() || name == "%{GLOBAL}" {
+            return Ok(self.main.clone());
+        }
+        if let Some(interp) = self.groups.read().get(name) {
+            return Ok(interp.clone());
+        }
+        assert!(!tstate::is_attached(), "group() called with the GIL held");
+        let _creating = self.create_lock.lock();
+        if let Some(interp) = self.groups.read().get(name) {
+            return Ok(interp.clone());
+        }
+        let slot = {
+            let mut next = self.next_slot.lock();
+            let slot = *next;
+            *next += 1;
+            slot
+        };
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={}): Create interpreter '{name}'.", self.pid),
+        );
+        let interp = interp::create_sub(
+            &self.main,
+            slot,
+            name,
+            &self.config,
+            &self.config.python_paths,
+        )
+        .ok_or(RuntimeError::InterpreterFailed)?;
+        let interp = Arc::new(interp);
+        self.groups.write().insert(name.to_owned(), interp.clone());
+        Ok(interp)
+    }
+
+    /// Runs one request (see [`request::run`]).
+    pub fn run_request(
+        &self,
+        group: &str,
+        spec: &RequestSpec<'_>,
+        io: &dyn HostIo,
+    ) -> Result<Completion, RuntimeError> {
+        let interp = self.group(group)?;
+        Ok(request::run(&interp, spec, io))
+    }
+
+    /// Loads a script into a group ahead of requests (`WSGIImportScript`).
+    pub fn import_script(&self, group: &str, path: &str) -> Result<(), RuntimeError> {
+        let interp = self.group(group)?;
+        let attached = tstate::attach(&interp);
+        script::preload(&attached, path).map_err(|_| RuntimeError::ScriptLoadFailed)
+    }
+
+    /// Stops Python: sub-interpreters first (each waits for its threads and
+    /// runs its `atexit` callbacks), then the main interpreter. No request
+    /// may be running; later calls fail with `ShuttingDown`.
+    pub fn shutdown(&self) -> Result<(), RuntimeError> {
+        if std::process::id() != self.pid {
+            return Err(RuntimeError::WrongProcess);
+        }
+        if self.shutting_down.swap(true, Ordering::AcqRel) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        let pid = self.pid;
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Destroying interpreters."),
+        );
+        let mut groups: Vec<Arc<Interp>> = self.groups.write().drain().map(|(_, i)| i).collect();
+        groups.sort_by_key(|interp| std::cmp::Reverse(interp.slot));
+        for interp in &groups {
+            interp::destroy_sub(interp);
+        }
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Terminating Python."),
+        );
+        let attached = tstate::attach(&self.main);
+        std::mem::forget(attached);
+        // SAFETY: the GIL is held with this thread's main-interpreter state
+        // current and no other thread is attached (shutdown contract).
+        unsafe { lifecycle::finalize() };
+        tstate::mark_detached();
+        tstate::GENERATION.fetch_add(1, Ordering::AcqRel);
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Python has shutdown."),
+        );
+        Ok(())
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+}

@@ -1,0 +1,345 @@
+//! `wsgi.input`: the request body as a file-like object.
+//!
+//! `read()`, `read(n)`, `readline(n)`, `readlines(hint)` and iteration,
+//! `b''` at end of body, never reading past it (the host's read callback
+//! reports the end). Host reads run with the GIL released.
+
+use crate::module::types::{self, StaticSpec};
+use crate::python::error;
+use crate::python::object::{self, PyOwned};
+use crate::wsgi::host::IoError;
+use crate::wsgi::request::{self, RequestState};
+use pyo3::ffi;
+use std::ffi::c_void;
+use std::sync::OnceLock;
+
+/// How much to ask the host for when buffering for `readline`.
+const CHUNK: usize = 8192;
+
+/// Instance layout: a pointer to the live request, NULL once it ended.
+#[repr(C)]
+pub struct InputObject {
+    ob_base: ffi::PyObject,
+    state: *mut c_void,
+}
+
+fn spec() -> &'static StaticSpec {
+    static SPEC: OnceLock<StaticSpec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        types::build_spec(
+            c"mod_wsgi.Input",
+            std::mem::size_of::<InputObject>(),
+            ffi::Py_TPFLAGS_DEFAULT as u64,
+            vec![
+                (ffi::Py_tp_dealloc, input_dealloc as *mut c_void),
+                (ffi::Py_tp_iter, input_iter as *mut c_void),
+                (ffi::Py_tp_iternext, input_iternext as *mut c_void),
+            ],
+            vec![
+                types::method_varargs(c"read", input_read),
+                types::method_varargs(c"readline", input_readline),
+                types::method_varargs(c"readlines", input_readlines),
+                types::method_noargs(c"close", input_close),
+            ],
+            vec![],
+        )
+    })
+}
+
+/// Creates the `Input` type for a module being executed.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn create_type(module: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: per contract.
+    unsafe { types::create_type(module, spec()) }
+}
+
+/// A new input object for the request at `state`.
+///
+/// # Safety
+/// GIL held; `state` must point at a live `RequestState` until [`expire`].
+pub unsafe fn new_input(tp: *mut ffi::PyObject, state: *mut c_void) -> Option<PyOwned> {
+    // SAFETY: zeroed allocation of our layout, then the one field set.
+    unsafe {
+        let obj = PyOwned::from_owned(types::alloc(tp))?;
+        (*obj.as_ptr().cast::<InputObject>()).state = state;
+        Some(obj)
+    }
+}
+
+/// Detaches the object from its finished request.
+///
+/// # Safety
+/// GIL held; `obj` is an `Input`.
+pub unsafe fn expire(obj: *mut ffi::PyObject) {
+    // SAFETY: per contract.
+    unsafe { (*obj.cast::<InputObject>()).state = std::ptr::null_mut() }
+}
+
+/// The live request of an input object, or NULL with an exception set.
+unsafe fn live<'a>(slf: *mut ffi::PyObject) -> Option<&'a mut RequestState<'a>> {
+    // SAFETY: `slf` is an Input; a non-NULL state pointer is live (cleared at request end).
+    unsafe {
+        let state = (*slf.cast::<InputObject>())
+            .state
+            .cast::<RequestState<'a>>();
+        if state.is_null() {
+            request::expired();
+            return None;
+        }
+        if (*state).busy.get() {
+            request::busy();
+            return None;
+        }
+        Some(&mut *state)
+    }
+}
+
+unsafe fn raise_read_error(err: IoError) {
+    let message = match err {
+        IoError::ClientGone => "Apache/mod_wsgi request data read error: Connection reset by peer",
+        IoError::Timeout => "Apache/mod_wsgi request data read error: Connection timed out",
+        IoError::Failed => "Apache/mod_wsgi request data read error: Partial results are valid but processing is incomplete",
+    };
+    // SAFETY: GIL held by callers.
+    unsafe { error::set(ffi::PyExc_OSError, message) }
+}
+
+/// Reads more from the host into the buffer; `Ok(false)` at end of body.
+fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
+    if state.input.eof {
+        return Ok(false);
+    }
+    let input = &mut state.input;
+    if input.pos > 0 && input.pos == input.buf.len() {
+        input.buf.clear();
+        input.pos = 0;
+    }
+    let start = input.buf.len();
+    input.buf.resize(start + want.max(1), 0);
+    let io = state.io;
+    let buf = &mut state.input.buf[start..];
+    state.busy.set(true);
+    let read = crate::python::tstate::allow_threads(|| io.read(buf));
+    state.busy.set(false);
+    match read {
+        Ok(0) => {
+            state.input.buf.truncate(start);
+            state.input.eof = true;
+            Ok(false)
+        }
+        Ok(n) => {
+            state.input.buf.truncate(start + n);
+            state.input.bytes += n as u64;
+            state.input.reads += 1;
+            Ok(true)
+        }
+        Err(err) => {
+            state.input.buf.truncate(start);
+            state.note_io_error(err);
+            Err(err)
+        }
+    }
+}
+
+/// Takes up to `n` buffered bytes.
+fn take(state: &mut RequestState<'_>, n: usize) -> Vec<u8> {
+    let input = &mut state.input;
+    let end = (input.pos + n).min(input.buf.len());
+    let out = input.buf[input.pos..end].to_vec();
+    input.pos = end;
+    out
+}
+
+fn buffered(state: &RequestState<'_>) -> usize {
+    state.input.buf.len() - state.input.pos
+}
+
+/// `read(size)`: `None` or negative reads everything.
+fn read_bytes(state: &mut RequestState<'_>, size: Option<usize>) -> Result<Vec<u8>, IoError> {
+    match size {
+        Some(n) => {
+            while buffered(state) < n && fill(state, (n - buffered(state)).max(CHUNK))? {}
+            Ok(take(state, n))
+        }
+        None => {
+            while fill(state, CHUNK * 8)? {}
+            Ok(take(state, usize::MAX))
+        }
+    }
+}
+
+/// `readline(size)`: up to and including the next newline.
+fn read_line(state: &mut RequestState<'_>, limit: Option<usize>) -> Result<Vec<u8>, IoError> {
+    let mut scanned = 0;
+    loop {
+        let input = &state.input;
+        let window = &input.buf[input.pos..];
+        if let Some(i) = window[scanned..].iter().position(|&b| b == b'\n') {
+            let end = scanned + i + 1;
+            return Ok(take(state, limit.map_or(end, |l| l.min(end))));
+        }
+        scanned = window.len();
+        if limit.is_some_and(|l| scanned >= l) {
+            return Ok(take(state, limit.unwrap_or(usize::MAX)));
+        }
+        if !fill(state, CHUNK)? {
+            return Ok(take(state, limit.unwrap_or(usize::MAX)));
+        }
+    }
+}
+
+/// Parses an optional size argument (`None`/negative mean "no limit").
+unsafe fn size_arg(args: *mut ffi::PyObject, name: &str) -> Result<Option<usize>, ()> {
+    // SAFETY: GIL held; METH_VARARGS passes a tuple.
+    unsafe {
+        let n = ffi::PyTuple_Size(args);
+        if n > 1 {
+            error::set(
+                ffi::PyExc_TypeError,
+                &format!("{name}() takes at most 1 argument ({n} given)"),
+            );
+            return Err(());
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let arg = ffi::PyTuple_GetItem(args, 0);
+        if arg == ffi::Py_None() {
+            return Ok(None);
+        }
+        let value = ffi::PyLong_AsLongLong(arg);
+        if value == -1 && !ffi::PyErr_Occurred().is_null() {
+            return Err(());
+        }
+        Ok((value >= 0).then_some(value as usize))
+    }
+}
+
+unsafe fn to_bytes(result: Result<Vec<u8>, IoError>) -> *mut ffi::PyObject {
+    match result {
+        // SAFETY: GIL held by callers.
+        Ok(data) => unsafe {
+            object::bytes_from(&data).map_or(std::ptr::null_mut(), PyOwned::into_ptr)
+        },
+        Err(err) => {
+            // SAFETY: GIL held by callers.
+            unsafe { raise_read_error(err) };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+unsafe extern "C" fn input_read(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    types::trampoline(|| {
+        // SAFETY: CPython method call: GIL held, valid objects.
+        unsafe {
+            let Ok(size) = size_arg(args, "read") else {
+                return std::ptr::null_mut();
+            };
+            let Some(state) = live(slf) else {
+                return std::ptr::null_mut();
+            };
+            to_bytes(read_bytes(state, size))
+        }
+    })
+}
+
+unsafe extern "C" fn input_readline(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    types::trampoline(|| {
+        // SAFETY: as above.
+        unsafe {
+            let Ok(size) = size_arg(args, "readline") else {
+                return std::ptr::null_mut();
+            };
+            let Some(state) = live(slf) else {
+                return std::ptr::null_mut();
+            };
+            to_bytes(read_line(state, size))
+        }
+    })
+}
+
+unsafe extern "C" fn input_readlines(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    types::trampoline(|| {
+        // SAFETY: as above.
+        unsafe {
+            let Ok(hint) = size_arg(args, "readlines") else {
+                return std::ptr::null_mut();
+            };
+            let Some(list) = PyOwned::from_owned(ffi::PyList_New(0)) else {
+                return std::ptr::null_mut();
+            };
+            let mut total = 0usize;
+            loop {
+                let Some(state) = live(slf) else {
+                    return std::ptr::null_mut();
+                };
+                let line = match read_line(state, None) {
+                    Ok(line) => line,
+                    Err(err) => return to_bytes(Err(err)),
+                };
+                if line.is_empty() {
+                    break;
+                }
+                total += line.len();
+                let Some(item) = object::bytes_from(&line) else {
+                    return std::ptr::null_mut();
+                };
+                if ffi::PyList_Append(list.as_ptr(), item.as_ptr()) != 0 {
+                    return std::ptr::null_mut();
+                }
+                if hint.is_some_and(|h| h > 0 && total >= h) {
+                    break;
+                }
+            }
+            list.into_ptr()
+        }
+    })
+}
+
+unsafe extern "C" fn input_close(
+    _: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: GIL held. Closing wsgi.input is a no-op, as in mod_wsgi.
+    types::trampoline(|| unsafe { object::none() })
+}
+
+unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; returns a new reference to self.
+    unsafe {
+        ffi::Py_INCREF(slf);
+    }
+    slf
+}
+
+unsafe extern "C" fn input_iternext(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    types::trampoline(|| {
+        // SAFETY: GIL held; a NULL return without an exception ends iteration.
+        unsafe {
+            let Some(state) = live(slf) else {
+                return std::ptr::null_mut();
+            };
+            match read_line(state, None) {
+                Ok(line) if line.is_empty() => std::ptr::null_mut(),
+                result => to_bytes(result),
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn input_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: final release by CPython with the GIL held.
+    unsafe { types::dealloc_tail(obj) }
+}

@@ -1,0 +1,330 @@
+//! One request's mutable state, shared by `wsgi.input`, `start_response`,
+//! `write()` and the response loop, and the entry point [`run`].
+//!
+//! Python objects handed to the application (`wsgi.input`,
+//! `start_response`) hold a raw pointer to the [`RequestState`] on the
+//! stack of [`run`]; at request end the pointers are cleared, so objects the
+//! application kept raise "request object has expired" instead of touching
+//! freed memory.
+
+use crate::logging::{self, Level};
+use crate::python::error::{self, PyException};
+use crate::python::interp::Interp;
+use crate::python::object::PyOwned;
+use crate::python::tstate::{self, Attached};
+use crate::wsgi::host::{HostIo, IoError};
+use crate::wsgi::{environ, input, response, script, start_response, validate};
+use pyo3::ffi;
+use std::cell::Cell;
+use std::ffi::c_void;
+
+/// What the host asked for.
+pub struct RequestSpec<'a> {
+    pub script_path: &'a str,
+    pub callable: &'a str,
+    pub reload_script: bool,
+    /// The script's modification time if the host already knows it
+    /// (saves a `stat`), else `None`.
+    pub script_mtime: Option<i64>,
+    pub environ: &'a [(&'a [u8], &'a [u8])],
+    pub log_ctx: *mut c_void,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response was started (and finished or cut short, see the flags).
+    Responded,
+    /// The script could not be loaded (import/syntax error): answer 500.
+    LoadFailed,
+    /// The script has no such callable: answer 404, as mod_wsgi does.
+    CallableMissing,
+    /// The application failed before starting a response: answer 500.
+    AppError,
+    /// The client went away before a response was started.
+    ClientGone,
+}
+
+/// The result of [`run`].
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    pub outcome: Outcome,
+    pub http_status: u16,
+    pub bytes_written: u64,
+    pub client_gone: bool,
+    /// The application failed after the response had started: the host
+    /// must not make the response look complete.
+    pub failed_after_start: bool,
+}
+
+/// Buffered request body reading for `wsgi.input`.
+#[derive(Default)]
+pub struct InputState {
+    pub buf: Vec<u8>,
+    pub pos: usize,
+    pub eof: bool,
+    pub bytes: u64,
+    pub reads: u64,
+}
+
+/// Mutable state of one request.
+pub struct RequestState<'a> {
+    pub io: &'a dyn HostIo,
+    pub log_ctx: *mut c_void,
+    pub status: Option<(u16, Vec<u8>)>,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub headers_sent: bool,
+    pub content_length: Option<u64>,
+    pub bytes_written: u64,
+    pub client_gone: bool,
+    pub input: InputState,
+    /// The application raised after the response started.
+    pub failed: bool,
+    /// This interpreter's `FileWrapper` type (for the send-file path).
+    pub file_wrapper_type: *mut ffi::PyObject,
+    /// Set while a host call is in flight with the GIL released, so another
+    /// Python thread using the same request objects gets an error instead
+    /// of a concurrent host call.
+    pub busy: Cell<bool>,
+}
+
+/// Why output could not be sent.
+pub enum OutputError {
+    /// Python exception set (e.g. response not started).
+    Raised,
+    /// Host I/O failed.
+    Io(IoError),
+}
+
+impl<'a> RequestState<'a> {
+    pub fn new(io: &'a dyn HostIo, log_ctx: *mut c_void) -> Self {
+        RequestState {
+            io,
+            log_ctx,
+            status: None,
+            headers: Vec::new(),
+            headers_sent: false,
+            content_length: None,
+            bytes_written: 0,
+            client_gone: false,
+            input: InputState::default(),
+            failed: false,
+            file_wrapper_type: std::ptr::null_mut(),
+            busy: Cell::new(false),
+        }
+    }
+
+    /// Hands status and headers to the host if not yet done. GIL held.
+    pub fn send_headers(&mut self) -> Result<(), OutputError> {
+        if self.headers_sent {
+            return Ok(());
+        }
+        let Some((code, line)) = &self.status else {
+            // SAFETY: called with the GIL held (from the response loop or a Python callback).
+            unsafe { error::set(ffi::PyExc_RuntimeError, "response has not been started") };
+            return Err(OutputError::Raised);
+        };
+        let (code, io, headers) = (*code, self.io, &self.headers);
+        let result = self.host_call(|| io.start_response(code, line, headers));
+        self.headers_sent = true;
+        result.map_err(OutputError::Io)
+    }
+
+    /// Sends a body block (headers first), clipped to `Content-Length`.
+    /// GIL held on entry and exit; released around the host call.
+    pub fn output(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
+        self.send_headers()?;
+        let data = match self.content_length {
+            Some(limit) => {
+                let left = limit.saturating_sub(self.bytes_written);
+                &data[..data.len().min(left as usize)]
+            }
+            None => data,
+        };
+        if data.is_empty() {
+            return Ok(());
+        }
+        let io = self.io;
+        self.host_call(|| io.write(data, flush))
+            .map_err(OutputError::Io)?;
+        self.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Runs a host call with the GIL released, marking the request busy.
+    pub fn host_call<R>(&self, f: impl FnOnce() -> Result<R, IoError>) -> Result<R, IoError> {
+        self.busy.set(true);
+        let result = tstate::allow_threads(f);
+        self.busy.set(false);
+        result
+    }
+
+    /// Records the effect of a host I/O failure.
+    pub fn note_io_error(&mut self, err: IoError) {
+        if err == IoError::ClientGone {
+            self.client_gone = true;
+        }
+    }
+}
+
+/// Raises the `IOError` mod_wsgi raises for a failed client write.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn raise_write_error(err: IoError) {
+    let message = match err {
+        IoError::ClientGone => "Apache/mod_wsgi client connection closed.",
+        IoError::Timeout => "Apache/mod_wsgi failed to write response data: Connection timed out",
+        IoError::Failed => "Apache/mod_wsgi failed to write response data",
+    };
+    // SAFETY: per contract.
+    unsafe { error::set(ffi::PyExc_OSError, message) }
+}
+
+/// Raises "request object has expired" and returns NULL.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn expired() -> *mut ffi::PyObject {
+    // SAFETY: per contract.
+    unsafe { error::set(ffi::PyExc_RuntimeError, "request object has expired") };
+    std::ptr::null_mut()
+}
+
+/// Raises an error for concurrent use of one request's objects.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn busy() -> *mut ffi::PyObject {
+    // SAFETY: per contract.
+    unsafe {
+        error::set(
+            ffi::PyExc_RuntimeError,
+            "request object used concurrently from another thread",
+        )
+    };
+    std::ptr::null_mut()
+}
+
+/// Logs the pending Python exception the way mod_wsgi does: a header line
+/// naming the script, then the traceback, one log line per line; clears it.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn log_exception(script_path: &str, log_ctx: *mut c_void) {
+    // SAFETY: per contract.
+    let Some(exc) = (unsafe { PyException::fetch() }) else {
+        return;
+    };
+    // SAFETY: GIL held; SystemExit is a static exception type.
+    let system_exit = unsafe { exc.matches(ffi::PyExc_SystemExit) };
+    let pid = std::process::id();
+    let mut lines = Vec::with_capacity(16);
+    if system_exit {
+        lines.push(format!(
+            "mod_wsgi (pid={pid}): SystemExit exception raised by WSGI script '{script_path}' ignored."
+        ));
+    } else {
+        lines.push(format!(
+            "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script_path}'."
+        ));
+    }
+    // SAFETY: GIL held; format_lines never leaves an exception pending.
+    lines.extend(unsafe { exc.format_lines() });
+    drop(exc);
+    tstate::allow_threads(|| {
+        for line in &lines {
+            logging::log(Level::Err, log_ctx, line);
+        }
+    });
+}
+
+/// Runs one request in `interp` and reports how it ended.
+pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completion {
+    let attached = tstate::attach(interp);
+    let mut state = RequestState::new(io, spec.log_ctx);
+    let outcome = run_attached(&attached, spec, &mut state);
+    Completion {
+        outcome,
+        http_status: state.status.as_ref().map_or(0, |(code, _)| *code),
+        bytes_written: state.bytes_written,
+        client_gone: state.client_gone,
+        failed_after_start: outcome == Outcome::Responded && state.failed,
+    }
+}
+
+fn run_attached(
+    attached: &Attached<'_>,
+    spec: &RequestSpec<'_>,
+    state: &mut RequestState<'_>,
+) -> Outcome {
+    let interp = attached.interp;
+    let module = match script::load(attached, spec) {
+        Ok(module) => module,
+        Err(script::LoadError::Failed) => return Outcome::LoadFailed,
+    };
+    // SAFETY: attached (GIL held); the module is alive (owned).
+    let callable = unsafe {
+        let dict = ffi::PyModule_GetDict(module.as_ptr());
+        let name = std::ffi::CString::new(spec.callable).unwrap_or_default();
+        PyOwned::from_borrowed(ffi::PyDict_GetItemString(dict, name.as_ptr()))
+    };
+    let Some(callable) = callable else {
+        let message = format!(
+            "mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.",
+            std::process::id(),
+            spec.script_path,
+            spec.callable
+        );
+        let ctx = spec.log_ctx;
+        tstate::allow_threads(|| logging::log(Level::Err, ctx, &message));
+        return Outcome::CallableMissing;
+    };
+    drop(module);
+
+    // SAFETY: GIL held; objects below live for this scope and the raw
+    // state pointer is cleared before `state` goes out of scope.
+    unsafe {
+        let types = interp.types();
+        state.file_wrapper_type = types.file_wrapper;
+        let state_ptr = (state as *mut RequestState<'_>).cast::<c_void>();
+        let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
+            log_exception(spec.script_path, spec.log_ctx);
+            return Outcome::AppError;
+        };
+        let Some(errors) = crate::module::log_object::new_log(types.log, Level::Err, spec.log_ctx)
+        else {
+            log_exception(spec.script_path, spec.log_ctx);
+            return Outcome::AppError;
+        };
+        let Some(start) = start_response::new_start_response(types.start_response, state_ptr)
+        else {
+            log_exception(spec.script_path, spec.log_ctx);
+            return Outcome::AppError;
+        };
+        let environ = environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr());
+        let outcome = match environ {
+            Some(environ) => response::respond(
+                callable.as_ptr(),
+                environ.as_ptr(),
+                start.as_ptr(),
+                state,
+                spec,
+                errors.as_ptr(),
+            ),
+            None => {
+                log_exception(spec.script_path, spec.log_ctx);
+                Outcome::AppError
+            }
+        };
+        input::expire(wsgi_input.as_ptr());
+        start_response::expire(start.as_ptr());
+        crate::module::log_object::finish(errors.as_ptr());
+        outcome
+    }
+}
+
+/// Validation of a status line from Python, for `start_response`.
+pub fn check_status(line: &[u8]) -> Result<u16, validate::Invalid> {
+    validate::status_line(line)
+}

@@ -1,0 +1,212 @@
+//! Loading WSGI script files as modules named `_mod_wsgi_<md5 of path>`,
+//! with mtime-based reloading (`WSGIScriptReloading`).
+
+use crate::logging::{self, Level};
+use crate::python::interp::{Interp, LoadedScript};
+use crate::python::object::{self, PyOwned};
+use crate::python::tstate::{self, Attached};
+use crate::wsgi::request::{self, RequestSpec};
+use md5::{Digest, Md5};
+use pyo3::ffi;
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+
+/// The script could not be loaded; the reason is already logged.
+#[derive(Debug)]
+pub enum LoadError {
+    Failed,
+}
+
+/// The module name mod_wsgi gives a script: `_mod_wsgi_` + md5 hex of the
+/// path (lowercased first when `WSGICaseSensitivity Off`).
+pub fn module_name(path: &str, case_sensitive: bool) -> String {
+    let path = if case_sensitive {
+        path.to_owned()
+    } else {
+        path.to_lowercase()
+    };
+    let digest = Md5::digest(path.as_bytes());
+    let mut name = String::with_capacity(10 + 32);
+    name.push_str("_mod_wsgi_");
+    for byte in digest {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    name
+}
+
+/// The file's modification time in microseconds (0 when it cannot be read),
+/// the unit Apache uses for `r->finfo.mtime`.
+pub fn mtime_of(path: &str) -> i64 {
+    std::fs::metadata(path).map_or(0, |m| m.mtime() * 1_000_000 + m.mtime_nsec() / 1000)
+}
+
+/// Returns the script's module, loading or reloading it as needed.
+pub fn load(attached: &Attached<'_>, spec: &RequestSpec<'_>) -> Result<PyOwned, LoadError> {
+    let interp = attached.interp;
+    let current_mtime = spec.reload_script.then(|| {
+        spec.script_mtime
+            .unwrap_or_else(|| mtime_of(spec.script_path))
+    });
+    // SAFETY: attached; the cache borrow ends before any GIL release.
+    if let Some(module) = unsafe { cached(interp, spec.script_path, current_mtime) } {
+        return Ok(module);
+    }
+    let _guard = tstate::allow_threads(|| interp.script_lock.lock());
+    // SAFETY: as above; re-checked under the lock (another thread may have loaded it).
+    if let Some(module) = unsafe { cached(interp, spec.script_path, current_mtime) } {
+        return Ok(module);
+    }
+    let mtime = current_mtime.unwrap_or_else(|| mtime_of(spec.script_path));
+    load_locked(interp, spec.script_path, mtime, spec.log_ctx)
+}
+
+/// Preloads a script into an interpreter (`WSGIImportScript`).
+pub fn preload(attached: &Attached<'_>, path: &str) -> Result<(), LoadError> {
+    let interp = attached.interp;
+    let _guard = tstate::allow_threads(|| interp.script_lock.lock());
+    // SAFETY: attached.
+    if unsafe { cached(interp, path, None) }.is_some() {
+        return Ok(());
+    }
+    load_locked(interp, path, mtime_of(path), std::ptr::null_mut()).map(drop)
+}
+
+/// The cached module if present and (when reloading) unchanged.
+unsafe fn cached(interp: &Interp, path: &str, mtime: Option<i64>) -> Option<PyOwned> {
+    // SAFETY: GIL held with `interp` attached (caller's contract).
+    unsafe {
+        let script = interp.cache().scripts.get(path)?;
+        if mtime.is_some_and(|m| m != script.mtime) {
+            return None;
+        }
+        PyOwned::from_borrowed(script.module)
+    }
+}
+
+fn load_locked(
+    interp: &Interp,
+    path: &str,
+    mtime: i64,
+    log_ctx: *mut std::ffi::c_void,
+) -> Result<PyOwned, LoadError> {
+    let case_sensitive = crate::runtime::case_sensitive();
+    let name = module_name(path, case_sensitive);
+    let pid = std::process::id();
+    let log_now = |level: Level, message: String| {
+        tstate::allow_threads(|| logging::log(level, log_ctx, &message));
+    };
+    // SAFETY: GIL held with `interp` attached (the caller holds `Attached`);
+    // every object is owned by a PyOwned or handed to the cache.
+    unsafe {
+        let c_name = CString::new(name.clone()).map_err(|_| LoadError::Failed)?;
+        let c_path = CString::new(path).map_err(|_| LoadError::Failed)?;
+        // Forget a stale copy, in the cache and in sys.modules.
+        let reloading = interp.cache().scripts.contains_key(path);
+        if let Some(old) = interp.cache().scripts.remove(path) {
+            ffi::Py_DECREF(old.module);
+            ffi::Py_DECREF(old.name);
+            let modules = ffi::PyImport_GetModuleDict();
+            if ffi::PyDict_DelItemString(modules, c_name.as_ptr()) != 0 {
+                ffi::PyErr_Clear();
+            }
+        }
+        let group = interp.name.clone();
+        log_now(
+            Level::Info,
+            format!(
+                "mod_wsgi (pid={pid}, process='{}', application='{}'): {} '{path}'.",
+                crate::runtime::process_group(),
+                group,
+                if reloading {
+                    "Reloading WSGI script"
+                } else {
+                    "Loading Python script file"
+                }
+            ),
+        );
+        let source = std::fs::read(path).ok().and_then(|mut bytes| {
+            bytes.retain(|&b| b != 0);
+            bytes.push(0);
+            CString::from_vec_with_nul(bytes).ok()
+        });
+        let code = source.and_then(|source| {
+            PyOwned::from_owned(ffi::Py_CompileStringExFlags(
+                source.as_ptr(),
+                c_path.as_ptr(),
+                ffi::Py_file_input,
+                std::ptr::null_mut(),
+                -1,
+            ))
+        });
+        let Some(code) = code else {
+            log_now(
+                Level::Err,
+                format!(
+                    "mod_wsgi (pid={pid}, process='{}', application='{group}'): Could not read/compile source file '{path}'.",
+                    crate::runtime::process_group()
+                ),
+            );
+            if ffi::PyErr_Occurred().is_null() {
+                return Err(LoadError::Failed);
+            }
+            request::log_exception(path, log_ctx);
+            return Err(LoadError::Failed);
+        };
+        let module = PyOwned::from_owned(ffi::PyImport_ExecCodeModuleEx(
+            c_name.as_ptr(),
+            code.as_ptr(),
+            c_path.as_ptr(),
+        ));
+        let Some(module) = module else {
+            if ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) != 0 {
+                log_now(
+                    Level::Err,
+                    format!("mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{path}'."),
+                );
+                ffi::PyErr_Clear();
+            } else {
+                log_now(
+                    Level::Err,
+                    format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."),
+                );
+                request::log_exception(path, log_ctx);
+            }
+            return Err(LoadError::Failed);
+        };
+        let mtime_obj =
+            PyOwned::from_owned(ffi::PyLong_FromLongLong(mtime)).ok_or(LoadError::Failed)?;
+        ffi::PyObject_SetAttrString(module.as_ptr(), c"__mtime__".as_ptr(), mtime_obj.as_ptr());
+        ffi::PyErr_Clear();
+        let name_obj = object::str_from_utf8(&name).ok_or(LoadError::Failed)?;
+        interp.cache().scripts.insert(
+            path.to_owned(),
+            LoadedScript {
+                module: module.clone().into_ptr(),
+                name: name_obj.into_ptr(),
+                mtime,
+            },
+        );
+        Ok(module)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_follow_mod_wsgi() {
+        // md5("/srv/app.wsgi")
+        let name = module_name("/srv/app.wsgi", true);
+        assert!(name.starts_with("_mod_wsgi_"));
+        assert_eq!(name.len(), "_mod_wsgi_".len() + 32);
+        assert_eq!(
+            module_name("/srv/APP.wsgi", false),
+            module_name("/srv/app.wsgi", false)
+        );
+        assert_ne!(
+            module_name("/srv/APP.wsgi", true),
+            module_name("/srv/app.wsgi", true)
+        );
+    }
+}
