@@ -372,6 +372,10 @@ extern "C" {
 
  Ownership: on success `*out` is owned by the caller; release it with
  `wsgirt_config_free`. Threading: any thread.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_new(struct wsgirt_config **out);
 
@@ -380,6 +384,10 @@ wsgirt_status wsgirt_config_new(struct wsgirt_config **out);
 
  Ownership: consumes `config`. Threading: not concurrently with any other
  use of the same configuration.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 void wsgirt_config_free(struct wsgirt_config *config);
 
@@ -388,6 +396,10 @@ void wsgirt_config_free(struct wsgirt_config *config);
  virtual environment. The string is copied.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_python_home(struct wsgirt_config *config,
                                             const char *home,
@@ -399,6 +411,10 @@ wsgirt_status wsgirt_config_set_python_home(struct wsgirt_config *config,
  the front). The string is copied.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_add_python_path(struct wsgirt_config *config,
                                             const char *path,
@@ -408,6 +424,10 @@ wsgirt_status wsgirt_config_add_python_path(struct wsgirt_config *config,
  Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_add_warnings_option(struct wsgirt_config *config,
                                                 const char *option,
@@ -418,6 +438,10 @@ wsgirt_status wsgirt_config_add_warnings_option(struct wsgirt_config *config,
  (`WSGIPythonHashSeed`). Returns `WSGIRT_STATUS_INVALID_ARG` otherwise.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_hash_seed(struct wsgirt_config *config,
                                           const char *seed,
@@ -427,6 +451,10 @@ wsgirt_status wsgirt_config_set_hash_seed(struct wsgirt_config *config,
  Sets the optimisation level (0, 1 or 2; `WSGIPythonOptimize`).
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_optimize(struct wsgirt_config *config, int32_t level);
 
@@ -434,6 +462,10 @@ wsgirt_status wsgirt_config_set_optimize(struct wsgirt_config *config, int32_t l
  Sets a boolean option; `flag` is a `wsgirt_flag` value.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_flag(struct wsgirt_config *config, uint32_t flag, bool value);
 
@@ -443,6 +475,10 @@ wsgirt_status wsgirt_config_set_flag(struct wsgirt_config *config, uint32_t flag
  `mod_wsgi.threads_per_process` report.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_process(struct wsgirt_config *config,
                                         const char *process_group,
@@ -454,6 +490,10 @@ wsgirt_status wsgirt_config_set_process(struct wsgirt_config *config,
  Sets the host's version, reported as `apache.version`.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_host_version(struct wsgirt_config *config,
                                              uint32_t major,
@@ -467,6 +507,10 @@ wsgirt_status wsgirt_config_set_host_version(struct wsgirt_config *config,
  unchanged and must stay valid while the runtime lives.
 
  Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
                                              wsgirt_log_cb callback,
@@ -485,6 +529,10 @@ wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
  Threading: any host thread, concurrently; the thread is bound to the
  main interpreter on first use and keeps one thread state per
  interpreter. `io_ctx` is passed to every callback.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_request_run(const struct wsgirt_runtime *runtime,
                                  const struct wsgirt_request_spec *spec,
@@ -504,6 +552,10 @@ wsgirt_status wsgirt_request_run(const struct wsgirt_runtime *runtime,
  Ownership: on success `*out` is owned by the caller; release it with
  `wsgirt_runtime_free`. Threading: call once per process.
  Returns `ABI_MISMATCH`, `ALREADY_INITIALIZED`, `PYTHON_INIT_FAILED`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_runtime_new(uint32_t abi_version,
                                  const struct wsgirt_config *config,
@@ -517,6 +569,10 @@ wsgirt_status wsgirt_runtime_new(uint32_t abi_version,
  possible. Python cannot be started again in this process.
 
  Ownership: consumes `runtime`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 void wsgirt_runtime_free(struct wsgirt_runtime *runtime);
 
@@ -525,6 +581,10 @@ void wsgirt_runtime_free(struct wsgirt_runtime *runtime);
  first request (`""` or `%{GLOBAL}`: the main interpreter, always present).
 
  Threading: any thread, concurrently with requests.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_runtime_prepare_group(const struct wsgirt_runtime *runtime,
                                            const char *group,
@@ -536,6 +596,10 @@ wsgirt_status wsgirt_runtime_prepare_group(const struct wsgirt_runtime *runtime,
  returns `WSGIRT_STATUS_SCRIPT_LOAD_FAILED`.
 
  Threading: any thread, concurrently with requests.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
  */
 wsgirt_status wsgirt_runtime_import_script(const struct wsgirt_runtime *runtime,
                                            const char *group,

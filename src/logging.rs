@@ -63,6 +63,8 @@ pub fn set_sink(func: Option<LogFn>, userdata: *mut c_void) {
 
 /// Logs one line. Without a sink, lines go to stderr so nothing is lost.
 /// Never call with the GIL held on a hot path: the host may block on I/O.
+/// `request_ctx` is opaque here: it is only handed back to the host.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn log(level: Level, request_ctx: *mut c_void, message: &str) {
     let sink = *SINK.read();
     match sink {

@@ -58,6 +58,10 @@ pub enum wsgirt_flag {
 ///
 /// Ownership: on success `*out` is owned by the caller; release it with
 /// `wsgirt_config_free`. Threading: any thread.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_new(out: *mut *mut wsgirt_config) -> wsgirt_status {
     status_boundary(|| {
@@ -79,6 +83,10 @@ pub unsafe extern "C" fn wsgirt_config_new(out: *mut *mut wsgirt_config) -> wsgi
 ///
 /// Ownership: consumes `config`. Threading: not concurrently with any other
 /// use of the same configuration.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_free(config: *mut wsgirt_config) {
     let _ = status_boundary(|| {
@@ -128,6 +136,10 @@ fn with_text(
 /// virtual environment. The string is copied.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_python_home(
     config: *mut wsgirt_config,
@@ -145,6 +157,10 @@ pub unsafe extern "C" fn wsgirt_config_set_python_home(
 /// the front). The string is copied.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_add_python_path(
     config: *mut wsgirt_config,
@@ -160,6 +176,10 @@ pub unsafe extern "C" fn wsgirt_config_add_python_path(
 /// Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_add_warnings_option(
     config: *mut wsgirt_config,
@@ -176,6 +196,10 @@ pub unsafe extern "C" fn wsgirt_config_add_warnings_option(
 /// (`WSGIPythonHashSeed`). Returns `WSGIRT_STATUS_INVALID_ARG` otherwise.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_hash_seed(
     config: *mut wsgirt_config,
@@ -200,6 +224,10 @@ pub unsafe extern "C" fn wsgirt_config_set_hash_seed(
 /// Sets the optimisation level (0, 1 or 2; `WSGIPythonOptimize`).
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_optimize(
     config: *mut wsgirt_config,
@@ -217,6 +245,10 @@ pub unsafe extern "C" fn wsgirt_config_set_optimize(
 /// Sets a boolean option; `flag` is a `wsgirt_flag` value.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_flag(
     config: *mut wsgirt_config,
@@ -245,6 +277,10 @@ pub unsafe extern "C" fn wsgirt_config_set_flag(
 /// `mod_wsgi.threads_per_process` report.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_process(
     config: *mut wsgirt_config,
@@ -264,6 +300,10 @@ pub unsafe extern "C" fn wsgirt_config_set_process(
 /// Sets the host's version, reported as `apache.version`.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_host_version(
     config: *mut wsgirt_config,
@@ -283,6 +323,10 @@ pub unsafe extern "C" fn wsgirt_config_set_host_version(
 /// unchanged and must stay valid while the runtime lives.
 ///
 /// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_config_set_log_callback(
     config: *mut wsgirt_config,

@@ -223,6 +223,10 @@ impl HostIo for CHost<'_> {
 /// Threading: any host thread, concurrently; the thread is bound to the
 /// main interpreter on first use and keeps one thread state per
 /// interpreter. `io_ctx` is passed to every callback.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_request_run(
     runtime: *const wsgirt_runtime,

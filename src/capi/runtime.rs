@@ -40,6 +40,10 @@ pub(crate) fn status_of(err: &RuntimeError) -> wsgirt_status {
 /// Ownership: on success `*out` is owned by the caller; release it with
 /// `wsgirt_runtime_free`. Threading: call once per process.
 /// Returns `ABI_MISMATCH`, `ALREADY_INITIALIZED`, `PYTHON_INIT_FAILED`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_runtime_new(
     abi_version: u32,
@@ -75,6 +79,10 @@ pub unsafe extern "C" fn wsgirt_runtime_new(
 /// possible. Python cannot be started again in this process.
 ///
 /// Ownership: consumes `runtime`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_runtime_free(runtime: *mut wsgirt_runtime) {
     let _ = status_boundary(|| {
@@ -112,6 +120,10 @@ fn with_runtime_text(
 /// first request (`""` or `%{GLOBAL}`: the main interpreter, always present).
 ///
 /// Threading: any thread, concurrently with requests.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_runtime_prepare_group(
     runtime: *const wsgirt_runtime,
@@ -131,6 +143,10 @@ pub unsafe extern "C" fn wsgirt_runtime_prepare_group(
 /// returns `WSGIRT_STATUS_SCRIPT_LOAD_FAILED`.
 ///
 /// Threading: any thread, concurrently with requests.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wsgirt_runtime_import_script(
     runtime: *const wsgirt_runtime,

@@ -28,7 +28,7 @@ fn spec() -> &'static StaticSpec {
         types::build_spec(
             c"mod_wsgi.Log",
             std::mem::size_of::<LogObject>(),
-            ffi::Py_TPFLAGS_DEFAULT as u64,
+            ffi::Py_TPFLAGS_DEFAULT,
             vec![(ffi::Py_tp_dealloc, log_dealloc as *mut c_void)],
             vec![
                 types::method_o(c"write", log_write),

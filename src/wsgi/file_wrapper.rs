@@ -27,7 +27,7 @@ fn spec() -> &'static StaticSpec {
         types::build_spec(
             c"mod_wsgi.FileWrapper",
             std::mem::size_of::<FileWrapperObject>(),
-            ffi::Py_TPFLAGS_DEFAULT as u64,
+            ffi::Py_TPFLAGS_DEFAULT,
             vec![
                 (ffi::Py_tp_new, wrapper_new as *mut c_void),
                 (ffi::Py_tp_dealloc, wrapper_dealloc as *mut c_void),

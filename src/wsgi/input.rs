@@ -29,7 +29,7 @@ fn spec() -> &'static StaticSpec {
         types::build_spec(
             c"mod_wsgi.Input",
             std::mem::size_of::<InputObject>(),
-            ffi::Py_TPFLAGS_DEFAULT as u64,
+            ffi::Py_TPFLAGS_DEFAULT,
             vec![
                 (ffi::Py_tp_dealloc, input_dealloc as *mut c_void),
                 (ffi::Py_tp_iter, input_iter as *mut c_void),

@@ -210,11 +210,13 @@ unsafe fn send_file(result: *mut ffi::PyObject, state: &mut RequestState<'_>) ->
         // The host has no send-file path: iterate the wrapper instead
         // (headers, with the length, are already set).
         Ok(None) => None,
+        // SAFETY: GIL held (re-acquired by host_call).
         Ok(Some(Err(err))) => Some(unsafe { io_failure(state, err) }),
         Ok(Some(Ok(()))) => {
             state.bytes_written += len;
             Some(Sent::Done)
         }
+        // SAFETY: GIL held (re-acquired by host_call).
         Err(err) => Some(unsafe { io_failure(state, err) }),
     }
 }

@@ -23,7 +23,7 @@ fn spec() -> &'static StaticSpec {
         types::build_spec(
             c"mod_wsgi.StartResponse",
             std::mem::size_of::<StartResponseObject>(),
-            ffi::Py_TPFLAGS_DEFAULT as u64,
+            ffi::Py_TPFLAGS_DEFAULT,
             vec![
                 (ffi::Py_tp_dealloc, start_response_dealloc as *mut c_void),
                 (ffi::Py_tp_call, start_response_call as *mut c_void),
