@@ -1,0 +1,1344 @@
+//! Command-line parsing: subcommands, the option table, `--help` text.
+//!
+//! Hand-rolled on purpose (the crate is std-only). The option table drives
+//! both parsing and the help text so they cannot drift apart. Options follow
+//! mod_wsgi-express 4.6: `--name VALUE` or `--name=VALUE`, options and the
+//! positional SCRIPT may be interleaved, `--` ends option parsing, and
+//! repeatable options (`--python-path`, `--url-alias`) accumulate.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::config::DaemonSettings;
+use crate::error::{Error, Result};
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `wsgirt-express`, `--help` or `help`: the list of commands.
+    Help,
+    /// `--version`.
+    Version,
+    /// `COMMAND --help`.
+    HelpFor(&'static str),
+    StartServer(ServerArgs),
+    SetupServer(ServerArgs),
+    ModuleConfig(ModuleArgs),
+    ModuleLocation(ModuleArgs),
+}
+
+/// Which way the application is hosted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModeChoice {
+    /// Nothing given: embedded mode for now (our module has no daemon mode
+    /// yet). When daemon mode lands this becomes daemon mode, as in
+    /// mod_wsgi-express.
+    #[default]
+    Default,
+    /// `--embedded-mode`.
+    Embedded,
+    /// `--daemon-mode` (experimental).
+    Daemon,
+}
+
+/// Options of `module-config` and `module-location`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModuleArgs {
+    pub module_path: Option<PathBuf>,
+}
+
+/// Options of `start-server` and `setup-server`, as given (nothing resolved
+/// against the filesystem yet; see `resolve.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerArgs {
+    pub script: Option<PathBuf>,
+    pub application_type: String,
+    pub callable_object: String,
+    pub host: Option<String>,
+    pub port: u16,
+    /// `None` unless `--processes` was given: only then is the application
+    /// told it is multi-process (mod_wsgi-express semantics).
+    pub processes: Option<u32>,
+    pub threads: u32,
+    pub mode: ModeChoice,
+    pub server_root: Option<PathBuf>,
+    pub working_directory: Option<PathBuf>,
+    pub python_paths: Vec<PathBuf>,
+    pub url_aliases: Vec<(String, PathBuf)>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub log_level: String,
+    pub log_to_terminal: bool,
+    pub access_log: bool,
+    pub reload_on_changes: bool,
+    pub map_head_to_get: String,
+    pub keep_alive_timeout: u32,
+    pub limit_request_body: u64,
+    pub socket_timeout: u32,
+    pub server_backlog: u32,
+    pub maximum_requests: u32,
+    pub daemon: DaemonSettings,
+    /// Daemon-only options the user gave explicitly (for the "ignored in
+    /// embedded mode" warning).
+    pub daemon_only_given: Vec<&'static str>,
+    pub setup_only: bool,
+    pub httpd_executable: Option<PathBuf>,
+    pub modules_directory: Option<PathBuf>,
+    pub module_path: Option<PathBuf>,
+    pub mime_types: Option<PathBuf>,
+}
+
+impl Default for ServerArgs {
+    fn default() -> Self {
+        ServerArgs {
+            script: None,
+            application_type: "script".into(),
+            callable_object: "application".into(),
+            host: None,
+            port: 8000,
+            processes: None,
+            threads: 5,
+            mode: ModeChoice::Default,
+            server_root: None,
+            working_directory: None,
+            python_paths: Vec::new(),
+            url_aliases: Vec::new(),
+            user: None,
+            group: None,
+            log_level: "warn".into(),
+            log_to_terminal: false,
+            access_log: false,
+            reload_on_changes: false,
+            map_head_to_get: "Auto".into(),
+            keep_alive_timeout: 0,
+            limit_request_body: 10_485_760,
+            socket_timeout: 60,
+            server_backlog: 500,
+            maximum_requests: 0,
+            daemon: DaemonSettings::default(),
+            daemon_only_given: Vec::new(),
+            setup_only: false,
+            httpd_executable: None,
+            modules_directory: None,
+            module_path: None,
+            mime_types: None,
+        }
+    }
+}
+
+/// Apache `LogLevel` names accepted by `--log-level`.
+pub const LOG_LEVELS: &[&str] = &[
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
+    "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Help,
+    // Application
+    ApplicationType,
+    CallableObject,
+    WorkingDirectory,
+    PythonPath,
+    UrlAlias,
+    ReloadOnChanges,
+    MapHeadToGet,
+    // Server
+    Host,
+    Port,
+    Processes,
+    Threads,
+    User,
+    Group,
+    ServerRoot,
+    SetupOnly,
+    KeepAliveTimeout,
+    LimitRequestBody,
+    SocketTimeout,
+    ServerBacklog,
+    MaximumRequests,
+    // Logging
+    LogLevel,
+    LogToTerminal,
+    AccessLog,
+    // Mode
+    EmbeddedMode,
+    DaemonMode,
+    MaxClients,
+    RequestTimeout,
+    QueueTimeout,
+    ConnectTimeout,
+    StartupTimeout,
+    DeadlockTimeout,
+    GracefulTimeout,
+    EvictionTimeout,
+    ShutdownTimeout,
+    InactivityTimeout,
+    RestartInterval,
+    CpuTimeLimit,
+    DaemonBacklog,
+    // Locations
+    ModulePath,
+    HttpdExecutable,
+    ModulesDirectory,
+    MimeTypes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    General,
+    Application,
+    Server,
+    Logging,
+    Daemon,
+    Locations,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Section::General => "Options",
+            Section::Application => "Application",
+            Section::Server => "Server",
+            Section::Logging => "Logging",
+            Section::Daemon => "Daemon mode (EXPERIMENTAL: needs a module with daemon mode)",
+            Section::Locations => "Locations of Apache, the module and Python",
+        }
+    }
+}
+
+struct OptSpec {
+    opt: Opt,
+    name: &'static str,
+    /// Empty for flags; one word per value otherwise.
+    metavar: &'static str,
+    arity: u8,
+    section: Section,
+    help: &'static str,
+}
+
+const fn flag(opt: Opt, name: &'static str, section: Section, help: &'static str) -> OptSpec {
+    OptSpec {
+        opt,
+        name,
+        metavar: "",
+        arity: 0,
+        section,
+        help,
+    }
+}
+
+const fn one(
+    opt: Opt,
+    name: &'static str,
+    metavar: &'static str,
+    section: Section,
+    help: &'static str,
+) -> OptSpec {
+    OptSpec {
+        opt,
+        name,
+        metavar,
+        arity: 1,
+        section,
+        help,
+    }
+}
+
+use Section::{
+    Application as App, Daemon as Dmn, General as Gen, Locations as Loc, Logging as Log,
+    Server as Srv,
+};
+
+const SERVER_OPTIONS: &[OptSpec] = &[
+    flag(Opt::Help, "--help", Gen, "Show this help and exit."),
+    one(
+        Opt::ApplicationType,
+        "--application-type",
+        "TYPE",
+        App,
+        "The type of entry point. Only 'script' (a WSGI script file, the \
+         default) is supported; 'module', 'paste' and 'static' are not \
+         implemented yet.",
+    ),
+    one(
+        Opt::CallableObject,
+        "--callable-object",
+        "NAME",
+        App,
+        "The name of the WSGI application object in the script. Defaults to \
+         'application'.",
+    ),
+    one(
+        Opt::WorkingDirectory,
+        "--working-directory",
+        "DIRECTORY-PATH",
+        App,
+        "The application's working directory, also put first on the Python \
+         module search path. Defaults to the directory the command is run \
+         from.",
+    ),
+    one(
+        Opt::PythonPath,
+        "--python-path",
+        "DIRECTORY-PATH",
+        App,
+        "An extra directory for the Python module search path (WSGIPythonPath, \
+         or python-path= in daemon mode). Repeatable.",
+    ),
+    OptSpec {
+        opt: Opt::UrlAlias,
+        name: "--url-alias",
+        metavar: "URL-PATH FILE-OR-DIRECTORY-PATH",
+        arity: 2,
+        section: App,
+        help: "Serve a static file or directory at a sub URL (Apache Alias). \
+               Repeatable.",
+    },
+    flag(
+        Opt::ReloadOnChanges,
+        "--reload-on-changes",
+        App,
+        "Reload the WSGI script when the script file changes \
+         (WSGIScriptReloading On). Unlike mod_wsgi-express this watches only \
+         the script file, not every imported module. Off by default in \
+         embedded mode.",
+    ),
+    one(
+        Opt::MapHeadToGet,
+        "--map-head-to-get",
+        "Off|On|Auto",
+        App,
+        "Whether HEAD requests reach the application as GET \
+         (WSGIMapHEADToGET). Defaults to 'Auto'.",
+    ),
+    one(
+        Opt::Host,
+        "--host",
+        "IP-ADDRESS",
+        Srv,
+        "The address to listen on. Defaults to all interfaces (the server \
+         name is then 'localhost').",
+    ),
+    one(
+        Opt::Port,
+        "--port",
+        "NUMBER",
+        Srv,
+        "The port to listen on. Defaults to 8000.",
+    ),
+    one(
+        Opt::Processes,
+        "--processes",
+        "NUMBER",
+        Srv,
+        "The number of processes running the application. Defaults to 1. \
+         Giving it at all makes daemon mode report wsgi.multiprocess=True; in \
+         embedded mode wsgi.multiprocess is True only for more than one \
+         process.",
+    ),
+    one(
+        Opt::Threads,
+        "--threads",
+        "NUMBER",
+        Srv,
+        "The number of request threads in each process. Defaults to 5.",
+    ),
+    one(
+        Opt::User,
+        "--user",
+        "USERNAME",
+        Srv,
+        "When started as root, the user the Apache children run as. Defaults \
+         to 'www-data' when started as root, else the invoking user.",
+    ),
+    one(
+        Opt::Group,
+        "--group",
+        "GROUP",
+        Srv,
+        "When started as root, the group the Apache children run as. Defaults \
+         to the primary group of the run user.",
+    ),
+    one(
+        Opt::ServerRoot,
+        "--server-root",
+        "DIRECTORY-PATH",
+        Srv,
+        "Where to write the generated configuration, control script and logs. \
+         Defaults to $TMPDIR/mod_wsgi-HOST:PORT:UID (/tmp when TMPDIR is \
+         unset).",
+    ),
+    flag(
+        Opt::SetupOnly,
+        "--setup-only",
+        Srv,
+        "Write the server root and exit without starting Apache (same as the \
+         setup-server command).",
+    ),
+    one(
+        Opt::KeepAliveTimeout,
+        "--keep-alive-timeout",
+        "SECONDS",
+        Srv,
+        "Keep client connections open for this long between requests. \
+         Defaults to 0 (KeepAlive Off).",
+    ),
+    one(
+        Opt::LimitRequestBody,
+        "--limit-request-body",
+        "NUMBER",
+        Srv,
+        "The largest request body accepted, in bytes. Defaults to 10485760.",
+    ),
+    one(
+        Opt::SocketTimeout,
+        "--socket-timeout",
+        "SECONDS",
+        Srv,
+        "Apache's network I/O Timeout (and socket-timeout= of the daemon \
+         process group). Defaults to 60.",
+    ),
+    one(
+        Opt::ServerBacklog,
+        "--server-backlog",
+        "NUMBER",
+        Srv,
+        "The listen queue depth of the HTTP socket. Defaults to 500.",
+    ),
+    one(
+        Opt::MaximumRequests,
+        "--maximum-requests",
+        "NUMBER",
+        Srv,
+        "Restart a process after it has handled this many requests \
+         (MaxConnectionsPerChild in embedded mode, maximum-requests= in daemon \
+         mode). Defaults to 0, never.",
+    ),
+    one(
+        Opt::LogLevel,
+        "--log-level",
+        "NAME",
+        Log,
+        "Apache LogLevel: emerg, alert, crit, error, warn, notice, info, debug \
+         or trace1-8. Defaults to 'warn'.",
+    ),
+    flag(
+        Opt::LogToTerminal,
+        "--log-to-terminal",
+        Log,
+        "Send the error log to stderr and the access log to stdout instead of \
+         files in the server root.",
+    ),
+    flag(
+        Opt::AccessLog,
+        "--access-log",
+        Log,
+        "Write an access log (SERVER-ROOT/access_log, common format). Off by \
+         default.",
+    ),
+    flag(
+        Opt::EmbeddedMode,
+        "--embedded-mode",
+        Dmn,
+        "Run the application inside the Apache child processes. This is the \
+         default for now.",
+    ),
+    flag(
+        Opt::DaemonMode,
+        "--daemon-mode",
+        Dmn,
+        "EXPERIMENTAL. Run the application in a WSGIDaemonProcess group named \
+         HOST:PORT, as mod_wsgi-express does. wsgirt's module does not \
+         implement daemon mode yet; this works with mod_wsgi itself \
+         (--module-path). The options below apply only in this mode.",
+    ),
+    one(
+        Opt::MaxClients,
+        "--max-clients",
+        "NUMBER",
+        Dmn,
+        "The most simultaneous client connections Apache accepts. Defaults to \
+         10 + max(10, 1.5 x processes x threads).",
+    ),
+    one(
+        Opt::RequestTimeout,
+        "--request-timeout",
+        "SECONDS",
+        Dmn,
+        "Restart a daemon process whose requests run too long. Defaults to 60.",
+    ),
+    one(
+        Opt::QueueTimeout,
+        "--queue-timeout",
+        "SECONDS",
+        Dmn,
+        "Fail requests (504) that waited this long for a daemon process. \
+         Defaults to 45.",
+    ),
+    one(
+        Opt::ConnectTimeout,
+        "--connect-timeout",
+        "SECONDS",
+        Dmn,
+        "How long to keep trying to connect to a daemon process (503 after). \
+         Defaults to 15.",
+    ),
+    one(
+        Opt::StartupTimeout,
+        "--startup-timeout",
+        "SECONDS",
+        Dmn,
+        "Restart a daemon process whose script fails to load within this \
+         time. Defaults to 15.",
+    ),
+    one(
+        Opt::DeadlockTimeout,
+        "--deadlock-timeout",
+        "SECONDS",
+        Dmn,
+        "Restart a daemon process whose GIL is held this long. Defaults to 60.",
+    ),
+    one(
+        Opt::GracefulTimeout,
+        "--graceful-timeout",
+        "SECONDS",
+        Dmn,
+        "Grace period for requests on a planned restart. Defaults to 15.",
+    ),
+    one(
+        Opt::EvictionTimeout,
+        "--eviction-timeout",
+        "SECONDS",
+        Dmn,
+        "Grace period for requests on an eviction (SIGUSR1). Defaults to 0.",
+    ),
+    one(
+        Opt::ShutdownTimeout,
+        "--shutdown-timeout",
+        "SECONDS",
+        Dmn,
+        "Force exit a daemon process that takes longer to stop. Defaults to 5.",
+    ),
+    one(
+        Opt::InactivityTimeout,
+        "--inactivity-timeout",
+        "SECONDS",
+        Dmn,
+        "Restart an idle daemon process after this long. Defaults to 0, never.",
+    ),
+    one(
+        Opt::RestartInterval,
+        "--restart-interval",
+        "SECONDS",
+        Dmn,
+        "Restart daemon processes this often. Defaults to 0, never.",
+    ),
+    one(
+        Opt::CpuTimeLimit,
+        "--cpu-time-limit",
+        "SECONDS",
+        Dmn,
+        "Restart a daemon process after this much CPU time. Defaults to 0, \
+         never.",
+    ),
+    one(
+        Opt::DaemonBacklog,
+        "--daemon-backlog",
+        "NUMBER",
+        Dmn,
+        "The listen queue depth of the daemon socket. Defaults to 100.",
+    ),
+    one(
+        Opt::ModulePath,
+        "--module-path",
+        "FILE-PATH",
+        Loc,
+        "The Apache module to load as wsgi_module. Overrides $WSGIRT_MODULE \
+         and the search next to this executable.",
+    ),
+    one(
+        Opt::HttpdExecutable,
+        "--httpd-executable",
+        "FILE-PATH",
+        Loc,
+        "The Apache httpd binary. Defaults to $HTTPD, else 'apache2' or \
+         'httpd' on PATH or in /usr/sbin.",
+    ),
+    one(
+        Opt::ModulesDirectory,
+        "--modules-directory",
+        "DIRECTORY-PATH",
+        Loc,
+        "Where Apache's own modules (mod_mpm_event.so, ...) are. Defaults to \
+         'apxs -q LIBEXECDIR', else /usr/lib/apache2/modules.",
+    ),
+    one(
+        Opt::MimeTypes,
+        "--mime-types",
+        "FILE-PATH",
+        Loc,
+        "The MIME types file (TypesConfig). Defaults to /etc/mime.types.",
+    ),
+];
+
+const MODULE_OPTIONS: &[OptSpec] = &[
+    flag(Opt::Help, "--help", Gen, "Show this help and exit."),
+    one(
+        Opt::ModulePath,
+        "--module-path",
+        "FILE-PATH",
+        Loc,
+        "The module to report. Overrides $WSGIRT_MODULE and the search next to \
+         this executable.",
+    ),
+];
+
+/// The subcommands, with their one-line summaries and usage lines.
+const COMMANDS: &[(&str, &str, &str)] = &[
+    (
+        "start-server",
+        "Set up a server root for a WSGI script and run Apache.",
+        "wsgirt-express start-server [SCRIPT] [options]",
+    ),
+    (
+        "setup-server",
+        "Set up the server root only (run it with its apachectl).",
+        "wsgirt-express setup-server [SCRIPT] [options]",
+    ),
+    (
+        "module-config",
+        "Print the LoadModule/WSGIPythonHome lines to add to Apache.",
+        "wsgirt-express module-config [--module-path FILE-PATH]",
+    ),
+    (
+        "module-location",
+        "Print the absolute path of the wsgirt Apache module.",
+        "wsgirt-express module-location [--module-path FILE-PATH]",
+    ),
+];
+
+fn command_name(arg: &str) -> Option<&'static str> {
+    COMMANDS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .find(|name| *name == arg)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[OsString]) -> Result<Command> {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| Error::usage(None, format!("argument {a:?} is not valid UTF-8")))
+        })
+        .collect::<Result<_>>()?;
+    let Some((first, rest)) = args.split_first() else {
+        return Err(Error::usage(None, "no command given"));
+    };
+    match first.as_str() {
+        "-h" | "--help" | "help" => return Ok(Command::Help),
+        "--version" | "-V" => return Ok(Command::Version),
+        _ => {}
+    }
+    let Some(cmd) = command_name(first) else {
+        let what = if first.starts_with('-') {
+            format!("expected a command before '{first}'")
+        } else {
+            format!("unknown command '{first}'")
+        };
+        return Err(Error::usage(None, what));
+    };
+    let specs = match cmd {
+        "start-server" | "setup-server" => SERVER_OPTIONS,
+        _ => MODULE_OPTIONS,
+    };
+    let (given, positionals) = tokenize(cmd, specs, rest)?;
+    if given.iter().any(|(opt, _, _)| *opt == Opt::Help) {
+        return Ok(Command::HelpFor(cmd));
+    }
+    match cmd {
+        "start-server" | "setup-server" => {
+            let server = build_server_args(cmd, given, positionals)?;
+            if cmd == "setup-server" || server.setup_only {
+                Ok(Command::SetupServer(server))
+            } else {
+                Ok(Command::StartServer(server))
+            }
+        }
+        _ => {
+            if let Some(extra) = positionals.first() {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("unexpected argument '{extra}'"),
+                ));
+            }
+            let mut module = ModuleArgs::default();
+            for (opt, _, values) in given {
+                if opt == Opt::ModulePath {
+                    module.module_path = Some(PathBuf::from(&values[0]));
+                }
+            }
+            if cmd == "module-config" {
+                Ok(Command::ModuleConfig(module))
+            } else {
+                Ok(Command::ModuleLocation(module))
+            }
+        }
+    }
+}
+
+type Given = Vec<(Opt, &'static str, Vec<String>)>;
+
+/// Splits arguments into recognised options (with their values) and
+/// positionals, in order.
+fn tokenize(
+    cmd: &'static str,
+    specs: &'static [OptSpec],
+    args: &[String],
+) -> Result<(Given, Vec<String>)> {
+    let mut given = Vec::new();
+    let mut positionals = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            positionals.extend(args[i..].iter().cloned());
+            break;
+        }
+        if arg == "-h" {
+            given.push((Opt::Help, "--help", Vec::new()));
+            continue;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            positionals.push(arg.clone());
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let Some(spec) = specs.iter().find(|s| s.name == name) else {
+            return Err(Error::usage(Some(cmd), format!("unknown option '{name}'")));
+        };
+        let values = match (spec.arity, inline) {
+            (0, None) => Vec::new(),
+            (0, Some(_)) => {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("option '{name}' takes no value"),
+                ))
+            }
+            (1, Some(v)) => vec![v],
+            (_, Some(_)) => {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("option '{name}' takes two values: {name} {}", spec.metavar),
+                ))
+            }
+            (n, None) => {
+                let n = usize::from(n);
+                if args.len() - i < n {
+                    let what = if n == 1 { "a value" } else { "two values" };
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("option '{name}' requires {what}: {name} {}", spec.metavar),
+                    ));
+                }
+                let v = args[i..i + n].to_vec();
+                i += n;
+                v
+            }
+        };
+        given.push((spec.opt, spec.name, values));
+    }
+    Ok((given, positionals))
+}
+
+fn number<T>(cmd: &'static str, name: &str, value: &str, min: T) -> Result<T>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+{
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(Error::usage(
+            Some(cmd),
+            format!("option '{name}' expects a whole number >= {min}, got '{value}'"),
+        )),
+    }
+}
+
+fn build_server_args(
+    cmd: &'static str,
+    given: Given,
+    positionals: Vec<String>,
+) -> Result<ServerArgs> {
+    let mut s = ServerArgs::default();
+    let mut positionals = positionals.into_iter();
+    s.script = positionals.next().map(PathBuf::from);
+    if let Some(extra) = positionals.next() {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("unexpected argument '{extra}' (only one SCRIPT can be given)"),
+        ));
+    }
+    let mut embedded = false;
+    for (opt, name, values) in given {
+        let v = values.first().cloned().unwrap_or_default();
+        let num = |min: u32| number::<u32>(cmd, name, &v, min);
+        match opt {
+            Opt::Help => {}
+            Opt::ApplicationType => s.application_type = v,
+            Opt::CallableObject => {
+                if v.is_empty() {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        "option '--callable-object' needs a name",
+                    ));
+                }
+                s.callable_object = v
+            }
+            Opt::WorkingDirectory => s.working_directory = Some(PathBuf::from(v)),
+            Opt::PythonPath => s.python_paths.push(PathBuf::from(v)),
+            Opt::UrlAlias => {
+                let url = values[0].clone();
+                if !url.starts_with('/') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--url-alias URL-PATH must start with '/', got '{url}'"),
+                    ));
+                }
+                s.url_aliases.push((url, PathBuf::from(&values[1])));
+            }
+            Opt::ReloadOnChanges => s.reload_on_changes = true,
+            Opt::MapHeadToGet => {
+                s.map_head_to_get = match v.to_ascii_lowercase().as_str() {
+                    "off" => "Off".into(),
+                    "on" => "On".into(),
+                    "auto" => "Auto".into(),
+                    _ => {
+                        return Err(Error::usage(
+                            Some(cmd),
+                            format!(
+                                "option '--map-head-to-get' expects Off, On or Auto, got '{v}'"
+                            ),
+                        ))
+                    }
+                }
+            }
+            Opt::Host => {
+                if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c == '/') {
+                    return Err(Error::usage(Some(cmd), format!("invalid --host '{v}'")));
+                }
+                s.host = Some(v)
+            }
+            Opt::Port => s.port = number::<u16>(cmd, name, &v, 1)?,
+            Opt::Processes => s.processes = Some(num(1)?),
+            Opt::Threads => s.threads = num(1)?,
+            Opt::User => s.user = Some(v),
+            Opt::Group => s.group = Some(v),
+            Opt::ServerRoot => s.server_root = Some(PathBuf::from(v)),
+            Opt::SetupOnly => s.setup_only = true,
+            Opt::KeepAliveTimeout => s.keep_alive_timeout = num(0)?,
+            Opt::LimitRequestBody => s.limit_request_body = number::<u64>(cmd, name, &v, 0)?,
+            Opt::SocketTimeout => s.socket_timeout = num(1)?,
+            Opt::ServerBacklog => s.server_backlog = num(1)?,
+            Opt::MaximumRequests => s.maximum_requests = num(0)?,
+            Opt::LogLevel => {
+                let level = v.to_ascii_lowercase();
+                if !LOG_LEVELS.contains(&level.as_str()) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "unknown --log-level '{v}' (expected one of {})",
+                            LOG_LEVELS.join(", ")
+                        ),
+                    ));
+                }
+                s.log_level = level
+            }
+            Opt::LogToTerminal => s.log_to_terminal = true,
+            Opt::AccessLog => s.access_log = true,
+            Opt::EmbeddedMode => embedded = true,
+            Opt::DaemonMode => s.mode = ModeChoice::Daemon,
+            Opt::ModulePath => s.module_path = Some(PathBuf::from(v)),
+            Opt::HttpdExecutable => s.httpd_executable = Some(PathBuf::from(v)),
+            Opt::ModulesDirectory => s.modules_directory = Some(PathBuf::from(v)),
+            Opt::MimeTypes => s.mime_types = Some(PathBuf::from(v)),
+            daemon_only => {
+                let d = &mut s.daemon;
+                let slot = match daemon_only {
+                    Opt::MaxClients => {
+                        d.max_clients = Some(num(1)?);
+                        None
+                    }
+                    Opt::RequestTimeout => Some(&mut d.request_timeout),
+                    Opt::QueueTimeout => Some(&mut d.queue_timeout),
+                    Opt::ConnectTimeout => Some(&mut d.connect_timeout),
+                    Opt::StartupTimeout => Some(&mut d.startup_timeout),
+                    Opt::DeadlockTimeout => Some(&mut d.deadlock_timeout),
+                    Opt::GracefulTimeout => Some(&mut d.graceful_timeout),
+                    Opt::EvictionTimeout => Some(&mut d.eviction_timeout),
+                    Opt::ShutdownTimeout => Some(&mut d.shutdown_timeout),
+                    Opt::InactivityTimeout => Some(&mut d.inactivity_timeout),
+                    Opt::RestartInterval => Some(&mut d.restart_interval),
+                    Opt::CpuTimeLimit => Some(&mut d.cpu_time_limit),
+                    Opt::DaemonBacklog => Some(&mut d.listen_backlog),
+                    other => unreachable!("option {other:?} not handled"),
+                };
+                if let Some(slot) = slot {
+                    *slot = num(0)?;
+                }
+                if !s.daemon_only_given.contains(&name) {
+                    s.daemon_only_given.push(name);
+                }
+            }
+        }
+    }
+    if embedded {
+        if s.mode == ModeChoice::Daemon {
+            return Err(Error::usage(
+                Some(cmd),
+                "--embedded-mode and --daemon-mode cannot be used together",
+            ));
+        }
+        s.mode = ModeChoice::Embedded;
+    }
+    match s.application_type.as_str() {
+        "script" => {}
+        "module" | "paste" | "static" => {
+            return Err(Error::usage(
+                Some(cmd),
+                format!(
+                    "--application-type '{}' is not supported yet; only 'script' (a WSGI script \
+                     file) is. For a module, write a one-line script: \
+                     'from mypackage.wsgi import application'",
+                    s.application_type
+                ),
+            ))
+        }
+        other => {
+            return Err(Error::usage(
+                Some(cmd),
+                format!("unknown --application-type '{other}' (only 'script' is supported)"),
+            ))
+        }
+    }
+    Ok(s)
+}
+
+const WIDTH: usize = 79;
+const HELP_COLUMN: usize = 32;
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn render_options(out: &mut String, specs: &[OptSpec]) {
+    let mut section = None;
+    for spec in specs {
+        if section != Some(spec.section) {
+            section = Some(spec.section);
+            out.push_str(&format!("\n{}:\n", spec.section.title()));
+        }
+        let mut left = format!("  {}", spec.name);
+        if !spec.metavar.is_empty() {
+            left.push(' ');
+            left.push_str(spec.metavar);
+        }
+        let body = wrap(spec.help, WIDTH - HELP_COLUMN);
+        if left.len() + 2 <= HELP_COLUMN {
+            out.push_str(&format!("{left:<HELP_COLUMN$}"));
+        } else {
+            out.push_str(&left);
+            out.push('\n');
+            out.push_str(&" ".repeat(HELP_COLUMN));
+        }
+        for (n, line) in body.iter().enumerate() {
+            if n > 0 {
+                out.push_str(&" ".repeat(HELP_COLUMN));
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+}
+
+/// The top-level help.
+pub fn main_help() -> String {
+    let mut out = String::from(
+        "Usage: wsgirt-express COMMAND [options]\n\n\
+         Runs a WSGI application under Apache httpd with the wsgirt module, the \
+         way\nmod_wsgi-express does for mod_wsgi.\n\nCommands:\n",
+    );
+    for (name, summary, _) in COMMANDS {
+        out.push_str(&format!("  {name:<17}{summary}\n"));
+    }
+    out.push_str(
+        "\nRun 'wsgirt-express COMMAND --help' for a command's options.\n\n\
+         Environment:\n  \
+         WSGIRT_MODULE    the module to load (see module-location)\n  \
+         WSGIRT_PYTHON    the Python the module was built for, for WSGIPythonHome\n                   \
+         (default /usr/bin/python3)\n  \
+         HTTPD            the Apache binary (see --httpd-executable)\n  \
+         TMPDIR           where default server roots go (default /tmp)\n",
+    );
+    out
+}
+
+/// The help of one subcommand.
+pub fn command_help(cmd: &str) -> String {
+    let (name, summary, usage) = COMMANDS
+        .iter()
+        .find(|(name, _, _)| *name == cmd)
+        .expect("known command");
+    let mut out = format!("Usage: {usage}\n\n{summary}\n");
+    match *name {
+        "start-server" | "setup-server" => {
+            out.push('\n');
+            let intro = if *name == "start-server" {
+                "SCRIPT is a WSGI script file (mod_wsgi's WSGIScriptAlias target) that \
+                 defines 'application'. Without SCRIPT a built-in welcome page is served. \
+                 Apache replaces this process (exec), so Ctrl-C or SIGTERM reach it directly \
+                 and stop it; resizing the terminal does not."
+            } else {
+                "SCRIPT is a WSGI script file that defines 'application'. The server root \
+                 gets httpd.conf, apachectl (start|stop|restart|graceful|configtest), \
+                 envvars (sourced by apachectl) and an htdocs directory."
+            };
+            for line in wrap(intro, WIDTH) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            render_options(&mut out, SERVER_OPTIONS);
+        }
+        _ => {
+            out.push_str(
+                "\nThe module is --module-path, else $WSGIRT_MODULE, else mod_wsgirt.so next\n\
+                 to this executable, else ../lib/apache2/modules/mod_wsgirt.so relative to\n\
+                 it.\n",
+            );
+            if *name == "module-config" {
+                out.push_str(
+                    "WSGIPythonHome is sys.prefix of $WSGIRT_PYTHON (default /usr/bin/python3).\n",
+                );
+            }
+            render_options(&mut out, MODULE_OPTIONS);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Command> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&args)
+    }
+
+    fn server(args: &[&str]) -> ServerArgs {
+        match parse_strs(args).unwrap() {
+            Command::StartServer(s) | Command::SetupServer(s) => s,
+            other => panic!("not a server command: {other:?}"),
+        }
+    }
+
+    fn usage_message(args: &[&str]) -> String {
+        match parse_strs(args) {
+            Err(Error::Usage { message, .. }) => message,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_mod_wsgi_express() {
+        let s = server(&["start-server", "app.wsgi"]);
+        assert_eq!(s.script, Some(PathBuf::from("app.wsgi")));
+        assert_eq!(s.port, 8000);
+        assert_eq!(s.host, None);
+        assert_eq!(s.processes, None);
+        assert_eq!(s.threads, 5);
+        assert_eq!(s.log_level, "warn");
+        assert_eq!(s.callable_object, "application");
+        assert_eq!(s.map_head_to_get, "Auto");
+        assert_eq!(s.mode, ModeChoice::Default);
+        assert_eq!(s.daemon, DaemonSettings::default());
+        assert_eq!(s.daemon.request_timeout, 60);
+        assert_eq!(s.daemon.queue_timeout, 45);
+        assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse_strs(&[]).unwrap_err().exit_code(), 2);
+        assert_eq!(parse_strs(&["--help"]).unwrap(), Command::Help);
+        assert_eq!(parse_strs(&["help"]).unwrap(), Command::Help);
+        assert_eq!(parse_strs(&["--version"]).unwrap(), Command::Version);
+        assert!(matches!(
+            parse_strs(&["start-server"]).unwrap(),
+            Command::StartServer(_)
+        ));
+        assert!(matches!(
+            parse_strs(&["setup-server", "a"]).unwrap(),
+            Command::SetupServer(_)
+        ));
+        assert_eq!(
+            parse_strs(&["module-location"]).unwrap(),
+            Command::ModuleLocation(ModuleArgs::default())
+        );
+        assert_eq!(
+            parse_strs(&["module-config", "--module-path", "/x.so"]).unwrap(),
+            Command::ModuleConfig(ModuleArgs {
+                module_path: Some("/x.so".into())
+            })
+        );
+        assert!(usage_message(&["install-module"]).contains("unknown command 'install-module'"));
+        assert!(usage_message(&["--port", "1"]).contains("expected a command"));
+    }
+
+    #[test]
+    fn setup_only_turns_start_into_setup() {
+        assert!(matches!(
+            parse_strs(&["start-server", "a.wsgi", "--setup-only"]).unwrap(),
+            Command::SetupServer(_)
+        ));
+    }
+
+    #[test]
+    fn help_per_command_wins_over_other_options() {
+        assert_eq!(
+            parse_strs(&["start-server", "--port", "1", "--help"]).unwrap(),
+            Command::HelpFor("start-server")
+        );
+        assert_eq!(
+            parse_strs(&["module-config", "-h"]).unwrap(),
+            Command::HelpFor("module-config")
+        );
+    }
+
+    #[test]
+    fn values_inline_or_separate_and_interleaved_with_script() {
+        let s = server(&[
+            "start-server",
+            "--port=9000",
+            "app.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--processes",
+            "3",
+            "--threads=2",
+        ]);
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(s.processes, Some(3));
+        assert_eq!(s.threads, 2);
+        assert_eq!(s.script, Some(PathBuf::from("app.wsgi")));
+    }
+
+    #[test]
+    fn repeatable_options_accumulate() {
+        let s = server(&[
+            "setup-server",
+            "a.wsgi",
+            "--python-path",
+            "/p1",
+            "--python-path=/p2",
+            "--url-alias",
+            "/static",
+            "static",
+            "--url-alias",
+            "/robots.txt",
+            "/srv/robots.txt",
+        ]);
+        assert_eq!(
+            s.python_paths,
+            vec![PathBuf::from("/p1"), PathBuf::from("/p2")]
+        );
+        assert_eq!(
+            s.url_aliases,
+            vec![
+                ("/static".to_string(), PathBuf::from("static")),
+                ("/robots.txt".to_string(), PathBuf::from("/srv/robots.txt"))
+            ]
+        );
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let s = server(&["start-server", "--", "--odd-name.wsgi"]);
+        assert_eq!(s.script, Some(PathBuf::from("--odd-name.wsgi")));
+    }
+
+    #[test]
+    fn unknown_and_malformed_options_are_usage_errors() {
+        assert_eq!(
+            usage_message(&["start-server", "--no-such-thing"]),
+            "unknown option '--no-such-thing'"
+        );
+        assert_eq!(
+            usage_message(&["start-server", "-x"]),
+            "unknown option '-x'"
+        );
+        assert!(usage_message(&["start-server", "--port"]).contains("requires a value"));
+        assert!(usage_message(&["start-server", "--port", "http"]).contains("whole number"));
+        assert!(usage_message(&["start-server", "--port", "0"]).contains(">= 1"));
+        assert!(usage_message(&["start-server", "--port", "70000"]).contains("whole number"));
+        assert!(usage_message(&["start-server", "--threads", "0"]).contains(">= 1"));
+        assert!(usage_message(&["start-server", "--access-log=yes"]).contains("takes no value"));
+        assert!(usage_message(&["start-server", "--url-alias", "/x"]).contains("two values"));
+        assert!(usage_message(&["start-server", "--url-alias=/x", "y"]).contains("two values"));
+        assert!(
+            usage_message(&["start-server", "--url-alias", "x", "/y"]).contains("start with '/'")
+        );
+        assert!(usage_message(&["start-server", "a", "b"]).contains("only one SCRIPT"));
+        assert!(
+            usage_message(&["start-server", "--log-level", "loud"]).contains("unknown --log-level")
+        );
+        assert!(
+            usage_message(&["start-server", "--map-head-to-get", "maybe"])
+                .contains("Off, On or Auto")
+        );
+        assert!(usage_message(&["module-location", "extra"]).contains("unexpected argument"));
+        assert!(usage_message(&["module-location", "--port", "1"]).contains("unknown option"));
+        let err = parse_strs(&["start-server", "--bogus"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn only_script_application_type_is_accepted() {
+        assert_eq!(
+            server(&["start-server", "--application-type", "script"]).application_type,
+            "script"
+        );
+        for t in ["module", "paste", "static"] {
+            let msg = usage_message(&["start-server", "x", "--application-type", t]);
+            assert!(msg.contains("not supported yet"), "{msg}");
+        }
+        assert!(usage_message(&["start-server", "--application-type", "egg"]).contains("unknown"));
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(
+            server(&["start-server", "--daemon-mode"]).mode,
+            ModeChoice::Daemon
+        );
+        assert_eq!(
+            server(&["start-server", "--embedded-mode"]).mode,
+            ModeChoice::Embedded
+        );
+        assert!(
+            usage_message(&["start-server", "--embedded-mode", "--daemon-mode"])
+                .contains("cannot be used together")
+        );
+    }
+
+    #[test]
+    fn daemon_options_are_recorded() {
+        let s = server(&[
+            "start-server",
+            "--request-timeout",
+            "30",
+            "--max-clients",
+            "40",
+            "--request-timeout",
+            "31",
+            "--cpu-time-limit",
+            "0",
+        ]);
+        assert_eq!(s.daemon.request_timeout, 31);
+        assert_eq!(s.daemon.max_clients, Some(40));
+        assert_eq!(s.daemon.cpu_time_limit, 0);
+        assert_eq!(
+            s.daemon_only_given,
+            vec!["--request-timeout", "--max-clients", "--cpu-time-limit"]
+        );
+    }
+
+    #[test]
+    fn misc_values() {
+        let s = server(&[
+            "start-server",
+            "--log-level",
+            "INFO",
+            "--map-head-to-get",
+            "off",
+            "--user",
+            "nobody",
+            "--group",
+            "nogroup",
+            "--callable-object",
+            "app",
+            "--reload-on-changes",
+            "--log-to-terminal",
+            "--access-log",
+            "--keep-alive-timeout",
+            "2",
+            "--limit-request-body",
+            "0",
+            "--maximum-requests",
+            "100",
+        ]);
+        assert_eq!(s.log_level, "info");
+        assert_eq!(s.map_head_to_get, "Off");
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        assert_eq!(s.group.as_deref(), Some("nogroup"));
+        assert_eq!(s.callable_object, "app");
+        assert!(s.reload_on_changes && s.log_to_terminal && s.access_log);
+        assert_eq!(s.keep_alive_timeout, 2);
+        assert_eq!(s.limit_request_body, 0);
+        assert_eq!(s.maximum_requests, 100);
+    }
+
+    #[test]
+    fn help_text_lists_every_option_within_width() {
+        let text = command_help("start-server");
+        for spec in SERVER_OPTIONS {
+            assert!(text.contains(spec.name), "{} missing from help", spec.name);
+        }
+        for line in text.lines() {
+            assert!(line.len() <= WIDTH, "help line too long: {line:?}");
+        }
+        assert!(text.contains("EXPERIMENTAL"));
+        for cmd in ["setup-server", "module-config", "module-location"] {
+            let text = command_help(cmd);
+            assert!(text.starts_with(&format!("Usage: wsgirt-express {cmd}")));
+            assert!(text.lines().all(|l| l.len() <= WIDTH));
+        }
+        let main = main_help();
+        for (name, _, _) in COMMANDS {
+            assert!(main.contains(name));
+        }
+        assert!(main.lines().all(|l| l.len() <= WIDTH), "{main}");
+    }
+
+    #[test]
+    fn option_names_are_unique() {
+        for (i, a) in SERVER_OPTIONS.iter().enumerate() {
+            assert!(a.name.starts_with("--"));
+            for b in &SERVER_OPTIONS[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,940 @@
+//! The resolved server description and the `httpd.conf` it renders to.
+//!
+//! Everything here is pure: `ServerConfig` holds absolute paths and final
+//! values (see `resolve.rs` for how they are found) and `render_httpd_conf`
+//! turns it into text. The file is built from independent sections so the
+//! embedded/daemon choice only swaps two of them: `mpm_*` (how Apache's
+//! children are sized) and `wsgi_*_block` (where the application runs).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Where the WSGI application runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inside the Apache child processes (mpm_event sized processes x threads).
+    Embedded,
+    /// In a `WSGIDaemonProcess` group named `HOST:PORT`, as mod_wsgi-express
+    /// does; Apache's children only proxy to it.
+    Daemon,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Embedded => "embedded",
+            Mode::Daemon => "daemon",
+        }
+    }
+}
+
+/// `WSGIDaemonProcess` tuning, with mod_wsgi-express 4.6 defaults. Used only
+/// in daemon mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub request_timeout: u32,
+    pub queue_timeout: u32,
+    pub connect_timeout: u32,
+    pub startup_timeout: u32,
+    pub deadlock_timeout: u32,
+    pub graceful_timeout: u32,
+    pub eviction_timeout: u32,
+    pub shutdown_timeout: u32,
+    pub inactivity_timeout: u32,
+    pub restart_interval: u32,
+    pub cpu_time_limit: u32,
+    pub listen_backlog: u32,
+    /// `--max-clients`: sizes Apache's proxying front end.
+    pub max_clients: Option<u32>,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            request_timeout: 60,
+            queue_timeout: 45,
+            connect_timeout: 15,
+            startup_timeout: 15,
+            deadlock_timeout: 60,
+            graceful_timeout: 15,
+            eviction_timeout: 0,
+            shutdown_timeout: 5,
+            inactivity_timeout: 0,
+            restart_interval: 0,
+            cpu_time_limit: 0,
+            listen_backlog: 100,
+            max_clients: None,
+        }
+    }
+}
+
+/// A `--url-alias` target, classified the way mod_wsgi-express does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasTarget {
+    /// A directory, or a path that does not exist (yet).
+    Directory(PathBuf),
+    /// A single existing file.
+    File { directory: PathBuf, name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlAlias {
+    pub url: String,
+    pub target: AliasTarget,
+}
+
+/// Everything needed to write a server root. All paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub mode: Mode,
+    pub script: PathBuf,
+    pub callable_object: String,
+    /// `--host`, if given; `None` listens on all interfaces.
+    pub listen_host: Option<String>,
+    /// The host part of the server name, root name and URL (`localhost`
+    /// when no `--host`).
+    pub host: String,
+    pub port: u16,
+    pub processes: u32,
+    /// True when `--processes` was given (daemon mode `processes=N`).
+    pub multiprocess: bool,
+    pub threads: u32,
+    pub uid: u32,
+    pub server_root: PathBuf,
+    pub working_directory: PathBuf,
+    /// The Python module search path additions, in order.
+    pub python_paths: Vec<PathBuf>,
+    /// `WSGIPythonHome`; `None` leaves it to the module's built-in default.
+    pub python_home: Option<PathBuf>,
+    pub module_path: PathBuf,
+    pub modules_directory: PathBuf,
+    pub mime_types: PathBuf,
+    pub user: String,
+    pub group: String,
+    pub log_level: String,
+    pub log_to_terminal: bool,
+    pub access_log: bool,
+    pub url_aliases: Vec<UrlAlias>,
+    pub reload_on_changes: bool,
+    pub map_head_to_get: String,
+    pub keep_alive_timeout: u32,
+    pub limit_request_body: u64,
+    pub socket_timeout: u32,
+    pub server_backlog: u32,
+    pub maximum_requests: u32,
+    pub daemon: DaemonSettings,
+    pub locale: String,
+    pub httpd: PathBuf,
+}
+
+impl ServerConfig {
+    pub fn httpd_conf(&self) -> PathBuf {
+        self.server_root.join("httpd.conf")
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.server_root.join("httpd.pid")
+    }
+
+    pub fn document_root(&self) -> PathBuf {
+        self.server_root.join("htdocs")
+    }
+
+    /// `ErrorLog` target.
+    pub fn error_log(&self) -> String {
+        if self.log_to_terminal {
+            "/dev/stderr".into()
+        } else {
+            self.server_root.join("error_log").display().to_string()
+        }
+    }
+
+    /// `CustomLog` target, when the access log is on.
+    pub fn access_log_file(&self) -> Option<String> {
+        match (self.access_log, self.log_to_terminal) {
+            (false, _) => None,
+            (true, true) => Some("/dev/stdout".into()),
+            (true, false) => Some(self.server_root.join("access_log").display().to_string()),
+        }
+    }
+
+    /// The address part of `Listen` and URLs (`[::1]` for IPv6).
+    fn bracketed(host: &str) -> String {
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        }
+    }
+
+    pub fn listen(&self) -> String {
+        match &self.listen_host {
+            Some(h) => format!("{}:{}", Self::bracketed(h), self.port),
+            None => self.port.to_string(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        let host = Self::bracketed(&self.host);
+        if self.port == 80 {
+            format!("http://{host}/")
+        } else {
+            format!("http://{host}:{}/", self.port)
+        }
+    }
+
+    /// The daemon process group name, `HOST:PORT` as in mod_wsgi-express.
+    pub fn daemon_group(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// `display-name=` of the daemon processes, as in mod_wsgi-express.
+    pub fn daemon_display_name(&self) -> String {
+        format!("(wsgi:{}:{}:{})", self.host, self.port, self.uid)
+    }
+
+    /// Apache's `argv[0]`: mod_wsgi writes `display-name` over the argv
+    /// area in place, so it is padded to fit the daemon name (what
+    /// mod_wsgi-express does with `exec -a`).
+    pub fn process_name(&self) -> String {
+        let base = self
+            .httpd
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "httpd".into());
+        let name = format!("{base} (wsgirt-express)");
+        let width = self.daemon_display_name().len();
+        format!("{name:<width$}")
+    }
+
+    /// Whether the module re-imports the script when its file changes.
+    /// Embedded mode: only with `--reload-on-changes` (mod_wsgi-express 4.8
+    /// `--embedded-mode` disables reloading). Daemon mode: on, as in
+    /// mod_wsgi-express 4.6 where a changed script restarts the daemon.
+    pub fn script_reloading(&self) -> bool {
+        self.reload_on_changes || self.mode == Mode::Daemon
+    }
+}
+
+/// Quotes a value for an Apache config line. Apache's tokenizer
+/// (`ap_getword_conf`) unescapes `\\` and `\"` inside double quotes.
+/// Values are checked for newlines and `${` in `resolve.rs`.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn qp(path: &Path) -> String {
+    quote(&path.display().to_string())
+}
+
+/// Front-end sizing for daemon mode, mod_wsgi-express 4.6's worker/event
+/// formula (`--max-clients` default 10 + max(10, 1.5 x processes x threads),
+/// split into children of at most 20 threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSizing {
+    pub server_limit: u32,
+    pub start_servers: u32,
+    pub threads_per_child: u32,
+    pub max_request_workers: u32,
+    pub min_spare_threads: u32,
+    pub max_spare_threads: u32,
+}
+
+pub fn daemon_front_end_sizing(
+    processes: u32,
+    threads: u32,
+    max_clients: Option<u32>,
+) -> WorkerSizing {
+    let capacity = processes.saturating_mul(threads);
+    let max_clients = match max_clients {
+        Some(m) => m.max(capacity),
+        None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
+    };
+    let threads_per_child = if max_clients > 20 {
+        max_clients / (max_clients / 20 + 1)
+    } else {
+        10
+    };
+    let server_limit = max_clients.div_ceil(threads_per_child);
+    // The Python code uses int(0.2 * n) and int(0.6 * n): truncation.
+    let start_servers = (server_limit / 5).max(1);
+    let min_spare_threads = threads_per_child.max(server_limit / 5 * threads_per_child);
+    let max_spare_threads = threads_per_child.max(server_limit * 3 / 5 * threads_per_child);
+    WorkerSizing {
+        server_limit,
+        start_servers,
+        threads_per_child,
+        max_request_workers: server_limit * threads_per_child,
+        min_spare_threads,
+        max_spare_threads,
+    }
+}
+
+/// Embedded-mode sizing: Apache's children *are* the Python processes, so
+/// exactly `processes` children of `threads` threads, never more and never
+/// reaped for being idle (starting Python is expensive).
+///
+/// MinSpareThreads is 1 on purpose: with every child already running, any
+/// value above 1 makes mpm_event log the misleading AH10159 "server is within
+/// MinSpareThreads of MaxRequestWorkers" error as soon as one request is
+/// busy; with 1 it only reports real saturation (AH00484). MaxSpareThreads
+/// equal to the total means idle children are never stopped.
+pub fn embedded_sizing(processes: u32, threads: u32) -> WorkerSizing {
+    let total = processes.saturating_mul(threads);
+    WorkerSizing {
+        server_limit: processes,
+        start_servers: processes,
+        threads_per_child: threads,
+        max_request_workers: total,
+        min_spare_threads: 1,
+        max_spare_threads: total,
+    }
+}
+
+/// Renders `httpd.conf`.
+pub fn render_httpd_conf(c: &ServerConfig) -> String {
+    let mut out = String::new();
+    header(&mut out, c);
+    core_section(&mut out, c);
+    modules_section(&mut out, c);
+    match c.mode {
+        Mode::Embedded => mpm_section(&mut out, &embedded_sizing(c.processes, c.threads), c, false),
+        Mode::Daemon => mpm_section(
+            &mut out,
+            &daemon_front_end_sizing(c.processes, c.threads, c.daemon.max_clients),
+            c,
+            true,
+        ),
+    }
+    logging_section(&mut out, c);
+    wsgi_common_section(&mut out, c);
+    match c.mode {
+        Mode::Embedded => wsgi_embedded_block(&mut out, c),
+        Mode::Daemon => wsgi_daemon_block(&mut out, c),
+    }
+    application_section(&mut out, c);
+    aliases_section(&mut out, c);
+    out
+}
+
+fn header(out: &mut String, c: &ServerConfig) {
+    let _ = writeln!(
+        out,
+        "# Generated by wsgirt-express {}. Regenerated on every start-server or\n\
+         # setup-server run for this server root: edit the command line, not this file.\n\
+         #\n\
+         # Mode: {} (see docs/express.md)",
+        env!("CARGO_PKG_VERSION"),
+        c.mode.name()
+    );
+}
+
+fn core_section(out: &mut String, c: &ServerConfig) {
+    let _ = writeln!(out, "\nServerRoot {}", qp(&c.server_root));
+    let _ = writeln!(out, "PidFile {}", qp(&c.pid_file()));
+    let _ = writeln!(out, "DefaultRuntimeDir {}", qp(&c.server_root));
+    let _ = writeln!(out, "ServerName {}", c.host);
+    out.push_str("ServerTokens ProductOnly\nServerSignature Off\n");
+    let _ = writeln!(out, "User {}", quote(&c.user));
+    let _ = writeln!(out, "Group {}", quote(&c.group));
+    let _ = writeln!(out, "\nListen {}", c.listen());
+    let _ = writeln!(out, "ListenBacklog {}", c.server_backlog);
+    let _ = writeln!(out, "Timeout {}", c.socket_timeout);
+    out.push_str("HostnameLookups Off\nMaxMemFree 64\n");
+    if c.keep_alive_timeout > 0 {
+        let _ = writeln!(
+            out,
+            "KeepAlive On\nKeepAliveTimeout {}",
+            c.keep_alive_timeout
+        );
+    } else {
+        out.push_str("KeepAlive Off\n");
+    }
+    let _ = writeln!(out, "LimitRequestBody {}", c.limit_request_body);
+}
+
+fn load_module(out: &mut String, c: &ServerConfig, name: &str, file: &str) {
+    let _ = writeln!(
+        out,
+        "<IfModule !{name}>\nLoadModule {name} {}\n</IfModule>",
+        qp(&c.modules_directory.join(file))
+    );
+}
+
+fn modules_section(out: &mut String, c: &ServerConfig) {
+    out.push_str(
+        "\n# Apache's own modules. Each load is guarded so modules compiled into httpd\n\
+         # (Debian: core, so, watchdog, http, log_config, logio, version, unixd) are skipped.\n\
+         <IfModule !mpm_event_module>\n<IfModule !mpm_worker_module>\n<IfModule !mpm_prefork_module>\n",
+    );
+    let _ = writeln!(
+        out,
+        "LoadModule mpm_event_module {}",
+        qp(&c.modules_directory.join("mod_mpm_event.so"))
+    );
+    out.push_str("</IfModule>\n</IfModule>\n</IfModule>\n");
+    for (name, file) in [
+        ("unixd_module", "mod_unixd.so"),
+        ("authz_core_module", "mod_authz_core.so"),
+        ("mime_module", "mod_mime.so"),
+        ("alias_module", "mod_alias.so"),
+        ("dir_module", "mod_dir.so"),
+        ("env_module", "mod_env.so"),
+        ("reqtimeout_module", "mod_reqtimeout.so"),
+    ] {
+        load_module(out, c, name, file);
+    }
+    if c.access_log {
+        load_module(out, c, "log_config_module", "mod_log_config.so");
+    }
+    let _ = writeln!(out, "\nTypesConfig {}", qp(&c.mime_types));
+    out.push_str(
+        "<IfModule reqtimeout_module>\n\
+         RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500\n\
+         </IfModule>\n",
+    );
+}
+
+fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: bool) {
+    if daemon {
+        out.push_str(
+            "\n# MPM: daemon mode. Apache's children only proxy requests to the daemon\n\
+             # processes, so they are sized for connections, with small thread stacks.\n",
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "\n# MPM: embedded mode. The application runs in Apache's children, so there\n\
+             # are exactly {} process(es) x {} thread(s); idle children are never reaped.",
+            c.processes, c.threads
+        );
+    }
+    for mpm in ["mpm_event_module", "mpm_worker_module"] {
+        let _ = writeln!(out, "<IfModule {mpm}>");
+        let _ = writeln!(out, "ServerLimit {}", s.server_limit);
+        let _ = writeln!(out, "StartServers {}", s.start_servers);
+        let _ = writeln!(out, "ThreadLimit {}", s.threads_per_child);
+        let _ = writeln!(out, "ThreadsPerChild {}", s.threads_per_child);
+        let _ = writeln!(out, "MaxRequestWorkers {}", s.max_request_workers);
+        let _ = writeln!(out, "MinSpareThreads {}", s.min_spare_threads);
+        let _ = writeln!(out, "MaxSpareThreads {}", s.max_spare_threads);
+        let per_child = if daemon { 0 } else { c.maximum_requests };
+        let _ = writeln!(out, "MaxConnectionsPerChild {per_child}");
+        if daemon {
+            out.push_str("ThreadStackSize 262144\n");
+        }
+        out.push_str("</IfModule>\n");
+    }
+}
+
+fn logging_section(out: &mut String, c: &ServerConfig) {
+    let _ = writeln!(out, "\nErrorLog {}", quote(&c.error_log()));
+    let _ = writeln!(out, "LogLevel {}", c.log_level);
+    if let Some(access) = c.access_log_file() {
+        out.push_str("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\n");
+        let _ = writeln!(out, "CustomLog {} common", quote(&access));
+    }
+}
+
+fn python_path_value(c: &ServerConfig) -> Option<String> {
+    if c.python_paths.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = c
+        .python_paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Some(parts.join(":"))
+}
+
+fn wsgi_common_section(out: &mut String, c: &ServerConfig) {
+    out.push_str("\n# The WSGI module: wsgirt's mod_wsgirt.so (a drop-in for mod_wsgi).\n");
+    let _ = writeln!(out, "LoadModule wsgi_module {}", qp(&c.module_path));
+    if let Some(home) = &c.python_home {
+        let _ = writeln!(out, "WSGIPythonHome {}", qp(home));
+    }
+    // Explicit because mod_wsgi's documented defaults (On) and its 4.6 code
+    // (Off) disagree: print() and pdb must work, as under mod_wsgi-express.
+    out.push_str("WSGIRestrictStdin Off\nWSGIRestrictStdout Off\n");
+    out.push_str("WSGIPassAuthorization On\n");
+    let _ = writeln!(out, "WSGIMapHEADToGET {}", c.map_head_to_get);
+    let _ = writeln!(
+        out,
+        "WSGIScriptReloading {}",
+        if c.script_reloading() { "On" } else { "Off" }
+    );
+    let _ = writeln!(out, "WSGICallableObject {}", quote(&c.callable_object));
+}
+
+/// Embedded mode: Python in the Apache children, the main interpreter.
+fn wsgi_embedded_block(out: &mut String, c: &ServerConfig) {
+    out.push_str("\n# Embedded mode: the application runs in the Apache child processes.\n");
+    if let Some(path) = python_path_value(c) {
+        let _ = writeln!(out, "WSGIPythonPath {}", quote(&path));
+    }
+}
+
+/// Daemon mode: one `WSGIDaemonProcess HOST:PORT` carrying the express
+/// timeouts; embedded Python is switched off in Apache's children.
+fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
+    let d = &c.daemon;
+    out.push_str("\n# Daemon mode: the application runs in its own process group.\n");
+    out.push_str("WSGIRestrictEmbedded On\n");
+    let _ = writeln!(out, "WSGISocketPrefix {}", qp(&c.server_root.join("wsgi")));
+    out.push_str("WSGISocketRotation Off\n");
+    let mut opts: Vec<String> = vec![
+        format!("display-name={}", quote(&c.daemon_display_name())),
+        format!("home={}", qp(&c.working_directory)),
+    ];
+    if c.multiprocess {
+        opts.push(format!("processes={}", c.processes));
+    }
+    opts.push(format!("threads={}", c.threads));
+    opts.push(format!("maximum-requests={}", c.maximum_requests));
+    if let Some(path) = python_path_value(c) {
+        opts.push(format!("python-path={}", quote(&path)));
+    }
+    opts.push(format!("lang={}", quote(&c.locale)));
+    opts.push(format!("locale={}", quote(&c.locale)));
+    for (name, value) in [
+        ("listen-backlog", d.listen_backlog),
+        ("queue-timeout", d.queue_timeout),
+        ("socket-timeout", c.socket_timeout),
+        ("connect-timeout", d.connect_timeout),
+        ("request-timeout", d.request_timeout),
+        ("inactivity-timeout", d.inactivity_timeout),
+        ("startup-timeout", d.startup_timeout),
+        ("deadlock-timeout", d.deadlock_timeout),
+        ("graceful-timeout", d.graceful_timeout),
+        ("eviction-timeout", d.eviction_timeout),
+        ("restart-interval", d.restart_interval),
+        ("cpu-time-limit", d.cpu_time_limit),
+        ("shutdown-timeout", d.shutdown_timeout),
+    ] {
+        opts.push(format!("{name}={value}"));
+    }
+    let _ = write!(out, "WSGIDaemonProcess {}", quote(&c.daemon_group()));
+    for opt in opts {
+        let _ = write!(out, " \\\n    {opt}");
+    }
+    out.push('\n');
+}
+
+/// The application itself: one `WSGIScriptAlias /`. Giving both groups
+/// without `%{...}` substitutions other than `%{GLOBAL}` makes mod_wsgi
+/// preload the script when each process starts (what mod_wsgi-express does
+/// with WSGIImportScript), so import errors show up at startup.
+fn application_section(out: &mut String, c: &ServerConfig) {
+    let script_dir = c.script.parent().unwrap_or(Path::new("/"));
+    let process_group = match c.mode {
+        Mode::Embedded => "%{GLOBAL}".to_string(),
+        Mode::Daemon => quote(&c.daemon_group()),
+    };
+    let _ = writeln!(
+        out,
+        "\nDocumentRoot {}\n\
+         <Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n\
+         <Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
+         WSGIScriptAlias / {} process-group={} application-group=%{{GLOBAL}}",
+        qp(&c.document_root()),
+        qp(script_dir),
+        qp(&c.script),
+        process_group
+    );
+}
+
+/// `--url-alias`: Apache's mod_alias translates before mod_wsgi, so these
+/// win over `WSGIScriptAlias /`. Longest first, as mod_wsgi-express sorts
+/// them (reverse order, so `/static/img` precedes `/static`).
+fn aliases_section(out: &mut String, c: &ServerConfig) {
+    if c.url_aliases.is_empty() {
+        return;
+    }
+    let mut aliases: Vec<&UrlAlias> = c.url_aliases.iter().collect();
+    aliases.sort_by(|a, b| b.url.cmp(&a.url));
+    out.push_str("\n# Static files (--url-alias).\n");
+    for alias in aliases {
+        match &alias.target {
+            AliasTarget::Directory(dir) => {
+                let _ = writeln!(
+                    out,
+                    "Alias {} {}\n<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+                    quote(&alias.url),
+                    qp(dir),
+                    qp(dir)
+                );
+            }
+            AliasTarget::File { directory, name } => {
+                let _ = writeln!(
+                    out,
+                    "Alias {} {}\n<Directory {}>\n<Files {}>\n    Require all granted\n</Files>\n</Directory>",
+                    quote(&alias.url),
+                    qp(&directory.join(name)),
+                    qp(directory),
+                    quote(name)
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A config as resolve.rs would produce for
+    /// `start-server /srv/app/app.wsgi --host 127.0.0.1 --port 8123`.
+    pub(crate) fn sample() -> ServerConfig {
+        ServerConfig {
+            mode: Mode::Embedded,
+            script: "/srv/app/app.wsgi".into(),
+            callable_object: "application".into(),
+            listen_host: Some("127.0.0.1".into()),
+            host: "127.0.0.1".into(),
+            port: 8123,
+            processes: 1,
+            multiprocess: false,
+            threads: 5,
+            uid: 1000,
+            server_root: "/tmp/mod_wsgi-127.0.0.1:8123:1000".into(),
+            working_directory: "/srv/app".into(),
+            python_paths: vec!["/srv/app".into()],
+            python_home: Some("/usr".into()),
+            module_path: "/opt/wsgirt/mod_wsgirt.so".into(),
+            modules_directory: "/usr/lib/apache2/modules".into(),
+            mime_types: "/etc/mime.types".into(),
+            user: "alice".into(),
+            group: "alice".into(),
+            log_level: "warn".into(),
+            log_to_terminal: false,
+            access_log: false,
+            url_aliases: Vec::new(),
+            reload_on_changes: false,
+            map_head_to_get: "Auto".into(),
+            keep_alive_timeout: 0,
+            limit_request_body: 10_485_760,
+            socket_timeout: 60,
+            server_backlog: 500,
+            maximum_requests: 0,
+            daemon: DaemonSettings::default(),
+            locale: "C.UTF-8".into(),
+            httpd: "/usr/sbin/apache2".into(),
+        }
+    }
+
+    fn lines(conf: &str) -> Vec<&str> {
+        conf.lines().collect()
+    }
+
+    fn has_line(conf: &str, line: &str) -> bool {
+        conf.lines().any(|l| l == line)
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/a b/c"), "\"/a b/c\"");
+        assert_eq!(quote(r#"/a"b\c"#), r#""/a\"b\\c""#);
+    }
+
+    #[test]
+    fn embedded_core_and_application() {
+        let conf = render_httpd_conf(&sample());
+        for line in [
+            "ServerRoot \"/tmp/mod_wsgi-127.0.0.1:8123:1000\"",
+            "PidFile \"/tmp/mod_wsgi-127.0.0.1:8123:1000/httpd.pid\"",
+            "DefaultRuntimeDir \"/tmp/mod_wsgi-127.0.0.1:8123:1000\"",
+            "ServerName 127.0.0.1",
+            "User \"alice\"",
+            "Group \"alice\"",
+            "Listen 127.0.0.1:8123",
+            "KeepAlive Off",
+            "TypesConfig \"/etc/mime.types\"",
+            "LoadModule wsgi_module \"/opt/wsgirt/mod_wsgirt.so\"",
+            "WSGIPythonHome \"/usr\"",
+            "WSGIPythonPath \"/srv/app\"",
+            "WSGIPassAuthorization On",
+            "WSGIRestrictStdin Off",
+            "WSGIScriptReloading Off",
+            "WSGICallableObject \"application\"",
+            "ErrorLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/error_log\"",
+            "LogLevel warn",
+            "<Directory \"/srv/app\">",
+            "WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=%{GLOBAL} application-group=%{GLOBAL}",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        for absent in [
+            "WSGIDaemonProcess",
+            "WSGIRestrictEmbedded",
+            "CustomLog",
+            "ThreadStackSize",
+        ] {
+            assert!(
+                !conf.contains(absent),
+                "{absent} should not be in embedded config"
+            );
+        }
+    }
+
+    #[test]
+    fn modules_are_loaded_from_the_modules_directory_with_guards() {
+        let conf = render_httpd_conf(&sample());
+        assert!(has_line(
+            &conf,
+            "LoadModule mpm_event_module \"/usr/lib/apache2/modules/mod_mpm_event.so\""
+        ));
+        let l = lines(&conf);
+        for module in [
+            "authz_core_module",
+            "mime_module",
+            "alias_module",
+            "dir_module",
+            "env_module",
+            "unixd_module",
+        ] {
+            let i = l
+                .iter()
+                .position(|x| x.starts_with(&format!("LoadModule {module} ")))
+                .unwrap_or_else(|| panic!("{module} not loaded"));
+            assert_eq!(l[i - 1], format!("<IfModule !{module}>"));
+        }
+        // The WSGI module is loaded after the MPM.
+        let mpm = conf.find("LoadModule mpm_event_module").unwrap();
+        let wsgi = conf.find("LoadModule wsgi_module").unwrap();
+        assert!(mpm < wsgi);
+    }
+
+    #[test]
+    fn embedded_mpm_is_sized_processes_by_threads() {
+        let mut c = sample();
+        c.processes = 3;
+        c.threads = 4;
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "ServerLimit 3",
+            "StartServers 3",
+            "ThreadLimit 4",
+            "ThreadsPerChild 4",
+            "MaxRequestWorkers 12",
+            "MinSpareThreads 1",
+            "MaxSpareThreads 12",
+            "MaxConnectionsPerChild 0",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?}");
+        }
+        c.maximum_requests = 500;
+        assert!(has_line(
+            &render_httpd_conf(&c),
+            "MaxConnectionsPerChild 500"
+        ));
+    }
+
+    #[test]
+    fn listen_on_all_interfaces_without_host() {
+        let mut c = sample();
+        c.listen_host = None;
+        c.host = "localhost".into();
+        c.port = 8000;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "Listen 8000"));
+        assert!(has_line(&conf, "ServerName localhost"));
+        assert_eq!(c.url(), "http://localhost:8000/");
+        c.port = 80;
+        assert_eq!(c.url(), "http://localhost/");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        let mut c = sample();
+        c.listen_host = Some("::1".into());
+        c.host = "::1".into();
+        assert_eq!(c.listen(), "[::1]:8123");
+        assert_eq!(c.url(), "http://[::1]:8123/");
+    }
+
+    #[test]
+    fn logging_options() {
+        let mut c = sample();
+        c.access_log = true;
+        c.log_level = "info".into();
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "LogLevel info"));
+        assert!(has_line(
+            &conf,
+            "CustomLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/access_log\" common"
+        ));
+        assert!(has_line(
+            &conf,
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common"
+        ));
+        assert!(conf.contains("LoadModule log_config_module"));
+        c.log_to_terminal = true;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "ErrorLog \"/dev/stderr\""));
+        assert!(has_line(&conf, "CustomLog \"/dev/stdout\" common"));
+    }
+
+    #[test]
+    fn reload_and_callable_and_head() {
+        let mut c = sample();
+        c.reload_on_changes = true;
+        c.callable_object = "app".into();
+        c.map_head_to_get = "Off".into();
+        c.keep_alive_timeout = 5;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "WSGIScriptReloading On"));
+        assert!(has_line(&conf, "WSGICallableObject \"app\""));
+        assert!(has_line(&conf, "WSGIMapHEADToGET Off"));
+        assert!(has_line(&conf, "KeepAlive On"));
+        assert!(has_line(&conf, "KeepAliveTimeout 5"));
+    }
+
+    #[test]
+    fn python_path_joins_with_colons_and_home_is_optional() {
+        let mut c = sample();
+        c.python_paths = vec!["/srv/app".into(), "/srv/lib".into()];
+        c.python_home = None;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "WSGIPythonPath \"/srv/app:/srv/lib\""));
+        assert!(!conf.contains("WSGIPythonHome"));
+        c.python_paths.clear();
+        assert!(!render_httpd_conf(&c).contains("WSGIPythonPath"));
+    }
+
+    #[test]
+    fn url_aliases_longest_first() {
+        let mut c = sample();
+        c.url_aliases = vec![
+            UrlAlias {
+                url: "/static".into(),
+                target: AliasTarget::Directory("/srv/static".into()),
+            },
+            UrlAlias {
+                url: "/static/img".into(),
+                target: AliasTarget::Directory("/srv/img".into()),
+            },
+            UrlAlias {
+                url: "/robots.txt".into(),
+                target: AliasTarget::File {
+                    directory: "/srv/files".into(),
+                    name: "robots.txt".into(),
+                },
+            },
+        ];
+        let conf = render_httpd_conf(&c);
+        let img = conf.find("Alias \"/static/img\" \"/srv/img\"").unwrap();
+        let stat = conf.find("Alias \"/static\" \"/srv/static\"").unwrap();
+        assert!(img < stat);
+        assert!(conf.contains(
+            "Alias \"/robots.txt\" \"/srv/files/robots.txt\"\n<Directory \"/srv/files\">\n<Files \"robots.txt\">\n    Require all granted\n</Files>\n</Directory>"
+        ));
+        assert!(conf.contains("<Directory \"/srv/img\">\n    AllowOverride None\n    Require all granted\n</Directory>"));
+    }
+
+    #[test]
+    fn daemon_block() {
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        c.host = "localhost".into();
+        c.listen_host = None;
+        c.port = 8000;
+        c.python_paths = vec!["/srv/lib".into()];
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "WSGIRestrictEmbedded On",
+            "WSGISocketPrefix \"/tmp/mod_wsgi-127.0.0.1:8123:1000/wsgi\"",
+            "WSGISocketRotation Off",
+            "WSGIDaemonProcess \"localhost:8000\" \\",
+            "    display-name=\"(wsgi:localhost:8000:1000)\" \\",
+            "    home=\"/srv/app\" \\",
+            "    threads=5 \\",
+            "    python-path=\"/srv/lib\" \\",
+            "    request-timeout=60 \\",
+            "    queue-timeout=45 \\",
+            "    socket-timeout=60 \\",
+            "    connect-timeout=15 \\",
+            "    startup-timeout=15 \\",
+            "    deadlock-timeout=60 \\",
+            "    graceful-timeout=15 \\",
+            "    shutdown-timeout=5",
+            "WSGIScriptReloading On",
+            "WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=\"localhost:8000\" application-group=%{GLOBAL}",
+            "ThreadStackSize 262144",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        assert!(
+            !conf.contains("processes="),
+            "processes= only when --processes given"
+        );
+        assert!(
+            !conf.contains("WSGIPythonPath"),
+            "daemon mode uses python-path="
+        );
+        // The daemon group must be defined before the alias that names it.
+        assert!(conf.find("WSGIDaemonProcess").unwrap() < conf.find("WSGIScriptAlias").unwrap());
+        c.multiprocess = true;
+        c.processes = 2;
+        assert!(has_line(&render_httpd_conf(&c), "    processes=2 \\"));
+    }
+
+    #[test]
+    fn process_name_fits_the_daemon_display_name() {
+        let mut c = sample();
+        assert_eq!(c.daemon_display_name(), "(wsgi:127.0.0.1:8123:1000)");
+        assert_eq!(c.process_name(), "apache2 (wsgirt-express)  ");
+        c.host = "h".into();
+        assert_eq!(c.process_name(), "apache2 (wsgirt-express)");
+    }
+
+    #[test]
+    fn daemon_front_end_matches_mod_wsgi_express() {
+        // Defaults: 1 process x 5 threads -> 20 clients in 2 children of 10.
+        assert_eq!(
+            daemon_front_end_sizing(1, 5, None),
+            WorkerSizing {
+                server_limit: 2,
+                start_servers: 1,
+                threads_per_child: 10,
+                max_request_workers: 20,
+                min_spare_threads: 10,
+                max_spare_threads: 10,
+            }
+        );
+        // 4 x 10 = 40 -> 10 + 60 = 70 clients; 70 / (3 + 1) = 17 per child, 5 children.
+        let s = daemon_front_end_sizing(4, 10, None);
+        assert_eq!(
+            (s.threads_per_child, s.server_limit, s.max_request_workers),
+            (17, 5, 85)
+        );
+        assert_eq!(
+            (s.start_servers, s.min_spare_threads, s.max_spare_threads),
+            (1, 17, 51)
+        );
+        // --max-clients never goes below the daemon capacity.
+        assert_eq!(
+            daemon_front_end_sizing(2, 10, Some(5)).max_request_workers,
+            20
+        );
+    }
+
+    #[test]
+    fn directory_grant_is_for_the_script_directory() {
+        let conf = render_httpd_conf(&sample());
+        let grant = "<Directory \"/srv/app\">\n    AllowOverride None\n    Require all granted\n</Directory>";
+        assert!(conf.contains(grant));
+        assert!(conf.contains(
+            "<Directory />\n    AllowOverride None\n    Require all denied\n</Directory>"
+        ));
+    }
+}

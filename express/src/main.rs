@@ -1,0 +1,179 @@
+//! wsgirt-express: the mod_wsgi-express equivalent for wsgirt.
+//!
+//! `start-server` writes a self-contained Apache server root for one WSGI
+//! script and execs Apache in the foreground with wsgirt's module;
+//! `setup-server` only writes it; `module-config` and `module-location`
+//! help wire the module into an existing Apache. See docs/express.md.
+//!
+//! Modules, one concern each:
+//! - `args`: command line and help text
+//! - `resolve`: options -> `ServerConfig` (paths, defaults, checks)
+//! - `config`: `ServerConfig` and the `httpd.conf` renderer
+//! - `layout`: the server root directory and its files
+//! - `module`: locating the module and its Python
+//! - `apache`: locating and running Apache
+//! - `users`: process identity, Apache `User`/`Group`
+
+mod apache;
+mod args;
+mod config;
+mod error;
+mod layout;
+mod module;
+mod resolve;
+mod users;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use args::{Command, ModuleArgs, ServerArgs};
+use config::{quote, Mode};
+use error::{Error, Result};
+use resolve::Resolved;
+
+fn main() -> ExitCode {
+    let argv: Vec<_> = std::env::args_os().skip(1).collect();
+    match args::parse(&argv).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("wsgirt-express: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Help => print!("{}", args::main_help()),
+        Command::Version => println!("wsgirt-express {}", env!("CARGO_PKG_VERSION")),
+        Command::HelpFor(name) => print!("{}", args::command_help(name)),
+        Command::ModuleLocation(m) => println!("{}", module_path(&m)?.display()),
+        Command::ModuleConfig(m) => module_config(&m)?,
+        Command::SetupServer(s) => {
+            setup("setup-server", &s, true)?;
+        }
+        Command::StartServer(s) => start("start-server", &s)?,
+    }
+    Ok(())
+}
+
+fn module_path(m: &ModuleArgs) -> Result<std::path::PathBuf> {
+    module::locate(m.module_path.as_deref()).map_err(Error::fatal)
+}
+
+/// Prints the lines to add to an existing Apache config. mod_wsgi-express
+/// also prints a `LoadFile` for libpython, but only on macOS framework
+/// builds; our module has libpython as a DT_NEEDED entry, so the dynamic
+/// loader maps it when Apache loads the module (see docs/express.md).
+fn module_config(m: &ModuleArgs) -> Result<()> {
+    let path = module_path(m)?;
+    let python = module::python_info(&module::python_executable()).map_err(Error::fatal)?;
+    println!(
+        "LoadModule wsgi_module {}",
+        quote(&path.display().to_string())
+    );
+    println!(
+        "WSGIPythonHome {}",
+        quote(&python.prefix.display().to_string())
+    );
+    Ok(())
+}
+
+/// Resolves the options, writes the server root and prints the summary.
+fn setup(cmd: &'static str, s: &ServerArgs, setup_only: bool) -> Result<Resolved> {
+    let resolved = resolve::resolve(cmd, s)?;
+    for w in &resolved.warnings {
+        eprintln!("wsgirt-express: warning: {w}");
+    }
+    let c = &resolved.config;
+    layout::prepare_server_root(&c.server_root, users::Identity::current().euid)
+        .map_err(Error::fatal)?;
+    layout::write_server_root(c, resolved.welcome_page).map_err(Error::fatal)?;
+    print_summary(&resolved, setup_only);
+    Ok(resolved)
+}
+
+fn print_summary(r: &Resolved, setup_only: bool) {
+    let c = &r.config;
+    let root = &c.server_root;
+    let mut lines: Vec<(&str, String)> = vec![
+        ("Server URL", c.url()),
+        ("Server Root", root.display().to_string()),
+        ("Server Conf", c.httpd_conf().display().to_string()),
+        (
+            "Error Log File",
+            format!("{} ({})", c.error_log(), c.log_level),
+        ),
+    ];
+    if let Some(access) = c.access_log_file() {
+        lines.push(("Access Log File", access));
+    }
+    lines.push(("WSGI Script", c.script.display().to_string()));
+    let mode = match c.mode {
+        Mode::Embedded => "embedded".to_string(),
+        Mode::Daemon => "daemon (experimental)".to_string(),
+    };
+    lines.push(("Operating Mode", mode));
+    lines.push((
+        "Request Capacity",
+        format!(
+            "{} ({} process{} * {} threads)",
+            c.processes * c.threads,
+            c.processes,
+            if c.processes == 1 { "" } else { "es" },
+            c.threads
+        ),
+    ));
+    if c.mode == Mode::Daemon {
+        lines.push((
+            "Request Timeout",
+            format!("{} (seconds)", c.daemon.request_timeout),
+        ));
+        lines.push((
+            "Queue Timeout",
+            format!("{} (seconds)", c.daemon.queue_timeout),
+        ));
+    }
+    lines.push(("WSGI Module", c.module_path.display().to_string()));
+    if let Some(p) = &r.python {
+        lines.push((
+            "Python Home",
+            format!("{} (Python {})", p.prefix.display(), p.version),
+        ));
+    }
+    lines.push(("Apache", c.httpd.display().to_string()));
+    lines.push(("Locale Setting", c.locale.clone()));
+    if setup_only {
+        lines.push((
+            "Environ Variables",
+            root.join("envvars").display().to_string(),
+        ));
+        lines.push((
+            "Control Script",
+            root.join("apachectl").display().to_string(),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    for (label, value) in lines {
+        let _ = writeln!(out, "{label:<19}: {value}");
+    }
+    let _ = out.flush();
+}
+
+/// Sets up, then replaces this process with Apache in the foreground.
+fn start(cmd: &'static str, s: &ServerArgs) -> Result<()> {
+    let resolved = setup(cmd, s, false)?;
+    let c = &resolved.config;
+    let err = apache::exec_foreground(
+        &c.httpd,
+        &c.httpd_conf(),
+        &c.process_name(),
+        &c.working_directory,
+        &[("LANG", &c.locale), ("LC_ALL", &c.locale)],
+    );
+    Err(Error::fatal(format!(
+        "cannot execute {}: {err}",
+        c.httpd.display()
+    )))
+}

@@ -1,0 +1,393 @@
+//! From command-line options to a `ServerConfig`: absolute paths, defaults
+//! that depend on the machine (user, TMPDIR, Apache, module, Python, locale)
+//! and the checks that keep the generated config well-formed.
+
+use std::env;
+use std::path::{Path, PathBuf};
+
+use crate::apache;
+use crate::args::{ModeChoice, ServerArgs};
+use crate::config::{AliasTarget, Mode, ServerConfig, UrlAlias};
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::module;
+use crate::users::{self, Identity, UserDb};
+
+/// A resolved server plus what the user should be told about it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub config: ServerConfig,
+    /// True when no SCRIPT was given and the welcome page is served.
+    pub welcome_page: bool,
+    pub warnings: Vec<String>,
+    /// The Python behind WSGIPythonHome, if it could be asked.
+    pub python: Option<module::PythonInfo>,
+}
+
+/// Text that ends up inside the Apache config must stay on one line, and
+/// `${` would be taken as an Apache variable reference.
+fn check_text(what: &str, value: &str) -> Result<()> {
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(Error::fatal(format!(
+            "{what} {value:?} contains a line break"
+        )));
+    }
+    if value.contains("${") {
+        return Err(Error::fatal(format!(
+            "{what} {value:?} contains '${{', which Apache would read as a variable reference"
+        )));
+    }
+    Ok(())
+}
+
+fn path_text<'a>(what: &str, path: &'a Path) -> Result<&'a str> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::fatal(format!("{what} {} is not valid UTF-8", path.display())))?;
+    check_text(what, text)?;
+    Ok(text)
+}
+
+fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    // Lexically: like os.path.abspath, without resolving symlinks, so the
+    // config names paths the way the user did.
+    let joined = cwd.join(path);
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Apache treats `*`, `?` and `[` in `<Directory>` paths as wildcards.
+fn wildcard_warning(what: &str, path: &Path, warnings: &mut Vec<String>) {
+    if path.to_string_lossy().contains(['*', '?', '[']) {
+        warnings.push(format!(
+            "{what} {} contains a wildcard character (*, ? or [); Apache's <Directory> will \
+             treat it as a pattern and may deny access",
+            path.display()
+        ));
+    }
+}
+
+/// LANG/LC_ALL for Apache and the application: the user's locale, or
+/// C.UTF-8 instead of C/POSIX (glibc always has it), the way
+/// mod_wsgi-express upgrades C to a UTF-8 locale.
+pub fn choose_locale(lc_all: Option<&str>, lc_ctype: Option<&str>, lang: Option<&str>) -> String {
+    let current = [lc_all, lc_ctype, lang]
+        .into_iter()
+        .flatten()
+        .find(|v| !v.is_empty())
+        .unwrap_or("C");
+    match current {
+        "C" | "POSIX" => "C.UTF-8".into(),
+        other => other.into(),
+    }
+}
+
+fn env_text(name: &str) -> Option<String> {
+    env::var(name).ok()
+}
+
+/// Resolves the options of start-server/setup-server.
+pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
+    let id = Identity::current();
+    let cwd = env::current_dir()
+        .map_err(|e| Error::fatal(format!("cannot read the current directory: {e}")))?;
+    let mut warnings = Vec::new();
+
+    let mode = match args.mode {
+        ModeChoice::Default | ModeChoice::Embedded => Mode::Embedded,
+        ModeChoice::Daemon => Mode::Daemon,
+    };
+    if mode == Mode::Embedded && !args.daemon_only_given.is_empty() {
+        warnings.push(format!(
+            "{} only appl{} with --daemon-mode; ignored in embedded mode",
+            args.daemon_only_given.join(", "),
+            if args.daemon_only_given.len() == 1 {
+                "ies"
+            } else {
+                "y"
+            }
+        ));
+    }
+
+    let listen_host = args.host.clone();
+    let host = listen_host.clone().unwrap_or_else(|| "localhost".into());
+    check_text("--host", &host)?;
+
+    let server_root = match &args.server_root {
+        Some(root) => absolute(&cwd, root),
+        None => {
+            layout::default_server_root(env_text("TMPDIR").as_deref(), &host, args.port, id.uid)
+        }
+    };
+    path_text("the server root", &server_root)?;
+
+    let (script, welcome_page) = match &args.script {
+        Some(s) => {
+            let script = absolute(&cwd, s);
+            if !script.is_file() {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!(
+                        "the WSGI script {} does not exist or is not a file",
+                        script.display()
+                    ),
+                ));
+            }
+            (script, false)
+        }
+        None => (layout::default_script(&server_root), true),
+    };
+    path_text("the WSGI script", &script)?;
+    if let Some(dir) = script.parent() {
+        wildcard_warning("the script directory", dir, &mut warnings);
+    }
+    check_text("--callable-object", &args.callable_object)?;
+
+    let working_directory = match &args.working_directory {
+        Some(w) => absolute(&cwd, w),
+        None => cwd.clone(),
+    };
+    if !working_directory.is_dir() {
+        return Err(Error::usage(
+            Some(cmd),
+            format!(
+                "the working directory {} does not exist",
+                working_directory.display()
+            ),
+        ));
+    }
+    path_text("the working directory", &working_directory)?;
+
+    let mut python_paths = Vec::new();
+    for p in &args.python_paths {
+        let p = absolute(&cwd, p);
+        if path_text("--python-path", &p)?.contains(':') {
+            return Err(Error::usage(
+                Some(cmd),
+                format!(
+                    "--python-path {} contains ':', the search path separator",
+                    p.display()
+                ),
+            ));
+        }
+        python_paths.push(p);
+    }
+    // Embedded mode has no home= to make the working directory importable,
+    // so it goes first on the path (mod_wsgi-express 4.8 --embedded-mode).
+    if mode == Mode::Embedded && !python_paths.contains(&working_directory) {
+        if working_directory.to_string_lossy().contains(':') {
+            warnings.push(format!(
+                "the working directory {} contains ':' and cannot be put on the Python path",
+                working_directory.display()
+            ));
+        } else {
+            python_paths.insert(0, working_directory.clone());
+        }
+    }
+
+    let mut url_aliases = Vec::new();
+    for (url, target) in &args.url_aliases {
+        check_text("--url-alias URL", url)?;
+        let keep_slash = target.to_string_lossy().ends_with('/');
+        let path = absolute(&cwd, target);
+        path_text("--url-alias path", &path)?;
+        let target = if path.is_file() {
+            let directory = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            wildcard_warning("the --url-alias directory", &directory, &mut warnings);
+            AliasTarget::File { directory, name }
+        } else {
+            wildcard_warning("the --url-alias directory", &path, &mut warnings);
+            // Alias maps "/url/" to "/dir/" only if both keep the slash.
+            let mut dir = path;
+            if keep_slash && dir != Path::new("/") {
+                dir = PathBuf::from(format!("{}/", dir.display()));
+            }
+            AliasTarget::Directory(dir)
+        };
+        url_aliases.push(UrlAlias {
+            url: url.clone(),
+            target,
+        });
+    }
+
+    let module_path = module::locate(args.module_path.as_deref()).map_err(Error::fatal)?;
+    path_text("the module", &module_path)?;
+
+    let python = match module::python_info(&module::python_executable()) {
+        Ok(info) => {
+            if let Some(linked) = module::linked_python_version(&module_path) {
+                if linked != info.version {
+                    warnings.push(format!(
+                        "{} links Python {linked} but {} is Python {}: WSGIPythonHome will point \
+                         at the wrong Python (set ${} to a Python {linked})",
+                        module_path.display(),
+                        info.executable.display(),
+                        info.version,
+                        module::PYTHON_ENV
+                    ));
+                }
+            }
+            path_text("the Python prefix", &info.prefix)?;
+            Some(info)
+        }
+        Err(e) => {
+            warnings.push(format!("{e}; WSGIPythonHome is left unset"));
+            None
+        }
+    };
+
+    let httpd = apache::find_httpd(args.httpd_executable.as_deref()).map_err(Error::fatal)?;
+    path_text("the Apache executable", &httpd)?;
+    let modules_directory = apache::modules_directory(args.modules_directory.as_deref());
+    path_text("the modules directory", &modules_directory)?;
+    if !modules_directory.join("mod_mpm_event.so").is_file() {
+        warnings.push(format!(
+            "{} has no mod_mpm_event.so; is it Apache's modules directory? (--modules-directory)",
+            modules_directory.display()
+        ));
+    }
+
+    let mime_types = match &args.mime_types {
+        Some(m) => {
+            let m = absolute(&cwd, m);
+            if !m.is_file() {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("the MIME types file {} does not exist", m.display()),
+                ));
+            }
+            m
+        }
+        None if Path::new("/etc/mime.types").is_file() => PathBuf::from("/etc/mime.types"),
+        None => server_root.join("mime.types"),
+    };
+    path_text("the MIME types file", &mime_types)?;
+
+    let (user, group) = users::run_user_group(
+        id,
+        &UserDb::load(),
+        args.user.as_deref(),
+        args.group.as_deref(),
+    )
+    .map_err(Error::fatal)?;
+    check_text("--user", &user)?;
+    check_text("--group", &group)?;
+
+    let locale = choose_locale(
+        env_text("LC_ALL").as_deref(),
+        env_text("LC_CTYPE").as_deref(),
+        env_text("LANG").as_deref(),
+    );
+    check_text("the locale", &locale)?;
+
+    let config = ServerConfig {
+        mode,
+        script,
+        callable_object: args.callable_object.clone(),
+        listen_host,
+        host,
+        port: args.port,
+        processes: args.processes.unwrap_or(1),
+        multiprocess: args.processes.is_some(),
+        threads: args.threads,
+        uid: id.uid,
+        server_root,
+        working_directory,
+        python_paths,
+        python_home: python.as_ref().map(|p| p.prefix.clone()),
+        module_path,
+        modules_directory,
+        mime_types,
+        user,
+        group,
+        log_level: args.log_level.clone(),
+        log_to_terminal: args.log_to_terminal,
+        access_log: args.access_log,
+        url_aliases,
+        reload_on_changes: args.reload_on_changes,
+        map_head_to_get: args.map_head_to_get.clone(),
+        keep_alive_timeout: args.keep_alive_timeout,
+        limit_request_body: args.limit_request_body,
+        socket_timeout: args.socket_timeout,
+        server_backlog: args.server_backlog,
+        maximum_requests: args.maximum_requests,
+        daemon: args.daemon.clone(),
+        locale,
+        httpd,
+    };
+    Ok(Resolved {
+        config,
+        welcome_page,
+        warnings,
+        python,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_absolute_paths() {
+        let cwd = Path::new("/home/u/proj");
+        assert_eq!(
+            absolute(cwd, Path::new("app.wsgi")),
+            PathBuf::from("/home/u/proj/app.wsgi")
+        );
+        assert_eq!(
+            absolute(cwd, Path::new("../x/./y")),
+            PathBuf::from("/home/u/x/y")
+        );
+        assert_eq!(absolute(cwd, Path::new("/abs")), PathBuf::from("/abs"));
+    }
+
+    #[test]
+    fn text_checks() {
+        assert!(check_text("x", "/ok path").is_ok());
+        assert!(check_text("x", "/a\nb").is_err());
+        assert!(check_text("x", "/a/${HOME}")
+            .unwrap_err()
+            .to_string()
+            .contains("variable"));
+    }
+
+    #[test]
+    fn locale_choice() {
+        assert_eq!(choose_locale(None, None, None), "C.UTF-8");
+        assert_eq!(choose_locale(None, None, Some("C")), "C.UTF-8");
+        assert_eq!(
+            choose_locale(Some("POSIX"), None, Some("de_DE.UTF-8")),
+            "C.UTF-8"
+        );
+        assert_eq!(
+            choose_locale(None, None, Some("en_GB.UTF-8")),
+            "en_GB.UTF-8"
+        );
+        assert_eq!(
+            choose_locale(Some(""), Some("fr_FR.UTF-8"), Some("C")),
+            "fr_FR.UTF-8"
+        );
+    }
+
+    #[test]
+    fn wildcard_paths_warn() {
+        let mut w = Vec::new();
+        wildcard_warning("d", Path::new("/srv/app"), &mut w);
+        assert!(w.is_empty());
+        wildcard_warning("d", Path::new("/srv/app[1]"), &mut w);
+        assert_eq!(w.len(), 1);
+    }
+}

@@ -1,0 +1,357 @@
+//! start-server for real: Apache on 127.0.0.1 and a free port, real HTTP
+//! over std::net, stopped by SIGTERM to the PID start-server ran as.
+//!
+//! Debian's mod_wsgi (same directives) stands in for our module, which does
+//! not exist yet. `serves_with_the_wsgirt_module` runs against
+//! `$WSGIRT_MODULE` when set and against Debian's mod_wsgi otherwise: it is
+//! never skipped.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, SystemTime};
+
+use common::{
+    pids_with_cmdline, wait_until, Scratch, Server, DEBIAN_MOD_WSGI, ENVIRON_APP, HELLO_APP,
+};
+
+fn debian() -> [&'static str; 2] {
+    ["--module-path", DEBIAN_MOD_WSGI]
+}
+
+#[test]
+fn serves_hello_world_and_stops_on_sigterm() {
+    let s = Scratch::new("hello");
+    s.write("hello.wsgi", HELLO_APP);
+    let mut server = Server::start(&s, &["hello.wsgi", debian()[0], debian()[1]], &[]);
+
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "Hello World!");
+    assert_eq!(r.header("Content-Type").as_deref(), Some("text/plain"));
+    assert_eq!(server.get("/any/path").body, "Hello World!");
+
+    // start-server exec'd Apache: the PID we spawned is Apache's parent.
+    let pid_file = fs::read_to_string(server.root.join("httpd.pid")).unwrap();
+    assert_eq!(pid_file.trim(), server.pid().to_string());
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Server URL         : http://127.0.0.1:{}/",
+            server.port
+        )),
+        "{stdout}"
+    );
+
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "Apache exited with {status}\n{}",
+        server.diagnostics()
+    );
+    assert!(
+        common::http_get(server.port, "/", &[]).is_err(),
+        "still listening after stop"
+    );
+}
+
+#[test]
+fn embedded_mode_environment() {
+    let s = Scratch::new("environ");
+    s.write("app/env.wsgi", ENVIRON_APP);
+    s.write("static/style.css", "body {}\n");
+    let mut server = Server::start(
+        &s,
+        &[
+            "app/env.wsgi",
+            "--url-alias",
+            "/static",
+            "static",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let r = server.get_with("/some/path", &[("Authorization", "Basic dXNlcjpwdw==")]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("multiprocess"), "False");
+    assert_eq!(r.field("multithread"), "True");
+    assert_eq!(r.field("script_name"), "");
+    assert_eq!(r.field("path_info"), "/some/path");
+    assert_eq!(
+        r.field("authorization"),
+        "Basic dXNlcjpwdw==",
+        "WSGIPassAuthorization On"
+    );
+    assert_eq!(r.field("process_group"), "", "embedded mode");
+    assert_eq!(r.field("application_group"), "", "%{{GLOBAL}}");
+    let sys_path = r.field("sys_path");
+    assert!(
+        sys_path
+            .split('|')
+            .any(|p| p == s.path.display().to_string()),
+        "working directory not on sys.path: {sys_path}"
+    );
+
+    // --url-alias wins over WSGIScriptAlias /.
+    let css = server.get("/static/style.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.body, "body {}\n");
+    assert_eq!(css.header("Content-Type").as_deref(), Some("text/css"));
+    server.stop();
+}
+
+#[test]
+fn processes_size_the_mpm() {
+    let s = Scratch::new("procs");
+    s.write("env.wsgi", ENVIRON_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "env.wsgi",
+            "--processes",
+            "2",
+            "--threads",
+            "2",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.field("multiprocess"), "True", "two Apache children");
+    // One parent plus exactly two children, none spawned beyond ServerLimit.
+    let conf = server.conf();
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_with_cmdline(&conf).len()
+            == 3),
+        "expected 3 processes on {conf}, found {:?}",
+        pids_with_cmdline(&conf)
+    );
+    server.stop();
+}
+
+#[test]
+fn daemon_mode_with_mod_wsgi() {
+    let s = Scratch::new("daemon");
+    s.write("env.wsgi", ENVIRON_APP);
+    let mut server = Server::start(
+        &s,
+        &["env.wsgi", "--daemon-mode", debian()[0], debian()[1]],
+        &[],
+    );
+    let r = server.get("/x");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(
+        r.field("process_group"),
+        format!("127.0.0.1:{}", server.port)
+    );
+    assert_eq!(r.field("application_group"), "");
+    assert_eq!(r.field("multiprocess"), "False", "no --processes given");
+    assert_eq!(r.field("path_info"), "/x");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn reload_on_changes_reloads_the_script() {
+    fn bump_mtime(path: &std::path::Path) {
+        let later = SystemTime::now() + Duration::from_secs(5);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    let version = |n: u32| {
+        format!(
+            "def application(environ, start_response):\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [b'version {n}']\n"
+        )
+    };
+
+    let s = Scratch::new("reload");
+    let script = s.write("app.wsgi", &version(1));
+    let mut server = Server::start(
+        &s,
+        &["app.wsgi", "--reload-on-changes", debian()[0], debian()[1]],
+        &[],
+    );
+    assert_eq!(server.get("/").body, "version 1");
+    fs::write(&script, version(2)).unwrap();
+    bump_mtime(&script);
+    assert_eq!(
+        server.get("/").body,
+        "version 2",
+        "{}",
+        server.diagnostics()
+    );
+    server.stop();
+
+    // Without the flag the loaded script stays (WSGIScriptReloading Off).
+    let s = Scratch::new("no-reload");
+    let script = s.write("app.wsgi", &version(1));
+    let mut server = Server::start(&s, &["app.wsgi", debian()[0], debian()[1]], &[]);
+    assert_eq!(server.get("/").body, "version 1");
+    fs::write(&script, version(2)).unwrap();
+    bump_mtime(&script);
+    assert_eq!(server.get("/").body, "version 1");
+    server.stop();
+}
+
+#[test]
+fn welcome_page_and_logs_to_terminal() {
+    let s = Scratch::new("terminal");
+    let mut server = Server::start(
+        &s,
+        &[
+            "--log-to-terminal",
+            "--access-log",
+            "--log-level",
+            "info",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert!(r.body.contains("It works!"), "{}", r.body);
+    server.stop();
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains("\"GET / HTTP/1.0\" 200"),
+        "no access log on stdout:\n{stdout}"
+    );
+    let stderr = fs::read_to_string(&server.stderr).unwrap();
+    assert!(
+        stderr.contains("resuming normal operations"),
+        "no error log on stderr:\n{stderr}"
+    );
+    assert!(!server.root.join("error_log").exists());
+}
+
+/// The serving test for OUR module: `$WSGIRT_MODULE` when set (e.g. to
+/// target/release/mod_wsgirt.so), Debian's mod_wsgi when not. The module is
+/// handed over through the environment, exercising that lookup path too.
+#[test]
+fn serves_with_the_wsgirt_module() {
+    let module = std::env::var("WSGIRT_MODULE")
+        .ok()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| {
+            eprintln!(
+                "WSGIRT_MODULE is unset: running against Debian's mod_wsgi ({DEBIAN_MOD_WSGI})"
+            );
+            DEBIAN_MOD_WSGI.to_string()
+        });
+    eprintln!("serving with module {module}");
+    let s = Scratch::new("wsgirt-module");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("env.wsgi", ENVIRON_APP);
+
+    let mut server = Server::start(&s, &["hello.wsgi"], &[("WSGIRT_MODULE", &module)]);
+    let conf = fs::read_to_string(server.root.join("httpd.conf")).unwrap();
+    assert!(
+        conf.contains(&format!("LoadModule wsgi_module \"{module}\"")),
+        "{conf}"
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "Hello World!");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+
+    let mut server = Server::start(
+        &s,
+        &["env.wsgi", "--threads", "3"],
+        &[("WSGIRT_MODULE", &module)],
+    );
+    let r = server.get_with("/p", &[("Authorization", "Bearer t")]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("path_info"), "/p");
+    assert_eq!(r.field("authorization"), "Bearer t");
+    assert_eq!(r.field("application_group"), "");
+    assert_eq!(r.field("multithread"), "True");
+    assert_eq!(r.field("multiprocess"), "False");
+    server.stop();
+}
+
+/// With a controlling terminal, a window resize (SIGWINCH, which Apache
+/// takes as graceful-stop) must not stop start-server's Apache. `script`
+/// (util-linux, Essential on Debian) gives start-server a pseudo-terminal.
+#[test]
+fn terminal_resize_does_not_stop_a_foreground_server() {
+    let s = Scratch::new("tty");
+    s.write("hello.wsgi", HELLO_APP);
+    let port = common::free_port();
+    let root = s.join("root");
+    let conf = root.join("httpd.conf").display().to_string();
+    let command = format!(
+        "exec '{}' start-server hello.wsgi --host 127.0.0.1 --port {port} --server-root '{}' \
+         --module-path '{DEBIAN_MOD_WSGI}'",
+        common::exe(),
+        root.display()
+    );
+    let mut script = common::clean_command("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&s.path)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(s.join("script.out")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run script(1) from util-linux");
+
+    struct Cleanup<'a>(&'a str);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            for pid in pids_with_cmdline(self.0) {
+                common::send_signal(pid, common::SIGKILL);
+            }
+        }
+    }
+    let _cleanup = Cleanup(&conf);
+
+    let ready = wait_until(Duration::from_secs(30), || {
+        common::http_get(port, "/", &[]).is_ok_and(|r| r.status == 200)
+    });
+    let out = || fs::read_to_string(s.join("script.out")).unwrap_or_default();
+    assert!(ready, "no server on a terminal:\n{}", out());
+    let pid: u32 = fs::read_to_string(root.join("httpd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(blocked & (1 << 27), 0, "SIGWINCH not blocked in Apache");
+
+    assert!(
+        common::send_signal(pid, common::SIGWINCH),
+        "kill -WINCH {pid}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let r = common::http_get(port, "/", &[]).expect("server stopped on SIGWINCH");
+    assert_eq!(r.body, "Hello World!");
+
+    assert!(common::send_signal(pid, common::SIGTERM));
+    assert!(
+        wait_until(Duration::from_secs(20), || pids_with_cmdline(&conf)
+            .is_empty()),
+        "Apache did not stop on SIGTERM"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || matches!(
+            script.try_wait(),
+            Ok(Some(_))
+        )),
+        "script(1) did not exit"
+    );
+}

@@ -1,0 +1,310 @@
+//! setup-server: the files it writes, and Apache accepting the config
+//! (`apache2 -t`) when the module is Debian's mod_wsgi.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{express, run, text, Scratch, DEBIAN_MOD_WSGI, HELLO_APP};
+
+fn setup(scratch: &Scratch, args: &[&str]) -> Output {
+    let out = run(express()
+        .arg("setup-server")
+        .args(args)
+        .args(["--module-path", DEBIAN_MOD_WSGI])
+        .current_dir(&scratch.path));
+    assert!(
+        out.status.success(),
+        "setup-server {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+fn configtest(root: &Path) {
+    let out = Command::new("apache2")
+        .arg("-t")
+        .arg("-f")
+        .arg(root.join("httpd.conf"))
+        .output()
+        .expect("run apache2 -t");
+    assert!(
+        out.status.success(),
+        "apache2 -t rejected {}:\n{}\n--- config\n{}",
+        root.display(),
+        text(&out.stderr),
+        fs::read_to_string(root.join("httpd.conf")).unwrap_or_default()
+    );
+    assert!(
+        text(&out.stderr).contains("Syntax OK"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn setup_server_writes_the_server_root() {
+    let s = Scratch::new("files");
+    s.write("app/hello.wsgi", HELLO_APP);
+    let root = s.join("root");
+    let out = setup(
+        &s,
+        &[
+            "app/hello.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "18000",
+            "--server-root",
+            "root",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Server URL         : http://127.0.0.1:18000/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("Server Root        : {}", root.display())));
+    assert!(stdout.contains(&format!(
+        "Control Script     : {}/apachectl",
+        root.display()
+    )));
+
+    for file in ["httpd.conf", "apachectl", "envvars", "htdocs"] {
+        assert!(root.join(file).exists(), "{file} missing");
+    }
+    assert!(!root.join("default.wsgi").exists());
+    let mode = fs::metadata(root.join("apachectl"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "apachectl is not executable");
+
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    let script = s.join("app/hello.wsgi");
+    for line in [
+        format!("ServerRoot \"{}\"", root.display()),
+        "Listen 127.0.0.1:18000".to_string(),
+        format!("LoadModule wsgi_module \"{DEBIAN_MOD_WSGI}\""),
+        format!(
+            "WSGIScriptAlias / \"{}\" process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}",
+            script.display()
+        ),
+        format!("ErrorLog \"{}/error_log\"", root.display()),
+        "LogLevel warn".to_string(),
+        format!("WSGIPythonPath \"{}\"", s.path.display()),
+    ] {
+        assert!(
+            conf.lines().any(|l| l == line),
+            "missing {line:?} in\n{conf}"
+        );
+    }
+    assert!(!conf.contains("CustomLog"), "access log is off by default");
+
+    // envvars is the user's once it exists.
+    fs::write(root.join("envvars"), "export FROM_USER=1\n").unwrap();
+    setup(
+        &s,
+        &["app/hello.wsgi", "--port", "18000", "--server-root", "root"],
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("envvars")).unwrap(),
+        "export FROM_USER=1\n"
+    );
+}
+
+#[test]
+fn apache_accepts_the_embedded_config() {
+    let s = Scratch::new("embedded-t");
+    s.write("app/hello.wsgi", HELLO_APP);
+    s.write("static/a.txt", "static\n");
+    s.write("files/robots.txt", "User-agent: *\n");
+    let root = s.join("root");
+    setup(
+        &s,
+        &[
+            "app/hello.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "18001",
+            "--server-root",
+            "root",
+        ],
+    );
+    configtest(&root);
+
+    // The same with most options in play.
+    setup(
+        &s,
+        &[
+            "app/hello.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "18001",
+            "--server-root",
+            "root",
+            "--processes",
+            "3",
+            "--threads",
+            "4",
+            "--url-alias",
+            "/static",
+            "static",
+            "--url-alias",
+            "/robots.txt",
+            "files/robots.txt",
+            "--python-path",
+            "app",
+            "--working-directory",
+            "app",
+            "--callable-object",
+            "app",
+            "--reload-on-changes",
+            "--access-log",
+            "--log-level",
+            "info",
+            "--keep-alive-timeout",
+            "5",
+            "--maximum-requests",
+            "100",
+            "--map-head-to-get",
+            "Off",
+        ],
+    );
+    configtest(&root);
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains("MaxRequestWorkers 12"));
+    assert!(conf.contains("WSGIScriptReloading On"));
+    assert!(conf.contains(&format!(
+        "CustomLog \"{}/access_log\" common",
+        root.display()
+    )));
+
+    // The control script's configtest runs the same check.
+    let out = Command::new(root.join("apachectl"))
+        .arg("configtest")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn apache_accepts_the_daemon_config() {
+    let s = Scratch::new("daemon-t");
+    s.write("app/hello.wsgi", HELLO_APP);
+    let root = s.join("root");
+    let out = setup(
+        &s,
+        &[
+            "app/hello.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "18002",
+            "--server-root",
+            "root",
+            "--daemon-mode",
+            "--processes",
+            "2",
+            "--request-timeout",
+            "30",
+        ],
+    );
+    assert!(text(&out.stdout).contains("Operating Mode     : daemon (experimental)"));
+    configtest(&root);
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
+    assert!(conf.contains("    processes=2 \\"));
+    assert!(conf.contains("    request-timeout=30 \\"));
+    assert!(conf.contains("WSGIRestrictEmbedded On"));
+}
+
+#[test]
+fn welcome_page_without_a_script() {
+    let s = Scratch::new("welcome");
+    let root = s.join("root");
+    setup(&s, &["--port", "18003", "--server-root", "root"]);
+    let script = root.join("default.wsgi");
+    assert!(script.is_file());
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains(&format!("WSGIScriptAlias / \"{}\"", script.display())));
+    assert!(
+        conf.lines().any(|l| l == "Listen 18003"),
+        "all interfaces without --host"
+    );
+    assert!(conf.lines().any(|l| l == "ServerName localhost"));
+    configtest(&root);
+}
+
+#[test]
+fn default_server_root_is_under_tmpdir() {
+    let s = Scratch::new("tmpdir");
+    s.write("hello.wsgi", HELLO_APP);
+    let port = common::free_port();
+    let out = run(express()
+        .args(["setup-server", "hello.wsgi", "--port", &port.to_string()])
+        .args(["--module-path", DEBIAN_MOD_WSGI])
+        .env("TMPDIR", &s.path)
+        .current_dir(&s.path));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let root = s.join(&format!("mod_wsgi-localhost:{port}:{}", common::uid()));
+    assert!(
+        root.join("httpd.conf").is_file(),
+        "no server root at {}",
+        root.display()
+    );
+    assert!(text(&out.stdout).contains(&format!("Server URL         : http://localhost:{port}/")));
+}
+
+#[test]
+fn refuses_a_planted_symlink_in_a_shared_tmpdir() {
+    let s = Scratch::new("symlink");
+    s.write("hello.wsgi", HELLO_APP);
+    // A world-writable TMPDIR where someone planted the default root name.
+    let tmp = s.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::create_dir(s.join("elsewhere")).unwrap();
+    let port = common::free_port();
+    let planted = tmp.join(format!("mod_wsgi-localhost:{port}:{}", common::uid()));
+    std::os::unix::fs::symlink(s.join("elsewhere"), &planted).unwrap();
+    let out = run(express()
+        .args(["setup-server", "hello.wsgi", "--port", &port.to_string()])
+        .args(["--module-path", DEBIAN_MOD_WSGI])
+        .env("TMPDIR", &tmp)
+        .current_dir(&s.path));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("symbolic link"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!s.join("elsewhere/httpd.conf").exists());
+}
+
+#[test]
+fn daemon_only_options_warn_in_embedded_mode() {
+    let s = Scratch::new("warn");
+    s.write("hello.wsgi", HELLO_APP);
+    let out = setup(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-root",
+            "root",
+            "--queue-timeout",
+            "5",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: --queue-timeout only applies with --daemon-mode"),
+        "{stderr}"
+    );
+}
