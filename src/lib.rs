@@ -14,6 +14,7 @@
 
 pub mod capi;
 pub mod config;
+pub mod daemon;
 pub mod logging;
 pub mod module;
 pub mod python;

@@ -1,0 +1,574 @@
+//! The worker ↔ daemon wire protocol.
+//!
+//! A connection carries one request. The worker opens it with a
+//! [`Preamble`] (magic, version, origin token: only Apache workers of the
+//! same server instance know the token), then sends a `Request` frame. From
+//! then on the daemon drives: it asks for body bytes with `Read` when the
+//! application reads `wsgi.input` (so neither side can deadlock on full
+//! socket buffers, and `100-continue` is only sent when the body is
+//! wanted), and sends `Start`, `Data`, `File` (with the descriptor passed
+//! alongside as `SCM_RIGHTS`) and finally `End`. The worker answers `Read`
+//! with `Body` (empty = end of body) or `IoFailed`, and may send `Gone` at
+//! any time once the client has disconnected.
+//!
+//! Every frame is an 8-byte header — kind `u8`, flags `u8`, reserved `u16`
+//! (zero), payload length `u32`, little-endian — then the payload. Lengths
+//! are capped ([`MAX_PAYLOAD`], [`MAX_FIELDS`]); a decoder never allocates
+//! more than a frame's declared, capped length.
+
+/// First bytes of every connection.
+pub const MAGIC: [u8; 6] = *b"WSGIRT";
+/// Protocol version; bumped on any incompatible change.
+pub const VERSION: u16 = 1;
+/// Length of the origin token in the preamble.
+pub const TOKEN_LEN: usize = 32;
+/// Preamble length: magic, version, token.
+pub const PREAMBLE_LEN: usize = MAGIC.len() + 2 + TOKEN_LEN;
+/// Frame header length.
+pub const HEADER_LEN: usize = 8;
+/// Largest payload of any frame (16 MiB); larger writes are split.
+pub const MAX_PAYLOAD: usize = 16 << 20;
+/// Largest number of name/value pairs in a frame.
+pub const MAX_FIELDS: usize = 4096;
+
+/// Why bytes could not be decoded. Every variant is a protocol violation:
+/// the connection is closed, logged, and the request answered 500.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    BadMagic,
+    BadVersion(u16),
+    BadToken,
+    UnknownKind(u8),
+    ReservedNotZero,
+    TooLarge(usize),
+    TooManyFields(usize),
+    Truncated,
+    TrailingBytes,
+}
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::BadMagic => write!(f, "not a wsgirt daemon connection"),
+            ProtocolError::BadVersion(v) => {
+                write!(f, "unsupported protocol version {v} (expected {VERSION})")
+            }
+            ProtocolError::BadToken => {
+                write!(f, "origin token mismatch (not a worker of this server)")
+            }
+            ProtocolError::UnknownKind(k) => write!(f, "unknown frame kind {k}"),
+            ProtocolError::ReservedNotZero => write!(f, "reserved frame bits set"),
+            ProtocolError::TooLarge(n) => {
+                write!(f, "frame of {n} bytes exceeds the {MAX_PAYLOAD}-byte cap")
+            }
+            ProtocolError::TooManyFields(n) => {
+                write!(f, "{n} fields exceed the cap of {MAX_FIELDS}")
+            }
+            ProtocolError::Truncated => write!(f, "frame payload shorter than its fields"),
+            ProtocolError::TrailingBytes => write!(f, "frame payload longer than its fields"),
+        }
+    }
+}
+
+/// The connection preamble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preamble {
+    pub token: [u8; TOKEN_LEN],
+}
+
+impl Preamble {
+    pub fn encode(&self) -> [u8; PREAMBLE_LEN] {
+        let mut out = [0u8; PREAMBLE_LEN];
+        out[..6].copy_from_slice(&MAGIC);
+        out[6..8].copy_from_slice(&VERSION.to_le_bytes());
+        out[8..].copy_from_slice(&self.token);
+        out
+    }
+
+    /// Checks a received preamble against the expected token.
+    pub fn check(bytes: &[u8; PREAMBLE_LEN], token: &[u8; TOKEN_LEN]) -> Result<(), ProtocolError> {
+        if bytes[..6] != MAGIC {
+            return Err(ProtocolError::BadMagic);
+        }
+        let version = u16::from_le_bytes([bytes[6], bytes[7]]);
+        if version != VERSION {
+            return Err(ProtocolError::BadVersion(version));
+        }
+        // Constant-time comparison: the token is a secret.
+        let diff = bytes[8..]
+            .iter()
+            .zip(token)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff != 0 {
+            return Err(ProtocolError::BadToken);
+        }
+        Ok(())
+    }
+}
+
+/// How a request ended, as reported in `End`.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndOutcome {
+    Responded = 0,
+    LoadFailed = 1,
+    CallableMissing = 2,
+    AppError = 3,
+    ClientGone = 4,
+    /// The script changed: the daemon restarts; the worker retries.
+    Rejected = 5,
+    /// The request waited longer than queue-timeout: answer 504.
+    QueueTimeout = 6,
+}
+
+impl EndOutcome {
+    fn from_u8(value: u8) -> Option<EndOutcome> {
+        Some(match value {
+            0 => EndOutcome::Responded,
+            1 => EndOutcome::LoadFailed,
+            2 => EndOutcome::CallableMissing,
+            3 => EndOutcome::AppError,
+            4 => EndOutcome::ClientGone,
+            5 => EndOutcome::Rejected,
+            6 => EndOutcome::QueueTimeout,
+            _ => return None,
+        })
+    }
+}
+
+/// A request as the worker hands it to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestFrame {
+    pub application_group: Vec<u8>,
+    pub script_path: Vec<u8>,
+    pub callable: Vec<u8>,
+    pub reload_script: bool,
+    pub script_mtime: i64,
+    /// When Apache accepted the request (µs since the epoch), for queue-timeout.
+    pub queue_start: i64,
+    pub environ: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Every frame of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    // worker → daemon
+    Request(RequestFrame),
+    /// Body bytes answering `Read`; empty means end of body.
+    Body(Vec<u8>),
+    /// Reading the body failed (`IoError` code: 1 gone, 2 timeout, 3 other).
+    IoFailed(u8),
+    /// The client went away; stop producing output.
+    Gone,
+    // daemon → worker
+    /// The application wants up to this many body bytes.
+    Read(u32),
+    Start {
+        status: u16,
+        status_line: Vec<u8>,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    Data {
+        data: Vec<u8>,
+        flush: bool,
+    },
+    /// Send `len` bytes from `offset` of the descriptor passed with this frame.
+    File {
+        offset: u64,
+        len: u64,
+    },
+    End {
+        outcome: EndOutcome,
+        incomplete: bool,
+        status: u16,
+        bytes_written: u64,
+    },
+}
+
+mod kind {
+    pub const REQUEST: u8 = 1;
+    pub const BODY: u8 = 2;
+    pub const IO_FAILED: u8 = 3;
+    pub const GONE: u8 = 4;
+    pub const READ: u8 = 16;
+    pub const START: u8 = 17;
+    pub const DATA: u8 = 18;
+    pub const FILE: u8 = 19;
+    pub const END: u8 = 20;
+}
+
+const FLAG_FLUSH: u8 = 1;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, data: &[u8]) {
+        self.0.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(data);
+    }
+    fn pairs(&mut self, pairs: &[(Vec<u8>, Vec<u8>)]) {
+        self.0
+            .extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+        for (name, value) in pairs {
+            self.bytes(name);
+            self.bytes(value);
+        }
+    }
+}
+
+impl Frame {
+    /// Encodes the frame (header and payload). Panics if the payload
+    /// exceeds [`MAX_PAYLOAD`]: callers split data before encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(64));
+        w.0.extend_from_slice(&[0u8; HEADER_LEN]);
+        let (kind, flags) = match self {
+            Frame::Request(r) => {
+                w.bytes(&r.application_group);
+                w.bytes(&r.script_path);
+                w.bytes(&r.callable);
+                w.0.push(u8::from(r.reload_script));
+                w.0.extend_from_slice(&r.script_mtime.to_le_bytes());
+                w.0.extend_from_slice(&r.queue_start.to_le_bytes());
+                w.pairs(&r.environ);
+                (kind::REQUEST, 0)
+            }
+            Frame::Body(data) => {
+                w.0.extend_from_slice(data);
+                (kind::BODY, 0)
+            }
+            Frame::IoFailed(code) => {
+                w.0.push(*code);
+                (kind::IO_FAILED, 0)
+            }
+            Frame::Gone => (kind::GONE, 0),
+            Frame::Read(n) => {
+                w.0.extend_from_slice(&n.to_le_bytes());
+                (kind::READ, 0)
+            }
+            Frame::Start {
+                status,
+                status_line,
+                headers,
+            } => {
+                w.0.extend_from_slice(&status.to_le_bytes());
+                w.bytes(status_line);
+                w.pairs(headers);
+                (kind::START, 0)
+            }
+            Frame::Data { data, flush } => {
+                w.0.extend_from_slice(data);
+                (kind::DATA, if *flush { FLAG_FLUSH } else { 0 })
+            }
+            Frame::File { offset, len } => {
+                w.0.extend_from_slice(&offset.to_le_bytes());
+                w.0.extend_from_slice(&len.to_le_bytes());
+                (kind::FILE, 0)
+            }
+            Frame::End {
+                outcome,
+                incomplete,
+                status,
+                bytes_written,
+            } => {
+                w.0.push(*outcome as u8);
+                w.0.push(u8::from(*incomplete));
+                w.0.extend_from_slice(&status.to_le_bytes());
+                w.0.extend_from_slice(&bytes_written.to_le_bytes());
+                (kind::END, 0)
+            }
+        };
+        let len = w.0.len() - HEADER_LEN;
+        assert!(
+            len <= MAX_PAYLOAD,
+            "frame payload of {len} bytes exceeds the cap"
+        );
+        w.0[0] = kind;
+        w.0[1] = flags;
+        w.0[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+        w.0
+    }
+}
+
+/// A parsed frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: u8,
+    pub flags: u8,
+    pub len: usize,
+}
+
+/// Parses and checks a frame header.
+pub fn decode_header(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtocolError> {
+    let kind = bytes[0];
+    if !matches!(kind, 1..=4 | 16..=20) {
+        return Err(ProtocolError::UnknownKind(kind));
+    }
+    if bytes[2] != 0 || bytes[3] != 0 || bytes[1] & !FLAG_FLUSH != 0 {
+        return Err(ProtocolError::ReservedNotZero);
+    }
+    let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    Ok(Header {
+        kind,
+        flags: bytes[1],
+        len,
+    })
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
+        if self.0.len() < n {
+            return Err(ProtocolError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
+        Ok(self.take(N)?.try_into().expect("length checked"))
+    }
+    fn u8(&mut self) -> Result<u8, ProtocolError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, ProtocolError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, ProtocolError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, ProtocolError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, ProtocolError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        let len = self.u32()? as usize;
+        Ok(self.take(len)?.to_vec())
+    }
+    fn pairs(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ProtocolError> {
+        let n = self.u32()? as usize;
+        if n > MAX_FIELDS {
+            return Err(ProtocolError::TooManyFields(n));
+        }
+        // Each pair needs at least 8 bytes: never reserve more than the payload allows.
+        let mut pairs = Vec::with_capacity(n.min(self.0.len() / 8));
+        for _ in 0..n {
+            pairs.push((self.bytes()?, self.bytes()?));
+        }
+        Ok(pairs)
+    }
+    fn finish(self) -> Result<(), ProtocolError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::TrailingBytes)
+        }
+    }
+}
+
+/// Decodes a frame's payload given its header.
+pub fn decode_payload(header: Header, payload: &[u8]) -> Result<Frame, ProtocolError> {
+    if payload.len() != header.len {
+        return Err(ProtocolError::Truncated);
+    }
+    let mut r = Reader(payload);
+    let frame = match header.kind {
+        kind::REQUEST => Frame::Request(RequestFrame {
+            application_group: r.bytes()?,
+            script_path: r.bytes()?,
+            callable: r.bytes()?,
+            reload_script: r.u8()? != 0,
+            script_mtime: r.i64()?,
+            queue_start: r.i64()?,
+            environ: r.pairs()?,
+        }),
+        kind::BODY => Frame::Body(r.take(payload.len())?.to_vec()),
+        kind::IO_FAILED => Frame::IoFailed(r.u8()?),
+        kind::GONE => Frame::Gone,
+        kind::READ => Frame::Read(r.u32()?),
+        kind::START => Frame::Start {
+            status: r.u16()?,
+            status_line: r.bytes()?,
+            headers: r.pairs()?,
+        },
+        kind::DATA => Frame::Data {
+            data: r.take(payload.len())?.to_vec(),
+            flush: header.flags & FLAG_FLUSH != 0,
+        },
+        kind::FILE => Frame::File {
+            offset: r.u64()?,
+            len: r.u64()?,
+        },
+        kind::END => {
+            let outcome = r.u8()?;
+            Frame::End {
+                outcome: EndOutcome::from_u8(outcome).ok_or(ProtocolError::UnknownKind(outcome))?,
+                incomplete: r.u8()? != 0,
+                status: r.u16()?,
+                bytes_written: r.u64()?,
+            }
+        }
+        other => return Err(ProtocolError::UnknownKind(other)),
+    };
+    r.finish()?;
+    Ok(frame)
+}
+
+/// Decodes one frame from the front of `bytes`: `Ok(None)` when more bytes
+/// are needed, else the frame and how many bytes it used.
+pub fn decode(bytes: &[u8]) -> Result<Option<(Frame, usize)>, ProtocolError> {
+    let Some(head) = bytes.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let header = decode_header(head.try_into().expect("length checked"))?;
+    let Some(payload) = bytes.get(HEADER_LEN..HEADER_LEN + header.len) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        decode_payload(header, payload)?,
+        HEADER_LEN + header.len,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_frame() -> Vec<Frame> {
+        vec![
+            Frame::Request(RequestFrame {
+                application_group: b"".to_vec(),
+                script_path: b"/srv/app.wsgi".to_vec(),
+                callable: b"application".to_vec(),
+                reload_script: true,
+                script_mtime: 1_700_000_000_000_000,
+                queue_start: 42,
+                environ: vec![
+                    (b"REQUEST_METHOD".to_vec(), b"GET".to_vec()),
+                    (b"HTTP_X".to_vec(), vec![0xe9]),
+                ],
+            }),
+            Frame::Body(b"abc".to_vec()),
+            Frame::Body(Vec::new()),
+            Frame::IoFailed(2),
+            Frame::Gone,
+            Frame::Read(65536),
+            Frame::Start {
+                status: 200,
+                status_line: b"200 OK".to_vec(),
+                headers: vec![(b"Content-Type".to_vec(), b"text/plain".to_vec())],
+            },
+            Frame::Data {
+                data: vec![1, 2, 3],
+                flush: true,
+            },
+            Frame::Data {
+                data: vec![],
+                flush: false,
+            },
+            Frame::File {
+                offset: 7,
+                len: 1 << 40,
+            },
+            Frame::End {
+                outcome: EndOutcome::Responded,
+                incomplete: true,
+                status: 200,
+                bytes_written: 99,
+            },
+        ]
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        for frame in every_frame() {
+            let bytes = frame.encode();
+            assert_eq!(
+                decode(&bytes),
+                Ok(Some((frame.clone(), bytes.len()))),
+                "{frame:?}"
+            );
+            // Any strict prefix asks for more bytes.
+            for cut in 0..bytes.len() {
+                assert_eq!(decode(&bytes[..cut]), Ok(None), "{frame:?} cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn stream_of_frames_decodes_in_order() {
+        let frames = every_frame();
+        let stream: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        let mut at = 0;
+        for frame in &frames {
+            let (got, used) = decode(&stream[at..]).unwrap().unwrap();
+            assert_eq!(&got, frame);
+            at += used;
+        }
+        assert_eq!(at, stream.len());
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        let mut bytes = Frame::Gone.encode();
+        bytes[0] = 99;
+        assert_eq!(decode(&bytes), Err(ProtocolError::UnknownKind(99)));
+        let mut bytes = Frame::Gone.encode();
+        bytes[2] = 1;
+        assert_eq!(decode(&bytes), Err(ProtocolError::ReservedNotZero));
+        let mut bytes = Frame::Gone.encode();
+        bytes[4..8].copy_from_slice(&(MAX_PAYLOAD as u32 + 1).to_le_bytes());
+        assert_eq!(
+            decode(&bytes),
+            Err(ProtocolError::TooLarge(MAX_PAYLOAD + 1))
+        );
+    }
+
+    #[test]
+    fn inconsistent_payloads_are_refused() {
+        // A READ frame with 5 payload bytes: one trailing byte.
+        let mut bytes = vec![16, 0, 0, 0, 5, 0, 0, 0];
+        bytes.extend_from_slice(&[1, 0, 0, 0, 9]);
+        assert_eq!(decode(&bytes), Err(ProtocolError::TrailingBytes));
+        // A START frame whose status line claims more bytes than present.
+        let mut bytes = vec![17, 0, 0, 0, 6, 0, 0, 0];
+        bytes.extend_from_slice(&[200, 0, 255, 255, 0, 0]);
+        assert_eq!(decode(&bytes), Err(ProtocolError::Truncated));
+        // Too many pairs.
+        let mut payload = vec![200, 0, 0, 0, 0, 0];
+        payload.extend_from_slice(&(MAX_FIELDS as u32 + 1).to_le_bytes());
+        let mut bytes = vec![17, 0, 0, 0];
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        assert_eq!(
+            decode(&bytes),
+            Err(ProtocolError::TooManyFields(MAX_FIELDS + 1))
+        );
+    }
+
+    #[test]
+    fn preamble_checks_magic_version_and_token() {
+        let token = [7u8; TOKEN_LEN];
+        let good = Preamble { token }.encode();
+        assert_eq!(Preamble::check(&good, &token), Ok(()));
+        assert_eq!(
+            Preamble::check(&good, &[8u8; TOKEN_LEN]),
+            Err(ProtocolError::BadToken)
+        );
+        let mut bad = good;
+        bad[0] = b'X';
+        assert_eq!(Preamble::check(&bad, &token), Err(ProtocolError::BadMagic));
+        let mut bad = good;
+        bad[6] = 9;
+        assert_eq!(
+            Preamble::check(&bad, &token),
+            Err(ProtocolError::BadVersion(9))
+        );
+    }
+}
