@@ -70,6 +70,9 @@ impl std::fmt::Display for ProtocolError {
     }
 }
 
+/// Name/value byte-string pairs (environ variables, headers).
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The connection preamble.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preamble {
@@ -146,7 +149,7 @@ pub struct RequestFrame {
     pub script_mtime: i64,
     /// When Apache accepted the request (µs since the epoch), for queue-timeout.
     pub queue_start: i64,
-    pub environ: Vec<(Vec<u8>, Vec<u8>)>,
+    pub environ: Pairs,
 }
 
 /// Every frame of the protocol.
@@ -166,7 +169,7 @@ pub enum Frame {
     Start {
         status: u16,
         status_line: Vec<u8>,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        headers: Pairs,
     },
     Data {
         data: Vec<u8>,
@@ -351,7 +354,7 @@ impl<'a> Reader<'a> {
         let len = self.u32()? as usize;
         Ok(self.take(len)?.to_vec())
     }
-    fn pairs(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ProtocolError> {
+    fn pairs(&mut self) -> Result<Pairs, ProtocolError> {
         let n = self.u32()? as usize;
         if n > MAX_FIELDS {
             return Err(ProtocolError::TooManyFields(n));
