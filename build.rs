@@ -8,6 +8,8 @@ fn main() {
         .map(str::to_owned)
         .unwrap_or_else(|| "/usr/bin/python3".to_owned());
     println!("cargo:rustc-env=WSGIRT_BUILD_PYTHON={executable}");
+    // SONAME = ABI version (keep in step with WSGIRT_ABI_VERSION; see docs/c-api.md).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libwsgirt.so.1");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
 }

@@ -48,6 +48,11 @@ def _add_site_dirs(paths):
 
 
 def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, paths, log):
+    # Import threading now, on the thread creating the interpreter, so that
+    # threading's idea of the main thread is this one and not whichever
+    # request thread imports it first (which would make threading._shutdown()
+    # wait forever at exit), as mod_wsgi does.
+    import threading  # noqa: F401
     sys.stderr = stderr
     sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
     if restrict_stdin:

@@ -1,0 +1,6 @@
+# The smallest WSGI application: a fixed body with Content-Length.
+def application(environ, start_response):
+    body = b'Hello world!\n'
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
