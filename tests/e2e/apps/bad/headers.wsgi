@@ -1,0 +1,17 @@
+"""Bad response headers.  PATH_INFO picks one."""
+
+HEADERS = {
+    "/name_bytes": [(b"X-Bytes", "v")],
+    "/value_bytes": [("X-Bytes", b"v")],
+    "/value_int": [("X-Int", 42)],
+    "/value_crlf": [("X-Crlf", "a\r\nX-Injected: yes")],
+    "/name_space": [("X Space", "v")],
+    "/not_tuple": ["X-Not-Tuple: v"],
+    "/triple": [("X-Triple", "v", "w")],
+    "/not_list": "X-Header: v",
+}
+
+
+def application(environ, start_response):
+    start_response("200 OK", HEADERS[environ["PATH_INFO"]])
+    return [b"should not be sent"]

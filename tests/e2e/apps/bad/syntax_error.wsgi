@@ -1,0 +1,4 @@
+"""Does not compile."""
+
+def application(environ, start_response)
+    return [b"unreachable"]

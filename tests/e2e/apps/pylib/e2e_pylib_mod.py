@@ -1,0 +1,2 @@
+"""Importable only through WSGIPythonPath (apps/pylib)."""
+VALUE = "from-pylib"

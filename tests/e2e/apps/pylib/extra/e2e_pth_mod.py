@@ -1,0 +1,2 @@
+"""Importable only through the e2e.pth file in apps/pylib."""
+VALUE = "from-pth"

@@ -1,0 +1,187 @@
+"""Graceful restart (SIGUSR1), restart (SIGHUP) and stop (SIGTERM) under
+mpm_event, mpm_worker and mpm_prefork, after sub-interpreters and the main
+interpreter have served requests.  Every Apache here runs with
+quick_exit=False: the module tears its interpreters down for real.
+
+Bounds: each step finishes within 20 s and leaves no process behind (the
+harness's stop() checks the pid-file PID, our process group and every
+process naming our ServerRoot).
+
+Debian's mod_wsgi 4.9.4 on Python 3.11 does not exit cleanly: a threaded
+child that used a sub-interpreter hangs in Py_EndInterpreter (or, with
+another app, segfaults), so Apache escalates to SIGKILL after ~10 s on
+restart/stop, and after a graceful restart the old child never exits at all
+(it is only killed by the next restart or stop).  Prefork children exit, but
+now and then abort ("Fatal Python error: PyInterpreterState_Delete:
+remaining subinterpreters", exit signal Abort (6)).  The common tests assert
+what Apache's escalation still guarantees; the beyond_modwsgi tests assert
+the clean exit that wsgirt must achieve."""
+
+import http.client
+import json
+import os
+import time
+
+import pytest
+
+from conftest import start_apache
+
+SNIPPET = """
+WSGIScriptAlias /sub1 @APPS@/environ.wsgi
+WSGIScriptAlias /sub2 @APPS@/groups/probe.wsgi
+WSGIScriptAlias /main @APPS@/environ.wsgi application-group=%{GLOBAL}
+"""
+
+MPMS = ["event", "worker", "prefork"]
+BOUND = 20.0
+
+mpm_param = pytest.mark.parametrize("mpm", MPMS)
+
+
+def start(request, module, mpm):
+    return start_apache(request, module, SNIPPET, mpm=mpm, quick_exit=False,
+                        name=f"life-{mpm}")
+
+
+def use_interpreters(server, timeout=BOUND):
+    """Request every app (retrying until the server answers); returns the
+    set of PIDs that served the environ apps."""
+    deadline = time.monotonic() + timeout
+    pids = set()
+    for path in ("/sub1", "/sub2", "/main", "/sub1", "/main"):
+        while True:
+            try:
+                r = server.get(path, timeout=5)
+                if r.status == 200:
+                    break
+                err = f"status {r.status}"
+            except (OSError, http.client.HTTPException) as e:
+                err = repr(e)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} not answering within {timeout}s: {err}\n"
+                                     + server.error_log())
+            time.sleep(0.1)
+        if path != "/sub2":
+            pids.add(json.loads(r.body)["sys"]["pid"])
+    return pids
+
+
+def wait_gone(pids, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+                 and not _zombie(p)]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def timed_stop(server):
+    t0 = time.monotonic()
+    server.stop(timeout=BOUND + 5)
+    elapsed = time.monotonic() - t0
+    assert elapsed < BOUND, f"stop took {elapsed:.1f}s\n" + server.error_log()
+    assert not server.processes()
+
+
+UNCLEAN = ("still did not exit", "exit signal", "SIGKILL", "Segmentation fault",
+           "Fatal Python error")
+
+
+def assert_clean_exits(server):
+    bad = [l for l in server.error_log().splitlines() if any(u in l for u in UNCLEAN)]
+    assert not bad, "children did not exit cleanly:\n" + "\n".join(bad)
+
+
+@mpm_param
+def test_graceful_restart(request, module, mpm):
+    server = start(request, module, mpm)
+    old_pids = use_interpreters(server)
+    old_children = set(server.children())
+    assert old_pids <= old_children
+    t0 = time.monotonic()
+    server.graceful(timeout=BOUND)
+    new_pids = use_interpreters(server, timeout=BOUND - (time.monotonic() - t0))
+    assert time.monotonic() - t0 < BOUND
+    if mpm != "prefork":
+        # the new generation's child serves (the old one only finishes)
+        assert not (new_pids & old_pids), (old_pids, new_pids)
+    assert server.pidfile_pid() == server.pid
+    if mpm == "prefork":
+        # single-threaded children do exit after a graceful restart with
+        # mod_wsgi 4.9.4 (not always cleanly: see the beyond_modwsgi tests)
+        assert not wait_gone(old_children, 10)
+    timed_stop(server)
+
+
+@mpm_param
+def test_restart(request, module, mpm):
+    server = start(request, module, mpm)
+    old_pids = use_interpreters(server)
+    old_children = set(server.children())
+    t0 = time.monotonic()
+    server.restart(timeout=BOUND)
+    alive = wait_gone(old_children, BOUND - (time.monotonic() - t0))
+    assert not alive, f"old children {alive} still running after SIGHUP"
+    new_pids = use_interpreters(server, timeout=BOUND)
+    assert not (new_pids & old_pids)
+    assert server.pidfile_pid() == server.pid
+    timed_stop(server)
+
+
+@mpm_param
+def test_stop(request, module, mpm):
+    server = start(request, module, mpm)
+    use_interpreters(server)
+    env = json.loads(server.get("/sub1").body)["environ"]
+    assert env["wsgi.multithread"] == ("False" if mpm == "prefork" else "True")
+    # event: one child at most; worker: room for two (see MPM_CONFIG);
+    # prefork: several single-threaded children
+    assert env["wsgi.multiprocess"] == ("False" if mpm == "event" else "True")
+    children = server.children()
+    timed_stop(server)
+    assert wait_gone(children, 0.1) == []
+
+
+@pytest.mark.beyond_modwsgi
+@mpm_param
+def test_graceful_old_children_exit(request, module, mpm):
+    """Generated for wsgirt only (mod_wsgi 4.9.4's old threaded child hangs
+    forever in Py_EndInterpreter).  After a graceful restart the idle old
+    children exit on their own within 10 s, without Apache's SIGTERM/SIGKILL
+    and without crashing."""
+    server = start(request, module, mpm)
+    use_interpreters(server)
+    old_children = set(server.children())
+    server.graceful(timeout=BOUND)
+    alive = wait_gone(old_children, 10)
+    assert not alive, f"old children {alive} still running 10 s after graceful"
+    use_interpreters(server)
+    timed_stop(server)
+    assert_clean_exits(server)
+
+
+@pytest.mark.beyond_modwsgi
+@mpm_param
+def test_clean_exit_on_restart_and_stop(request, module, mpm):
+    """Generated for wsgirt only.  Children that ran sub-interpreters exit
+    promptly on SIGHUP and SIGTERM: no escalation to SIGKILL, no crash."""
+    server = start(request, module, mpm)
+    use_interpreters(server)
+    t0 = time.monotonic()
+    server.restart(timeout=BOUND)
+    use_interpreters(server)
+    assert time.monotonic() - t0 < 5
+    t0 = time.monotonic()
+    server.stop()
+    assert time.monotonic() - t0 < 5
+    assert_clean_exits(server)

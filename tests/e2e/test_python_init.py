@@ -1,0 +1,182 @@
+"""Directives that configure the Python runtime itself (server-wide, one
+Apache each): WSGIPythonPath (with a .pth file), WSGIPythonOptimize,
+WSGIPythonHashSeed, WSGIPythonWarnings, WSGIDontWriteBytecode,
+WSGIRestrictStdin/WSGIRestrictStdout, WSGIPythonHome (a real venv).
+Each is checked in a sub-interpreter and in the main interpreter."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import start_apache
+
+FLAGS_SNIPPET = """
+WSGIPythonPath @APPS@/pylib
+WSGIPythonOptimize 1
+WSGIPythonHashSeed 0
+WSGIPythonWarnings ignore::UserWarning
+WSGIPythonWarnings error::ResourceWarning
+WSGIDontWriteBytecode On
+WSGIRestrictStdin On
+WSGIRestrictStdout On
+WSGIScriptAlias /pyinfo @APPS@/directives/pyinfo.wsgi
+WSGIScriptAlias /gpyinfo @APPS@/directives/pyinfo.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /stdio @APPS@/directives/stdio.wsgi
+"""
+
+HOME_SNIPPET = """
+WSGIPythonHome @VENV@
+WSGIScriptAlias /pyinfo @APPS@/directives/pyinfo.wsgi
+WSGIScriptAlias /gpyinfo @APPS@/directives/pyinfo.wsgi application-group=%{GLOBAL}
+"""
+
+BC_MODULE = {"tmp/bc-sub/e2e_bc.py": "X = 1\n", "tmp/bc-main/e2e_bc.py": "X = 1\n"}
+
+INTERPRETERS = pytest.mark.parametrize("path", ["/pyinfo", "/gpyinfo"],
+                                       ids=["sub", "main"])
+
+
+def writable_bytecode_dirs(server):
+    for d in ("bc-sub", "bc-main"):
+        os.chmod(os.path.join(server.tmp, d), 0o777)
+
+
+@pytest.fixture(scope="module")
+def flags(request, module):
+    a = start_apache(request, module, FLAGS_SNIPPET, files=BC_MODULE)
+    writable_bytecode_dirs(a)
+    return a
+
+
+@pytest.fixture(scope="module")
+def venv():
+    d = tempfile.mkdtemp(prefix="wsgirt-e2e-venv-")
+    os.chmod(d, 0o755)
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", d],
+                   check=True, env={"PATH": "/usr/bin:/bin"})
+    site = subprocess.run(
+        [os.path.join(d, "bin", "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(site, "e2e_venv_mod.py"), "w") as f:
+        f.write('VALUE = "from-venv"\n')
+    subprocess.run(["chmod", "-R", "a+rX", d], check=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def home(request, module, venv):
+    a = start_apache(request, module, HOME_SNIPPET.replace("@VENV@", venv),
+                     files=BC_MODULE)
+    writable_bytecode_dirs(a)
+    return a
+
+
+def info(server, path):
+    r = server.get(path)
+    assert r.status == 200, (r.status, r.body[:300])
+    return json.loads(r.body)
+
+
+@INTERPRETERS
+def test_python_path_and_pth_file(flags, path):
+    d = info(flags, path + "?import=e2e_pylib_mod")
+    assert d["import"]["value"] == "from-pylib"
+    assert d["import"]["file"] == flags.apps + "/pylib/e2e_pylib_mod.py"
+    d = info(flags, path + "?import=e2e_pth_mod")       # via pylib/e2e.pth
+    assert d["import"]["value"] == "from-pth"
+    assert flags.apps + "/pylib" in d["path"]
+    assert flags.apps + "/pylib/extra" in d["path"]
+
+
+@INTERPRETERS
+def test_python_path_unset_means_not_importable(home, path):
+    d = info(home, path + "?import=e2e_pylib_mod")
+    assert "error" in d["import"]
+
+
+@INTERPRETERS
+def test_python_optimize(flags, path):
+    d = info(flags, path)
+    assert d["optimize"] == 1
+    assert d["debug_builtin"] is False
+    assert d["asserts"] == "stripped"
+
+
+@INTERPRETERS
+def test_python_optimize_default(home, path):
+    d = info(home, path)
+    assert d["optimize"] == 0
+    assert d["asserts"] == "active"
+
+
+@INTERPRETERS
+def test_python_hash_seed(flags, path):
+    d = info(flags, path)
+    assert d["hash_randomization"] == 0
+    expected = subprocess.run(
+        ["/usr/bin/python3", "-c", "print(hash('abc'))"], check=True,
+        capture_output=True, text=True,
+        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"}).stdout.strip()
+    assert d["hash_abc"] == int(expected)
+
+
+@INTERPRETERS
+def test_python_hash_seed_default_is_random(home, path):
+    assert info(home, path)["hash_randomization"] == 1
+
+
+@INTERPRETERS
+def test_python_warnings(flags, path):
+    d = info(flags, path)
+    assert d["warnoptions"] == ["ignore::UserWarning", "error::ResourceWarning"]
+    # the last -W option is the first filter
+    assert d["warnings_filters"][0].startswith("('error', None, <class 'ResourceWarning'>")
+    assert d["warnings_filters"][1].startswith("('ignore', None, <class 'UserWarning'>")
+
+
+@pytest.mark.parametrize("path, bcdir", [("/pyinfo", "bc-sub"), ("/gpyinfo", "bc-main")],
+                         ids=["sub", "main"])
+def test_dont_write_bytecode(flags, home, path, bcdir):
+    d = info(flags, f"{path}?bytecode={flags.tmp}/{bcdir}")
+    assert d["dont_write_bytecode"] is True
+    assert d["pycache"] is False
+    # control: without the directive the same import writes __pycache__
+    d = info(home, f"{path}?bytecode={home.tmp}/{bcdir}")
+    assert d["dont_write_bytecode"] is False
+    assert d["pycache"] is True
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stdin"])
+def test_restrict_stdin_stdout(flags, stream):
+    r = flags.get("/stdio/" + stream)
+    assert r.status == 200
+    assert r.body == f"OSError: sys.{stream} access restricted by mod_wsgi".encode()
+
+
+def test_restrict_stdout_leaves_stderr_alone(flags):
+    mark = flags.log_mark()
+    assert flags.get("/stdio/stderr").body == b"ok"
+    flags.wait_log(r"\[wsgi:error\] .*e2e-stderr-2$", since=mark)
+
+
+@INTERPRETERS
+def test_python_home_venv(home, venv, path):
+    d = info(home, path + "?import=e2e_venv_mod")
+    assert d["prefix"] == venv
+    assert d["exec_prefix"] == venv
+    assert d["base_prefix"] == "/usr"
+    assert d["import"]["value"] == "from-venv"
+    assert any(p.startswith(venv + "/lib/python3") and p.endswith("site-packages")
+               for p in d["path"]), d["path"]
+
+
+@INTERPRETERS
+def test_no_python_home_means_system_prefix(flags, path):
+    d = info(flags, path)
+    assert d["prefix"] == "/usr"
