@@ -21,7 +21,14 @@ unsafe extern "C" fn read_cb(_: *mut c_void, _: *mut u8, _: usize, out: *mut usi
     0
 }
 
-unsafe extern "C" fn start_cb(_: *mut c_void, _: u16, _: *const c_char, _: usize, _: *const wsgirt_pair, _: usize) -> u32 {
+unsafe extern "C" fn start_cb(
+    _: *mut c_void,
+    _: u16,
+    _: *const c_char,
+    _: usize,
+    _: *const wsgirt_pair,
+    _: usize,
+) -> u32 {
     0
 }
 
@@ -31,7 +38,13 @@ unsafe extern "C" fn write_cb(ctx: *mut c_void, _: *const u8, len: usize, _: u32
     0
 }
 
-unsafe extern "C" fn log_cb(_: *mut c_void, _: u32, _: *mut c_void, msg: *const c_char, len: usize) {
+unsafe extern "C" fn log_cb(
+    _: *mut c_void,
+    _: u32,
+    _: *mut c_void,
+    msg: *const c_char,
+    len: usize,
+) {
     // SAFETY: the runtime passes `len` bytes at `msg`.
     let text = unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) };
     eprintln!("{}", String::from_utf8_lossy(text));
@@ -68,7 +81,13 @@ const ENVIRON: &[(&str, &str)] = &[
 ];
 
 fn bench(rt: *const wsgirt_runtime, script: &str, rounds: usize, per_round: usize) -> (f64, f64) {
-    let pairs: Vec<wsgirt_pair> = ENVIRON.iter().map(|(k, v)| wsgirt_pair { name: s(k), value: s(v) }).collect();
+    let pairs: Vec<wsgirt_pair> = ENVIRON
+        .iter()
+        .map(|(k, v)| wsgirt_pair {
+            name: s(k),
+            value: s(v),
+        })
+        .collect();
     let spec = wsgirt_request_spec {
         struct_size: std::mem::size_of::<wsgirt_request_spec>(),
         application_group: s(""),
@@ -97,7 +116,15 @@ fn bench(rt: *const wsgirt_runtime, script: &str, rounds: usize, per_round: usiz
             incomplete: false,
         };
         // SAFETY: all pointers are live for the call.
-        let status = unsafe { wsgirt_request_run(rt, &spec, &io, (&mut written as *mut u64).cast(), &mut result) };
+        let status = unsafe {
+            wsgirt_request_run(
+                rt,
+                &spec,
+                &io,
+                (&mut written as *mut u64).cast(),
+                &mut result,
+            )
+        };
         assert_eq!(status as u32, 0);
     };
     for _ in 0..per_round {
@@ -143,8 +170,14 @@ fn main() {
         assert_eq!(status as u32, 0, "runtime start");
         rt
     };
-    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
-    let per_round: usize = std::env::var("PER_ROUND").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let per_round: usize = std::env::var("PER_ROUND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     for (name, script) in [("hello", &hello), ("environ", &environ)] {
         let (best, median) = bench(rt, &script.to_string_lossy(), rounds, per_round);
         println!("{name:8} best {best:8.0} ns/request   median {median:8.0} ns/request   ({rounds} rounds x {per_round})");

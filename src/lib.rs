@@ -11,12 +11,22 @@
 //! - [`module`]: the `mod_wsgi` and `apache` Python modules (PEP 489).
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, responses.
 //! - [`capi`]: the only place with `#[no_mangle]` exports and raw C pointers.
+//!
+//! `include/wsgirt.h` is generated from [`capi`] alone: every other module
+//! carries a `cbindgen:ignore` annotation.
 
 pub mod capi;
+/// cbindgen:ignore
 pub mod config;
+/// cbindgen:ignore
 pub mod daemon;
+/// cbindgen:ignore
 pub mod logging;
+/// cbindgen:ignore
 pub mod module;
+/// cbindgen:ignore
 pub mod python;
+/// cbindgen:ignore
 pub mod runtime;
+/// cbindgen:ignore
 pub mod wsgi;

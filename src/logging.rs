@@ -83,6 +83,24 @@ pub fn log(level: Level, request_ctx: *mut c_void, message: &str) {
     }
 }
 
+thread_local! {
+    /// The `request_ctx` of the request running on this thread, if any.
+    static CURRENT_REQUEST: std::cell::Cell<*mut c_void> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Marks `request_ctx` as the request running on this thread (NULL: none)
+/// and returns the previous mark, so lines written to `sys.stdout` or
+/// `sys.stderr` while it runs are logged with that request, as mod_wsgi does.
+pub fn set_current_request(request_ctx: *mut c_void) -> *mut c_void {
+    CURRENT_REQUEST.with(|current| current.replace(request_ctx))
+}
+
+/// The request running on this thread (NULL outside requests).
+pub fn current_request() -> *mut c_void {
+    CURRENT_REQUEST.with(std::cell::Cell::get)
+}
+
 /// Logs a process-level line.
 pub fn log_process(level: Level, message: &str) {
     log(level, std::ptr::null_mut(), message)

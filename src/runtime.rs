@@ -38,6 +38,12 @@ pub fn case_sensitive() -> bool {
     CASE_SENSITIVE.load(Ordering::Relaxed)
 }
 
+/// True once a runtime has started Python in this process (it cannot be
+/// started again, even after shutdown).
+pub fn python_started() -> bool {
+    PYTHON_STARTED.load(Ordering::SeqCst)
+}
+
 /// The process group of the running runtime (empty in embedded mode).
 pub fn process_group() -> &'static str {
     PROCESS_GROUP.get().map_or("", String::as_str)

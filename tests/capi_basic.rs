@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use wsgirt::capi::status::wsgirt_status::*;
 
 #[test]
 fn hello_world() {
@@ -17,8 +16,7 @@ fn hello_world() {
 
 #[test]
 fn missing_callable_is_not_found() {
-    let mut req = Req::new("hello.wsgi");
-    req.callable = "nope";
+    let req = Req::new("hello.wsgi").callable("nope");
     let mut host = Host::new(vec![]);
     let (status, result) = run(&req, &mut host);
     assert_eq!(status, WSGIRT_STATUS_CALLABLE_NOT_FOUND);

@@ -59,6 +59,11 @@ pub unsafe extern "C" fn wsgirt_runtime_new(
         }
         // SAFETY: non-NULL and, per the contract, a live configuration.
         let config = unsafe { &*config };
+        // Refuse before touching the log sink, which belongs to the
+        // runtime already running.
+        if crate::runtime::python_started() {
+            return WSGIRT_STATUS_ALREADY_INITIALIZED;
+        }
         logging::set_sink(config.log, config.log_userdata);
         match Runtime::start(config.config.clone()) {
             Ok(inner) => {

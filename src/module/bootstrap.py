@@ -31,7 +31,8 @@ def _intercept_signals(log):
         for entry in traceback.format_stack()[:-1]:
             for line in entry.rstrip('\n').split('\n'):
                 log(4, line)
-        return signal.getsignal(signum)
+        # As mod_wsgi: the handler given is returned, nothing is installed.
+        return handler
 
     signal.signal = signal_intercept
 

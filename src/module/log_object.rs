@@ -109,7 +109,13 @@ unsafe fn emit(log: *mut LogObject, all: bool, release_gil: bool) {
         }
         let rest = buffer.split_off(cut);
         let lines = std::mem::replace(buffer, rest);
-        (lines, Level::from_raw((*log).level), (*log).request_ctx)
+        // sys.stdout / sys.stderr: lines go with the request running on
+        // this thread, if any.
+        let ctx = match (*log).request_ctx {
+            ctx if ctx.is_null() => logging::current_request(),
+            ctx => ctx,
+        };
+        (lines, Level::from_raw((*log).level), ctx)
     };
     let send = move || {
         for line in lines.strip_suffix('\n').unwrap_or(&lines).split('\n') {

@@ -95,6 +95,11 @@ pub struct Interp {
     cache: UnsafeCell<Option<InterpCache>>,
     /// Serialises script (re)loading; taken with the GIL released.
     pub script_lock: Mutex<()>,
+    /// Thread states created for host threads (as `usize`, to be `Send`).
+    /// [`destroy_sub`] deletes them before `threading._shutdown()`: a host
+    /// thread that first imported `threading` here is the module's "main
+    /// thread", whose lock is only released when its state is deleted.
+    pub host_states: Mutex<Vec<usize>>,
 }
 
 // SAFETY: the raw pointers are only dereferenced with the GIL held and the
@@ -112,6 +117,7 @@ impl Interp {
             istate,
             cache: UnsafeCell::new(None),
             script_lock: Mutex::new(()),
+            host_states: Mutex::new(Vec::new()),
         }
     }
 
@@ -407,6 +413,7 @@ pub fn create_sub(
         let interp = Interp::new(slot, name, ffi::PyThreadState_GetInterpreter(new_ts));
         let ok = setup_current(&interp, config, paths);
         tstate::adopt_state(slot, new_ts);
+        interp.host_states.lock().push(new_ts as usize);
         ffi::PyThreadState_Swap(main_ts);
         drop(attached);
         if !ok {
@@ -430,10 +437,25 @@ pub fn destroy_sub(interp: &Interp) {
         ),
     );
     let attached = tstate::attach(interp);
-    // SAFETY: GIL held with this interpreter's state (ours) current. Other
-    // states are deleted only after `threading._shutdown()` has joined the
-    // interpreter's own threads; host threads no longer call in (shutdown).
+    // SAFETY: GIL held with this interpreter's state (ours) current. Host
+    // threads' states are deleted first (host threads no longer call in:
+    // shutdown contract); the states of the interpreter's own Python threads
+    // only after `threading._shutdown()` has joined them.
     unsafe {
+        let ours = ffi::PyThreadState_Get();
+        // Host threads' states first (no host thread runs in the
+        // interpreter any more): otherwise `threading._shutdown()` waits
+        // forever for the lock of a host thread that imported `threading`.
+        let host_states = std::mem::take(&mut *interp.host_states.lock());
+        for ts in host_states {
+            let ts = ts as *mut ffi::PyThreadState;
+            if ts != ours {
+                ffi::PyThreadState_Swap(ts);
+                ffi::PyThreadState_Clear(ts);
+                ffi::PyThreadState_Swap(ours);
+                ffi::PyThreadState_Delete(ts);
+            }
+        }
         interp.clear_cache();
         if let Some(threading) =
             PyOwned::from_owned(ffi::PyImport_ImportModule(c"threading".as_ptr()))
@@ -443,7 +465,6 @@ pub fn destroy_sub(interp: &Interp) {
             }
         }
         ffi::PyErr_Clear();
-        let ours = ffi::PyThreadState_Get();
         let mut others = Vec::new();
         let mut ts = ffi::PyInterpreterState_ThreadHead(interp.istate);
         while !ts.is_null() {

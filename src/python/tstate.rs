@@ -85,7 +85,9 @@ fn state_for(interp: &Interp) -> *mut ffi::PyThreadState {
             // SAFETY: the interpreter state is alive (the registry keeps it
             // until finalisation); PyThreadState_New needs no GIL and, since
             // this thread is already bound to main, does not touch gilstate.
-            slots.states[interp.slot] = unsafe { ffi::PyThreadState_New(interp.istate) };
+            let ts = unsafe { ffi::PyThreadState_New(interp.istate) };
+            interp.host_states.lock().push(ts as usize);
+            slots.states[interp.slot] = ts;
         }
         slots.states[interp.slot]
     })

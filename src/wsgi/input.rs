@@ -16,6 +16,11 @@ use std::sync::OnceLock;
 /// How much to ask the host for when buffering for `readline`.
 const CHUNK: usize = 8192;
 
+/// The most one host read asks for: `read(n)` with a huge `n` (say
+/// `read(int(CONTENT_LENGTH))` from a lying client) must not allocate `n`
+/// bytes up front; the buffer grows only with data actually received.
+const MAX_FILL: usize = 1 << 20;
+
 /// Instance layout: a pointer to the live request, NULL once it ended.
 #[repr(C)]
 pub struct InputObject {
@@ -146,7 +151,7 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
 /// Takes up to `n` buffered bytes.
 fn take(state: &mut RequestState<'_>, n: usize) -> Vec<u8> {
     let input = &mut state.input;
-    let end = (input.pos + n).min(input.buf.len());
+    let end = input.pos.saturating_add(n).min(input.buf.len());
     let out = input.buf[input.pos..end].to_vec();
     input.pos = end;
     out
@@ -160,7 +165,12 @@ fn buffered(state: &RequestState<'_>) -> usize {
 fn read_bytes(state: &mut RequestState<'_>, size: Option<usize>) -> Result<Vec<u8>, IoError> {
     match size {
         Some(n) => {
-            while buffered(state) < n && fill(state, (n - buffered(state)).max(CHUNK))? {}
+            while buffered(state) < n {
+                let want = (n - buffered(state)).clamp(CHUNK, MAX_FILL);
+                if !fill(state, want)? {
+                    break;
+                }
+            }
             Ok(take(state, n))
         }
         None => {

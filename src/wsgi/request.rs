@@ -243,7 +243,9 @@ pub unsafe fn log_exception(script_path: &str, log_ctx: *mut c_void) {
 pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completion {
     let attached = tstate::attach(interp);
     let mut state = RequestState::new(io, spec.log_ctx);
+    let previous = logging::set_current_request(spec.log_ctx);
     let outcome = run_attached(&attached, spec, &mut state);
+    logging::set_current_request(previous);
     Completion {
         outcome,
         http_status: state.status.as_ref().map_or(0, |(code, _)| *code),

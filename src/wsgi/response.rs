@@ -234,7 +234,11 @@ unsafe fn call_close(
         let closed =
             object::getattr(result, c"close").and_then(|close| object::call(close.as_ptr(), &[]));
         if closed.is_none() {
+            // Logged, but a body that was sent completely stays complete
+            // (mod_wsgi 4.9.4 ends the response normally too).
+            let failed = state.failed;
             report_exception(state, spec);
+            state.failed = failed;
         }
     }
 }

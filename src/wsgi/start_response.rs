@@ -92,13 +92,14 @@ unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
     }
 }
 
-/// A native string as latin-1 bytes, or an exception naming `what`.
-unsafe fn latin1(obj: *mut ffi::PyObject, what: &str) -> Option<Vec<u8>> {
+/// A native string as latin-1 bytes, or mod_wsgi's `TypeError` (which does
+/// not say whether the status line, a header name or a value was wrong).
+unsafe fn latin1(obj: *mut ffi::PyObject) -> Option<Vec<u8>> {
     // SAFETY: GIL held by callers.
     unsafe {
         if ffi::PyUnicode_Check(obj) == 0 {
             let message = format!(
-                "expected unicode object for {what}, value of type {} found",
+                "expected unicode object, value of type {} found",
                 type_name(obj)
             );
             error::set(ffi::PyExc_TypeError, &message);
@@ -131,16 +132,22 @@ unsafe fn parse_headers(list: *mut ffi::PyObject) -> Option<(Headers, Option<u64
         let mut content_length = None;
         for i in 0..n {
             let item = ffi::PyList_GetItem(list, i);
-            if ffi::PyTuple_Check(item) == 0 || ffi::PyTuple_Size(item) != 2 {
+            if ffi::PyTuple_Check(item) == 0 {
                 let message = format!(
-                    "list of tuple values expected, value of type {} found",
+                    "list of tuple values expected for headers, value of type {} found",
                     type_name(item)
                 );
                 error::set(ffi::PyExc_TypeError, &message);
                 return None;
             }
-            let name = latin1(ffi::PyTuple_GetItem(item, 0), "header name")?;
-            let value = latin1(ffi::PyTuple_GetItem(item, 1), "header value")?;
+            let size = ffi::PyTuple_Size(item);
+            if size != 2 {
+                let message = format!("tuple of length 2 expected for header, length is {size}");
+                error::set(ffi::PyExc_ValueError, &message);
+                return None;
+            }
+            let name = latin1(ffi::PyTuple_GetItem(item, 0))?;
+            let value = latin1(ffi::PyTuple_GetItem(item, 1))?;
             check(validate::header_name(&name))?;
             check(validate::header_value(&value))?;
             if name.eq_ignore_ascii_case(b"content-length") {
@@ -234,7 +241,7 @@ unsafe extern "C" fn start_response_call(
                 error::set(ffi::PyExc_RuntimeError, "headers have already been sent");
                 return std::ptr::null_mut();
             }
-            let Some(line) = latin1(status, "status line") else {
+            let Some(line) = latin1(status) else {
                 return std::ptr::null_mut();
             };
             let code = match validate::status_line(&line) {

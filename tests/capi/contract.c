@@ -1,0 +1,84 @@
+/*
+ * C API contract without Python: versions, status strings, NULL and
+ * invalid arguments, the ABI handshake. Uses nothing but include/wsgirt.h.
+ */
+#include "wsgirt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+int main(void)
+{
+    CHECK(wsgirt_abi_version() == WSGIRT_ABI_VERSION);
+    CHECK(wsgirt_version() == WSGIRT_VERSION_NUMBER);
+
+    static const uint32_t known[] = {
+        WSGIRT_STATUS_OK,
+        WSGIRT_STATUS_NULL_ARG,
+        WSGIRT_STATUS_INVALID_ARG,
+        WSGIRT_STATUS_PANIC,
+        WSGIRT_STATUS_ABI_MISMATCH,
+        WSGIRT_STATUS_WRONG_PROCESS,
+        WSGIRT_STATUS_ALREADY_INITIALIZED,
+        WSGIRT_STATUS_SHUTTING_DOWN,
+        WSGIRT_STATUS_PYTHON_INIT_FAILED,
+        WSGIRT_STATUS_INTERPRETER_FAILED,
+        WSGIRT_STATUS_SCRIPT_LOAD_FAILED,
+        WSGIRT_STATUS_CALLABLE_NOT_FOUND,
+        WSGIRT_STATUS_APP_ERROR,
+        WSGIRT_STATUS_CLIENT_GONE,
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        const char *text = wsgirt_status_str(known[i]);
+        CHECK(text != NULL);
+        CHECK(strcmp(text, "unknown status") != 0);
+    }
+    CHECK(strcmp(wsgirt_status_str(12345), "unknown status") == 0);
+    CHECK(strcmp(wsgirt_status_str(WSGIRT_STATUS_OK), "ok") == 0);
+
+    CHECK(wsgirt_config_new(NULL) == WSGIRT_STATUS_NULL_ARG);
+    wsgirt_config_free(NULL);
+    wsgirt_runtime_free(NULL);
+
+    wsgirt_config *cfg = NULL;
+    CHECK(wsgirt_config_new(&cfg) == WSGIRT_STATUS_OK);
+    CHECK(cfg != NULL);
+    CHECK(wsgirt_config_set_hash_seed(cfg, "abc", 3) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_config_set_hash_seed(cfg, "random", 6) == WSGIRT_STATUS_OK);
+    CHECK(wsgirt_config_set_hash_seed(cfg, "42", 2) == WSGIRT_STATUS_OK);
+    CHECK(wsgirt_config_set_hash_seed(cfg, NULL, 0) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(wsgirt_config_set_optimize(cfg, 3) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_config_set_flag(cfg, 0, true) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_config_set_flag(cfg, WSGIRT_FLAG_CASE_SENSITIVE, true) == WSGIRT_STATUS_OK);
+    CHECK(wsgirt_config_set_python_home(NULL, "/usr", 4) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(wsgirt_config_add_python_path(cfg, "/srv/x", 6) == WSGIRT_STATUS_OK);
+    CHECK(wsgirt_config_set_process(cfg, "", 0, 1, 1) == WSGIRT_STATUS_OK);
+
+    /* Outputs are untouched on failure. */
+    wsgirt_runtime *rt = (wsgirt_runtime *)&failures;
+    CHECK(wsgirt_runtime_new(WSGIRT_ABI_VERSION + 1, cfg, &rt) == WSGIRT_STATUS_ABI_MISMATCH);
+    CHECK(rt == (wsgirt_runtime *)&failures);
+    CHECK(wsgirt_runtime_new(WSGIRT_ABI_VERSION, NULL, &rt) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(rt == (wsgirt_runtime *)&failures);
+    CHECK(wsgirt_runtime_new(WSGIRT_ABI_VERSION, cfg, NULL) == WSGIRT_STATUS_NULL_ARG);
+
+    wsgirt_request_result result = {.struct_size = sizeof(result), .http_status = 7};
+    CHECK(wsgirt_request_run(NULL, NULL, NULL, NULL, &result) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(result.http_status == 7);
+    CHECK(wsgirt_runtime_prepare_group(NULL, "g", 1) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(wsgirt_runtime_import_script(NULL, "", 0, "/x.wsgi", 7) == WSGIRT_STATUS_NULL_ARG);
+
+    wsgirt_config_free(cfg);
+    printf("contract: %s (%d failed checks)\n", failures ? "FAILED" : "ok", failures);
+    return failures ? 1 : 0;
+}
