@@ -111,7 +111,13 @@ pub fn log_process(level: Level, message: &str) {
 pub fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Without a host sink, keep Rust's own report (stderr) as well.
+            if SINK.read().is_none() {
+                previous(info);
+                return;
+            }
             let backtrace = backtrace::Backtrace::new();
             log_process(
                 Level::Crit,
