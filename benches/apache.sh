@@ -22,6 +22,7 @@ command -v wrk >/dev/null || { echo "apache.sh: wrk missing: apt-get install -y 
 # The harness writes its generated data into its own folder by default; keep
 # it in a scratch copy so a read-only shared/ works too.
 work=$(mktemp -d)
+chmod 755 "$work"   # Apache children (www-data) read the apps from here
 trap 'rm -rf "$work"' EXIT
 cp -r "$(dirname "$HARNESS")/." "$work/"
 chmod -R u+w "$work"
