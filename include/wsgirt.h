@@ -16,6 +16,11 @@
 #endif
 
 /*
+ Length of the origin token shared by a group's workers and daemons.
+ */
+#define WSGIRT_DAEMON_TOKEN_LEN 32
+
+/*
  `wsgirt_write_cb` flag: pass the data to the client now.
  */
 #define WSGIRT_WRITE_FLUSH 1
@@ -114,6 +119,21 @@ enum wsgirt_status
    The client went away before a response was started.
    */
   WSGIRT_STATUS_CLIENT_GONE = 301,
+  /*
+   Daemon mode: the daemon process could not be reached (connect
+   failed or timed out, or it kept restarting); logged. Answer 503.
+   */
+  WSGIRT_STATUS_DAEMON_UNAVAILABLE = 400,
+  /*
+   Daemon mode: the request waited longer than queue-timeout, or the
+   response head did not arrive within socket-timeout; logged. Answer 504.
+   */
+  WSGIRT_STATUS_DAEMON_TIMEOUT = 401,
+  /*
+   Daemon mode: the daemon process died, closed the connection or broke
+   the protocol before a response started; logged. Answer 500.
+   */
+  WSGIRT_STATUS_DAEMON_FAILED = 402,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -207,6 +227,69 @@ typedef uint32_t wsgirt_io;
 #endif // __cplusplus
 
 /*
+ Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
+ Values are never renumbered. `wsgirt_shutdown_reason_str` gives
+ mod_wsgi's `shutdown_reason` string for each.
+ */
+enum wsgirt_shutdown_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   `S` on the stop pipe (SIGTERM/SIGINT), or the pipe was closed.
+   */
+  WSGIRT_SHUTDOWN_SIGNAL = 0,
+  /*
+   `maximum-requests` reached.
+   */
+  WSGIRT_SHUTDOWN_MAXIMUM_REQUESTS = 1,
+  /*
+   `restart-interval` expired.
+   */
+  WSGIRT_SHUTDOWN_RESTART_INTERVAL = 2,
+  /*
+   `inactivity-timeout` expired.
+   */
+  WSGIRT_SHUTDOWN_INACTIVITY_TIMEOUT = 3,
+  /*
+   `request-timeout` exceeded.
+   */
+  WSGIRT_SHUTDOWN_REQUEST_TIMEOUT = 4,
+  /*
+   `G` on the stop pipe (SIGUSR1, eviction).
+   */
+  WSGIRT_SHUTDOWN_GRACEFUL_SIGNAL = 5,
+  /*
+   `C` on the stop pipe (SIGXCPU, `cpu-time-limit`).
+   */
+  WSGIRT_SHUTDOWN_CPU_TIME_LIMIT = 6,
+  /*
+   A script changed with reloading on: restart the process to reload it.
+   */
+  WSGIRT_SHUTDOWN_RELOAD = 7,
+  /*
+   `deadlock-timeout`: the GIL could not be acquired for that long.
+   */
+  WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT = 8,
+  /*
+   `startup-timeout`: the script did not load in time.
+   */
+  WSGIRT_SHUTDOWN_STARTUP_TIMEOUT = 9,
+  /*
+   The listening socket failed (logged).
+   */
+  WSGIRT_SHUTDOWN_ERROR = 10,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsgirt_shutdown_reason wsgirt_shutdown_reason;
+#else
+typedef uint32_t wsgirt_shutdown_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Opaque configuration builder, backed by a `Box<RuntimeConfig>` plus the
  log callback. Methods: `wsgirt_config_new`, `wsgirt_config_free`,
  `wsgirt_config_set_*`, `wsgirt_config_add_*`.
@@ -243,6 +326,106 @@ typedef struct wsgirt_str {
   const char *ptr;
   size_t len;
 } wsgirt_str;
+
+/*
+ Where a worker sends a daemon group's requests. Initialise with
+ `wsgirt_daemon_target_init` (mod_wsgi's defaults), then set `name`,
+ `socket_path` and `token`. Durations are in microseconds.
+ */
+typedef struct wsgirt_daemon_target {
+  /*
+   `sizeof(wsgirt_daemon_target)`.
+   */
+  size_t struct_size;
+  /*
+   The process group's name (UTF-8), for log lines.
+   */
+  struct wsgirt_str name;
+  /*
+   Path of the group's listening UNIX socket.
+   */
+  struct wsgirt_str socket_path;
+  /*
+   The group's origin token (`wsgirt_daemon_token_new`).
+   */
+  uint8_t token[WSGIRT_DAEMON_TOKEN_LEN];
+  /*
+   `processes=` (default 1): a restarting daemon is retried at most
+   `2 × processes + 1` times before answering 503.
+   */
+  uint32_t processes;
+  /*
+   `connect-timeout=` (default 15 s).
+   */
+  uint64_t connect_timeout_us;
+  /*
+   `socket-timeout=` per read/write on the proxy connection; pass
+   Apache's `Timeout` when unset; 0: no limit.
+   */
+  uint64_t socket_timeout_us;
+  /*
+   `header-buffer-size=` (default 32768; 0 also means the default):
+   the longest status or header line accepted from the daemon.
+   */
+  uint32_t header_buffer_size;
+  /*
+   `response-buffer-size=` (default 65536; 0 also means the default):
+   the most response bytes handed to the host's write callback at once.
+   */
+  uint32_t response_buffer_size;
+} wsgirt_daemon_target;
+
+/*
+ How a daemon process serves. Initialise with
+ `wsgirt_daemon_options_init` (mod_wsgi's defaults), then set `name`,
+ `token` and the `WSGIDaemonProcess` options given. Durations are in
+ microseconds; 0 turns a timer off.
+ */
+typedef struct wsgirt_daemon_options {
+  /*
+   `sizeof(wsgirt_daemon_options)`.
+   */
+  size_t struct_size;
+  /*
+   The process group's name (UTF-8), for log lines.
+   */
+  struct wsgirt_str name;
+  /*
+   The group's origin token; connections without it are refused.
+   */
+  uint8_t token[WSGIRT_DAEMON_TOKEN_LEN];
+  /*
+   `threads=` (default 15; must be at least 1).
+   */
+  uint32_t threads;
+  /*
+   `stack-size=` in bytes (0: the platform default).
+   */
+  uint64_t stack_size;
+  /*
+   `maximum-requests=` (0: unlimited).
+   */
+  uint64_t maximum_requests;
+  uint64_t restart_interval_us;
+  uint64_t inactivity_timeout_us;
+  uint64_t request_timeout_us;
+  uint64_t startup_timeout_us;
+  /*
+   Default 300 s.
+   */
+  uint64_t deadlock_timeout_us;
+  uint64_t graceful_timeout_us;
+  uint64_t eviction_timeout_us;
+  /*
+   Default 5 s: how long stopping waits for requests in progress.
+   */
+  uint64_t shutdown_timeout_us;
+  uint64_t queue_timeout_us;
+  /*
+   `socket-timeout=`; pass Apache's `Timeout` when unset; 0: no limit.
+   */
+  uint64_t socket_timeout_us;
+} wsgirt_daemon_options;
 
 /*
  A name/value pair of byte strings (environ variables, headers).
@@ -362,6 +545,29 @@ typedef struct wsgirt_request_result {
    */
   bool incomplete;
 } wsgirt_request_result;
+
+/*
+ How `wsgirt_daemon_serve` ended. `struct_size` must be set by the
+ caller to `sizeof(wsgirt_daemon_result)`.
+ */
+typedef struct wsgirt_daemon_result {
+  size_t struct_size;
+  /*
+   A `wsgirt_shutdown_reason`.
+   */
+  uint32_t reason;
+  /*
+   Connections served (each carries one request).
+   */
+  uint64_t requests;
+  /*
+   Requests still running when shutdown-timeout expired. When non-zero
+   (and after `WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT`, when the GIL is
+   presumed stuck) the process must exit (`_exit`, as mod_wsgi's reaper
+   does) without calling `wsgirt_runtime_free`.
+   */
+  uint32_t active_requests;
+} wsgirt_daemon_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -515,6 +721,130 @@ wsgirt_status wsgirt_config_set_host_version(struct wsgirt_config *config,
 wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
                                              wsgirt_log_cb callback,
                                              void *userdata);
+
+/*
+ Fills `*target` with mod_wsgi's defaults (processes 1, connect-timeout
+ 15 s, no socket-timeout, header-buffer-size 32768,
+ response-buffer-size 65536) and empty name, path and token.
+ `target->struct_size` must be set first.
+
+ # Safety
+ `target` must be NULL or point at a writable `wsgirt_daemon_target`.
+ */
+wsgirt_status wsgirt_daemon_target_init(struct wsgirt_daemon_target *target);
+
+/*
+ Fills `*options` with mod_wsgi's defaults (threads 15, deadlock-timeout
+ 300 s, shutdown-timeout 5 s, every other timer off) and an empty name
+ and token. `options->struct_size` must be set first.
+
+ # Safety
+ `options` must be NULL or point at a writable `wsgirt_daemon_options`.
+ */
+wsgirt_status wsgirt_daemon_options_init(struct wsgirt_daemon_options *options);
+
+/*
+ Writes a new random origin token (`WSGIRT_DAEMON_TOKEN_LEN` bytes from
+ the kernel's random source) to `out`. Make one per daemon group in the
+ parent, before forking workers and daemons, and give it to both sides.
+
+ # Safety
+ `out` must be NULL or point at `WSGIRT_DAEMON_TOKEN_LEN` writable bytes.
+ */
+wsgirt_status wsgirt_daemon_token_new(uint8_t *out);
+
+/*
+ Installs the log callback in a process that has no runtime (an Apache
+ child that only proxies to daemons: `WSGIRestrictEmbedded On`). A
+ runtime installs its configuration's callback itself. NULL removes it
+ (lines then go to stderr).
+
+ Threading: call before the first `wsgirt_daemon_proxy`, not
+ concurrently with it.
+
+ # Safety
+ `userdata` must stay valid while the callback is installed.
+ */
+wsgirt_status wsgirt_daemon_set_log_callback(wsgirt_log_cb callback, void *userdata);
+
+/*
+ mod_wsgi's `shutdown_reason` string for a `wsgirt_shutdown_reason`
+ (`request_timeout`, `startup_timeout`, `restart_interval`,
+ `inactivity_timeout`, `cpu_time_limit`, `graceful_signal`; `""` for the
+ others and for unknown values). Static, NUL-terminated, never NULL.
+ */
+const char *wsgirt_shutdown_reason_str(uint32_t reason);
+
+/*
+ Runs one request in a daemon process group: connects to the group's
+ socket (retrying for `connect_timeout_us` as mod_wsgi does), sends the
+ request and relays the daemon's response through `io` exactly as
+ `wsgirt_request_run` would deliver it. Needs no runtime (no Python) in
+ the calling process. `queue_start_us` is when the host accepted the
+ request (µs since the epoch; Apache: `r->request_time`), for the
+ daemon's queue-timeout; 0 skips that check.
+
+ Returns, with the reason logged (mod_wsgi's lines) unless noted:
+ - `OK`: a response was started; `*out` says how it ended (`incomplete`
+   when it was cut short: the host must make the truncation visible);
+ - `DAEMON_UNAVAILABLE`: could not connect, or the daemon kept
+   restarting: answer 503;
+ - `DAEMON_TIMEOUT`: queue-timeout expired in the daemon, or the
+   response head did not arrive within socket-timeout: answer 504;
+ - `DAEMON_FAILED`: the daemon closed the connection or broke the
+   protocol before a response started: answer 500;
+ - `SCRIPT_LOAD_FAILED`, `APP_ERROR` (answer 500), `CALLABLE_NOT_FOUND`
+   (404), `CLIENT_GONE`, as from `wsgirt_request_run` (the daemon logged
+   the details in its own log).
+
+ Threading: any thread, concurrently. `io_ctx` is passed to every
+ callback; `spec->log_ctx` to the log callback with this request's lines.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_daemon_proxy(const struct wsgirt_daemon_target *target,
+                                  const struct wsgirt_request_spec *spec,
+                                  int64_t queue_start_us,
+                                  const struct wsgirt_host_io *io,
+                                  void *io_ctx,
+                                  struct wsgirt_request_result *out);
+
+/*
+ Serves proxied requests in a daemon process until it must stop, and
+ says why. Call it in the daemon process after the host forked it,
+ dropped privileges and created the runtime (`wsgirt_runtime_new`),
+ normally on the thread that created the runtime; it returns when the
+ process should exit (the host then calls `wsgirt_runtime_free`, unless
+ `active_requests` is non-zero, and exits; the parent respawns it).
+
+ - `listen_fd`: the group's listening UNIX socket, created, bound and
+   permissioned by the host; it is switched to non-blocking mode and
+   not closed.
+ - `stop_fd`: the read end of a pipe to which the host's signal handlers
+   write one byte: `S` shutdown (SIGTERM/SIGINT), `G` graceful eviction
+   (SIGUSR1), `C` cpu-time-limit (SIGXCPU). EOF also stops.
+
+ `options->threads` threads accept connections and run one request each
+ (`WSGIDaemonProcess` semantics: queue-timeout, script reloading by
+ restart, maximum-requests, restart-interval, inactivity-timeout,
+ request-timeout, startup-timeout, deadlock-timeout, graceful/eviction
+ drains, bounded by shutdown-timeout). Lifecycle lines are logged as
+ mod_wsgi logs them.
+
+ Returns `OK` with `*out` filled; `INVALID_ARG` for bad options or
+ descriptors; `WRONG_PROCESS`/`SHUTTING_DOWN` for an unusable runtime.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_daemon_serve(const struct wsgirt_runtime *runtime,
+                                  int listen_fd,
+                                  int stop_fd,
+                                  const struct wsgirt_daemon_options *options,
+                                  struct wsgirt_daemon_result *out);
 
 /*
  Runs one WSGI request: loads (or reloads) the script into the group's

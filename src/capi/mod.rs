@@ -13,6 +13,7 @@
 
 pub mod boundary;
 pub mod config;
+pub mod daemon;
 pub mod request;
 pub mod runtime;
 pub mod status;

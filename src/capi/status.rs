@@ -39,6 +39,15 @@ pub enum wsgirt_status {
     WSGIRT_STATUS_APP_ERROR = 300,
     /// The client went away before a response was started.
     WSGIRT_STATUS_CLIENT_GONE = 301,
+    /// Daemon mode: the daemon process could not be reached (connect
+    /// failed or timed out, or it kept restarting); logged. Answer 503.
+    WSGIRT_STATUS_DAEMON_UNAVAILABLE = 400,
+    /// Daemon mode: the request waited longer than queue-timeout, or the
+    /// response head did not arrive within socket-timeout; logged. Answer 504.
+    WSGIRT_STATUS_DAEMON_TIMEOUT = 401,
+    /// Daemon mode: the daemon process died, closed the connection or broke
+    /// the protocol before a response started; logged. Answer 500.
+    WSGIRT_STATUS_DAEMON_FAILED = 402,
 }
 
 /// A static, NUL-terminated description of `status` ("unknown status" for
@@ -63,6 +72,9 @@ pub extern "C" fn wsgirt_status_str(status: u32) -> *const c_char {
             202 => c"WSGI script has no such callable",
             300 => c"application error",
             301 => c"client connection closed",
+            400 => c"daemon process unavailable",
+            401 => c"daemon process timed out",
+            402 => c"daemon process failed",
             _ => c"unknown status",
         };
         text.as_ptr()

@@ -1,8 +1,23 @@
 //! Daemon mode: serving requests in separate, supervised processes that
 //! Apache workers proxy to over a UNIX socket (`WSGIDaemonProcess`).
 //!
-//! [`protocol`] is the wire format between the worker (proxy client) and
-//! the daemon process: versioned, length-prefixed frames with hard size
-//! caps. It is deliberately not mod_wsgi's native `size_t` layout.
+//! - [`protocol`]: the wire format between the worker (proxy client) and
+//!   the daemon process: versioned, length-prefixed frames with hard size
+//!   caps. It is deliberately not mod_wsgi's native `size_t` layout.
+//! - [`socket`]: connections, descriptor passing, polling.
+//! - [`client`]: the worker side ([`client::proxy`]).
+//! - [`server`]: the daemon side ([`server::serve`]): accept threads and
+//!   the process's lifecycle; [`remote_io`] is its `HostIo` over the socket
+//!   and [`monitor`] decides when the process must recycle.
+//! - [`options`]: `WSGIDaemonProcess` settings with mod_wsgi's defaults.
+//!
+//! The design, the error mapping and what the host must do are in
+//! `docs/daemon.md`.
 
+pub mod client;
+pub mod monitor;
+pub mod options;
 pub mod protocol;
+pub mod remote_io;
+pub mod server;
+pub mod socket;

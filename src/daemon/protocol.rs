@@ -188,7 +188,39 @@ pub enum Frame {
     },
 }
 
-mod kind {
+/// Appends a complete `Start` frame to `out` from borrowed headers,
+/// byte-for-byte what [`Frame::encode`] produces. Fails, leaving `out`
+/// as it was, when the frame would exceed the caps.
+pub fn encode_start_into(
+    out: &mut Vec<u8>,
+    status: u16,
+    status_line: &[u8],
+    headers: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(), ProtocolError> {
+    if headers.len() > MAX_FIELDS {
+        return Err(ProtocolError::TooManyFields(headers.len()));
+    }
+    let len = headers
+        .iter()
+        .fold(2 + 4 + status_line.len() + 4, |acc, (n, v)| {
+            acc.saturating_add(8 + n.len() + v.len())
+        });
+    if len > MAX_PAYLOAD {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    out.reserve(HEADER_LEN + len);
+    out.extend_from_slice(&encode_header(kind::START, 0, len));
+    let mut w = Writer(std::mem::take(out));
+    w.0.extend_from_slice(&status.to_le_bytes());
+    w.bytes(status_line);
+    w.pairs(headers);
+    *out = w.0;
+    Ok(())
+}
+
+/// Frame kinds (the first header byte), for code that reads headers itself:
+/// the proxy streams `Data` payloads instead of decoding them into a [`Frame`].
+pub mod kind {
     pub const REQUEST: u8 = 1;
     pub const BODY: u8 = 2;
     pub const IO_FAILED: u8 = 3;
@@ -351,8 +383,11 @@ impl<'a> Reader<'a> {
         Ok(i64::from_le_bytes(self.array()?))
     }
     fn bytes(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        Ok(self.slice()?.to_vec())
+    }
+    fn slice(&mut self) -> Result<&'a [u8], ProtocolError> {
         let len = self.u32()? as usize;
-        Ok(self.take(len)?.to_vec())
+        self.take(len)
     }
     fn pairs(&mut self) -> Result<Pairs, ProtocolError> {
         let n = self.u32()? as usize;
@@ -437,6 +472,110 @@ pub fn decode(bytes: &[u8]) -> Result<Option<(Frame, usize)>, ProtocolError> {
         decode_payload(header, payload)?,
         HEADER_LEN + header.len,
     )))
+}
+
+/// The fixed part of a `Request` frame, borrowed (the hot path: the proxy
+/// encodes straight from the host's strings and the daemon decodes without
+/// copying a single field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestHead<'a> {
+    pub application_group: &'a [u8],
+    pub script_path: &'a [u8],
+    pub callable: &'a [u8],
+    pub reload_script: bool,
+    pub script_mtime: i64,
+    pub queue_start: i64,
+}
+
+/// A borrowed name/value pair.
+pub type PairRef<'a> = (&'a [u8], &'a [u8]);
+
+/// Appends a complete `Request` frame (header and payload) to `out`,
+/// byte-for-byte what [`Frame::encode`] produces for the owned form.
+/// Fails, leaving `out` as it was, when the frame would exceed
+/// [`MAX_PAYLOAD`] or [`MAX_FIELDS`].
+pub fn encode_request_into<'a>(
+    out: &mut Vec<u8>,
+    head: &RequestHead<'_>,
+    environ: impl Iterator<Item = PairRef<'a>> + Clone,
+) -> Result<(), ProtocolError> {
+    let count = environ.clone().count();
+    if count > MAX_FIELDS {
+        return Err(ProtocolError::TooManyFields(count));
+    }
+    let fixed = 12
+        + head.application_group.len()
+        + head.script_path.len()
+        + head.callable.len()
+        + 1
+        + 8
+        + 8
+        + 4;
+    let len = environ
+        .clone()
+        .try_fold(fixed, |acc: usize, (name, value)| {
+            acc.checked_add(8 + name.len() + value.len())
+        })
+        .unwrap_or(usize::MAX);
+    if len > MAX_PAYLOAD {
+        return Err(ProtocolError::TooLarge(len));
+    }
+    out.reserve(HEADER_LEN + len);
+    out.extend_from_slice(&[kind::REQUEST, 0, 0, 0]);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    let mut w = Writer(std::mem::take(out));
+    w.bytes(head.application_group);
+    w.bytes(head.script_path);
+    w.bytes(head.callable);
+    w.0.push(u8::from(head.reload_script));
+    w.0.extend_from_slice(&head.script_mtime.to_le_bytes());
+    w.0.extend_from_slice(&head.queue_start.to_le_bytes());
+    w.0.extend_from_slice(&(count as u32).to_le_bytes());
+    for (name, value) in environ {
+        w.bytes(name);
+        w.bytes(value);
+    }
+    *out = w.0;
+    Ok(())
+}
+
+/// Decodes a `Request` payload without copying: every field borrows from
+/// `payload`. Same checks as [`decode_payload`].
+pub fn decode_request(
+    payload: &[u8],
+) -> Result<(RequestHead<'_>, Vec<PairRef<'_>>), ProtocolError> {
+    let mut r = Reader(payload);
+    let head = RequestHead {
+        application_group: r.slice()?,
+        script_path: r.slice()?,
+        callable: r.slice()?,
+        reload_script: r.u8()? != 0,
+        script_mtime: r.i64()?,
+        queue_start: r.i64()?,
+    };
+    let n = r.u32()? as usize;
+    if n > MAX_FIELDS {
+        return Err(ProtocolError::TooManyFields(n));
+    }
+    let mut environ = Vec::with_capacity(n.min(r.0.len() / 8));
+    for _ in 0..n {
+        environ.push((r.slice()?, r.slice()?));
+    }
+    r.finish()?;
+    Ok((head, environ))
+}
+
+/// The `flush` flag of a `Data` frame header.
+pub const FLAG_DATA_FLUSH: u8 = FLAG_FLUSH;
+
+/// Encodes a frame header.
+pub fn encode_header(kind: u8, flags: u8, len: usize) -> [u8; HEADER_LEN] {
+    debug_assert!(len <= MAX_PAYLOAD);
+    let mut out = [0u8; HEADER_LEN];
+    out[0] = kind;
+    out[1] = flags;
+    out[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    out
 }
 
 #[cfg(test)]
@@ -573,5 +712,84 @@ mod tests {
             Preamble::check(&bad, &token),
             Err(ProtocolError::BadVersion(9))
         );
+    }
+
+    #[test]
+    fn borrowed_request_matches_the_owned_encoding() {
+        let Frame::Request(owned) = every_frame().remove(0) else {
+            unreachable!()
+        };
+        let head = RequestHead {
+            application_group: &owned.application_group,
+            script_path: &owned.script_path,
+            callable: &owned.callable,
+            reload_script: owned.reload_script,
+            script_mtime: owned.script_mtime,
+            queue_start: owned.queue_start,
+        };
+        let pairs: Vec<PairRef<'_>> = owned
+            .environ
+            .iter()
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .collect();
+        let mut out = b"prefix".to_vec();
+        encode_request_into(&mut out, &head, pairs.iter().copied()).unwrap();
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(out[6..], Frame::Request(owned.clone()).encode()[..]);
+        let header = decode_header(out[6..14].try_into().unwrap()).unwrap();
+        assert_eq!(header.kind, kind::REQUEST);
+        let (got_head, got_pairs) = decode_request(&out[14..]).unwrap();
+        assert_eq!(got_head, head);
+        assert_eq!(got_pairs, pairs);
+        // Truncations and trailing bytes are refused like the owned decoder does.
+        for cut in 0..out.len() - 14 {
+            assert!(decode_request(&out[14..14 + cut]).is_err());
+        }
+        let mut longer = out[14..].to_vec();
+        longer.push(0);
+        assert_eq!(decode_request(&longer), Err(ProtocolError::TrailingBytes));
+    }
+
+    #[test]
+    fn oversized_requests_are_refused_before_encoding() {
+        let big = vec![0u8; MAX_PAYLOAD];
+        let mut out = Vec::new();
+        let head = RequestHead {
+            script_path: &big,
+            ..RequestHead::default()
+        };
+        assert!(matches!(
+            encode_request_into(&mut out, &head, std::iter::empty()),
+            Err(ProtocolError::TooLarge(_))
+        ));
+        let pairs = vec![(&b"k"[..], &b"v"[..]); MAX_FIELDS + 1];
+        assert_eq!(
+            encode_request_into(&mut out, &RequestHead::default(), pairs.iter().copied()),
+            Err(ProtocolError::TooManyFields(MAX_FIELDS + 1))
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn borrowed_start_matches_the_owned_encoding() {
+        let frame = Frame::Start {
+            status: 404,
+            status_line: b"404 Not Found".to_vec(),
+            headers: vec![
+                (b"Content-Type".to_vec(), b"text/plain".to_vec()),
+                (b"X".to_vec(), Vec::new()),
+            ],
+        };
+        let Frame::Start {
+            status,
+            status_line,
+            headers,
+        } = &frame
+        else {
+            unreachable!()
+        };
+        let mut out = vec![9];
+        encode_start_into(&mut out, *status, status_line, headers).unwrap();
+        assert_eq!(out[1..], frame.encode()[..]);
     }
 }

@@ -1,0 +1,641 @@
+//! Daemon mode (`WSGIDaemonProcess`): the worker-side proxy
+//! (`wsgirt_daemon_proxy`, no Python needed in the calling process) and the
+//! daemon-side serving loop (`wsgirt_daemon_serve`). See docs/daemon.md.
+
+use crate::capi::boundary::{bytes, status_boundary, text};
+use crate::capi::config::wsgirt_log_cb;
+use crate::capi::request::{
+    wsgirt_host_io, wsgirt_pair, wsgirt_request_result, wsgirt_request_spec, wsgirt_str,
+    WSGIRT_WRITE_FLUSH,
+};
+use crate::capi::runtime::{status_of, wsgirt_runtime};
+use crate::capi::status::wsgirt_status::{self, *};
+use crate::daemon::client::{self, ProxyError, RequestLog};
+use crate::daemon::monitor::ShutdownReason;
+use crate::daemon::options::{self, DaemonOptions, Target};
+use crate::daemon::protocol::RequestHead;
+use crate::daemon::server;
+use crate::logging;
+use crate::wsgi::host::{HostIo, IoError};
+use std::ffi::{c_char, c_int, c_void};
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// Length of the origin token shared by a group's workers and daemons.
+pub const WSGIRT_DAEMON_TOKEN_LEN: usize = 32;
+
+const _: () = assert!(WSGIRT_DAEMON_TOKEN_LEN == crate::daemon::protocol::TOKEN_LEN);
+
+/// Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
+/// Values are never renumbered. `wsgirt_shutdown_reason_str` gives
+/// mod_wsgi's `shutdown_reason` string for each.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsgirt_shutdown_reason {
+    /// `S` on the stop pipe (SIGTERM/SIGINT), or the pipe was closed.
+    WSGIRT_SHUTDOWN_SIGNAL = 0,
+    /// `maximum-requests` reached.
+    WSGIRT_SHUTDOWN_MAXIMUM_REQUESTS = 1,
+    /// `restart-interval` expired.
+    WSGIRT_SHUTDOWN_RESTART_INTERVAL = 2,
+    /// `inactivity-timeout` expired.
+    WSGIRT_SHUTDOWN_INACTIVITY_TIMEOUT = 3,
+    /// `request-timeout` exceeded.
+    WSGIRT_SHUTDOWN_REQUEST_TIMEOUT = 4,
+    /// `G` on the stop pipe (SIGUSR1, eviction).
+    WSGIRT_SHUTDOWN_GRACEFUL_SIGNAL = 5,
+    /// `C` on the stop pipe (SIGXCPU, `cpu-time-limit`).
+    WSGIRT_SHUTDOWN_CPU_TIME_LIMIT = 6,
+    /// A script changed with reloading on: restart the process to reload it.
+    WSGIRT_SHUTDOWN_RELOAD = 7,
+    /// `deadlock-timeout`: the GIL could not be acquired for that long.
+    WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT = 8,
+    /// `startup-timeout`: the script did not load in time.
+    WSGIRT_SHUTDOWN_STARTUP_TIMEOUT = 9,
+    /// The listening socket failed (logged).
+    WSGIRT_SHUTDOWN_ERROR = 10,
+}
+
+/// Where a worker sends a daemon group's requests. Initialise with
+/// `wsgirt_daemon_target_init` (mod_wsgi's defaults), then set `name`,
+/// `socket_path` and `token`. Durations are in microseconds.
+#[repr(C)]
+pub struct wsgirt_daemon_target {
+    /// `sizeof(wsgirt_daemon_target)`.
+    pub struct_size: usize,
+    /// The process group's name (UTF-8), for log lines.
+    pub name: wsgirt_str,
+    /// Path of the group's listening UNIX socket.
+    pub socket_path: wsgirt_str,
+    /// The group's origin token (`wsgirt_daemon_token_new`).
+    pub token: [u8; WSGIRT_DAEMON_TOKEN_LEN],
+    /// `processes=` (default 1): a restarting daemon is retried at most
+    /// `2 × processes + 1` times before answering 503.
+    pub processes: u32,
+    /// `connect-timeout=` (default 15 s).
+    pub connect_timeout_us: u64,
+    /// `socket-timeout=` per read/write on the proxy connection; pass
+    /// Apache's `Timeout` when unset; 0: no limit.
+    pub socket_timeout_us: u64,
+    /// `header-buffer-size=` (default 32768; 0 also means the default):
+    /// the longest status or header line accepted from the daemon.
+    pub header_buffer_size: u32,
+    /// `response-buffer-size=` (default 65536; 0 also means the default):
+    /// the most response bytes handed to the host's write callback at once.
+    pub response_buffer_size: u32,
+}
+
+/// How a daemon process serves. Initialise with
+/// `wsgirt_daemon_options_init` (mod_wsgi's defaults), then set `name`,
+/// `token` and the `WSGIDaemonProcess` options given. Durations are in
+/// microseconds; 0 turns a timer off.
+#[repr(C)]
+pub struct wsgirt_daemon_options {
+    /// `sizeof(wsgirt_daemon_options)`.
+    pub struct_size: usize,
+    /// The process group's name (UTF-8), for log lines.
+    pub name: wsgirt_str,
+    /// The group's origin token; connections without it are refused.
+    pub token: [u8; WSGIRT_DAEMON_TOKEN_LEN],
+    /// `threads=` (default 15; must be at least 1).
+    pub threads: u32,
+    /// `stack-size=` in bytes (0: the platform default).
+    pub stack_size: u64,
+    /// `maximum-requests=` (0: unlimited).
+    pub maximum_requests: u64,
+    pub restart_interval_us: u64,
+    pub inactivity_timeout_us: u64,
+    pub request_timeout_us: u64,
+    pub startup_timeout_us: u64,
+    /// Default 300 s.
+    pub deadlock_timeout_us: u64,
+    pub graceful_timeout_us: u64,
+    pub eviction_timeout_us: u64,
+    /// Default 5 s: how long stopping waits for requests in progress.
+    pub shutdown_timeout_us: u64,
+    pub queue_timeout_us: u64,
+    /// `socket-timeout=`; pass Apache's `Timeout` when unset; 0: no limit.
+    pub socket_timeout_us: u64,
+}
+
+/// How `wsgirt_daemon_serve` ended. `struct_size` must be set by the
+/// caller to `sizeof(wsgirt_daemon_result)`.
+#[repr(C)]
+pub struct wsgirt_daemon_result {
+    pub struct_size: usize,
+    /// A `wsgirt_shutdown_reason`.
+    pub reason: u32,
+    /// Connections served (each carries one request).
+    pub requests: u64,
+    /// Requests still running when shutdown-timeout expired. When non-zero
+    /// (and after `WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT`, when the GIL is
+    /// presumed stuck) the process must exit (`_exit`, as mod_wsgi's reaper
+    /// does) without calling `wsgirt_runtime_free`.
+    pub active_requests: u32,
+}
+
+fn micros(us: u64) -> Duration {
+    Duration::from_micros(us)
+}
+
+fn as_micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+/// Fills `*target` with mod_wsgi's defaults (processes 1, connect-timeout
+/// 15 s, no socket-timeout, header-buffer-size 32768,
+/// response-buffer-size 65536) and empty name, path and token.
+/// `target->struct_size` must be set first.
+///
+/// # Safety
+/// `target` must be NULL or point at a writable `wsgirt_daemon_target`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_target_init(
+    target: *mut wsgirt_daemon_target,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if target.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL and writable per the contract.
+        let target = unsafe { &mut *target };
+        if target.struct_size < std::mem::size_of::<wsgirt_daemon_target>() {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        let defaults = Target::default();
+        *target = wsgirt_daemon_target {
+            struct_size: target.struct_size,
+            name: wsgirt_str {
+                ptr: std::ptr::null(),
+                len: 0,
+            },
+            socket_path: wsgirt_str {
+                ptr: std::ptr::null(),
+                len: 0,
+            },
+            token: [0; WSGIRT_DAEMON_TOKEN_LEN],
+            processes: defaults.processes,
+            connect_timeout_us: as_micros(defaults.connect_timeout),
+            socket_timeout_us: 0,
+            header_buffer_size: defaults.header_buffer_size as u32,
+            response_buffer_size: defaults.response_buffer_size as u32,
+        };
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Fills `*options` with mod_wsgi's defaults (threads 15, deadlock-timeout
+/// 300 s, shutdown-timeout 5 s, every other timer off) and an empty name
+/// and token. `options->struct_size` must be set first.
+///
+/// # Safety
+/// `options` must be NULL or point at a writable `wsgirt_daemon_options`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_options_init(
+    options: *mut wsgirt_daemon_options,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if options.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL and writable per the contract.
+        let options = unsafe { &mut *options };
+        if options.struct_size < std::mem::size_of::<wsgirt_daemon_options>() {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        let d = DaemonOptions::default();
+        *options = wsgirt_daemon_options {
+            struct_size: options.struct_size,
+            name: wsgirt_str {
+                ptr: std::ptr::null(),
+                len: 0,
+            },
+            token: [0; WSGIRT_DAEMON_TOKEN_LEN],
+            threads: d.threads,
+            stack_size: d.stack_size as u64,
+            maximum_requests: d.maximum_requests,
+            restart_interval_us: as_micros(d.restart_interval),
+            inactivity_timeout_us: as_micros(d.inactivity_timeout),
+            request_timeout_us: as_micros(d.request_timeout),
+            startup_timeout_us: as_micros(d.startup_timeout),
+            deadlock_timeout_us: as_micros(d.deadlock_timeout),
+            graceful_timeout_us: as_micros(d.graceful_timeout),
+            eviction_timeout_us: as_micros(d.eviction_timeout),
+            shutdown_timeout_us: as_micros(d.shutdown_timeout),
+            queue_timeout_us: as_micros(d.queue_timeout),
+            socket_timeout_us: as_micros(d.socket_timeout),
+        };
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Writes a new random origin token (`WSGIRT_DAEMON_TOKEN_LEN` bytes from
+/// the kernel's random source) to `out`. Make one per daemon group in the
+/// parent, before forking workers and daemons, and give it to both sides.
+///
+/// # Safety
+/// `out` must be NULL or point at `WSGIRT_DAEMON_TOKEN_LEN` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_token_new(out: *mut u8) -> wsgirt_status {
+    status_boundary(|| {
+        if out.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        let mut token = [0u8; WSGIRT_DAEMON_TOKEN_LEN];
+        let mut filled = 0;
+        while filled < token.len() {
+            // SAFETY: writes at most the remaining bytes of `token`.
+            let n = unsafe {
+                libc::getrandom(token[filled..].as_mut_ptr().cast(), token.len() - filled, 0)
+            };
+            if n < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return WSGIRT_STATUS_INVALID_ARG;
+            }
+            filled += n as usize;
+        }
+        // SAFETY: `out` has WSGIRT_DAEMON_TOKEN_LEN writable bytes per the contract.
+        unsafe { std::ptr::copy_nonoverlapping(token.as_ptr(), out, token.len()) };
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Installs the log callback in a process that has no runtime (an Apache
+/// child that only proxies to daemons: `WSGIRestrictEmbedded On`). A
+/// runtime installs its configuration's callback itself. NULL removes it
+/// (lines then go to stderr).
+///
+/// Threading: call before the first `wsgirt_daemon_proxy`, not
+/// concurrently with it.
+///
+/// # Safety
+/// `userdata` must stay valid while the callback is installed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_set_log_callback(
+    callback: wsgirt_log_cb,
+    userdata: *mut c_void,
+) -> wsgirt_status {
+    status_boundary(|| {
+        logging::set_sink(callback, userdata);
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// mod_wsgi's `shutdown_reason` string for a `wsgirt_shutdown_reason`
+/// (`request_timeout`, `startup_timeout`, `restart_interval`,
+/// `inactivity_timeout`, `cpu_time_limit`, `graceful_signal`; `""` for the
+/// others and for unknown values). Static, NUL-terminated, never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsgirt_shutdown_reason_str(reason: u32) -> *const c_char {
+    crate::capi::boundary::ffi_boundary(c"".as_ptr(), || {
+        let text = match ShutdownReason::from_u32(reason).map(ShutdownReason::as_str) {
+            Some("request_timeout") => c"request_timeout",
+            Some("startup_timeout") => c"startup_timeout",
+            Some("restart_interval") => c"restart_interval",
+            Some("inactivity_timeout") => c"inactivity_timeout",
+            Some("cpu_time_limit") => c"cpu_time_limit",
+            Some("graceful_signal") => c"graceful_signal",
+            _ => c"",
+        };
+        text.as_ptr()
+    })
+}
+
+/// Adapts the C callback table to [`HostIo`].
+struct CHost<'a> {
+    io: &'a wsgirt_host_io,
+    ctx: *mut c_void,
+}
+
+fn io_result(code: u32) -> Result<(), IoError> {
+    match code {
+        0 => Ok(()),
+        1 => Err(IoError::ClientGone),
+        2 => Err(IoError::Timeout),
+        _ => Err(IoError::Failed),
+    }
+}
+
+fn c_str(data: &[u8]) -> wsgirt_str {
+    wsgirt_str {
+        ptr: data.as_ptr().cast(),
+        len: data.len(),
+    }
+}
+
+impl HostIo for CHost<'_> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, IoError> {
+        let Some(read) = self.io.read else {
+            return Ok(0);
+        };
+        let mut got = 0usize;
+        // SAFETY: `buf` is valid for `buf.len()` bytes; the host writes at
+        // most that many and sets `got`.
+        io_result(unsafe { read(self.ctx, buf.as_mut_ptr(), buf.len(), &mut got) })?;
+        Ok(got.min(buf.len()))
+    }
+
+    fn start_response(
+        &self,
+        status: u16,
+        line: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), IoError> {
+        let Some(start) = self.io.start_response else {
+            return Err(IoError::Failed);
+        };
+        let pairs: Vec<wsgirt_pair> = headers
+            .iter()
+            .map(|(name, value)| wsgirt_pair {
+                name: c_str(name),
+                value: c_str(value),
+            })
+            .collect();
+        // SAFETY: every pointer is valid for the duration of the call.
+        io_result(unsafe {
+            start(
+                self.ctx,
+                status,
+                line.as_ptr().cast(),
+                line.len(),
+                pairs.as_ptr(),
+                pairs.len(),
+            )
+        })
+    }
+
+    fn write(&self, data: &[u8], flush: bool) -> Result<(), IoError> {
+        let Some(write) = self.io.write else {
+            return Err(IoError::Failed);
+        };
+        let flags = if flush { WSGIRT_WRITE_FLUSH } else { 0 };
+        // SAFETY: `data` is valid for the call.
+        io_result(unsafe { write(self.ctx, data.as_ptr(), data.len(), flags) })
+    }
+
+    fn send_file(&self, fd: RawFd, offset: u64, len: u64) -> Option<Result<(), IoError>> {
+        let send = self.io.send_file?;
+        // SAFETY: `fd` is open for the duration of the call.
+        Some(io_result(unsafe { send(self.ctx, fd, offset, len) }))
+    }
+}
+
+fn proxy_status(err: ProxyError) -> wsgirt_status {
+    match err {
+        ProxyError::Unavailable => WSGIRT_STATUS_DAEMON_UNAVAILABLE,
+        ProxyError::Timeout => WSGIRT_STATUS_DAEMON_TIMEOUT,
+        ProxyError::Failed => WSGIRT_STATUS_DAEMON_FAILED,
+        ProxyError::LoadFailed => WSGIRT_STATUS_SCRIPT_LOAD_FAILED,
+        ProxyError::CallableMissing => WSGIRT_STATUS_CALLABLE_NOT_FOUND,
+        ProxyError::AppError => WSGIRT_STATUS_APP_ERROR,
+        ProxyError::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
+    }
+}
+
+/// Runs one request in a daemon process group: connects to the group's
+/// socket (retrying for `connect_timeout_us` as mod_wsgi does), sends the
+/// request and relays the daemon's response through `io` exactly as
+/// `wsgirt_request_run` would deliver it. Needs no runtime (no Python) in
+/// the calling process. `queue_start_us` is when the host accepted the
+/// request (µs since the epoch; Apache: `r->request_time`), for the
+/// daemon's queue-timeout; 0 skips that check.
+///
+/// Returns, with the reason logged (mod_wsgi's lines) unless noted:
+/// - `OK`: a response was started; `*out` says how it ended (`incomplete`
+///   when it was cut short: the host must make the truncation visible);
+/// - `DAEMON_UNAVAILABLE`: could not connect, or the daemon kept
+///   restarting: answer 503;
+/// - `DAEMON_TIMEOUT`: queue-timeout expired in the daemon, or the
+///   response head did not arrive within socket-timeout: answer 504;
+/// - `DAEMON_FAILED`: the daemon closed the connection or broke the
+///   protocol before a response started: answer 500;
+/// - `SCRIPT_LOAD_FAILED`, `APP_ERROR` (answer 500), `CALLABLE_NOT_FOUND`
+///   (404), `CLIENT_GONE`, as from `wsgirt_request_run` (the daemon logged
+///   the details in its own log).
+///
+/// Threading: any thread, concurrently. `io_ctx` is passed to every
+/// callback; `spec->log_ctx` to the log callback with this request's lines.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_proxy(
+    target: *const wsgirt_daemon_target,
+    spec: *const wsgirt_request_spec,
+    queue_start_us: i64,
+    io: *const wsgirt_host_io,
+    io_ctx: *mut c_void,
+    out: *mut wsgirt_request_result,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if target.is_null() || spec.is_null() || io.is_null() || out.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL pointers to live objects, per the contract.
+        let (target, spec, io) = unsafe { (&*target, &*spec, &*io) };
+        if target.struct_size < std::mem::size_of::<wsgirt_daemon_target>()
+            || spec.struct_size < std::mem::size_of::<wsgirt_request_spec>()
+            || io.struct_size < std::mem::size_of::<wsgirt_host_io>()
+            || io.read.is_none()
+            || io.start_response.is_none()
+            || io.write.is_none()
+        {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        // SAFETY: the strings are valid per the contract.
+        let strings = unsafe {
+            (
+                text(target.name.ptr, target.name.len),
+                bytes(target.socket_path.ptr, target.socket_path.len),
+                bytes(spec.application_group.ptr, spec.application_group.len),
+                text(spec.script_path.ptr, spec.script_path.len),
+                bytes(spec.callable_object.ptr, spec.callable_object.len),
+            )
+        };
+        let (Some(name), Some(socket_path), Some(group), Some(script), Some(callable)) = strings
+        else {
+            return WSGIRT_STATUS_INVALID_ARG;
+        };
+        let raw_pairs: &[wsgirt_pair] = if spec.environ_len == 0 {
+            &[]
+        } else if spec.environ.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        } else {
+            // SAFETY: `environ_len` pairs at `environ`, per the contract.
+            unsafe { std::slice::from_raw_parts(spec.environ, spec.environ_len) }
+        };
+        if raw_pairs.iter().any(|p| {
+            (p.name.ptr.is_null() && p.name.len != 0) || (p.value.ptr.is_null() && p.value.len != 0)
+        }) {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        let environ = raw_pairs.iter().map(|p| {
+            // SAFETY: checked above: each string is NULL only with length 0,
+            // and readable per the contract.
+            unsafe {
+                (
+                    bytes(p.name.ptr, p.name.len).unwrap_or_default(),
+                    bytes(p.value.ptr, p.value.len).unwrap_or_default(),
+                )
+            }
+        });
+        let rust_target = Target {
+            name: name.to_owned(),
+            socket_path: socket_path.to_vec(),
+            token: target.token,
+            processes: target.processes,
+            connect_timeout: micros(target.connect_timeout_us),
+            socket_timeout: micros(target.socket_timeout_us),
+            header_buffer_size: match target.header_buffer_size {
+                0 => options::DEFAULT_HEADER_BUFFER_SIZE,
+                n => n as usize,
+            },
+            response_buffer_size: match target.response_buffer_size {
+                0 => options::DEFAULT_RESPONSE_BUFFER_SIZE,
+                n => (n as usize).max(8192),
+            },
+        };
+        let head = RequestHead {
+            application_group: group,
+            script_path: script.as_bytes(),
+            callable,
+            reload_script: spec.reload_script,
+            script_mtime: spec.script_mtime,
+            queue_start: queue_start_us,
+        };
+        let log = RequestLog {
+            script_path: script,
+            log_ctx: spec.log_ctx,
+        };
+        let mut encode = |out: &mut Vec<u8>, attempts| {
+            client::encode_request(out, &rust_target.token, &head, environ.clone(), attempts)
+        };
+        let host = CHost { io, ctx: io_ctx };
+        let mut buffers = client::take_buffers();
+        let result = client::proxy(&rust_target, &mut encode, &log, &host, &mut buffers);
+        client::put_buffers(buffers);
+        match result {
+            Ok(done) => {
+                // SAFETY: `out` is non-NULL and writable per the contract.
+                unsafe {
+                    (*out).http_status = done.http_status;
+                    (*out).bytes_written = done.bytes_written;
+                    (*out).client_gone = done.client_gone;
+                    (*out).incomplete = done.incomplete;
+                }
+                WSGIRT_STATUS_OK
+            }
+            Err(err) => proxy_status(err),
+        }
+    })
+}
+
+fn valid_fd(fd: c_int) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+}
+
+fn is_listening_socket(fd: c_int) -> bool {
+    let mut accepting: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into a properly sized local.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut accepting as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && accepting != 0
+}
+
+/// Serves proxied requests in a daemon process until it must stop, and
+/// says why. Call it in the daemon process after the host forked it,
+/// dropped privileges and created the runtime (`wsgirt_runtime_new`),
+/// normally on the thread that created the runtime; it returns when the
+/// process should exit (the host then calls `wsgirt_runtime_free`, unless
+/// `active_requests` is non-zero, and exits; the parent respawns it).
+///
+/// - `listen_fd`: the group's listening UNIX socket, created, bound and
+///   permissioned by the host; it is switched to non-blocking mode and
+///   not closed.
+/// - `stop_fd`: the read end of a pipe to which the host's signal handlers
+///   write one byte: `S` shutdown (SIGTERM/SIGINT), `G` graceful eviction
+///   (SIGUSR1), `C` cpu-time-limit (SIGXCPU). EOF also stops.
+///
+/// `options->threads` threads accept connections and run one request each
+/// (`WSGIDaemonProcess` semantics: queue-timeout, script reloading by
+/// restart, maximum-requests, restart-interval, inactivity-timeout,
+/// request-timeout, startup-timeout, deadlock-timeout, graceful/eviction
+/// drains, bounded by shutdown-timeout). Lifecycle lines are logged as
+/// mod_wsgi logs them.
+///
+/// Returns `OK` with `*out` filled; `INVALID_ARG` for bad options or
+/// descriptors; `WRONG_PROCESS`/`SHUTTING_DOWN` for an unusable runtime.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_serve(
+    runtime: *const wsgirt_runtime,
+    listen_fd: c_int,
+    stop_fd: c_int,
+    options: *const wsgirt_daemon_options,
+    out: *mut wsgirt_daemon_result,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if runtime.is_null() || options.is_null() || out.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL pointers to live objects, per the contract.
+        let (rt, options) = unsafe { (&*runtime, &*options) };
+        // SAFETY: `out` is non-NULL; only its size field is read here.
+        let out_size = unsafe { (*out).struct_size };
+        if options.struct_size < std::mem::size_of::<wsgirt_daemon_options>()
+            || out_size < std::mem::size_of::<wsgirt_daemon_result>()
+            || options.threads == 0
+            || !is_listening_socket(listen_fd)
+            || !valid_fd(stop_fd)
+        {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        // SAFETY: the name is valid per the contract.
+        let Some(name) = (unsafe { text(options.name.ptr, options.name.len) }) else {
+            return WSGIRT_STATUS_INVALID_ARG;
+        };
+        if let Err(err) = rt.inner.check_process() {
+            return status_of(&err);
+        }
+        let opts = DaemonOptions {
+            name: name.to_owned(),
+            token: options.token,
+            threads: options.threads,
+            stack_size: options.stack_size.min(usize::MAX as u64) as usize,
+            maximum_requests: options.maximum_requests,
+            restart_interval: micros(options.restart_interval_us),
+            inactivity_timeout: micros(options.inactivity_timeout_us),
+            request_timeout: micros(options.request_timeout_us),
+            startup_timeout: micros(options.startup_timeout_us),
+            deadlock_timeout: micros(options.deadlock_timeout_us),
+            graceful_timeout: micros(options.graceful_timeout_us),
+            eviction_timeout: micros(options.eviction_timeout_us),
+            shutdown_timeout: micros(options.shutdown_timeout_us),
+            queue_timeout: micros(options.queue_timeout_us),
+            socket_timeout: micros(options.socket_timeout_us),
+        };
+        let done = server::serve(rt.inner.clone(), listen_fd, stop_fd, opts);
+        // SAFETY: `out` is non-NULL and writable per the contract.
+        unsafe {
+            (*out).reason = done.reason as u32;
+            (*out).requests = done.requests;
+            (*out).active_requests = done.active.min(u32::MAX as usize) as u32;
+        }
+        WSGIRT_STATUS_OK
+    })
+}

@@ -1,0 +1,709 @@
+//! The worker side of daemon mode: proxying one request to a daemon
+//! process group and relaying its frames to the host (mod_wsgi's
+//! `wsgi_execute_remote` and `wsgi_transfer_response`).
+//!
+//! 1. Connect to the group's socket, retrying `ECONNREFUSED`, `EAGAIN`
+//!    (full listener backlog) and `ENOENT` (socket not there yet) every
+//!    0.125 s for the first 2 s, then every second, until `connect-timeout`
+//!    → [`ProxyError::Unavailable`] (503). Other errors (`EACCES`) fail at
+//!    once with mod_wsgi's "as user with uid=N" line.
+//! 2. Send preamble + `Request` in one write.
+//! 3. Serve the daemon's frames: `Read` → host read → `Body`/`IoFailed`;
+//!    `Start` → host `start_response`; `Data` → host writes of at most
+//!    `response-buffer-size` bytes (flush flag on the frame's last piece);
+//!    `File` + descriptor → host `send_file` (or a copy when the host has
+//!    none), then the descriptor is closed; `End` → done. When the client
+//!    goes away, `Gone` is sent once and frames are drained until `End`.
+//! 4. `End{Rejected}` (the daemon is restarting after a script change)
+//!    before any body byte was read: reconnect and resend, at most
+//!    `2 × processes + 1` times, then 503.
+//!
+//! Failures before `Start` become statuses with mod_wsgi's log lines; after
+//! `Start` the response is reported complete-or-not (`incomplete`), never
+//! silently truncated.
+
+use crate::daemon::options::Target;
+use crate::daemon::protocol::{
+    self, kind, EndOutcome, Frame, Header, PairRef, Preamble, ProtocolError, RequestHead,
+    FLAG_DATA_FLUSH, TOKEN_LEN,
+};
+use crate::daemon::socket::{self, Conn, WireError};
+use crate::logging::{self, Level};
+use crate::wsgi::host::{HostIo, IoError};
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Body bytes read from the host per `Read` at most (the daemon may ask
+/// for more; a short answer is allowed).
+const INPUT_CHUNK: usize = 256 * 1024;
+
+/// Why a proxied request produced no (complete-or-truncated) response.
+/// Every case is logged before it is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyError {
+    /// The daemon could not be reached, or kept restarting: answer 503.
+    Unavailable,
+    /// The request waited longer than queue-timeout, or the response head
+    /// did not arrive within socket-timeout: answer 504.
+    Timeout,
+    /// The daemon failed before a response started (it died, closed the
+    /// connection or broke the protocol): answer 500.
+    Failed,
+    /// The script could not be loaded in the daemon: answer 500.
+    LoadFailed,
+    /// The script has no such callable: answer 404.
+    CallableMissing,
+    /// The application failed before starting a response: answer 500.
+    AppError,
+    /// The client went away before a response was started.
+    ClientGone,
+}
+
+/// How a proxied response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProxyResult {
+    /// The status the application set.
+    pub http_status: u16,
+    /// Body bytes handed to the host.
+    pub bytes_written: u64,
+    /// The host reported the client gone.
+    pub client_gone: bool,
+    /// The response is cut short (the application failed mid-body, the
+    /// daemon died or broke the protocol): the host must let the client
+    /// see the truncation.
+    pub incomplete: bool,
+}
+
+/// Per-thread buffers, reused across requests so the hot path does not
+/// allocate.
+#[derive(Default)]
+pub struct Buffers {
+    /// Preamble + encoded `Request`.
+    pub request: Vec<u8>,
+    /// The connection's read buffer.
+    read: Vec<u8>,
+    /// Large payloads and body reads.
+    scratch: Vec<u8>,
+}
+
+thread_local! {
+    static BUFFERS: Cell<Option<Box<Buffers>>> = const { Cell::new(None) };
+}
+
+/// Takes this thread's buffers (fresh ones if in use, e.g. re-entered).
+pub fn take_buffers() -> Box<Buffers> {
+    BUFFERS.with(Cell::take).unwrap_or_default()
+}
+
+/// Returns buffers for reuse (very large ones are dropped).
+pub fn put_buffers(mut buffers: Box<Buffers>) {
+    const KEEP: usize = 1 << 20;
+    for buf in [
+        &mut buffers.request,
+        &mut buffers.read,
+        &mut buffers.scratch,
+    ] {
+        if buf.capacity() > KEEP {
+            *buf = Vec::new();
+        }
+    }
+    BUFFERS.with(|cell| cell.set(Some(buffers)));
+}
+
+/// Encodes the preamble and the `Request` frame into `out` (cleared
+/// first), adding mod_wsgi's `mod_wsgi.daemon_connects` and
+/// `mod_wsgi.daemon_restarts` counts to the environ.
+pub fn encode_request<'a>(
+    out: &mut Vec<u8>,
+    token: &[u8; TOKEN_LEN],
+    head: &RequestHead<'_>,
+    environ: impl Iterator<Item = PairRef<'a>> + Clone,
+    attempts: Attempts,
+) -> Result<(), ProtocolError> {
+    out.clear();
+    out.extend_from_slice(&Preamble { token: *token }.encode());
+    let mut numbers = [0u8; 24];
+    let (connects, restarts) = numbers.split_at_mut(12);
+    let connects = format_u32(attempts.connects, connects);
+    let restarts = format_u32(attempts.restarts, restarts);
+    let extra = [
+        (&b"mod_wsgi.daemon_connects"[..], connects),
+        (&b"mod_wsgi.daemon_restarts"[..], restarts),
+    ];
+    let environ = environ
+        .map(|(name, value)| -> PairRef<'_> { (name, value) })
+        .filter(|(name, _)| {
+            !matches!(
+                *name,
+                b"mod_wsgi.daemon_connects" | b"mod_wsgi.daemon_restarts"
+            )
+        })
+        .chain(extra.iter().copied());
+    protocol::encode_request_into(out, head, environ)
+}
+
+/// Formats `value` in decimal into `buf` without allocating.
+fn format_u32(mut value: u32, buf: &mut [u8]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+/// Connection attempts so far for one request (mod_wsgi's
+/// `daemon_connects`, every attempt; `daemon_restarts`, reconnects after
+/// `Rejected`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempts {
+    pub connects: u32,
+    pub restarts: u32,
+}
+
+/// Encodes the request for the given attempt counts ([`encode_request`]
+/// with the host's request bound in).
+pub type Encoder<'e> = dyn FnMut(&mut Vec<u8>, Attempts) -> Result<(), ProtocolError> + 'e;
+
+/// Where a request's log lines go.
+#[derive(Clone, Copy)]
+pub struct RequestLog<'a> {
+    /// The script, named in mod_wsgi's `"<message>: <script>"` lines.
+    pub script_path: &'a str,
+    /// The host's per-request log context.
+    pub log_ctx: *mut c_void,
+}
+
+impl RequestLog<'_> {
+    fn log(&self, level: Level, message: &str) {
+        logging::log(level, self.log_ctx, message);
+    }
+}
+
+/// Apache's `(errno)description: ` prefix for a failed system call.
+fn errno_prefix(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => {
+            let text = std::io::Error::from_raw_os_error(code).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+            format!("({code}){text}: ")
+        }
+        None => format!("{err}: "),
+    }
+}
+
+/// Connects with mod_wsgi's retry schedule (`wsgi_connect_daemon`).
+fn connect(
+    target: &Target,
+    log: &RequestLog<'_>,
+    attempts: &mut Attempts,
+) -> Result<OwnedFd, ProxyError> {
+    let start = Instant::now();
+    let mut slept = Duration::ZERO;
+    loop {
+        attempts.connects += 1;
+        let err = match socket::connect_unix(&target.socket_path) {
+            Ok(fd) => return Ok(fd),
+            Err(err) => err,
+        };
+        let pid = std::process::id();
+        let path = String::from_utf8_lossy(&target.socket_path);
+        let retry = matches!(
+            err.raw_os_error(),
+            Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)
+        );
+        if !retry {
+            // SAFETY: geteuid has no preconditions.
+            let uid = unsafe { libc::geteuid() };
+            log.log(
+                Level::Err,
+                &format!(
+                    "{}mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' as user with uid={uid}.",
+                    errno_prefix(&err),
+                    target.name
+                ),
+            );
+            return Err(ProxyError::Unavailable);
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= target.connect_timeout {
+            log.log(
+                Level::Err,
+                &format!(
+                    "{}mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                    errno_prefix(&err),
+                    target.name
+                ),
+            );
+            return Err(ProxyError::Unavailable);
+        }
+        // Start at 0.125 s, back off to 1 s after 2 s (never past the deadline).
+        let step = if slept < Duration::from_secs(2) {
+            Duration::from_millis(125)
+        } else {
+            Duration::from_secs(1)
+        };
+        let step = step.min(target.connect_timeout - elapsed);
+        std::thread::sleep(step);
+        slept += step;
+    }
+}
+
+/// Proxies one request: `encode` writes the preamble and the `Request`
+/// frame ([`encode_request`]) for each connection; the daemon's frames are
+/// relayed to `host`.
+pub fn proxy(
+    target: &Target,
+    encode: &mut Encoder<'_>,
+    log: &RequestLog<'_>,
+    host: &dyn HostIo,
+    buffers: &mut Buffers,
+) -> Result<ProxyResult, ProxyError> {
+    let pid = std::process::id;
+    let max_restarts = target.max_restarts();
+    let mut attempts = Attempts::default();
+    loop {
+        let fd = connect(target, log, &mut attempts)?;
+        if let Err(err) = encode(&mut buffers.request, attempts) {
+            log.log(
+                Level::Err,
+                &format!(
+                    "mod_wsgi (pid={}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
+                    pid(),
+                    target.name,
+                    String::from_utf8_lossy(&target.socket_path)
+                ),
+            );
+            return Err(ProxyError::Failed);
+        }
+        let request = std::mem::take(&mut buffers.request);
+        let buf = std::mem::take(&mut buffers.read);
+        let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192));
+        let outcome = run_connection(&mut conn, target, &request, log, host, buffers);
+        buffers.read = conn.into_buffer();
+        buffers.request = request;
+        match outcome {
+            Exit::Done(result) => return result,
+            Exit::Rejected => {
+                if attempts.restarts >= max_restarts {
+                    log.log(
+                        Level::Err,
+                        &format!(
+                            "mod_wsgi (pid={}): Maximum number of WSGI daemon process restart connects reached '{max_restarts}'.",
+                            pid()
+                        ),
+                    );
+                    return Err(ProxyError::Unavailable);
+                }
+                attempts.restarts += 1;
+                log.log(
+                    Level::Info,
+                    &format!(
+                        "mod_wsgi (pid={}): Connect after WSGI daemon process restart, attempt #{}.",
+                        pid(),
+                        attempts.restarts
+                    ),
+                );
+            }
+        }
+    }
+}
+
+enum Exit {
+    Done(Result<ProxyResult, ProxyError>),
+    /// The daemon is restarting: reconnect and resend.
+    Rejected,
+}
+
+/// The state of one relayed response.
+struct Relay<'a> {
+    target: &'a Target,
+    log: &'a RequestLog<'a>,
+    host: &'a dyn HostIo,
+    started: bool,
+    status: u16,
+    bytes: u64,
+    /// The host reported the client gone.
+    gone: bool,
+    /// The host failed otherwise: stop delivering.
+    broken: bool,
+    /// `Gone` was sent to the daemon.
+    told: bool,
+    /// Body bytes were pulled from the host (a restart cannot be retried).
+    body_read: bool,
+}
+
+fn run_connection(
+    conn: &mut Conn,
+    target: &Target,
+    request: &[u8],
+    log: &RequestLog<'_>,
+    host: &dyn HostIo,
+    buffers: &mut Buffers,
+) -> Exit {
+    if !target.socket_timeout.is_zero() {
+        let _ = conn.set_timeout(target.socket_timeout);
+    }
+    if let Err(err) = conn.send(&[request]) {
+        let pid = std::process::id();
+        log.log(
+            Level::Err,
+            &format!(
+                "mod_wsgi (pid={pid}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
+                target.name,
+                String::from_utf8_lossy(&target.socket_path)
+            ),
+        );
+        return Exit::Done(Err(ProxyError::Failed));
+    }
+    let mut relay = Relay {
+        target,
+        log,
+        host,
+        started: false,
+        status: 0,
+        bytes: 0,
+        gone: false,
+        broken: false,
+        told: false,
+        body_read: false,
+    };
+    match relay.run(conn, &mut buffers.scratch) {
+        Ok(exit) => exit,
+        Err(err) => Exit::Done(relay.failed(err)),
+    }
+}
+
+/// Reads a whole (small) frame's payload and decodes it.
+fn frame(conn: &mut Conn, header: Header, scratch: &mut Vec<u8>) -> Result<Frame, WireError> {
+    let payload = conn.payload(header.len, scratch)?;
+    Ok(protocol::decode_payload(header, payload)?)
+}
+
+fn unexpected(what: impl Into<String>) -> WireError {
+    WireError::Unexpected(what.into())
+}
+
+impl Relay<'_> {
+    fn run(&mut self, conn: &mut Conn, scratch: &mut Vec<u8>) -> Result<Exit, WireError> {
+        loop {
+            let header = conn.read_header()?;
+            match header.kind {
+                kind::READ => self.read(conn, header, scratch)?,
+                kind::START => {
+                    if self.started {
+                        return Err(unexpected("a second Start frame"));
+                    }
+                    let Frame::Start {
+                        status,
+                        status_line,
+                        headers,
+                    } = frame(conn, header, scratch)?
+                    else {
+                        unreachable!("decoded by kind")
+                    };
+                    if let Some(exit) = self.start(status, &status_line, &headers) {
+                        return Ok(exit);
+                    }
+                    self.tell_gone(conn);
+                }
+                kind::DATA => {
+                    if !self.started {
+                        return Err(unexpected("Data frame before Start"));
+                    }
+                    self.data(conn, header)?;
+                    self.tell_gone(conn);
+                }
+                kind::FILE => {
+                    if !self.started {
+                        return Err(unexpected("File frame before Start"));
+                    }
+                    let Frame::File { offset, len } = frame(conn, header, scratch)? else {
+                        unreachable!("decoded by kind")
+                    };
+                    let fd = conn
+                        .take_fd()
+                        .ok_or_else(|| unexpected("File frame without a descriptor"))?;
+                    self.file(fd, offset, len, scratch)?;
+                    self.tell_gone(conn);
+                }
+                kind::END => {
+                    let Frame::End {
+                        outcome,
+                        incomplete,
+                        ..
+                    } = frame(conn, header, scratch)?
+                    else {
+                        unreachable!("decoded by kind")
+                    };
+                    return self.end(outcome, incomplete);
+                }
+                other => {
+                    return Err(unexpected(format!(
+                        "frame kind {other} is not sent by a daemon"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// `Read`: pull body bytes from the host and answer `Body`/`IoFailed`.
+    fn read(
+        &mut self,
+        conn: &mut Conn,
+        header: Header,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let Frame::Read(want) = frame(conn, header, scratch)? else {
+            unreachable!("decoded by kind")
+        };
+        if want == 0 {
+            return Err(unexpected("Read of zero bytes"));
+        }
+        self.body_read = true;
+        let n = (want as usize).min(INPUT_CHUNK);
+        if scratch.len() < n {
+            scratch.resize(n, 0);
+        }
+        match self.host.read(&mut scratch[..n]) {
+            Ok(got) => {
+                let got = got.min(n);
+                let head = protocol::encode_header(kind::BODY, 0, got);
+                conn.send(&[&head, &scratch[..got]])
+            }
+            Err(err) => {
+                let code = match err {
+                    IoError::ClientGone => 1,
+                    IoError::Timeout => 2,
+                    IoError::Failed => 3,
+                };
+                let head = protocol::encode_header(kind::IO_FAILED, 0, 1);
+                conn.send(&[&head, &[code]])
+            }
+        }
+    }
+
+    /// `Start`: checks the header lines against header-buffer-size and
+    /// hands them to the host.
+    fn start(
+        &mut self,
+        status: u16,
+        status_line: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Option<Exit> {
+        let limit = self.target.header_buffer_size;
+        // mod_wsgi reads "Status: <line>" and "<name>: <value>" lines into
+        // a buffer of header-buffer-size bytes (with the CRLF and a NUL).
+        let oversized = "Status: ".len() + status_line.len() + 3 > limit
+            || headers
+                .iter()
+                .any(|(name, value)| name.len() + 2 + value.len() + 3 > limit);
+        if oversized {
+            self.log_truncated();
+            return Some(Exit::Done(Err(ProxyError::Failed)));
+        }
+        self.started = true;
+        self.status = status;
+        if let Err(err) = self.host.start_response(status, status_line, headers) {
+            self.host_failed(err);
+        }
+        None
+    }
+
+    /// `Data`: streams the payload to the host in pieces of at most
+    /// response-buffer-size bytes.
+    fn data(&mut self, conn: &mut Conn, header: Header) -> Result<(), WireError> {
+        let flush = header.flags & FLAG_DATA_FLUSH != 0;
+        let piece = self.target.response_buffer_size.max(8192);
+        let mut left = header.len;
+        while left > 0 {
+            let chunk = conn.chunk(left.min(piece))?;
+            left -= chunk.len();
+            if self.gone || self.broken {
+                continue;
+            }
+            match self.host.write(chunk, flush && left == 0) {
+                Ok(()) => self.bytes += chunk.len() as u64,
+                Err(err) => self.host_failed(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// `File`: the host sends the descriptor's bytes (or we copy them).
+    fn file(
+        &mut self,
+        fd: OwnedFd,
+        offset: u64,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        // SAFETY: fstat into a zeroed stat on a descriptor we own.
+        let regular = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(fd.as_raw_fd(), &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+        };
+        if !regular {
+            return Err(unexpected(
+                "File frame with a descriptor that is not a regular file",
+            ));
+        }
+        if self.gone || self.broken || len == 0 {
+            return Ok(());
+        }
+        let sent = match self.host.send_file(fd.as_raw_fd(), offset, len) {
+            Some(result) => result.map(|()| len),
+            None => self.copy_file(&fd, offset, len, scratch),
+        };
+        match sent {
+            Ok(n) => self.bytes += n,
+            Err(err) => self.host_failed(err),
+        }
+        Ok(())
+    }
+
+    /// Sends a file's bytes through host writes (a host without send-file).
+    fn copy_file(
+        &self,
+        fd: &OwnedFd,
+        offset: u64,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<u64, IoError> {
+        let piece = self.target.response_buffer_size.max(8192);
+        if scratch.len() < piece {
+            scratch.resize(piece, 0);
+        }
+        let mut done = 0u64;
+        while done < len {
+            let want = ((len - done) as usize).min(piece);
+            // SAFETY: reads into `scratch`, which has at least `want` bytes.
+            let n = unsafe {
+                libc::pread(
+                    fd.as_raw_fd(),
+                    scratch.as_mut_ptr().cast(),
+                    want,
+                    (offset + done) as libc::off_t,
+                )
+            };
+            if n <= 0 {
+                // The file shrank or cannot be read: the body is short.
+                return Err(IoError::Failed);
+            }
+            done += n as u64;
+            self.host.write(&scratch[..n as usize], done == len)?;
+        }
+        Ok(done)
+    }
+
+    fn host_failed(&mut self, err: IoError) {
+        match err {
+            IoError::ClientGone => self.gone = true,
+            IoError::Timeout => {
+                self.broken = true;
+                self.log.log(
+                    Level::Err,
+                    &format!(
+                        "mod_wsgi (pid={}): Failed to proxy response to client.",
+                        std::process::id()
+                    ),
+                );
+            }
+            IoError::Failed => self.broken = true,
+        }
+    }
+
+    /// Tells the daemon (once) that nothing more can be delivered.
+    fn tell_gone(&mut self, conn: &Conn) {
+        if (self.gone || self.broken) && !self.told {
+            self.told = true;
+            // The daemon may already have finished: a failed send is fine.
+            let _ = conn.send(&[&protocol::encode_header(kind::GONE, 0, 0)]);
+        }
+    }
+
+    fn end(&mut self, outcome: EndOutcome, incomplete: bool) -> Result<Exit, WireError> {
+        if self.started {
+            return Ok(Exit::Done(Ok(ProxyResult {
+                http_status: self.status,
+                bytes_written: self.bytes,
+                client_gone: self.gone,
+                incomplete: incomplete || self.broken || outcome != EndOutcome::Responded,
+            })));
+        }
+        Ok(Exit::Done(Err(match outcome {
+            EndOutcome::Rejected if !self.body_read => return Ok(Exit::Rejected),
+            EndOutcome::Rejected => {
+                return Err(unexpected(
+                    "restart requested after the request body was read",
+                ))
+            }
+            EndOutcome::QueueTimeout => ProxyError::Timeout,
+            EndOutcome::LoadFailed => ProxyError::LoadFailed,
+            EndOutcome::CallableMissing => ProxyError::CallableMissing,
+            EndOutcome::AppError => ProxyError::AppError,
+            EndOutcome::ClientGone => ProxyError::ClientGone,
+            EndOutcome::Responded => return Err(unexpected("End before Start")),
+        })))
+    }
+
+    fn log_truncated(&self) {
+        self.log.log(
+            Level::Err,
+            &format!(
+                "Truncated or oversized response headers received from daemon process '{}': {}",
+                self.target.name, self.log.script_path
+            ),
+        );
+    }
+
+    /// Maps a connection failure onto the request's result (logged).
+    fn failed(&self, err: WireError) -> Result<ProxyResult, ProxyError> {
+        let pid = std::process::id();
+        let name = &self.target.name;
+        let script = self.log.script_path;
+        if self.started {
+            // The status line is already out: report a truncated response.
+            self.log.log(
+                Level::Err,
+                &format!("mod_wsgi (pid={pid}): Failed to proxy response from daemon process '{name}': {err}."),
+            );
+            return Ok(ProxyResult {
+                http_status: self.status,
+                bytes_written: self.bytes,
+                client_gone: self.gone,
+                incomplete: true,
+            });
+        }
+        match err {
+            WireError::Timeout => {
+                self.log.log(
+                    Level::Err,
+                    &format!(
+                        "Timeout when reading response headers from daemon process '{name}': {script}"
+                    ),
+                );
+                Err(ProxyError::Timeout)
+            }
+            WireError::Closed | WireError::Io(_) => {
+                self.log_truncated();
+                Err(ProxyError::Failed)
+            }
+            WireError::Protocol(_) | WireError::Unexpected(_) => {
+                self.log.log(
+                    Level::Err,
+                    &format!(
+                        "mod_wsgi (pid={pid}): Malformed response from daemon process '{name}' ({err}): {script}"
+                    ),
+                );
+                Err(ProxyError::Failed)
+            }
+        }
+    }
+}

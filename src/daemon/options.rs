@@ -1,0 +1,120 @@
+//! `WSGIDaemonProcess` settings that the Rust side of daemon mode applies,
+//! with mod_wsgi's defaults (4.6–4.9, `mod_wsgi.c` option parser).
+//!
+//! The host parses the directive. Options that are purely the host's
+//! business (`processes=` forking, `user=`/`group=`, `umask=`, `home=`,
+//! `listen-backlog=`, `socket-user=`, rlimits such as `cpu-time-limit=`
+//! and `memory-limit=`, `display-name=`) never reach this crate, except
+//! where the worker needs them (`processes` caps the reconnects after a
+//! restart).
+
+use crate::daemon::protocol::TOKEN_LEN;
+use std::time::Duration;
+
+/// mod_wsgi's default `threads=`.
+pub const DEFAULT_THREADS: u32 = 15;
+/// mod_wsgi's default `deadlock-timeout=` (300 s).
+pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(300);
+/// mod_wsgi's default `shutdown-timeout=` (5 s).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// mod_wsgi's default `connect-timeout=` (15 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// mod_wsgi's default `header-buffer-size=` (the longest response header
+/// line the worker accepts).
+pub const DEFAULT_HEADER_BUFFER_SIZE: usize = 32768;
+/// mod_wsgi's default (and minimum) `response-buffer-size=`.
+pub const DEFAULT_RESPONSE_BUFFER_SIZE: usize = 65536;
+
+/// How a daemon process serves (the daemon side of `WSGIDaemonProcess`).
+/// A zero duration means "not set" (the timer is off), as in mod_wsgi.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The process group's name, for log lines.
+    pub name: String,
+    /// The origin token every connection's preamble must carry.
+    pub token: [u8; TOKEN_LEN],
+    /// Request threads (`threads=`, at least 1 here: `threads=0` is the
+    /// host's managed-process mode and never calls the daemon loop).
+    pub threads: u32,
+    /// Stack size of the request threads in bytes (`stack-size=`; 0: the
+    /// platform default).
+    pub stack_size: usize,
+    /// Recycle after this many requests (`maximum-requests=`, 0: never).
+    pub maximum_requests: u64,
+    pub restart_interval: Duration,
+    pub inactivity_timeout: Duration,
+    pub request_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub deadlock_timeout: Duration,
+    pub graceful_timeout: Duration,
+    pub eviction_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub queue_timeout: Duration,
+    /// Per read/write on a proxy connection (`socket-timeout=`; the host
+    /// passes Apache's `Timeout` when it is not set; zero: no limit).
+    pub socket_timeout: Duration,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            name: String::new(),
+            token: [0; TOKEN_LEN],
+            threads: DEFAULT_THREADS,
+            stack_size: 0,
+            maximum_requests: 0,
+            restart_interval: Duration::ZERO,
+            inactivity_timeout: Duration::ZERO,
+            request_timeout: Duration::ZERO,
+            startup_timeout: Duration::ZERO,
+            deadlock_timeout: DEFAULT_DEADLOCK_TIMEOUT,
+            graceful_timeout: Duration::ZERO,
+            eviction_timeout: Duration::ZERO,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            queue_timeout: Duration::ZERO,
+            socket_timeout: Duration::ZERO,
+        }
+    }
+}
+
+/// Where and how a worker reaches a daemon process group.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The process group's name, for log lines.
+    pub name: String,
+    /// Path of the group's listening UNIX socket.
+    pub socket_path: Vec<u8>,
+    pub token: [u8; TOKEN_LEN],
+    /// `processes=`: a worker told that a process is restarting reconnects
+    /// at most `2 × processes + 1` times.
+    pub processes: u32,
+    pub connect_timeout: Duration,
+    /// Per read/write on the proxy connection (zero: no limit).
+    pub socket_timeout: Duration,
+    /// The longest status or header line accepted from the daemon.
+    pub header_buffer_size: usize,
+    /// Response bytes handed to the host per write, at most.
+    pub response_buffer_size: usize,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            name: String::new(),
+            socket_path: Vec::new(),
+            token: [0; TOKEN_LEN],
+            processes: 1,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            socket_timeout: Duration::ZERO,
+            header_buffer_size: DEFAULT_HEADER_BUFFER_SIZE,
+            response_buffer_size: DEFAULT_RESPONSE_BUFFER_SIZE,
+        }
+    }
+}
+
+impl Target {
+    /// How many times a worker reconnects after `Rejected` (a restart).
+    pub fn max_restarts(&self) -> u32 {
+        self.processes.max(1).saturating_mul(2).saturating_add(1)
+    }
+}

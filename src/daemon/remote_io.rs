@@ -1,0 +1,293 @@
+//! The daemon's [`HostIo`]: one request's I/O over the proxy connection.
+//!
+//! - `read` is a round trip: `Read(n)` out, `Body`/`IoFailed` back (the
+//!   worker never sends body bytes unasked, so neither side can deadlock on
+//!   full socket buffers).
+//! - `start_response` and small unflushed writes are held back and go out
+//!   with the next frame that must be sent (a hello-world response is one
+//!   `writev`: `Start`, `Data`, `End`).
+//! - writes are `Data` frames of at most [`DATA_CHUNK`] bytes, sent
+//!   straight from the caller's buffer.
+//! - `send_file` passes the descriptor itself (`SCM_RIGHTS`), beyond
+//!   mod_wsgi, which copies the file's bytes through the socket.
+//! - before anything is sent, the socket is checked without blocking for
+//!   `Gone` from the worker: the application then sees a client that went
+//!   away, exactly as in embedded mode.
+
+use crate::daemon::protocol::{self, kind, EndOutcome, Frame};
+use crate::daemon::socket::{Conn, WireError};
+use crate::logging::{self, Level};
+use crate::wsgi::host::{HostIo, IoError};
+use std::cell::{Cell, RefCell};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Largest `Data` frame payload; bigger writes are split.
+pub const DATA_CHUNK: usize = 1 << 20;
+/// Largest `Read` request.
+pub const READ_CHUNK: usize = 1 << 20;
+/// Unflushed data up to this size is held back and coalesced.
+const HOLD_LIMIT: usize = 16 * 1024;
+
+/// One request's I/O over its connection.
+pub struct RemoteIo<'c> {
+    conn: RefCell<&'c mut Conn>,
+    /// Encoded frames not yet sent (`Start`, small unflushed `Data`).
+    pending: RefCell<Vec<u8>>,
+    scratch: RefCell<Vec<u8>>,
+    /// The worker reported its client gone (or the worker went away).
+    gone: Cell<bool>,
+    /// The connection failed: every later call fails.
+    broken: Cell<bool>,
+    /// Called on every read and write (the inactivity timer).
+    activity: &'c dyn Fn(),
+}
+
+impl<'c> RemoteIo<'c> {
+    pub fn new(conn: &'c mut Conn, activity: &'c dyn Fn()) -> Self {
+        RemoteIo {
+            conn: RefCell::new(conn),
+            pending: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::new()),
+            gone: Cell::new(false),
+            broken: Cell::new(false),
+            activity,
+        }
+    }
+
+    /// True once the worker said its client went away.
+    pub fn client_gone(&self) -> bool {
+        self.gone.get()
+    }
+
+    fn check(&self) -> Result<(), IoError> {
+        if self.broken.get() {
+            return Err(IoError::Failed);
+        }
+        if self.gone.get() {
+            return Err(IoError::ClientGone);
+        }
+        Ok(())
+    }
+
+    /// Maps a connection failure onto what the application sees.
+    fn wire_failed(&self, err: WireError) -> IoError {
+        match err {
+            // The worker went away: for the application, the client did.
+            WireError::Closed => {
+                self.gone.set(true);
+                IoError::ClientGone
+            }
+            WireError::Timeout => {
+                self.broken.set(true);
+                IoError::Timeout
+            }
+            err => {
+                self.broken.set(true);
+                logging::log_process(
+                    Level::Err,
+                    &format!(
+                        "mod_wsgi (pid={}): Failed to communicate with the Apache worker: {err}.",
+                        std::process::id()
+                    ),
+                );
+                IoError::Failed
+            }
+        }
+    }
+
+    /// Handles frames the worker sent unasked (only `Gone` is allowed),
+    /// without blocking when there are none.
+    fn poll_gone(&self) -> Result<(), IoError> {
+        let mut conn = self.conn.borrow_mut();
+        while conn.readable_now() {
+            match conn.read_header() {
+                Ok(header) if header.kind == kind::GONE && header.len == 0 => {
+                    self.gone.set(true);
+                }
+                Ok(header) => {
+                    drop(conn);
+                    return Err(self.wire_failed(WireError::Unexpected(format!(
+                        "unexpected frame kind {} from the worker",
+                        header.kind
+                    ))));
+                }
+                Err(err) => {
+                    drop(conn);
+                    return Err(self.wire_failed(err));
+                }
+            }
+        }
+        drop(conn);
+        self.check()
+    }
+
+    /// Sends held-back frames followed by `parts`.
+    fn send(&self, parts: &[&[u8]], fd: Option<RawFd>) -> Result<(), IoError> {
+        let mut pending = self.pending.borrow_mut();
+        let mut all: [&[u8]; 3] = [&pending, &[], &[]];
+        all[1..=parts.len()].copy_from_slice(parts);
+        let all = &all[..=parts.len()];
+        let conn = self.conn.borrow();
+        let result = match fd {
+            Some(fd) => conn.send_with_fd(all, fd),
+            None => conn.send(all),
+        };
+        drop(conn);
+        pending.clear();
+        drop(pending);
+        result.map_err(|err| self.wire_failed(err))
+    }
+
+    /// Sends the request's `End` (with any held-back frames). Errors are
+    /// ignored: the worker may be gone.
+    pub fn finish(&self, outcome: EndOutcome, incomplete: bool, status: u16, bytes: u64) {
+        if self.broken.get() {
+            return;
+        }
+        let end = Frame::End {
+            outcome,
+            incomplete,
+            status,
+            bytes_written: bytes,
+        }
+        .encode();
+        let _ = self.send(&[&end], None);
+    }
+}
+
+impl HostIo for RemoteIo<'_> {
+    fn read(&self, buf: &mut [u8]) -> Result<usize, IoError> {
+        if self.broken.get() {
+            return Err(IoError::Failed);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        (self.activity)();
+        let want = buf.len().min(READ_CHUNK);
+        let mut read = [0u8; protocol::HEADER_LEN + 4];
+        read[..protocol::HEADER_LEN].copy_from_slice(&protocol::encode_header(kind::READ, 0, 4));
+        read[protocol::HEADER_LEN..].copy_from_slice(&(want as u32).to_le_bytes());
+        self.send(&[&read], None)?;
+        let mut conn = self.conn.borrow_mut();
+        loop {
+            let header = match conn.read_header() {
+                Ok(header) => header,
+                Err(err) => {
+                    drop(conn);
+                    return Err(self.wire_failed(err));
+                }
+            };
+            match header.kind {
+                kind::BODY if header.len <= want => {
+                    let result = conn.read_exact(&mut buf[..header.len]);
+                    drop(conn);
+                    return match result {
+                        Ok(()) => {
+                            (self.activity)();
+                            Ok(header.len)
+                        }
+                        Err(err) => Err(self.wire_failed(err)),
+                    };
+                }
+                kind::IO_FAILED => {
+                    let mut scratch = self.scratch.borrow_mut();
+                    let frame = conn
+                        .payload(header.len, &mut scratch)
+                        .and_then(|p| Ok(protocol::decode_payload(header, p)?));
+                    drop(conn);
+                    return match frame {
+                        Ok(Frame::IoFailed(1)) => Err(IoError::ClientGone),
+                        Ok(Frame::IoFailed(2)) => Err(IoError::Timeout),
+                        Ok(_) => Err(IoError::Failed),
+                        Err(err) => Err(self.wire_failed(err)),
+                    };
+                }
+                kind::GONE if header.len == 0 => {
+                    // Still answered: the worker serves every Read.
+                    self.gone.set(true);
+                }
+                other => {
+                    drop(conn);
+                    return Err(self.wire_failed(WireError::Unexpected(format!(
+                        "frame kind {other} ({} bytes) in answer to Read({want})",
+                        header.len
+                    ))));
+                }
+            }
+        }
+    }
+
+    fn start_response(
+        &self,
+        status: u16,
+        status_line: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), IoError> {
+        self.check()?;
+        let mut pending = self.pending.borrow_mut();
+        if let Err(err) = protocol::encode_start_into(&mut pending, status, status_line, headers) {
+            logging::log_process(
+                Level::Err,
+                &format!(
+                    "mod_wsgi (pid={}): Response headers cannot be sent to the Apache worker: {err}.",
+                    std::process::id()
+                ),
+            );
+            return Err(IoError::Failed);
+        }
+        Ok(())
+    }
+
+    fn write(&self, data: &[u8], flush: bool) -> Result<(), IoError> {
+        self.check()?;
+        (self.activity)();
+        if !flush {
+            let mut pending = self.pending.borrow_mut();
+            if pending.len() + protocol::HEADER_LEN + data.len() <= HOLD_LIMIT {
+                pending.extend_from_slice(&protocol::encode_header(kind::DATA, 0, data.len()));
+                pending.extend_from_slice(data);
+                return Ok(());
+            }
+        }
+        let mut chunks = data.chunks(DATA_CHUNK).peekable();
+        while let Some(chunk) = chunks.next() {
+            self.poll_gone()?;
+            let last = chunks.peek().is_none();
+            let flags = if flush && last {
+                protocol::FLAG_DATA_FLUSH
+            } else {
+                0
+            };
+            let head = protocol::encode_header(kind::DATA, flags, chunk.len());
+            self.send(&[&head, chunk], None)?;
+        }
+        Ok(())
+    }
+
+    fn send_file(&self, fd: RawFd, offset: u64, len: u64) -> Option<Result<(), IoError>> {
+        if let Err(err) = self.check() {
+            return Some(Err(err));
+        }
+        if let Err(err) = self.poll_gone() {
+            return Some(Err(err));
+        }
+        (self.activity)();
+        // A fresh open file description, so the worker can seek without
+        // moving the application's file position.
+        let fresh = reopen(fd);
+        let passed = fresh.as_ref().map_or(fd, AsRawFd::as_raw_fd);
+        let frame = Frame::File { offset, len }.encode();
+        Some(self.send(&[&frame], Some(passed)))
+    }
+}
+
+/// Reopens `fd` read-only through `/proc/self/fd` (a new open file
+/// description with its own offset); `None` if that is not possible.
+fn reopen(fd: RawFd) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).ok()?;
+    // SAFETY: opening a NUL-terminated path.
+    let raw = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: a new descriptor that nothing else owns.
+    (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) })
+}

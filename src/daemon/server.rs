@@ -1,0 +1,781 @@
+//! The daemon side: serving proxied requests in a daemon process
+//! (mod_wsgi's `wsgi_daemon_main`, `wsgi_daemon_worker` and
+//! `wsgi_hook_daemon_handler`).
+//!
+//! [`serve`] runs on the thread that started Python. It starts `threads`
+//! request threads and then watches the host's stop pipe and the
+//! recycling timers ([`Monitor`]) until the process must stop.
+//!
+//! Request threads take turns accepting (leader/follower: one thread at a
+//! time polls the listener, so a connection wakes one thread, not all);
+//! the listener is put in non-blocking mode so that several processes of a
+//! group can share it without an accept mutex. Each connection carries one
+//! request: preamble (origin token, checked in constant time), `Request`
+//! frame, queue-timeout and script-reload checks, then the application
+//! through [`crate::wsgi::request::run`] with a [`RemoteIo`].
+//!
+//! Stopping: accepting stops, requests in progress get up to
+//! shutdown-timeout to finish, threads are joined, and the reason is
+//! returned. Requests still running then are reported: the host must exit
+//! the process without finalising Python (mod_wsgi's reaper does
+//! `exit(-1)`).
+
+use crate::daemon::monitor::{Monitor, ShutdownReason, Snapshot, Step};
+use crate::daemon::options::DaemonOptions;
+use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
+use crate::daemon::remote_io::RemoteIo;
+use crate::daemon::socket::{self, Conn, Pipe};
+use crate::logging::{self, Level};
+use crate::python::tstate;
+use crate::runtime::Runtime;
+use crate::wsgi::request::{Outcome, RequestSpec};
+use crate::wsgi::script;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Read buffer of a daemon connection.
+const CONN_BUFFER: usize = 64 * 1024;
+
+/// How [`serve`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeOutcome {
+    pub reason: ShutdownReason,
+    /// Connections accepted (each carries one request).
+    pub requests: u64,
+    /// Requests still running when shutdown-timeout expired. Non-zero: the
+    /// process must exit without finalising Python.
+    pub active: usize,
+}
+
+enum Startup {
+    Idle,
+    Armed(Instant),
+    Done,
+}
+
+/// State shared by the request threads and the monitor loop.
+struct Shared {
+    runtime: Arc<Runtime>,
+    opts: DaemonOptions,
+    listener: RawFd,
+    accept_lock: Mutex<()>,
+    /// Written once when accepting stops; never drained.
+    wake: Pipe,
+    /// Wakes the monitor loop.
+    notify: Pipe,
+    stopping: AtomicBool,
+    /// The monitor wants to hear about every request end.
+    draining: AtomicBool,
+    active: AtomicUsize,
+    served: AtomicU64,
+    /// maximum-requests countdown.
+    left: AtomicI64,
+    max_reached: AtomicBool,
+    reload: AtomicBool,
+    fatal: AtomicBool,
+    epoch: Instant,
+    /// µs since `epoch` (0: no request yet).
+    last_activity: AtomicU64,
+    heartbeat: AtomicU64,
+    /// Start of the request each thread is running.
+    slots: Mutex<Vec<Option<Instant>>>,
+    startup: Mutex<Startup>,
+    /// Script mtimes seen per application group (reload checks).
+    mtimes: Mutex<HashMap<String, HashMap<String, i64>>>,
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+impl Shared {
+    fn since_epoch(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    fn at(&self, us: &AtomicU64) -> Instant {
+        self.epoch + Duration::from_micros(us.load(Ordering::Acquire))
+    }
+
+    fn touch(&self) {
+        self.last_activity
+            .store(self.since_epoch().max(1), Ordering::Release);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let request_time = self
+            .slots
+            .lock()
+            .iter()
+            .flatten()
+            .map(|start| now.saturating_duration_since(*start))
+            .sum();
+        let startup_deadline = match *self.startup.lock() {
+            Startup::Armed(at) => Some(at),
+            _ => None,
+        };
+        Snapshot {
+            now,
+            active: self.active.load(Ordering::Acquire),
+            request_time,
+            last_activity: (self.last_activity.load(Ordering::Acquire) != 0)
+                .then(|| self.at(&self.last_activity)),
+            heartbeat: self.at(&self.heartbeat),
+            max_requests_reached: self.max_reached.load(Ordering::Acquire),
+            reload: self.reload.load(Ordering::Acquire),
+            fatal: self.fatal.load(Ordering::Acquire),
+            startup_deadline,
+        }
+    }
+
+    fn fail(&self) {
+        self.fatal.store(true, Ordering::Release);
+        self.stop_accepting();
+    }
+
+    /// Stops accepting at once (mod_wsgi's `wsgi_daemon_shutdown++` in a
+    /// request thread), so no connection is taken between a decision to
+    /// stop and the monitor acting on it.
+    fn stop_accepting(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.wake();
+        self.notify.wake();
+    }
+
+    /// Takes the next connection; `None` when accepting has stopped.
+    fn accept(&self) -> Option<OwnedFd> {
+        loop {
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            let guard = self.accept_lock.lock();
+            loop {
+                if self.stopping.load(Ordering::Acquire) {
+                    return None;
+                }
+                let mut fds = [
+                    libc::pollfd {
+                        fd: self.listener,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: self.wake.read.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                match socket::poll(&mut fds, None) {
+                    Ok(0) => continue,
+                    Ok(_) => {}
+                    Err(err) => {
+                        logging::log_process(
+                            Level::Crit,
+                            &format!(
+                                "mod_wsgi (pid={}): Unable to poll daemon socket for '{}': {err}. Shutting down daemon process.",
+                                pid(),
+                                self.opts.name
+                            ),
+                        );
+                        self.fail();
+                        return None;
+                    }
+                }
+                if fds[1].revents != 0 {
+                    return None;
+                }
+                if fds[0].revents & libc::POLLNVAL != 0 {
+                    logging::log_process(
+                        Level::Crit,
+                        &format!(
+                            "mod_wsgi (pid={}): Daemon socket for '{}' was closed. Shutting down daemon process.",
+                            pid(),
+                            self.opts.name
+                        ),
+                    );
+                    self.fail();
+                    return None;
+                }
+                match socket::accept(self.listener) {
+                    Ok(fd) => {
+                        self.active.fetch_add(1, Ordering::AcqRel);
+                        return Some(fd);
+                    }
+                    Err(err) => match err.raw_os_error() {
+                        // Another process took it, or the peer gave up.
+                        Some(libc::EAGAIN | libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {
+                            continue
+                        }
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            logging::log_process(
+                                Level::Err,
+                                &format!(
+                                    "mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}.",
+                                    pid(),
+                                    self.opts.name
+                                ),
+                            );
+                            drop(guard);
+                            std::thread::sleep(Duration::from_millis(100));
+                            break;
+                        }
+                        _ => {
+                            logging::log_process(
+                                Level::Crit,
+                                &format!(
+                                    "mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}. Shutting down daemon process.",
+                                    pid(),
+                                    self.opts.name
+                                ),
+                            );
+                            self.fail();
+                            return None;
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn begin(&self, thread: usize) {
+        self.slots.lock()[thread] = Some(Instant::now());
+    }
+
+    fn end(&self, thread: usize, activity: bool) {
+        self.slots.lock()[thread] = None;
+        if activity {
+            self.touch();
+        }
+        self.served.fetch_add(1, Ordering::AcqRel);
+        let mut wake = self.draining.load(Ordering::Acquire);
+        let mut stop = false;
+        if self.opts.maximum_requests > 0 && self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.max_reached.store(true, Ordering::Release);
+            wake = true;
+            // Without a drain window the process stops right away.
+            stop = self.opts.graceful_timeout.is_zero();
+        }
+        let others = self.active.fetch_sub(1, Ordering::AcqRel) - 1;
+        if stop || (self.max_reached.load(Ordering::Acquire) && others == 0) {
+            self.stop_accepting();
+        }
+        if wake {
+            self.notify.wake();
+        }
+    }
+
+    /// Whether a script must be reloaded: its mtime differs from the one
+    /// this process loaded (mod_wsgi daemon semantics: restart, don't
+    /// reload in place).
+    fn script_changed(&self, group: &str, path: &str, mtime: i64) -> bool {
+        if let Some(&known) = self.mtimes.lock().get(group).and_then(|m| m.get(path)) {
+            return known != mtime;
+        }
+        // First request for this script here: a copy loaded ahead of
+        // requests (WSGIImportScript) may be older than the file.
+        let Ok(interp) = self.runtime.group(group) else {
+            return false;
+        };
+        let attached = tstate::attach(&interp);
+        // SAFETY: the GIL is held with `interp` attached.
+        let cached = unsafe { interp.cache().scripts.get(path).map(|s| s.mtime) };
+        drop(attached);
+        cached.is_some_and(|m| m != mtime)
+    }
+
+    fn record_mtime(&self, group: &str, path: &str, mtime: i64) {
+        let mut mtimes = self.mtimes.lock();
+        let scripts = match mtimes.get_mut(group) {
+            Some(scripts) => scripts,
+            None => mtimes.entry(group.to_owned()).or_default(),
+        };
+        match scripts.get_mut(path) {
+            Some(known) => *known = mtime,
+            None => {
+                scripts.insert(path.to_owned(), mtime);
+            }
+        }
+    }
+
+    fn startup_begin(&self) {
+        if self.opts.startup_timeout.is_zero() {
+            return;
+        }
+        let mut startup = self.startup.lock();
+        if let Startup::Idle = *startup {
+            *startup = Startup::Armed(Instant::now() + self.opts.startup_timeout);
+            drop(startup);
+            logging::log_process(
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={}): Application startup timer triggered '{}'.",
+                    pid(),
+                    self.opts.name
+                ),
+            );
+            self.notify.wake();
+        }
+    }
+
+    fn startup_loaded(&self) {
+        let mut startup = self.startup.lock();
+        if let Startup::Armed(_) = *startup {
+            *startup = Startup::Done;
+            drop(startup);
+            logging::log_process(
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={}): Application startup timer cancelled '{}'.",
+                    pid(),
+                    self.opts.name
+                ),
+            );
+        } else if let Startup::Idle = *startup {
+            *startup = Startup::Done;
+        }
+    }
+}
+
+/// Serves proxied requests until the process must stop; see the module
+/// documentation. `listener` is a listening UNIX socket (made
+/// non-blocking here); `stop` is the read end of the host's signal pipe.
+pub fn serve(
+    runtime: Arc<Runtime>,
+    listener: RawFd,
+    stop: RawFd,
+    opts: DaemonOptions,
+) -> ServeOutcome {
+    let error = |what: &str, err: std::io::Error| {
+        logging::log_process(
+            Level::Alert,
+            &format!(
+                "mod_wsgi (pid={}): {what} in daemon process '{}': {err}.",
+                pid(),
+                opts.name
+            ),
+        );
+        ServeOutcome {
+            reason: ShutdownReason::Error,
+            requests: 0,
+            active: 0,
+        }
+    };
+    if let Err(err) = socket::set_nonblocking(listener, true) {
+        return error("Couldn't set up the listener socket", err);
+    }
+    let (wake, notify) = match (Pipe::new(), Pipe::new()) {
+        (Ok(wake), Ok(notify)) => (wake, notify),
+        (Err(err), _) | (_, Err(err)) => return error("Couldn't create a pipe", err),
+    };
+    let threads = opts.threads.max(1) as usize;
+    let epoch = Instant::now();
+    let shared = Arc::new(Shared {
+        runtime,
+        listener,
+        accept_lock: Mutex::new(()),
+        wake,
+        notify,
+        stopping: AtomicBool::new(false),
+        draining: AtomicBool::new(false),
+        active: AtomicUsize::new(0),
+        served: AtomicU64::new(0),
+        left: AtomicI64::new(opts.maximum_requests.min(i64::MAX as u64) as i64),
+        max_reached: AtomicBool::new(false),
+        reload: AtomicBool::new(false),
+        fatal: AtomicBool::new(false),
+        epoch,
+        last_activity: AtomicU64::new(0),
+        heartbeat: AtomicU64::new(0),
+        slots: Mutex::new(vec![None; threads]),
+        startup: Mutex::new(Startup::Idle),
+        mtimes: Mutex::new(HashMap::new()),
+        opts,
+    });
+    let name = shared.opts.name.clone();
+    logging::log_process(
+        Level::Debug,
+        &format!(
+            "mod_wsgi (pid={}): Starting {threads} threads in daemon process '{name}'.",
+            pid()
+        ),
+    );
+    let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(threads);
+    for id in 0..threads {
+        let mut builder = std::thread::Builder::new().name(format!("wsgirt-daemon-{}", id + 1));
+        if shared.opts.stack_size > 0 {
+            builder = builder.stack_size(shared.opts.stack_size);
+        }
+        let thread_shared = shared.clone();
+        match builder.spawn(move || request_thread(thread_shared, id)) {
+            Ok(handle) => handles.push(handle),
+            Err(err) => {
+                logging::log_process(
+                    Level::Alert,
+                    &format!(
+                        "mod_wsgi (pid={}): Couldn't create worker thread {id} in daemon process '{name}': {err}.",
+                        pid()
+                    ),
+                );
+                shared.fail();
+                break;
+            }
+        }
+    }
+    let heartbeat = start_heartbeat(&shared);
+
+    let mut monitor = Monitor::new(&shared.opts, Instant::now());
+    let reason = loop {
+        let step = monitor.check(&shared.snapshot());
+        shared.draining.store(monitor.draining(), Ordering::Release);
+        let wait = match step {
+            Step::Stop(reason) => break reason,
+            Step::Wait(wait) => wait,
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: stop,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: shared.notify.read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if let Err(err) = socket::poll(&mut fds, wait) {
+            logging::log_process(
+                Level::Alert,
+                &format!(
+                    "mod_wsgi (pid={}): Failed poll on signal pipe '{name}': {err}.",
+                    pid()
+                ),
+            );
+            break ShutdownReason::Error;
+        }
+        if fds[1].revents != 0 {
+            shared.notify.drain();
+        }
+        if fds[0].revents != 0 {
+            let mut byte = [0u8; 1];
+            // SAFETY: a one-byte read into a local buffer.
+            let n = unsafe { libc::read(stop, byte.as_mut_ptr().cast(), 1) };
+            if n == 1 {
+                match monitor.signal(byte[0], &shared.snapshot()) {
+                    Step::Stop(reason) => break reason,
+                    Step::Wait(_) => continue,
+                }
+            }
+            let err = std::io::Error::last_os_error();
+            if n == 0 || !matches!(err.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) {
+                logging::log_process(
+                    Level::Alert,
+                    &format!(
+                        "mod_wsgi (pid={}): Failed read on signal pipe '{name}'.",
+                        pid()
+                    ),
+                );
+                break ShutdownReason::Signal;
+            }
+        }
+    };
+
+    logging::log_process(
+        Level::Info,
+        &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", pid()),
+    );
+    shared.stopping.store(true, Ordering::Release);
+    shared.draining.store(true, Ordering::Release);
+    shared.wake.wake();
+    let deadline = (!shared.opts.shutdown_timeout.is_zero())
+        .then(|| Instant::now() + shared.opts.shutdown_timeout);
+    loop {
+        if shared.active.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if wait == Some(Duration::ZERO) {
+            logging::log_process(
+                Level::Info,
+                &format!("mod_wsgi (pid={}): Aborting process '{name}'.", pid()),
+            );
+            break;
+        }
+        let mut fds = [libc::pollfd {
+            fd: shared.notify.read.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // Re-check at least every 100 ms (a request end always notifies,
+        // but be robust against a lost wake-up).
+        let wait = wait.map_or(Duration::from_millis(100), |w| {
+            w.min(Duration::from_millis(100))
+        });
+        let _ = socket::poll(&mut fds, Some(wait));
+        shared.notify.drain();
+    }
+    let active = shared.active.load(Ordering::Acquire);
+    for handle in handles {
+        // Idle threads exit at once; threads stuck in a request are left.
+        if active == 0 || handle.is_finished() {
+            let _ = handle.join();
+        }
+    }
+    if let Some((handle, thread)) = heartbeat {
+        thread.unpark();
+        // The probe may be waiting for a GIL that a stuck request (or the
+        // deadlock) holds: join it only when it cannot be stuck.
+        if handle.is_finished() || (active == 0 && reason != ShutdownReason::DeadlockTimeout) {
+            let _ = handle.join();
+        }
+    }
+    ServeOutcome {
+        reason,
+        requests: shared.served.load(Ordering::Acquire),
+        active,
+    }
+}
+
+/// The deadlock-timeout probe: acquires the GIL every period.
+fn start_heartbeat(shared: &Arc<Shared>) -> Option<(JoinHandle<()>, std::thread::Thread)> {
+    let timeout = shared.opts.deadlock_timeout;
+    if timeout.is_zero() {
+        return None;
+    }
+    let period = (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let shared = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name("wsgirt-deadlock".into())
+        .spawn(move || loop {
+            std::thread::park_timeout(period);
+            if shared.stopping.load(Ordering::Acquire) {
+                break;
+            }
+            let Ok(main) = shared.runtime.group("") else {
+                break;
+            };
+            drop(tstate::attach(&main));
+            shared
+                .heartbeat
+                .store(shared.since_epoch(), Ordering::Release);
+        })
+        .ok()?;
+    let thread = handle.thread().clone();
+    Some((handle, thread))
+}
+
+fn request_thread(shared: Arc<Shared>, id: usize) {
+    let mut buf = Vec::new();
+    let mut scratch = Vec::new();
+    while let Some(fd) = shared.accept() {
+        shared.begin(id);
+        let mut conn = Conn::new(fd, std::mem::take(&mut buf), CONN_BUFFER);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(&shared, &mut conn, &mut scratch)
+        }));
+        // A panic was logged by the hook; the connection is dropped.
+        let activity = result.unwrap_or(true);
+        buf = conn.into_buffer();
+        if scratch.capacity() > 1 << 20 {
+            scratch = Vec::new();
+        }
+        shared.end(id, activity);
+    }
+}
+
+fn send_end(conn: &Conn, outcome: EndOutcome) {
+    let end = Frame::End {
+        outcome,
+        incomplete: false,
+        status: 0,
+        bytes_written: 0,
+    }
+    .encode();
+    let _ = conn.send(&[&end]);
+}
+
+fn read_failed(detail: &str) {
+    logging::log_process(
+        Level::Crit,
+        &format!(
+            "mod_wsgi (pid={}): Unable to read WSGI request: {detail}.",
+            pid()
+        ),
+    );
+}
+
+/// Serves one connection. Returns whether it counts as activity for
+/// inactivity-timeout (`mod_wsgi.ignore_activity` requests do not).
+fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>) -> bool {
+    let opts = &shared.opts;
+    if !opts.socket_timeout.is_zero() {
+        let _ = conn.set_timeout(opts.socket_timeout);
+    }
+    let mut preamble = [0u8; PREAMBLE_LEN];
+    if let Err(err) = conn.read_exact(&mut preamble) {
+        read_failed(&err.to_string());
+        return true;
+    }
+    if let Err(err) = Preamble::check(&preamble, &opts.token) {
+        logging::log_process(
+            Level::Alert,
+            &format!(
+                "mod_wsgi (pid={}): Request origin could not be validated ({err}).",
+                pid()
+            ),
+        );
+        return true;
+    }
+    let header = match conn.read_header() {
+        Ok(header) if header.kind == kind::REQUEST => header,
+        Ok(header) => {
+            read_failed(&format!(
+                "expected a Request frame, got kind {}",
+                header.kind
+            ));
+            return true;
+        }
+        Err(err) => {
+            read_failed(&err.to_string());
+            return true;
+        }
+    };
+    // The request is copied out of the connection's buffer, which the
+    // request's own I/O reuses.
+    scratch.clear();
+    scratch.resize(header.len, 0);
+    if let Err(err) = conn.read_exact(scratch) {
+        read_failed(&err.to_string());
+        return true;
+    }
+    let (head, environ) = match protocol::decode_request(scratch) {
+        Ok(request) => request,
+        Err(err) => {
+            read_failed(&format!("protocol error: {err}"));
+            return true;
+        }
+    };
+    let daemon_start = socket::now_us();
+    let queue_timeout = opts.queue_timeout.as_micros() as i64;
+    if queue_timeout > 0 && head.queue_start > 0 && daemon_start - head.queue_start > queue_timeout
+    {
+        logging::log_process(
+            Level::Err,
+            &format!(
+                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                pid(),
+                opts.name
+            ),
+        );
+        send_end(conn, EndOutcome::QueueTimeout);
+        return true;
+    }
+    let (Ok(group), Ok(script_path), Ok(callable)) = (
+        std::str::from_utf8(head.application_group),
+        std::str::from_utf8(head.script_path),
+        std::str::from_utf8(head.callable),
+    ) else {
+        read_failed("group, script path or callable is not UTF-8");
+        return true;
+    };
+    let callable = if callable.is_empty() {
+        "application"
+    } else {
+        callable
+    };
+    let ignore_activity = !opts.inactivity_timeout.is_zero()
+        && environ
+            .iter()
+            .any(|(k, v)| *k == b"mod_wsgi.ignore_activity" && *v == b"1");
+    let mtime = if head.script_mtime != 0 {
+        head.script_mtime
+    } else if head.reload_script {
+        script::mtime_of(script_path)
+    } else {
+        0
+    };
+    if head.reload_script && shared.script_changed(group, script_path, mtime) {
+        logging::log_process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Force restart of process '{}'.",
+                pid(),
+                opts.name
+            ),
+        );
+        shared.reload.store(true, Ordering::Release);
+        shared.stop_accepting();
+        send_end(conn, EndOutcome::Rejected);
+        return true;
+    }
+    shared.startup_begin();
+
+    let daemon_start_text = daemon_start.to_string();
+    let script_start_text = socket::now_us().to_string();
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(environ.len() + 2);
+    pairs.extend(environ.iter().copied().filter(|(k, _)| {
+        !matches!(
+            *k,
+            b"mod_wsgi.daemon_start" | b"mod_wsgi.script_start" | b"mod_wsgi.magic"
+        )
+    }));
+    pairs.push((b"mod_wsgi.daemon_start", daemon_start_text.as_bytes()));
+    pairs.push((b"mod_wsgi.script_start", script_start_text.as_bytes()));
+    let spec = RequestSpec {
+        script_path,
+        callable,
+        reload_script: head.reload_script,
+        script_mtime: (mtime != 0).then_some(mtime),
+        environ: &pairs,
+        log_ctx: std::ptr::null_mut(),
+    };
+    let touch = || {
+        if !ignore_activity {
+            shared.touch();
+        }
+    };
+    let io = RemoteIo::new(conn, &touch);
+    let (outcome, incomplete, status, bytes, loaded) = match shared
+        .runtime
+        .run_request(group, &spec, &io)
+    {
+        Ok(done) => (
+            match done.outcome {
+                Outcome::Responded => EndOutcome::Responded,
+                Outcome::LoadFailed => EndOutcome::LoadFailed,
+                Outcome::CallableMissing => EndOutcome::CallableMissing,
+                Outcome::AppError => EndOutcome::AppError,
+                Outcome::ClientGone => EndOutcome::ClientGone,
+            },
+            done.failed_after_start,
+            done.http_status,
+            done.bytes_written,
+            done.outcome != Outcome::LoadFailed,
+        ),
+        Err(err) => {
+            logging::log_process(
+                Level::Crit,
+                &format!(
+                    "mod_wsgi (pid={}): Cannot run request for '{script_path}' in application group '{group}' of daemon process '{}': {err:?}.",
+                    pid(),
+                    opts.name
+                ),
+            );
+            (EndOutcome::AppError, false, 0, 0, false)
+        }
+    };
+    io.finish(outcome, incomplete, status, bytes);
+    if loaded {
+        shared.startup_loaded();
+    }
+    if head.reload_script && loaded {
+        shared.record_mtime(group, script_path, mtime);
+    }
+    !ignore_activity
+}

@@ -1,0 +1,3 @@
+# Fails to load: a syntax error.
+def application(environ, start_response)
+    return []
