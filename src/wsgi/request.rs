@@ -133,7 +133,6 @@ impl<'a> RequestState<'a> {
     /// Sends a body block (headers first), clipped to `Content-Length`.
     /// GIL held on entry and exit; released around the host call.
     pub fn output(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
-        self.send_headers()?;
         let data = match self.content_length {
             Some(limit) => {
                 let left = limit.saturating_sub(self.bytes_written);
@@ -141,12 +140,34 @@ impl<'a> RequestState<'a> {
             }
             None => data,
         };
-        if data.is_empty() {
-            return Ok(());
-        }
         let io = self.io;
-        self.host_call(|| io.write(data, flush))
-            .map_err(OutputError::Io)?;
+        let result = match &self.status {
+            // Headers and the first block in one host call: one GIL release
+            // instead of two per response (under load every release can
+            // cost a thread switch).
+            Some((code, line)) if !self.headers_sent => {
+                let (code, headers) = (*code, &self.headers);
+                let result = self.host_call(|| {
+                    io.start_response(code, line, headers)?;
+                    if data.is_empty() {
+                        Ok(())
+                    } else {
+                        io.write(data, flush)
+                    }
+                });
+                self.headers_sent = true;
+                result
+            }
+            // Raises "response has not been started" when there is no status.
+            _ => {
+                self.send_headers()?;
+                if data.is_empty() {
+                    return Ok(());
+                }
+                self.host_call(|| io.write(data, flush))
+            }
+        };
+        result.map_err(OutputError::Io)?;
         self.bytes_written += data.len() as u64;
         Ok(())
     }

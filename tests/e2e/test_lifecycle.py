@@ -111,10 +111,16 @@ def test_graceful_restart(request, module, mpm):
     t0 = time.monotonic()
     server.graceful(timeout=BOUND)
     new_pids = use_interpreters(server, timeout=BOUND - (time.monotonic() - t0))
-    assert time.monotonic() - t0 < BOUND
     if mpm != "prefork":
-        # the new generation's child serves (the old one only finishes)
+        # The new generation's child serves (the old one only finishes).
+        # Right after SIGUSR1 the old child may still accept a connection
+        # or two before it stops listening: ask again until the new
+        # generation answers, within the same bound.
+        while new_pids & old_pids and time.monotonic() - t0 < BOUND:
+            time.sleep(0.2)
+            new_pids = use_interpreters(server, timeout=BOUND - (time.monotonic() - t0))
         assert not (new_pids & old_pids), (old_pids, new_pids)
+    assert time.monotonic() - t0 < BOUND
     assert server.pidfile_pid() == server.pid
     if mpm == "prefork":
         # single-threaded children do exit after a graceful restart with
@@ -181,6 +187,11 @@ def test_clean_exit_on_restart_and_stop(request, module, mpm):
     server.restart(timeout=BOUND)
     use_interpreters(server)
     assert time.monotonic() - t0 < 5
+    # Let the worker finish closing the last connection first: httpd's event
+    # MPM can crash in its own socket cleanup when SIGTERM lands exactly then
+    # (seen in a core dump with no wsgirt frame on the stack); this test is
+    # about how children that ran sub-interpreters exit, not that race.
+    time.sleep(0.5)
     t0 = time.monotonic()
     server.stop()
     assert time.monotonic() - t0 < 5
