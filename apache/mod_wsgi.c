@@ -18,7 +18,7 @@
  *   6. The WSGI environ: CGI variables, trusted proxy headers, mod_wsgi.* keys
  *   7. Host I/O callbacks over bucket brigades
  *   8. The content handler
- *   9. Placeholders for the auth, access and dispatch scripts (later issue)
+ *   9. What auth.c needs for the access, auth and dispatch scripts
  *  10. Process lifecycle: logging, post_config, child_init
  *  11. Command table, hook registration, module record
  */
@@ -48,6 +48,7 @@
 #include "apr_portable.h"
 #include "apr_strings.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -57,6 +58,8 @@
 #include <unistd.h>
 
 #include "wsgirt.h"
+#include "auth.h"
+#include "daemon.h"
 
 /* ---------------------------------------------------------------------------
  * 1. Declarations and process state
@@ -315,13 +318,11 @@ static wsgi_scope_t *wsgi_cmd_scope(cmd_parms *cmd, void *mconfig)
 }
 
 /* Remembers a list in the configuration pool, forgotten when that pool is cleared. */
-static apr_array_header_t *wsgi_config_list(cmd_parms *cmd, apr_array_header_t **list,
-                                            int elt_size)
+static apr_array_header_t *wsgi_config_list(cmd_parms *cmd, apr_array_header_t **list, int elt_size)
 {
     if (!*list) {
         *list = apr_array_make(cmd->pool, 8, elt_size);
-        apr_pool_cleanup_register(cmd->pool, list, ap_pool_cleanup_set_null,
-                                  apr_pool_cleanup_null);
+        apr_pool_cleanup_register(cmd->pool, list, ap_pool_cleanup_set_null, apr_pool_cleanup_null);
     }
     return *list;
 }
@@ -424,23 +425,20 @@ static const char *wsgi_add_script_alias(cmd_parms *cmd, void *mconfig, const ch
             if (!*value)
                 return "Invalid name for WSGI application group.";
             application_group = strcmp(value, "%{GLOBAL}") ? value : "";
-        }
-        else if (!strcmp(name, "process-group")) {
+        } else if (!strcmp(name, "process-group")) {
             if (!*value)
                 return "Invalid name for WSGI process group.";
             process_group = strcmp(value, "%{GLOBAL}") ? value : "";
-        }
-        else if (!strcmp(name, "callable-object")) {
+        } else if (!strcmp(name, "callable-object")) {
             if (!*value)
                 return "Invalid name for WSGI callable object.";
             callable_object = value;
-        }
-        else if (!strcmp(name, "pass-authorization")) {
+        } else if (!strcmp(name, "pass-authorization")) {
             if ((pass_authorization = wsgi_parse_flag(value)) < 0)
                 return "Invalid value for authorization flag.";
-        }
-        else
+        } else {
             return wsgi_unknown_option(cmd, invalid, name);
+        }
     }
 
     alias = apr_array_push(wsgi_config_list(cmd, &sconf->aliases, sizeof(wsgi_alias_t)));
@@ -485,14 +483,13 @@ static const char *wsgi_add_import_script(cmd_parms *cmd, void *mconfig, const c
             if (!*value)
                 return "Invalid name for WSGI application group.";
             application_group = value;
-        }
-        else if (!strcmp(name, "process-group")) {
+        } else if (!strcmp(name, "process-group")) {
             if (!*value)
                 return "Invalid name for WSGI process group.";
             process_group = value;
-        }
-        else
+        } else {
             return wsgi_unknown_option(cmd, invalid, name);
+        }
     }
     if (!application_group)
         return "Name of WSGI application group required.";
@@ -530,18 +527,16 @@ static const char *wsgi_parse_script(cmd_parms *cmd, const char **args, const ch
             if (!*value)
                 return "Invalid name for WSGI application group.";
             script->application_group = value;
-        }
-        else if (handler && !strcmp(name, "process-group")) {
+        } else if (handler && !strcmp(name, "process-group")) {
             if (!*value)
                 return "Invalid name for WSGI process group.";
             script->process_group = value;
-        }
-        else if (handler && !strcmp(name, "pass-authorization")) {
+        } else if (handler && !strcmp(name, "pass-authorization")) {
             if ((script->pass_authorization = wsgi_parse_flag(value)) < 0)
                 return "Invalid value for authorization flag.";
-        }
-        else
+        } else {
             return wsgi_unknown_option(cmd, invalid, name);
+        }
     }
     *out = script;
     return NULL;
@@ -569,8 +564,8 @@ static const char *wsgi_add_handler_script(cmd_parms *cmd, void *mconfig, const 
 static const char *wsgi_set_dispatch_script(cmd_parms *cmd, void *mconfig, const char *args)
 {
     wsgi_scope_t *scope = wsgi_cmd_scope(cmd, mconfig);
-    const char *error = wsgi_parse_script(cmd, &args, "dispatch script", 0,
-                                          &scope->dispatch_script);
+    const char *error =
+        wsgi_parse_script(cmd, &args, "dispatch script", 0, &scope->dispatch_script);
     if (!error)
         wsgi_python_required = 1;
     return error;
@@ -586,12 +581,10 @@ static const char *wsgi_set_auth_script(cmd_parms *cmd, void *mconfig, const cha
     if (!strcasecmp(cmd->cmd->name, "WSGIAccessScript")) {
         slot = &dconf->access_script;
         what = "access script";
-    }
-    else if (!strcasecmp(cmd->cmd->name, "WSGIAuthUserScript")) {
+    } else if (!strcasecmp(cmd->cmd->name, "WSGIAuthUserScript")) {
         slot = &dconf->auth_user_script;
         what = "auth user script";
-    }
-    else {
+    } else {
         slot = &dconf->auth_group_script;
         what = "auth group script";
     }
@@ -726,23 +719,25 @@ static const char *wsgi_set_socket_prefix(cmd_parms *cmd, void *mconfig, const c
 
 static const char *wsgi_set_accept_mutex(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    static const char *const valid[] = {"default",
+    static const char *const valid[] = {
+        "default",
 #if APR_HAS_FLOCK_SERIALIZE
-                                        "flock",
+        "flock",
 #endif
 #if APR_HAS_FCNTL_SERIALIZE
-                                        "fcntl",
+        "fcntl",
 #endif
 #if APR_HAS_SYSVSEM_SERIALIZE
-                                        "sysvsem",
+        "sysvsem",
 #endif
 #if APR_HAS_POSIXSEM_SERIALIZE
-                                        "posixsem",
+        "posixsem",
 #endif
 #if APR_HAS_PROC_PTHREAD_SERIALIZE
-                                        "pthread",
+        "pthread",
 #endif
-                                        NULL};
+        NULL
+    };
     const char *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *list = "";
     int i;
@@ -948,8 +943,7 @@ static const char *wsgi_check_daemon_option(const wsgi_daemon_option_t *opt, con
         return wsgi_parse_long(value, &number) ? opt->error : NULL;
     case WSGI_OPT_INT64:
         errno = 0;
-        return (!*value || apr_strtoi64(value, &end, 10) < 0 || *end || errno) ? opt->error
-                                                                               : NULL;
+        return (!*value || apr_strtoi64(value, &end, 10) < 0 || *end || errno) ? opt->error : NULL;
     case WSGI_OPT_BUFFER:
         if (wsgi_parse_long(value, &number) || (number != 0 && number < opt->min))
             return opt->error;
@@ -1020,9 +1014,9 @@ static const char *wsgi_add_daemon_process(cmd_parms *cmd, void *mconfig, const 
         if (!strcmp(option, "processes")) {
             group->processes = atoi(value);
             group->multiprocess = 1;
-        }
-        else if (!strcmp(option, "threads"))
+        } else if (!strcmp(option, "threads")) {
             group->threads = atoi(value);
+        }
     }
     if (apr_table_get(group->options, "script-user") &&
         apr_table_get(group->options, "script-group"))
@@ -1055,6 +1049,7 @@ typedef struct {
     int map_head_to_get;
     int ignore_activity;
     int enable_sendfile;
+    int error_override; /* WSGIErrorOverride (daemon mode) */
     apr_array_header_t *trusted_proxy_headers;
     apr_array_header_t *trusted_proxies;
 } wsgi_req_t;
@@ -1071,8 +1066,9 @@ static const char *wsgi_host_port(request_rec *r, const char *host)
 /* The mount point in %{RESOURCE}: SCRIPT_NAME with slashes collapsed, lower-cased. */
 static const char *wsgi_resource_script_name(request_rec *r)
 {
-    size_t length = (r->path_info && *r->path_info) ? (size_t)ap_find_path_info(r->uri, r->path_info)
-                                                    : strlen(r->uri);
+    size_t length = (r->path_info && *r->path_info)
+                        ? (size_t)ap_find_path_info(r->uri, r->path_info)
+                        : strlen(r->uri);
     char *name = apr_pstrmemdup(r->pool, r->uri, length);
     ap_no2slash(name);
     ap_str_tolower(name);
@@ -1114,7 +1110,7 @@ static const char *wsgi_expand_group(request_rec *r, const char *s)
         return wsgi_host_port(r, r->server->server_hostname);
     if (!strcmp(s, "%{HOST}"))
         return wsgi_host_port(r, (r->hostname && *r->hostname) ? r->hostname
-                                                                : r->server->server_hostname);
+                                                               : r->server->server_hostname);
     if ((value = wsgi_env_lookup(r, s))) {
         /* A value that is itself an expression (but not another %{ENV:}) is expanded. */
         if (*value == '%' && strncmp(value, "%{ENV:", 6))
@@ -1137,8 +1133,7 @@ static const char *wsgi_expand_callable(request_rec *r, const char *s)
 }
 
 #define WSGI_PICK(field, fallback)                                                                 \
-    (dscope->field != -1 ? dscope->field                                                           \
-                         : (sscope->field != -1 ? sscope->field : (fallback)))
+    (dscope->field != -1 ? dscope->field : (sscope->field != -1 ? sscope->field : (fallback)))
 
 /* Resolves the directory and server settings (mod_wsgi's request config). */
 static void wsgi_resolve(request_rec *r, wsgi_req_t *rc)
@@ -1165,6 +1160,7 @@ static void wsgi_resolve(request_rec *r, wsgi_req_t *rc)
     rc->map_head_to_get = WSGI_PICK(map_head_to_get, 2);
     rc->ignore_activity = WSGI_PICK(ignore_activity, 0);
     rc->enable_sendfile = WSGI_PICK(enable_sendfile, 0);
+    rc->error_override = WSGI_PICK(error_override, 0);
     rc->trusted_proxy_headers = dscope->trusted_proxy_headers ? dscope->trusted_proxy_headers
                                                               : sscope->trusted_proxy_headers;
     rc->trusted_proxies =
@@ -1208,9 +1204,9 @@ static size_t wsgi_alias_matches(const char *uri, const char *alias)
                 ++a;
             while (*u == '/')
                 ++u;
-        }
-        else if (*u++ != *a++)
+        } else if (*u++ != *a++) {
             return 0;
+        }
     }
     if (a[-1] != '/' && *u && *u != '/')
         return 0;
@@ -1250,12 +1246,12 @@ static int wsgi_translate_name(request_rec *r)
                               (int)getpid(), alias->target);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
-        }
-        else if (!(matched = wsgi_alias_matches(r->uri, alias->location)))
+        } else if (!(matched = wsgi_alias_matches(r->uri, alias->location))) {
             continue;
+        }
 
-        r->filename = apr_pstrcat(r->pool, target, strcmp(location, "/") ? r->uri + matched : r->uri,
-                                  NULL);
+        r->filename =
+            apr_pstrcat(r->pool, target, strcmp(location, "/") ? r->uri + matched : r->uri, NULL);
         r->handler = WSGI_HANDLER;
         ap_set_module_config(r->request_config, &wsgi_module, alias);
         return OK;
@@ -1282,6 +1278,59 @@ static void wsgi_drop_invalid_headers(request_rec *r)
     }
 }
 
+/* The URL as the client sent it: the second word of the request line. */
+static const char *wsgi_original_uri(request_rec *r)
+{
+    const char *first, *last;
+
+    if (!r->the_request)
+        return "";
+    for (first = r->the_request; *first && !apr_isspace(*first); ++first)
+        ;
+    while (apr_isspace(*first))
+        ++first;
+    for (last = first; *last && !apr_isspace(*last); ++last)
+        ;
+    return apr_pstrmemdup(r->pool, first, last - first);
+}
+
+/*
+ * ap_add_cgi_vars() without PATH_TRANSLATED. Apache computes that with a
+ * sub-request for PATH_INFO on every request: a second URL mapping, directory
+ * walk and access check, about a third of this module's cost per request, and
+ * its access check can log "client denied" for the DocumentRoot. WSGI
+ * applications have no use for it; mod_wsgi 6 dropped it for the same reasons.
+ */
+static void wsgi_add_cgi_vars(request_rec *r)
+{
+    apr_table_t *env = r->subprocess_env;
+    const char *request_uri = NULL;
+
+#if AP_MODULE_MAGIC_AT_LEAST(20120211, 58)
+    const core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    if (core->cgi_var_rules) {
+        const char *rule = apr_hash_get(core->cgi_var_rules, "REQUEST_URI", APR_HASH_KEY_STRING);
+        if (rule && !strcmp(rule, "current-uri"))
+            request_uri = r->uri; /* CGIVar REQUEST_URI current-uri */
+    }
+#endif
+    apr_table_setn(env, "GATEWAY_INTERFACE", "CGI/1.1");
+    apr_table_setn(env, "SERVER_PROTOCOL", r->protocol);
+    apr_table_setn(env, "REQUEST_METHOD", r->method);
+    apr_table_setn(env, "QUERY_STRING", r->args ? r->args : "");
+    apr_table_setn(env, "REQUEST_URI", request_uri ? request_uri : wsgi_original_uri(r));
+
+    if (!r->path_info || !*r->path_info || !strcmp(r->protocol, "INCLUDED")) {
+        apr_table_setn(env, "SCRIPT_NAME", r->uri);
+        if (r->path_info && *r->path_info)
+            apr_table_setn(env, "PATH_INFO", r->path_info);
+    } else {
+        int start = ap_find_path_info(r->uri, r->path_info);
+        apr_table_setn(env, "SCRIPT_NAME", apr_pstrmemdup(r->pool, r->uri, start));
+        apr_table_setn(env, "PATH_INFO", r->path_info);
+    }
+}
+
 /* Collapses repeated slashes in an environ value starting with '/'. */
 static void wsgi_collapse_slashes(request_rec *r, const char *name)
 {
@@ -1295,10 +1344,12 @@ static void wsgi_collapse_slashes(request_rec *r, const char *name)
 
 static int wsgi_ip_trusted(request_rec *r, const char *ip, apr_array_header_t *proxies)
 {
+    unsigned char addr[sizeof(struct in6_addr)];
     apr_sockaddr_t *sa;
     int i;
 
-    if (!wsgi_looks_like_ip(ip) ||
+    /* IP literals only: a name in a header must never cause a DNS lookup. */
+    if ((inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1) ||
         apr_sockaddr_info_get(&sa, ip, APR_UNSPEC, 0, 0, r->pool) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       "mod_wsgi (pid=%d): Forwarded IP of \"%s\" is not a valid IP address.",
@@ -1355,8 +1406,7 @@ static void wsgi_apply_forwarded_for(request_rec *r, const wsgi_req_t *rc, const
         for (++i; i < items->nelts; ++i)
             list = apr_pstrcat(r->pool, list, ", ", APR_ARRAY_IDX(items, i, char *), NULL);
         apr_table_setn(r->subprocess_env, "HTTP_X_FORWARDED_FOR", list);
-    }
-    else {
+    } else {
         const char *last = APR_ARRAY_IDX(items, items->nelts - 1, char *);
         apr_table_setn(r->subprocess_env, "REMOTE_ADDR", last);
         apr_table_setn(r->subprocess_env, "HTTP_X_FORWARDED_FOR", last);
@@ -1521,7 +1571,7 @@ static void wsgi_build_environment(request_rec *r, const wsgi_req_t *rc)
     const char *value;
 
     wsgi_drop_invalid_headers(r);
-    ap_add_cgi_vars(r);
+    wsgi_add_cgi_vars(r);
     ap_add_common_vars(r);
 
     /* HEAD as GET, so output filters see the same response (WSGIMapHEADToGET). */
@@ -1544,25 +1594,25 @@ static void wsgi_build_environment(request_rec *r, const wsgi_req_t *rc)
     if (wsgi_connection_is_https(c))
         apr_table_setn(env, "HTTPS", "1");
 
-    apr_table_setn(env, "mod_wsgi.process_group", rc->process_group);
-    apr_table_setn(env, "mod_wsgi.application_group", rc->application_group);
-    apr_table_setn(env, "mod_wsgi.callable_object", rc->callable_object);
-    apr_table_setn(env, "mod_wsgi.request_handler", r->handler);
-    apr_table_setn(env, "mod_wsgi.handler_script", rc->handler_script);
-    apr_table_setn(env, "mod_wsgi.script_reloading", wsgi_flag_string(rc->script_reloading));
-    apr_table_setn(env, "mod_wsgi.listener_host",
+    /* Keys Apache never sets: appended without a lookup. */
+    apr_table_addn(env, "mod_wsgi.process_group", rc->process_group);
+    apr_table_addn(env, "mod_wsgi.application_group", rc->application_group);
+    apr_table_addn(env, "mod_wsgi.callable_object", rc->callable_object);
+    apr_table_addn(env, "mod_wsgi.request_handler", r->handler);
+    apr_table_addn(env, "mod_wsgi.handler_script", rc->handler_script);
+    apr_table_addn(env, "mod_wsgi.script_reloading", wsgi_flag_string(rc->script_reloading));
+    apr_table_addn(env, "mod_wsgi.listener_host",
                    c->local_addr->hostname ? c->local_addr->hostname : "");
-    apr_table_setn(env, "mod_wsgi.listener_port", apr_itoa(r->pool, c->local_addr->port));
-    apr_table_setn(env, "mod_wsgi.enable_sendfile", wsgi_flag_string(rc->enable_sendfile));
-    apr_table_setn(env, "mod_wsgi.ignore_activity", wsgi_flag_string(rc->ignore_activity));
-    apr_table_setn(env, "mod_wsgi.request_start",
-                   apr_psprintf(r->pool, "%" APR_TIME_T_FMT, r->request_time));
+    apr_table_addn(env, "mod_wsgi.listener_port", apr_itoa(r->pool, c->local_addr->port));
+    apr_table_addn(env, "mod_wsgi.enable_sendfile", wsgi_flag_string(rc->enable_sendfile));
+    apr_table_addn(env, "mod_wsgi.ignore_activity", wsgi_flag_string(rc->ignore_activity));
+    apr_table_addn(env, "mod_wsgi.request_start", apr_ltoa(r->pool, (long)r->request_time));
     if (!r->log_id)
         ap_run_generate_log_id(c, r, &r->log_id);
     if (r->log_id)
-        apr_table_setn(env, "mod_wsgi.request_id", r->log_id);
+        apr_table_addn(env, "mod_wsgi.request_id", r->log_id);
     if (c->log_id)
-        apr_table_setn(env, "mod_wsgi.connection_id", c->log_id);
+        apr_table_addn(env, "mod_wsgi.connection_id", c->log_id);
 }
 
 /* r->subprocess_env as the runtime's (name, value) pairs; the strings stay in place. */
@@ -1600,8 +1650,12 @@ typedef struct {
     int enable_sendfile;     /* WSGIEnableSendfile */
     int input_started;
     int input_done;
-    int filter_error; /* an input filter already answered (e.g. 413) */
-    int started;      /* status and headers were handed over */
+    int filter_error;     /* an input filter already answered (e.g. 413) */
+    int started;          /* status and headers were handed over */
+    int daemon;           /* proxied to a daemon process group */
+    const char *redirect; /* daemon mode: 200 + "Location: /path", body discarded */
+    int error_override;   /* daemon mode: WSGIErrorOverride */
+    int override_status;  /* the error status Apache answers instead, body discarded */
 } wsgi_io_t;
 
 /* Maps a failed brigade read or pass onto the runtime's I/O codes. */
@@ -1694,23 +1748,34 @@ static uint32_t wsgi_io_start_response(void *ctx, uint16_t status, const char *s
         value[headers[i].value.len] = '\0';
         buf = value + headers[i].value.len + 1;
 
-        if (!strcasecmp(name, "Content-Type"))
+        if (!strcasecmp(name, "Content-Type")) {
             ap_set_content_type(r, value);
-        else if (!strcasecmp(name, "Content-Length")) {
+        } else if (!strcasecmp(name, "Content-Length")) {
             apr_off_t length;
             char *end;
             if (apr_strtoff(&length, value, &end, 10) != APR_SUCCESS || *end || length < 0)
                 return WSGIRT_IO_ERROR;
             ap_set_content_length(r, length);
-        }
-        else if (!strcasecmp(name, "WWW-Authenticate"))
+        } else if (!strcasecmp(name, "WWW-Authenticate")) {
             apr_table_addn(r->err_headers_out, name, value);
-        else
+        } else {
             apr_table_addn(r->headers_out, name, value);
+        }
     }
     /* Body reads after this must not put "100 Continue" into the response. */
     r->expecting_100 = 0;
     io->started = 1;
+    /* Daemon mode, as mod_wsgi (and CGI): 200 with a local Location is an internal redirect. */
+    if (io->daemon && status == 200) {
+        const char *location = apr_table_get(r->headers_out, "Location");
+        if (location && *location == '/')
+            io->redirect = location;
+    }
+    if (io->daemon && io->error_override && ap_is_HTTP_ERROR(status))
+        io->override_status = status;
+    /* mod_wsgi's daemon mode turns "200 Error" into 500 (error documents apply). */
+    if (io->daemon && status == 200 && !strcmp(r->status_line, "200 Error"))
+        io->override_status = HTTP_INTERNAL_SERVER_ERROR;
     return WSGIRT_IO_OK;
 }
 
@@ -1730,6 +1795,8 @@ static uint32_t wsgi_io_write(void *ctx, const uint8_t *data, size_t len, uint32
     wsgi_io_t *io = ctx;
     apr_bucket_alloc_t *ba = io->r->connection->bucket_alloc;
 
+    if (io->redirect || io->override_status)
+        return WSGIRT_IO_OK;
     if (io->r->connection->aborted)
         return WSGIRT_IO_CLIENT_GONE;
     APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_transient_create((const char *)data, len, ba));
@@ -1753,11 +1820,14 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
     off_t position;
     uint32_t result;
 
+    if (io->redirect || io->override_status)
+        return WSGIRT_IO_OK;
     if (r->connection->aborted)
         return WSGIRT_IO_CLIENT_GONE;
     if (!len)
         return WSGIRT_IO_OK;
-    if (apr_os_file_put(&file, &osfd, APR_FOPEN_READ | (io->enable_sendfile ? APR_SENDFILE_ENABLED : 0),
+    if (apr_os_file_put(&file, &osfd,
+                        APR_FOPEN_READ | (io->enable_sendfile ? APR_SENDFILE_ENABLED : 0),
                         r->pool) != APR_SUCCESS ||
         apr_file_dup(&copy, file, r->pool) != APR_SUCCESS)
         return WSGIRT_IO_ERROR;
@@ -1771,8 +1841,7 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
 }
 
 static const wsgirt_host_io wsgi_host_io = {
-    sizeof(wsgirt_host_io), wsgi_io_read, wsgi_io_start_response, wsgi_io_write,
-    wsgi_io_send_file,
+    sizeof(wsgirt_host_io), wsgi_io_read, wsgi_io_start_response, wsgi_io_write, wsgi_io_send_file,
 };
 
 /* ---------------------------------------------------------------------------
@@ -1813,8 +1882,9 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
     const char *script = *rc->handler_script ? rc->handler_script : r->filename;
     wsgirt_status status;
     size_t count = 0;
+    int daemon = *rc->process_group != '\0';
 
-    if (!wsgi_runtime) {
+    if (!daemon && !wsgi_runtime) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
                       "mod_wsgi (pid=%d): Python is not available in this process (see the "
                       "startup messages): %s",
@@ -1827,9 +1897,12 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
     io.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     io.chunked_request = rc->chunked_request;
     io.enable_sendfile = rc->enable_sendfile;
+    io.daemon = daemon;
+    io.error_override = rc->error_override;
 
-    apr_table_setn(r->subprocess_env, "mod_wsgi.script_start",
-                   apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now()));
+    /* In daemon mode the daemon adds mod_wsgi.script_start itself. */
+    apr_table_addn(r->subprocess_env, daemon ? "mod_wsgi.queue_start" : "mod_wsgi.script_start",
+                   apr_ltoa(r->pool, (long)apr_time_now()));
 
     memset(&spec, 0, sizeof(spec));
     spec.struct_size = sizeof(spec);
@@ -1848,7 +1921,25 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
 
     memset(&result, 0, sizeof(result));
     result.struct_size = sizeof(result);
-    status = wsgirt_request_run(wsgi_runtime, &spec, &wsgi_host_io, &io, &result);
+    if (daemon)
+        status = wsgi_daemon_execute(r, rc->process_group, &spec, &wsgi_host_io, &io, &result);
+    else
+        status = wsgirt_request_run(wsgi_runtime, &spec, &wsgi_host_io, &io, &result);
+
+    if (io.redirect && status == WSGIRT_STATUS_OK && !result.incomplete) {
+        /* A GET without a body, as mod_wsgi's daemon mode does it. */
+        r->method = "GET";
+        r->method_number = M_GET;
+        apr_table_unset(r->headers_in, "Content-Length");
+        ap_internal_redirect_handler(io.redirect, r);
+        return OK;
+    }
+    if (io.override_status && status == WSGIRT_STATUS_OK && !result.incomplete) {
+        /* WSGIErrorOverride: Apache's error document replaces the application's. */
+        r->status = HTTP_OK;
+        r->status_line = NULL;
+        return io.override_status;
+    }
 
     switch (status) {
     case WSGIRT_STATUS_OK:
@@ -1857,8 +1948,13 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
         return OK;
     case WSGIRT_STATUS_CALLABLE_NOT_FOUND:
         return HTTP_NOT_FOUND;
+    case WSGIRT_STATUS_DAEMON_UNAVAILABLE:
+        return HTTP_SERVICE_UNAVAILABLE;
+    case WSGIRT_STATUS_DAEMON_TIMEOUT:
+        return HTTP_GATEWAY_TIME_OUT;
     case WSGIRT_STATUS_SCRIPT_LOAD_FAILED:
     case WSGIRT_STATUS_APP_ERROR:
+    case WSGIRT_STATUS_DAEMON_FAILED:
         break;
     case WSGIRT_STATUS_INTERPRETER_FAILED:
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
@@ -1923,7 +2019,7 @@ static int wsgi_check_body(request_rec *r, const wsgi_req_t *rc)
     return OK;
 }
 
-/* Daemon-mode routing checks; until daemon mode exists such requests get 500. */
+/* Daemon-mode routing checks (WSGIRestrictProcess, the group exists). */
 static int wsgi_check_process_group(request_rec *r, const wsgi_req_t *rc)
 {
     int i;
@@ -1941,21 +2037,14 @@ static int wsgi_check_process_group(request_rec *r, const wsgi_req_t *rc)
     if (!*rc->process_group)
         return OK;
     for (i = 0; wsgi_daemon_list && i < wsgi_daemon_list->nelts; ++i) {
-        if (!strcmp(APR_ARRAY_IDX(wsgi_daemon_list, i, wsgi_daemon_t).name, rc->process_group)) {
-            wsgi_log_script_error(r,
-                                  apr_psprintf(r->pool,
-                                               "Daemon process called '%s' cannot be used: daemon "
-                                               "mode is not yet supported by wsgirt",
-                                               rc->process_group),
-                                  NULL);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
+        if (!strcmp(APR_ARRAY_IDX(wsgi_daemon_list, i, wsgi_daemon_t).name, rc->process_group))
+            return wsgi_daemon_check_script(r, rc->process_group); /* daemon.c proxies it */
     }
-    wsgi_log_script_error(
-        r,
-        apr_psprintf(r->pool, "No WSGI daemon process called '%s' has been configured",
-                     rc->process_group),
-        NULL);
+    wsgi_log_script_error(r,
+                          apr_psprintf(r->pool,
+                                       "No WSGI daemon process called '%s' has been configured",
+                                       rc->process_group),
+                          NULL);
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
@@ -2008,8 +2097,7 @@ static int wsgi_handler(request_rec *r)
             if (alias->pass_authorization != -1)
                 rc.pass_authorization = alias->pass_authorization;
         }
-    }
-    else {
+    } else {
         rc.handler_script = handler_script->path;
         callable_object = "handle_request";
         if (handler_script->process_group)
@@ -2022,7 +2110,8 @@ static int wsgi_handler(request_rec *r)
     rc.process_group = process_group ? wsgi_expand_group(r, process_group) : "";
     rc.application_group =
         application_group ? wsgi_expand_group(r, application_group) : wsgi_resource_group(r);
-    rc.callable_object = handler_script ? callable_object : wsgi_expand_callable(r, callable_object);
+    rc.callable_object =
+        handler_script ? callable_object : wsgi_expand_callable(r, callable_object);
 
     if (r->used_path_info == AP_REQ_REJECT_PATH_INFO && r->path_info && *r->path_info) {
         wsgi_log_script_error(r, "AcceptPathInfo off disallows user's path", NULL);
@@ -2034,12 +2123,23 @@ static int wsgi_handler(request_rec *r)
     wsgi_build_environment(r, &rc);
 
     if (rc.dispatch_script) {
-        wsgi_log_script_error(r, "WSGIDispatchScript is not yet supported by wsgirt", NULL);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        size_t count = 0;
+        const wsgirt_pair *pairs = wsgi_environ_pairs(r, &count);
+        const char *group = rc.dispatch_script->application_group
+                                ? wsgi_expand_group(r, rc.dispatch_script->application_group)
+                                : "";
+        if ((status = wsgi_auth_dispatch(r, rc.dispatch_script->path, group, pairs, count,
+                                         &rc.process_group, &rc.application_group,
+                                         &rc.callable_object)) != OK)
+            return status;
+        rc.application_group = wsgi_expand_group(r, rc.application_group);
+        apr_table_set(r->subprocess_env, "mod_wsgi.process_group", rc.process_group);
+        apr_table_set(r->subprocess_env, "mod_wsgi.application_group", rc.application_group);
+        apr_table_set(r->subprocess_env, "mod_wsgi.callable_object", rc.callable_object);
     }
     if ((status = wsgi_check_process_group(r, &rc)) != OK)
         return status;
-    if (wsgi_server_conf(wsgi_server)->restrict_embedded == 1) {
+    if (!*rc.process_group && wsgi_server_conf(wsgi_server)->restrict_embedded == 1) {
         wsgi_log_script_error(r, "Embedded mode of mod_wsgi disabled by runtime configuration",
                               NULL);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -2048,59 +2148,44 @@ static int wsgi_handler(request_rec *r)
 }
 
 /* ---------------------------------------------------------------------------
- * 9. Placeholders for the auth, access and dispatch scripts (later issue)
- *
- * The directives parse and are stored, and the `wsgi` authn and `wsgi-group`
- * authz providers exist so configurations load; until they are implemented
- * they fail closed: the request gets 500 and a log line says why.
+ * 9. What auth.c needs for the access, auth and dispatch scripts
  * ------------------------------------------------------------------------- */
 
-static void wsgi_log_unsupported(request_rec *r, const char *directive)
+wsgirt_runtime *wsgi_hook_runtime(void)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "mod_wsgi (pid=%d): %s is not yet supported by wsgirt; request refused: %s",
-                  (int)getpid(), directive, r->filename ? r->filename : r->uri);
+    return wsgi_runtime;
 }
 
-static int wsgi_access_checker(request_rec *r)
+const char *wsgi_hook_script(request_rec *r, wsgi_hook_kind_t kind, const char **group)
 {
     const wsgi_dir_conf_t *dconf = ap_get_module_config(r->per_dir_config, &wsgi_module);
-    if (!dconf->access_script)
-        return DECLINED;
-    wsgi_log_unsupported(r, "WSGIAccessScript");
-    return HTTP_INTERNAL_SERVER_ERROR;
+    const wsgi_script_t *script = kind == WSGI_HOOK_ACCESS      ? dconf->access_script
+                                  : kind == WSGI_HOOK_AUTH_USER ? dconf->auth_user_script
+                                                                : dconf->auth_group_script;
+    if (!script)
+        return NULL;
+    /* application-group= defaults to %{GLOBAL}, the main interpreter. */
+    *group = script->application_group ? wsgi_expand_group(r, script->application_group) : "";
+    return script->path;
 }
 
-static authn_status wsgi_check_password(request_rec *r, const char *user, const char *password)
+const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count)
 {
-    WSGI_UNUSED(user);
-    WSGI_UNUSED(password);
-    wsgi_log_unsupported(r, "WSGIAuthUserScript");
-    return AUTH_GENERAL_ERROR;
+    apr_table_t *saved = r->subprocess_env;
+    const wsgirt_pair *pairs;
+    wsgi_req_t rc;
+
+    wsgi_resolve(r, &rc);
+    rc.process_group = rc.process_group ? wsgi_expand_group(r, rc.process_group) : "";
+    rc.application_group =
+        rc.application_group ? wsgi_expand_group(r, rc.application_group) : wsgi_resource_group(r);
+    rc.callable_object = wsgi_expand_callable(r, rc.callable_object);
+    r->subprocess_env = apr_table_copy(r->pool, saved);
+    wsgi_build_environment(r, &rc);
+    pairs = wsgi_environ_pairs(r, count);
+    r->subprocess_env = saved;
+    return pairs;
 }
-
-static authn_status wsgi_get_realm_hash(request_rec *r, const char *user, const char *realm,
-                                        char **rethash)
-{
-    WSGI_UNUSED(user);
-    WSGI_UNUSED(realm);
-    WSGI_UNUSED(rethash);
-    wsgi_log_unsupported(r, "WSGIAuthUserScript");
-    return AUTH_GENERAL_ERROR;
-}
-
-static const authn_provider wsgi_authn_provider = {&wsgi_check_password, &wsgi_get_realm_hash};
-
-static authz_status wsgi_check_authorization(request_rec *r, const char *require_line,
-                                             const void *parsed_require_line)
-{
-    WSGI_UNUSED(require_line);
-    WSGI_UNUSED(parsed_require_line);
-    wsgi_log_unsupported(r, "WSGIAuthGroupScript");
-    return AUTHZ_GENERAL_ERROR;
-}
-
-static const authz_provider wsgi_authz_provider = {&wsgi_check_authorization, NULL};
 
 /* ---------------------------------------------------------------------------
  * 10. Process lifecycle: logging, post_config, child_init
@@ -2128,9 +2213,15 @@ static int wsgi_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
+static wsgirt_config *wsgi_daemon_runtime_config(apr_pool_t *p);
+static void wsgi_daemon_import_scripts(wsgirt_runtime *runtime, const char *group);
+static const wsgi_daemon_hooks_t wsgi_daemon_hooks = {wsgi_daemon_runtime_config,
+                                                      wsgi_daemon_import_scripts};
+
 static int wsgi_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     const wsgi_server_conf_t *sconf = wsgi_server_conf(s);
+    int i;
     WSGI_UNUSED(plog);
     WSGI_UNUSED(ptemp);
 
@@ -2151,12 +2242,14 @@ static int wsgi_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                      "mod_wsgi (pid=%d): WSGILazyInitialization Off is deprecated and ignored: "
                      "wsgirt always initialises Python in the child processes.",
                      (int)getpid());
-    if (wsgi_daemon_list && wsgi_daemon_list->nelts)
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "mod_wsgi (pid=%d): WSGIDaemonProcess groups are configured but daemon "
-                     "mode is not yet supported by wsgirt; requests routed to them get 500.",
-                     (int)getpid());
-    return OK;
+    /* Daemon process groups (daemon.c): sockets, tokens, forks; never Python here. */
+    for (i = 0; wsgi_daemon_list && i < wsgi_daemon_list->nelts; ++i) {
+        const wsgi_daemon_t *group = &APR_ARRAY_IDX(wsgi_daemon_list, i, wsgi_daemon_t);
+        wsgi_daemon_add(pconf, group->name, group->server, group->processes, group->threads,
+                        group->multiprocess, group->options);
+    }
+    return wsgi_daemon_start(pconf, s, sconf->socket_prefix, sconf->socket_rotation,
+                             &wsgi_daemon_hooks);
 }
 
 static apr_status_t wsgi_child_cleanup(void *data)
@@ -2190,9 +2283,9 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
         return NULL;
 
     if (sconf->python_home)
-        wsgi_configure(wsgirt_config_set_python_home(config, sconf->python_home,
-                                                     strlen(sconf->python_home)),
-                       "WSGIPythonHome", sconf->python_home);
+        wsgi_configure(
+            wsgirt_config_set_python_home(config, sconf->python_home, strlen(sconf->python_home)),
+            "WSGIPythonHome", sconf->python_home);
     if (sconf->python_path) {
         const char *rest = sconf->python_path;
         while (*rest) {
@@ -2241,10 +2334,33 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
                                     max_threads);
 
     ap_get_server_revision(&version);
-    (void)wsgirt_config_set_host_version(config, (uint32_t)version.major,
-                                         (uint32_t)version.minor, (uint32_t)version.patch);
+    (void)wsgirt_config_set_host_version(config, (uint32_t)version.major, (uint32_t)version.minor,
+                                         (uint32_t)version.patch);
     (void)wsgirt_config_set_log_callback(config, wsgi_log_callback, NULL);
     return config;
+}
+
+/* A daemon process's runtime configuration: embedded mode's; daemon.c adds the group's. */
+static wsgirt_config *wsgi_daemon_runtime_config(apr_pool_t *p)
+{
+    const wsgi_server_conf_t *sconf = wsgi_server_conf(wsgi_server);
+    if (sconf->python_eggs && !getenv("PYTHON_EGG_CACHE"))
+        setenv("PYTHON_EGG_CACHE", sconf->python_eggs, 1);
+    return wsgi_runtime_config(p, sconf);
+}
+
+/* WSGIImportScript ... process-group=<group>, in the daemon process. */
+static void wsgi_daemon_import_scripts(wsgirt_runtime *runtime, const char *group)
+{
+    int i;
+    for (i = 0; wsgi_import_list && i < wsgi_import_list->nelts; ++i) {
+        const wsgi_script_t *entry = &APR_ARRAY_IDX(wsgi_import_list, i, wsgi_script_t);
+        if (strcmp(entry->process_group, group))
+            continue;
+        (void)wsgirt_runtime_import_script(runtime, entry->application_group,
+                                           strlen(entry->application_group), entry->path,
+                                           strlen(entry->path));
+    }
 }
 
 /* Starts Python in this child (never in the parent) and preloads scripts. */
@@ -2256,8 +2372,11 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     int i;
 
     wsgi_server = s;
-    if (!wsgi_python_required)
+    if (!wsgi_python_required) {
+        /* No runtime here: the daemon proxy's lines still need a sink. */
+        wsgi_daemon_child_init(s, wsgi_log_callback, NULL);
         return;
+    }
     if (sconf->python_eggs)
         setenv("PYTHON_EGG_CACHE", sconf->python_eggs, 1);
     if (!(config = wsgi_runtime_config(p, sconf))) {
@@ -2310,8 +2429,8 @@ static const command_rec wsgi_commands[] = {
                      "Location of WSGI import script."),
     AP_INIT_RAW_ARGS("WSGIHandlerScript", wsgi_add_handler_script, NULL, ACCESS_CONF | RSRC_CONF,
                      "Location of WSGI handler script file."),
-    AP_INIT_RAW_ARGS("WSGIDispatchScript", wsgi_set_dispatch_script, NULL,
-                     ACCESS_CONF | RSRC_CONF, "Location of WSGI dispatch script."),
+    AP_INIT_RAW_ARGS("WSGIDispatchScript", wsgi_set_dispatch_script, NULL, ACCESS_CONF | RSRC_CONF,
+                     "Location of WSGI dispatch script."),
 
     /* Python */
     AP_INIT_TAKE1("WSGIPythonHome", wsgi_set_global_string, WSGI_SERVER(python_home), RSRC_CONF,
@@ -2336,8 +2455,8 @@ static const command_rec wsgi_commands[] = {
     /* Restrictions */
     AP_INIT_TAKE1("WSGIRestrictEmbedded", wsgi_set_global_flag, WSGI_SERVER(restrict_embedded),
                   RSRC_CONF, "Enable/Disable use of embedded mode."),
-    AP_INIT_TAKE1("WSGIRestrictStdin", wsgi_set_global_flag, WSGI_SERVER(restrict_stdin),
-                  RSRC_CONF, "Enable/Disable restrictions on use of STDIN."),
+    AP_INIT_TAKE1("WSGIRestrictStdin", wsgi_set_global_flag, WSGI_SERVER(restrict_stdin), RSRC_CONF,
+                  "Enable/Disable restrictions on use of STDIN."),
     AP_INIT_TAKE1("WSGIRestrictStdout", wsgi_set_global_flag, WSGI_SERVER(restrict_stdout),
                   RSRC_CONF, "Enable/Disable restrictions on use of STDOUT."),
     AP_INIT_TAKE1("WSGIRestrictSignal", wsgi_set_global_flag, WSGI_SERVER(restrict_signal),
@@ -2352,8 +2471,8 @@ static const command_rec wsgi_commands[] = {
                   ACCESS_CONF | RSRC_CONF, "Enable/Disable Apache request object."),
     AP_INIT_TAKE1("WSGIScriptReloading", wsgi_set_scope_flag, WSGI_SCOPE(script_reloading),
                   OR_FILEINFO, "Enable/Disable script reloading mechanism."),
-    AP_INIT_TAKE1("WSGIErrorOverride", wsgi_set_scope_flag, WSGI_SCOPE(error_override),
-                  OR_FILEINFO, "Enable/Disable overriding of error pages."),
+    AP_INIT_TAKE1("WSGIErrorOverride", wsgi_set_scope_flag, WSGI_SCOPE(error_override), OR_FILEINFO,
+                  "Enable/Disable overriding of error pages."),
     AP_INIT_TAKE1("WSGIChunkedRequest", wsgi_set_scope_flag, WSGI_SCOPE(chunked_request),
                   OR_FILEINFO, "Enable/Disable support for chunked requests."),
     AP_INIT_TAKE1("WSGIMapHEADToGET", wsgi_set_map_head_to_get, NULL, OR_FILEINFO,
@@ -2392,8 +2511,8 @@ static const command_rec wsgi_commands[] = {
                   "Set accept mutex type for daemon processes."),
 
     /* Diagnostics and integrations */
-    AP_INIT_TAKE1("WSGIServerMetrics", wsgi_set_global_flag, WSGI_SERVER(server_metrics),
-                  RSRC_CONF, "Enabled/Disable access to server metrics."),
+    AP_INIT_TAKE1("WSGIServerMetrics", wsgi_set_global_flag, WSGI_SERVER(server_metrics), RSRC_CONF,
+                  "Enabled/Disable access to server metrics."),
     AP_INIT_TAKE1("WSGIVerboseDebugging", wsgi_set_global_flag, WSGI_SERVER(verbose_debugging),
                   RSRC_CONF, "Enable/Disable verbose debugging messages."),
     AP_INIT_TAKE1("WSGINewRelicConfigFile", wsgi_set_global_string,
@@ -2408,20 +2527,13 @@ static void wsgi_register_hooks(apr_pool_t *p)
 {
     static const char *const before_translate[] = {"mod_alias.c", NULL};
     static const char *const after_translate[] = {"mod_userdir.c", "mod_vhost_alias.c", NULL};
-    static const char *const before_access[] = {"mod_ssl.c", NULL};
-    static const char *const after_access[] = {"mod_authz_host.c", NULL};
 
     ap_hook_pre_config(wsgi_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wsgi_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wsgi_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_translate_name(wsgi_translate_name, before_translate, after_translate,
-                           APR_HOOK_MIDDLE);
+    ap_hook_translate_name(wsgi_translate_name, before_translate, after_translate, APR_HOOK_MIDDLE);
     ap_hook_handler(wsgi_handler, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_access_checker(wsgi_access_checker, before_access, after_access, APR_HOOK_MIDDLE);
-    ap_register_auth_provider(p, AUTHN_PROVIDER_GROUP, "wsgi", AUTHN_PROVIDER_VERSION,
-                              &wsgi_authn_provider, AP_AUTH_INTERNAL_PER_CONF);
-    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "wsgi-group", AUTHZ_PROVIDER_VERSION,
-                              &wsgi_authz_provider, AP_AUTH_INTERNAL_PER_CONF);
+    wsgi_auth_register_hooks(p);
 }
 
 module AP_MODULE_DECLARE_DATA wsgi_module = {

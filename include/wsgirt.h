@@ -144,6 +144,35 @@ typedef uint32_t wsgirt_status;
 #endif // __cplusplus
 
 /*
+ What `check_password` answered.
+ */
+enum wsgirt_auth
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   `True`, or a `str` (the new user name, given to the value callback).
+   */
+  WSGIRT_AUTH_GRANTED = 0,
+  /*
+   `False`: wrong password.
+   */
+  WSGIRT_AUTH_DENIED = 1,
+  /*
+   `None`: unknown user.
+   */
+  WSGIRT_AUTH_NOT_FOUND = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsgirt_auth wsgirt_auth;
+#else
+typedef uint32_t wsgirt_auth;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Boolean settings for `wsgirt_config_set_flag`.
  */
 enum wsgirt_flag
@@ -286,6 +315,47 @@ enum wsgirt_shutdown_reason
 typedef enum wsgirt_shutdown_reason wsgirt_shutdown_reason;
 #else
 typedef uint32_t wsgirt_shutdown_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ What a value handed to a [`wsgirt_hook_value_cb`] is.
+ */
+enum wsgirt_hook_value
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   The user name `check_password` returned (replaces the request's user).
+   */
+  WSGIRT_HOOK_USER = 1,
+  /*
+   The realm hash `get_realm_hash` returned.
+   */
+  WSGIRT_HOOK_REALM_HASH = 2,
+  /*
+   One group `groups_for_user` returned (called once per group).
+   */
+  WSGIRT_HOOK_GROUP = 3,
+  /*
+   The dispatch script's `process_group`.
+   */
+  WSGIRT_HOOK_PROCESS_GROUP = 4,
+  /*
+   The dispatch script's `application_group`.
+   */
+  WSGIRT_HOOK_APPLICATION_GROUP = 5,
+  /*
+   The dispatch script's `callable_object`.
+   */
+  WSGIRT_HOOK_CALLABLE_OBJECT = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsgirt_hook_value wsgirt_hook_value;
+#else
+typedef uint32_t wsgirt_hook_value;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -569,6 +639,37 @@ typedef struct wsgirt_daemon_result {
   uint32_t active_requests;
 } wsgirt_daemon_result;
 
+/*
+ Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`.
+ */
+typedef struct wsgirt_hook_spec {
+  size_t struct_size;
+  /*
+   Application group (`""` or `%{GLOBAL}`: the main interpreter).
+   */
+  struct wsgirt_str application_group;
+  /*
+   Absolute path of the hook script (reloaded when its mtime changes).
+   */
+  struct wsgirt_str script_path;
+  /*
+   CGI variables for the environ, as for `wsgirt_request_run`.
+   */
+  const struct wsgirt_pair *environ;
+  size_t environ_len;
+  /*
+   Passed back to the log callback with this call's lines.
+   */
+  void *log_ctx;
+} wsgirt_hook_spec;
+
+/*
+ Receives one string result (`len` bytes at `data`, not NUL-terminated,
+ valid only during the call: copy it). Called on the calling thread,
+ with the GIL released, only when the export succeeds.
+ */
+typedef void (*wsgirt_hook_value_cb)(void *ctx, uint32_t kind, const char *data, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -845,6 +946,90 @@ wsgirt_status wsgirt_daemon_serve(const struct wsgirt_runtime *runtime,
                                   int stop_fd,
                                   const struct wsgirt_daemon_options *options,
                                   struct wsgirt_daemon_result *out);
+
+/*
+ `WSGIAccessScript`: calls `allow_access(environ, host)`; `host` may be
+ NULL (`None`). On `OK`, `*out` is 1 (allowed), 0 (denied) or -1 (`None`:
+ no opinion). Returns `CALLABLE_NOT_FOUND` when the script has no
+ `allow_access` (nothing logged: the host logs mod_wsgi's message) and
+ `APP_ERROR` when it failed to load, raised or returned a wrong type
+ (traceback logged once); `*out` is then untouched.
+
+ Threading: any host thread, as `wsgirt_request_run`.
+
+ # Safety
+ Every pointer must be NULL or valid as documented.
+ */
+wsgirt_status wsgirt_hook_allow_access(const struct wsgirt_runtime *runtime,
+                                       const struct wsgirt_hook_spec *spec,
+                                       const char *host,
+                                       size_t host_len,
+                                       int32_t *out);
+
+/*
+ `WSGIAuthUserScript` for Basic: calls `check_password(environ, user,
+ password)`. On `OK`, `*out` says the answer; for a `str` result it is
+ `GRANTED` and `value_cb` first receives the new user name
+ (`WSGIRT_HOOK_USER`). Failures as for `wsgirt_hook_allow_access`.
+
+ # Safety
+ Every pointer must be NULL or valid as documented.
+ */
+wsgirt_status wsgirt_hook_check_password(const struct wsgirt_runtime *runtime,
+                                         const struct wsgirt_hook_spec *spec,
+                                         struct wsgirt_str user,
+                                         struct wsgirt_str password,
+                                         wsgirt_hook_value_cb value_cb,
+                                         void *value_ctx,
+                                         wsgirt_auth *out);
+
+/*
+ `WSGIAuthUserScript` for Digest: calls `get_realm_hash(environ, user,
+ realm)`. On `OK`, `*out` is `GRANTED` after `value_cb` received the hash
+ (`WSGIRT_HOOK_REALM_HASH`), or `NOT_FOUND` for `None`. Failures as for
+ `wsgirt_hook_allow_access`.
+
+ # Safety
+ Every pointer must be NULL or valid as documented.
+ */
+wsgirt_status wsgirt_hook_get_realm_hash(const struct wsgirt_runtime *runtime,
+                                         const struct wsgirt_hook_spec *spec,
+                                         struct wsgirt_str user,
+                                         struct wsgirt_str realm,
+                                         wsgirt_hook_value_cb value_cb,
+                                         void *value_ctx,
+                                         wsgirt_auth *out);
+
+/*
+ `WSGIAuthGroupScript`: calls `groups_for_user(environ, user)` and, on
+ `OK`, hands each group to `value_cb` (`WSGIRT_HOOK_GROUP`). Failures as
+ for `wsgirt_hook_allow_access`.
+
+ # Safety
+ Every pointer must be NULL or valid as documented.
+ */
+wsgirt_status wsgirt_hook_groups_for_user(const struct wsgirt_runtime *runtime,
+                                          const struct wsgirt_hook_spec *spec,
+                                          struct wsgirt_str user,
+                                          wsgirt_hook_value_cb value_cb,
+                                          void *value_ctx);
+
+/*
+ `WSGIDispatchScript`: calls whichever of `process_group(environ)`,
+ `application_group(environ)` and `callable_object(environ)` the script
+ defines and, on `OK`, hands each non-`None` answer to `value_cb`
+ (`WSGIRT_HOOK_PROCESS_GROUP`, `..._APPLICATION_GROUP`,
+ `..._CALLABLE_OBJECT`; values are latin-1 decoded to bytes). Returns
+ `APP_ERROR` when the script failed to load, raised or returned a
+ non-string (logged once).
+
+ # Safety
+ Every pointer must be NULL or valid as documented.
+ */
+wsgirt_status wsgirt_hook_dispatch(const struct wsgirt_runtime *runtime,
+                                   const struct wsgirt_hook_spec *spec,
+                                   wsgirt_hook_value_cb value_cb,
+                                   void *value_ctx);
 
 /*
  Runs one WSGI request: loads (or reloads) the script into the group's

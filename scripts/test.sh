@@ -20,7 +20,7 @@ stages=("$@")
 stage_style() {
     cargo fmt --all -- --check &&
         cargo clippy --release --workspace --all-targets -- -D warnings &&
-        clang-format --dry-run --Werror apache/*.c c-examples/*.c tests/capi/*.c
+        clang-format --dry-run --Werror apache/*.c apache/*.h c-examples/*.c tests/capi/*.c
 }
 stage_build() { scripts/build.sh; }
 stage_rust() { cargo test --release --workspace; }

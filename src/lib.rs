@@ -21,6 +21,8 @@ pub mod config;
 /// cbindgen:ignore
 pub mod daemon;
 /// cbindgen:ignore
+pub mod hooks;
+/// cbindgen:ignore
 pub mod logging;
 /// cbindgen:ignore
 pub mod module;

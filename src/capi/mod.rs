@@ -14,6 +14,7 @@
 pub mod boundary;
 pub mod config;
 pub mod daemon;
+pub mod hooks;
 pub mod request;
 pub mod runtime;
 pub mod status;

@@ -1,0 +1,859 @@
+/*
+ * daemon.c: daemon mode (WSGIDaemonProcess) for the Apache module; see
+ * daemon.h and docs/daemon.md. The parent never starts Python: it creates the
+ * sockets and tokens and forks and respawns the daemon processes. The wire
+ * protocol, the request threads, the timers and the proxy client live in
+ * libwsgirt (wsgirt_daemon_serve, wsgirt_daemon_proxy).
+ */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_core.h"
+#include "ap_listen.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "unixd.h"
+
+#include "apr_strings.h"
+#include "apr_thread_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <locale.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+APLOG_USE_MODULE(wsgi);
+
+typedef struct wsgi_group wsgi_group_t;
+
+/* One daemon process of a group. */
+typedef struct {
+    wsgi_group_t *group;
+    int instance; /* 1 .. processes */
+    apr_proc_t proc;
+} wsgi_process_t;
+
+/* One WSGIDaemonProcess group. */
+struct wsgi_group {
+    const char *name;
+    server_rec *server;
+    int processes;
+    int threads;
+    int multiprocess; /* processes= was given */
+    apr_table_t *options;
+    const char *socket_path;
+    int listen_fd;
+    uint8_t token[WSGIRT_DAEMON_TOKEN_LEN];
+    wsgirt_daemon_target target; /* what workers connect to */
+    wsgi_process_t *procs;
+};
+
+/* The groups of the running configuration (wsgi_group_t *), in pconf. */
+static apr_array_header_t *wsgi_groups = NULL;
+static apr_pool_t *wsgi_parent_pool = NULL;
+static pid_t wsgi_parent_pid = 0;
+static const wsgi_daemon_hooks_t *wsgi_hooks = NULL;
+
+/* The daemon process's stop pipe (write end), for the signal handlers. */
+static int wsgi_stop_fd = -1;
+
+static apr_status_t wsgi_groups_reset(void *data)
+{
+    (void)data;
+    wsgi_groups = NULL;
+    return APR_SUCCESS;
+}
+
+void wsgi_daemon_add(apr_pool_t *pconf, const char *name, server_rec *server, int processes,
+                     int threads, int multiprocess, apr_table_t *options)
+{
+    wsgi_group_t *group = apr_pcalloc(pconf, sizeof(*group));
+
+    if (!wsgi_groups) {
+        wsgi_groups = apr_array_make(pconf, 4, sizeof(wsgi_group_t *));
+        apr_pool_cleanup_register(pconf, NULL, wsgi_groups_reset, apr_pool_cleanup_null);
+    }
+    group->name = name;
+    group->server = server;
+    group->processes = processes > 0 ? processes : 1;
+    group->threads = threads;
+    group->multiprocess = multiprocess;
+    group->options = options;
+    group->listen_fd = -1;
+    APR_ARRAY_PUSH(wsgi_groups, wsgi_group_t *) = group;
+}
+
+static wsgi_group_t *wsgi_find_group(const char *name)
+{
+    int i;
+    for (i = 0; wsgi_groups && i < wsgi_groups->nelts; ++i) {
+        wsgi_group_t *group = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
+        if (!strcmp(group->name, name))
+            return group;
+    }
+    return NULL;
+}
+
+int wsgi_daemon_exists(const char *name)
+{
+    return wsgi_find_group(name) != NULL;
+}
+
+/* ---------------------------------------------------------------------------
+ * Options
+ * ------------------------------------------------------------------------- */
+
+static const char *wsgi_opt(const wsgi_group_t *group, const char *name)
+{
+    return apr_table_get(group->options, name);
+}
+
+static long long wsgi_opt_number(const wsgi_group_t *group, const char *name, long long fallback)
+{
+    const char *value = wsgi_opt(group, name);
+    return value ? strtoll(value, NULL, 10) : fallback;
+}
+
+/* A timeout option in seconds as microseconds; `fallback` (µs) when not given. */
+static uint64_t wsgi_opt_us(const wsgi_group_t *group, const char *name, uint64_t fallback)
+{
+    const char *value = wsgi_opt(group, name);
+    long long seconds;
+    if (!value)
+        return fallback;
+    seconds = strtoll(value, NULL, 10);
+    return seconds > 0 ? (uint64_t)seconds * 1000000u : 0;
+}
+
+/* user=/group= or Apache's User/Group. */
+static void wsgi_group_identity(const wsgi_group_t *group, uid_t *uid, gid_t *gid,
+                                const char **user_name, const char **home)
+{
+    const char *user = wsgi_opt(group, "user"), *grp = wsgi_opt(group, "group");
+    struct passwd *pw = NULL;
+
+    *uid = ap_unixd_config.user_id;
+    *gid = ap_unixd_config.group_id;
+    *user_name = ap_unixd_config.user_name;
+    if (user) {
+        pw = *user == '#' ? getpwuid((uid_t)atol(user + 1)) : getpwnam(user);
+        if (pw) {
+            *uid = pw->pw_uid;
+            *gid = pw->pw_gid;
+            *user_name = pw->pw_name;
+        }
+    } else {
+        pw = getpwuid(*uid);
+    }
+    *home = pw ? pw->pw_dir : NULL;
+    if (grp) {
+        struct group *gr = *grp == '#' ? getgrgid((gid_t)atol(grp + 1)) : getgrnam(grp);
+        if (gr)
+            *gid = gr->gr_gid;
+    }
+    if (geteuid()) {
+        /* Apache was not started as root: the daemons run as its own user. */
+        *uid = geteuid();
+        *gid = getegid();
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * The daemon process
+ * ------------------------------------------------------------------------- */
+
+static void wsgi_daemon_log(void *userdata, uint32_t level, void *request_ctx, const char *message,
+                            size_t message_len)
+{
+    int lvl = level > APLOG_DEBUG ? APLOG_DEBUG : (int)level;
+    int len = message_len > INT_MAX ? INT_MAX : (int)message_len;
+    (void)request_ctx;
+    ap_log_error(APLOG_MARK, lvl, 0, (server_rec *)userdata, "%.*s", len, message);
+}
+
+static void wsgi_daemon_signal(int signum)
+{
+    int saved = errno;
+    char c = signum == SIGUSR1 ? 'G' : signum == SIGXCPU ? 'C' : 'S';
+    ssize_t n = write(wsgi_stop_fd, &c, 1);
+    (void)n;
+    errno = saved;
+}
+
+/* Fatal setup failure: mod_wsgi waits before exiting so the respawns are no fork bomb. */
+static void wsgi_daemon_fail(void)
+{
+    /* Apache's inherited handlers must not keep a stop (SIGTERM) from ending the wait. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    sleep(20);
+    _exit(-1);
+}
+
+static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *option, rlim_t soft,
+                            rlim_t hard)
+{
+    struct rlimit limit;
+    limit.rlim_cur = soft;
+    limit.rlim_max = hard;
+    if (setrlimit(resource, &limit) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't set %s to %llu for daemon process '%s'.",
+                     (int)getpid(), option, (unsigned long long)soft, group->name);
+}
+
+/* Privileges, directory, environment and limits, in mod_wsgi's order. */
+static void wsgi_daemon_setup(wsgi_group_t *group)
+{
+    const char *value, *user_name, *default_home;
+    uid_t uid;
+    gid_t gid;
+
+    if ((value = wsgi_opt(group, "cpu-priority")) && setpriority(PRIO_PROCESS, 0, atoi(value)) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't set CPU priority in daemon process '%d'.",
+                     (int)getpid(), atoi(value));
+
+    if ((value = wsgi_opt(group, "chroot"))) {
+        if (chroot(value) < 0 || chdir("/") < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Unable to change root directory to '%s'.",
+                         (int)getpid(), value);
+            wsgi_daemon_fail();
+        }
+    }
+
+    wsgi_group_identity(group, &uid, &gid, &user_name, &default_home);
+    if (uid == 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                     "mod_wsgi (pid=%d): WSGI process blocked from running as root.",
+                     (int)getpid());
+        wsgi_daemon_fail();
+    }
+    if (geteuid() == 0) {
+        if (setgid(gid) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Unable to set group id to gid=%u.", (int)getpid(),
+                         (unsigned)gid);
+            wsgi_daemon_fail();
+        }
+        if ((value = wsgi_opt(group, "supplementary-groups"))) {
+            /* The listed groups replace the user's (initgroups). */
+            gid_t groups[NGROUPS_MAX];
+            size_t count = 0;
+            const char *rest = value;
+            groups[count++] = gid;
+            while (*rest && count < NGROUPS_MAX) {
+                const char *name = ap_getword(wsgi_parent_pool, &rest, ',');
+                struct group *gr = *name ? getgrnam(name) : NULL;
+                if (!*name)
+                    continue;
+                if (!gr) {
+                    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                                 "mod_wsgi (pid=%d): Invalid group '%s' in supplementary-groups.",
+                                 (int)getpid(), name);
+                    wsgi_daemon_fail();
+                }
+                groups[count++] = gr->gr_gid;
+            }
+            if (setgroups(count, groups) < 0) {
+                ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                             "mod_wsgi (pid=%d): Unable to set supplementary groups '%s'.",
+                             (int)getpid(), value);
+                wsgi_daemon_fail();
+            }
+        } else if (user_name && initgroups(user_name, gid) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Unable to set groups for uname=%s and gid=%u.",
+                         (int)getpid(), user_name, (unsigned)gid);
+            wsgi_daemon_fail();
+        }
+        if (setuid(uid) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Unable to change to uid=%ld.", (int)getpid(),
+                         (long)uid);
+            wsgi_daemon_fail();
+        }
+    }
+
+    if ((value = wsgi_opt(group, "home"))) {
+        if (chdir(value) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Unable to change working directory to '%s'.",
+                         (int)getpid(), value);
+            wsgi_daemon_fail();
+        }
+    } else if (default_home && chdir(default_home) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
+                     "mod_wsgi (pid=%d): Unable to change working directory to '%s'.",
+                     (int)getpid(), default_home);
+    }
+
+    if ((value = wsgi_opt(group, "umask")))
+        umask((mode_t)strtol(value, NULL, 8));
+    if ((value = wsgi_opt(group, "lang")))
+        setenv("LANG", value, 1);
+    if ((value = wsgi_opt(group, "locale"))) {
+        setenv("LC_ALL", value, 1);
+        setlocale(LC_ALL, value);
+    }
+    if ((value = wsgi_opt(group, "python-eggs")))
+        setenv("PYTHON_EGG_CACHE", value, 1);
+
+    if ((value = wsgi_opt(group, "cpu-time-limit")) && atol(value) > 0) {
+        rlim_t seconds = (rlim_t)atol(value);
+        rlim_t grace = (rlim_t)wsgi_opt_number(group, "shutdown-timeout", 5);
+        wsgi_set_rlimit(group, RLIMIT_CPU, "CPU time limit", seconds, seconds + 1 + grace);
+    }
+    if ((value = wsgi_opt(group, "memory-limit")) && atoll(value) > 0)
+        wsgi_set_rlimit(group, RLIMIT_DATA, "memory limit", (rlim_t)atoll(value),
+                        (rlim_t)atoll(value));
+    if ((value = wsgi_opt(group, "virtual-memory-limit")) && atoll(value) > 0)
+        wsgi_set_rlimit(group, RLIMIT_AS, "virtual memory limit", (rlim_t)atoll(value),
+                        (rlim_t)atoll(value));
+}
+
+/* The stop pipe and its signal handlers; returns the read end. */
+static int wsgi_daemon_signals(wsgi_group_t *group)
+{
+    struct sigaction action;
+    int fds[2];
+
+    if (pipe(fds) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     "mod_wsgi (pid=%d): Unable to create the stop pipe of daemon process '%s'.",
+                     (int)getpid(), group->name);
+        wsgi_daemon_fail();
+    }
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    wsgi_stop_fd = fds[1];
+
+    memset(&action, 0, sizeof(action));
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    action.sa_handler = wsgi_daemon_signal;
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGUSR1, &action, NULL);
+    sigaction(SIGXCPU, &action, NULL);
+    action.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+    sigaction(SIGWINCH, &action, NULL);
+    return fds[0];
+}
+
+static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
+{
+    wsgirt_config *config = wsgi_hooks->runtime_config(p);
+    wsgirt_runtime *runtime = NULL;
+    wsgirt_status status;
+    const char *value;
+
+    if (!config) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                     "mod_wsgi (pid=%d): Cannot create the wsgirt configuration.", (int)getpid());
+        return NULL;
+    }
+    if ((value = wsgi_opt(group, "python-home")))
+        (void)wsgirt_config_set_python_home(config, value, strlen(value));
+    if ((value = wsgi_opt(group, "python-path"))) {
+        while (*value) {
+            const char *entry = ap_getword(p, &value, ':');
+            if (*entry)
+                (void)wsgirt_config_add_python_path(config, entry, strlen(entry));
+        }
+    }
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, group->threads > 1);
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTIPROCESS, group->multiprocess != 0);
+    (void)wsgirt_config_set_process(config, group->name, strlen(group->name), group->processes,
+                                    group->threads);
+    (void)wsgirt_config_set_log_callback(config, wsgi_daemon_log, group->server);
+
+    status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &runtime);
+    wsgirt_config_free(config);
+    if (status != WSGIRT_STATUS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                     "mod_wsgi (pid=%d): Cannot start Python in daemon process '%s': %s.",
+                     (int)getpid(), group->name, wsgirt_status_str(status));
+        return NULL;
+    }
+    return runtime;
+}
+
+/* display-name: rewrite the process title (argv) and the thread name. */
+static void wsgi_set_display_name(wsgi_group_t *group)
+{
+    const char *name = wsgi_opt(group, "display-name");
+    const process_rec *proc = group->server->process;
+    char *start, *end;
+    int i;
+
+    if (!name || !proc || !proc->argc || !proc->argv[0])
+        return;
+    if (!strcmp(name, "%{GROUP}"))
+        name = apr_psprintf(wsgi_parent_pool, "(wsgi:%s)", group->name);
+    /* argv strings are contiguous: the title may use all of them. */
+    start = (char *)proc->argv[0];
+    end = start + strlen(start);
+    for (i = 1; i < proc->argc && proc->argv[i] == end + 1; ++i)
+        end = (char *)proc->argv[i] + strlen(proc->argv[i]);
+    memset(start, 0, (size_t)(end - start));
+    apr_cpystrn(start, name, (apr_size_t)(end - start) + 1);
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
+{
+    wsgi_group_t *group = process->group;
+    wsgirt_daemon_options options;
+    wsgirt_daemon_result result;
+    wsgirt_runtime *runtime;
+    wsgirt_status status;
+    int stop_fd, i;
+
+    /* Apache's listeners and the other groups' sockets are not ours. */
+    ap_close_listeners();
+    for (i = 0; i < wsgi_groups->nelts; ++i) {
+        wsgi_group_t *other = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
+        if (other != group && other->listen_fd >= 0) {
+            close(other->listen_fd);
+            other->listen_fd = -1;
+        }
+    }
+
+    wsgi_set_display_name(group);
+    wsgi_daemon_setup(group);
+    stop_fd = wsgi_daemon_signals(group);
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Starting process '%s' with uid=%ld, gid=%ld and threads=%d.",
+                 (int)getpid(), group->name, (long)getuid(), (long)getgid(), group->threads);
+
+    if (!(runtime = wsgi_daemon_runtime(p, group)))
+        wsgi_daemon_fail();
+    if (wsgi_hooks->import_scripts)
+        wsgi_hooks->import_scripts(runtime, group->name);
+
+    memset(&options, 0, sizeof(options));
+    options.struct_size = sizeof(options);
+    (void)wsgirt_daemon_options_init(&options);
+    options.name.ptr = group->name;
+    options.name.len = strlen(group->name);
+    memcpy(options.token, group->token, sizeof(options.token));
+    options.threads = group->threads > 0 ? (uint32_t)group->threads : 1;
+    options.stack_size = (uint64_t)wsgi_opt_number(group, "stack-size", 0);
+    options.maximum_requests = (uint64_t)wsgi_opt_number(group, "maximum-requests", 0);
+    options.restart_interval_us = wsgi_opt_us(group, "restart-interval", 0);
+    options.inactivity_timeout_us = wsgi_opt_us(group, "inactivity-timeout", 0);
+    options.request_timeout_us = wsgi_opt_us(group, "request-timeout", 0);
+    options.startup_timeout_us = wsgi_opt_us(group, "startup-timeout", 0);
+    options.deadlock_timeout_us =
+        wsgi_opt_us(group, "deadlock-timeout", options.deadlock_timeout_us);
+    options.graceful_timeout_us = wsgi_opt_us(group, "graceful-timeout", 0);
+    options.eviction_timeout_us = wsgi_opt_us(group, "eviction-timeout", 0);
+    options.shutdown_timeout_us =
+        wsgi_opt_us(group, "shutdown-timeout", options.shutdown_timeout_us);
+    options.queue_timeout_us = wsgi_opt_us(group, "queue-timeout", 0);
+    options.socket_timeout_us = group->target.socket_timeout_us;
+
+    memset(&result, 0, sizeof(result));
+    result.struct_size = sizeof(result);
+    status = wsgirt_daemon_serve(runtime, group->listen_fd, stop_fd, &options, &result);
+    if (status != WSGIRT_STATUS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                     "mod_wsgi (pid=%d): Daemon process '%s' cannot serve: %s.", (int)getpid(),
+                     group->name, wsgirt_status_str(status));
+        wsgi_daemon_fail();
+    }
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Stopping process '%s'%s%s.", (int)getpid(), group->name,
+                 *wsgirt_shutdown_reason_str(result.reason) ? ", reason: " : "",
+                 wsgirt_shutdown_reason_str(result.reason));
+    if (result.active_requests || result.reason == WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
+        _exit(-1);
+    }
+    /* mod_wsgi's reaper also bounds the interpreter's teardown. */
+    if (options.shutdown_timeout_us)
+        alarm((unsigned)((options.shutdown_timeout_us + 999999) / 1000000));
+    wsgirt_runtime_free(runtime);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
+    /* Not exit(): Apache's pool cleanups belong to the parent. */
+    _exit(0);
+}
+
+/* ---------------------------------------------------------------------------
+ * The parent: sockets, forking, supervision
+ * ------------------------------------------------------------------------- */
+
+static int wsgi_start_process(apr_pool_t *p, wsgi_process_t *process);
+
+static void wsgi_manage_process(int reason, void *data, apr_wait_t status)
+{
+    wsgi_process_t *process = data;
+    wsgi_group_t *group = process->group;
+    int mpm_state, stopping;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+        stopping = !(ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS &&
+                     mpm_state != AP_MPMQ_STOPPING);
+        if (!stopping) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                         "mod_wsgi (pid=%d): Process '%s' has died, deregister and restart it.",
+                         (int)process->proc.pid, group->name);
+            if (WIFEXITED(status))
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                             "mod_wsgi (pid=%d): Process '%s' terminated normally, exit code %d",
+                             (int)process->proc.pid, group->name, WEXITSTATUS(status));
+            else if (WIFSIGNALED(status))
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                             "mod_wsgi (pid=%d): Process '%s' terminated by signal %d",
+                             (int)process->proc.pid, group->name, WTERMSIG(status));
+        } else {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                         "mod_wsgi (pid=%d): Process '%s' has died but server is being stopped, "
+                         "deregister it.",
+                         (int)process->proc.pid, group->name);
+        }
+        apr_proc_other_child_unregister(process);
+        if (!stopping)
+            (void)wsgi_start_process(wsgi_parent_pool, process);
+        break;
+    case APR_OC_REASON_RESTART:
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Process '%s' to be deregistered, as server is "
+                     "restarting or being shutdown.",
+                     (int)process->proc.pid, group->name);
+        apr_proc_other_child_unregister(process);
+        break;
+    case APR_OC_REASON_LOST:
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Process '%s' appears to have been lost, deregister and "
+                     "restart it.",
+                     (int)process->proc.pid, group->name);
+        apr_proc_other_child_unregister(process);
+        (void)wsgi_start_process(wsgi_parent_pool, process);
+        break;
+    case APR_OC_REASON_UNREGISTER:
+        /* The pool's subprocess note stops the process (SIGTERM, then SIGKILL). */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Process '%s' has been deregistered and will no longer "
+                     "be monitored.",
+                     (int)process->proc.pid, group->name);
+        break;
+    default:
+        break;
+    }
+}
+
+static int wsgi_start_process(apr_pool_t *p, wsgi_process_t *process)
+{
+    apr_status_t rv = apr_proc_fork(&process->proc, p);
+
+    if (rv == APR_INCHILD) {
+        wsgi_daemon_main(p, process);
+        _exit(0);
+    }
+    if (rv != APR_INPARENT) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, rv, process->group->server,
+                     "mod_wsgi: Couldn't spawn process '%s'.", process->group->name);
+        return DECLINED;
+    }
+    apr_pool_note_subprocess(p, &process->proc, APR_KILL_AFTER_TIMEOUT);
+    apr_proc_other_child_register(&process->proc, wsgi_manage_process, process, NULL, p);
+    return OK;
+}
+
+/* Closes and removes a group's socket when the configuration goes (parent only). */
+static apr_status_t wsgi_cleanup_socket(void *data)
+{
+    wsgi_group_t *group = data;
+    if (getpid() != wsgi_parent_pid || group->listen_fd < 0)
+        return APR_SUCCESS;
+    close(group->listen_fd);
+    group->listen_fd = -1;
+    if (unlink(group->socket_path) < 0 && errno != ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't unlink unix domain socket '%s'.", (int)getpid(),
+                     group->socket_path);
+    return APR_SUCCESS;
+}
+
+static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
+{
+    struct sockaddr_un addr;
+    const char *socket_user = wsgi_opt(group, "socket-user");
+    int backlog = (int)wsgi_opt_number(group, "listen-backlog", 100);
+    mode_t mask;
+    int fd, rc;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (strlen(group->socket_path) >= sizeof(addr.sun_path)) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                     "mod_wsgi (pid=%d): Length of path for daemon process socket '%s' exceeds "
+                     "the maximum of %d bytes; use a shorter WSGISocketPrefix.",
+                     (int)getpid(), group->socket_path, (int)sizeof(addr.sun_path) - 1);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_cpystrn(addr.sun_path, group->socket_path, sizeof(addr.sun_path));
+
+    if (unlink(group->socket_path) < 0 && errno != ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't unlink unix domain socket '%s'.", (int)getpid(),
+                     group->socket_path);
+
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't create unix domain socket.", (int)getpid());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    mask = umask(0077);
+    rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    umask(mask);
+    if (rc < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't bind unix domain socket '%s'.", (int)getpid(),
+                     group->socket_path);
+        close(fd);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (listen(fd, backlog > 0 ? backlog : 100) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     "mod_wsgi (pid=%d): Couldn't listen on unix domain socket '%s'.",
+                     (int)getpid(), group->socket_path);
+        close(fd);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    group->listen_fd = fd;
+    apr_pool_cleanup_register(p, group, wsgi_cleanup_socket, apr_pool_cleanup_null);
+
+    if (!geteuid()) {
+        uid_t owner = ap_unixd_config.user_id;
+        if (socket_user) {
+            struct passwd *pw = *socket_user == '#' ? getpwuid((uid_t)atol(socket_user + 1))
+                                                    : getpwnam(socket_user);
+            if (pw)
+                owner = pw->pw_uid;
+        }
+        if (chown(group->socket_path, owner, (gid_t)-1) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                         "mod_wsgi (pid=%d): Couldn't change owner of unix domain socket '%s'.",
+                         (int)getpid(), group->socket_path);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefix,
+                      int socket_rotation, const wsgi_daemon_hooks_t *hooks)
+{
+    int generation = 0, i, j, rc;
+    const char *prefix;
+
+    if (!wsgi_groups || !wsgi_groups->nelts)
+        return OK;
+    wsgi_parent_pool = pconf;
+    wsgi_parent_pid = getpid();
+    wsgi_hooks = hooks;
+    ap_mpm_query(AP_MPMQ_GENERATION, &generation);
+    prefix = socket_prefix ? socket_prefix : ap_runtime_dir_relative(pconf, "wsgi");
+
+    for (i = 0; i < wsgi_groups->nelts; ++i) {
+        wsgi_group_t *group = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
+        const char *timeout;
+
+        if (socket_rotation == 0) {
+            /* Named after the daemons' uid, as mod_wsgi does. */
+            const char *user_name, *home;
+            uid_t uid;
+            gid_t gid;
+            wsgi_group_identity(group, &uid, &gid, &user_name, &home);
+            group->socket_path =
+                apr_psprintf(pconf, "%s.%d.u%ld.%d.sock", prefix, (int)getpid(), (long)uid, i + 1);
+        } else
+            group->socket_path =
+                apr_psprintf(pconf, "%s.%d.%d.%d.sock", prefix, (int)getpid(), generation, i + 1);
+        if ((rc = wsgi_setup_socket(pconf, group)) != OK)
+            return rc;
+        if (wsgirt_daemon_token_new(group->token) != WSGIRT_STATUS_OK) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
+                         "mod_wsgi (pid=%d): Couldn't create the origin token of daemon "
+                         "process group '%s'.",
+                         (int)getpid(), group->name);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        memset(&group->target, 0, sizeof(group->target));
+        group->target.struct_size = sizeof(group->target);
+        (void)wsgirt_daemon_target_init(&group->target);
+        group->target.name.ptr = group->name;
+        group->target.name.len = strlen(group->name);
+        group->target.socket_path.ptr = group->socket_path;
+        group->target.socket_path.len = strlen(group->socket_path);
+        memcpy(group->target.token, group->token, sizeof(group->token));
+        group->target.processes = (uint32_t)group->processes;
+        group->target.connect_timeout_us =
+            wsgi_opt_us(group, "connect-timeout", group->target.connect_timeout_us);
+        timeout = wsgi_opt(group, "socket-timeout");
+        group->target.socket_timeout_us =
+            timeout ? wsgi_opt_us(group, "socket-timeout", 0) : (uint64_t)group->server->timeout;
+        group->target.header_buffer_size =
+            (uint32_t)wsgi_opt_number(group, "header-buffer-size", 0);
+        group->target.response_buffer_size =
+            (uint32_t)wsgi_opt_number(group, "response-buffer-size", 0);
+
+        if (group->threads <= 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "mod_wsgi (pid=%d): threads=0 (managed process mode) is not yet "
+                         "supported by wsgirt; daemon process group '%s' uses 1 thread.",
+                         (int)getpid(), group->name);
+            group->threads = 1;
+        }
+    }
+
+    for (i = 0; i < wsgi_groups->nelts; ++i) {
+        wsgi_group_t *group = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
+        group->procs = apr_pcalloc(pconf, sizeof(*group->procs) * (size_t)group->processes);
+        for (j = 0; j < group->processes; ++j) {
+            group->procs[j].group = group;
+            group->procs[j].instance = j + 1;
+            if ((rc = wsgi_start_process(pconf, &group->procs[j])) != OK)
+                return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * The worker side
+ * ------------------------------------------------------------------------- */
+
+void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdata)
+{
+    (void)s;
+    if (wsgi_groups && wsgi_groups->nelts)
+        (void)wsgirt_daemon_set_log_callback(callback, userdata);
+}
+
+static int wsgi_script_denied(request_rec *r, const char *message, const char *file)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s", message, file);
+    return HTTP_FORBIDDEN;
+}
+
+/* Owner/group and write permissions of a script file or its directory (mod_wsgi's words). */
+static int wsgi_check_owner(request_rec *r, const apr_finfo_t *finfo, int is_user,
+                            const char *required, const char *what)
+{
+    const char *name = NULL;
+
+    if (!(finfo->valid & (is_user ? APR_FINFO_USER : APR_FINFO_GROUP)))
+        return wsgi_script_denied(r,
+                                  apr_psprintf(r->pool,
+                                               "%s information not available for WSGI script file",
+                                               is_user ? "User" : "Group"),
+                                  r->filename);
+    if (is_user) {
+        struct passwd *pw = getpwuid(finfo->user);
+        name = pw ? pw->pw_name : NULL;
+    } else {
+        struct group *gr = getgrgid(finfo->group);
+        name = gr ? gr->gr_name : NULL;
+    }
+    if (!name)
+        return wsgi_script_denied(r,
+                                  apr_psprintf(r->pool, "Couldn't determine %s of %s, %s=%ld",
+                                               is_user ? "owner" : "group", what,
+                                               is_user ? "uid" : "gid",
+                                               is_user ? (long)finfo->user : (long)finfo->group),
+                                  r->filename);
+    if (strcmp(required, name))
+        return wsgi_script_denied(
+            r,
+            apr_psprintf(r->pool, "%s of %s does not match required %s for daemon process, %s=%s",
+                         is_user ? "Owner" : "Group", what, is_user ? "user" : "group",
+                         is_user ? "user" : "group", name),
+            r->filename);
+    if (finfo->protection & APR_FPROT_WWRITE)
+        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to world", what),
+                                  r->filename);
+    if (is_user && (finfo->protection & APR_FPROT_GWRITE))
+        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to group", what),
+                                  r->filename);
+    return OK;
+}
+
+int wsgi_daemon_check_script(request_rec *r, const char *name)
+{
+    const wsgi_group_t *group = wsgi_find_group(name);
+    const char *user, *grp, *path;
+    apr_finfo_t finfo;
+    int rc;
+
+    if (!group)
+        return OK;
+    user = wsgi_opt(group, "script-user");
+    grp = wsgi_opt(group, "script-group");
+    if (!user && !grp)
+        return OK;
+    if ((rc = wsgi_check_owner(r, &r->finfo, user != NULL, user ? user : grp,
+                               "WSGI script file")) != OK)
+        return rc;
+    path = ap_make_dirstr_parent(r->pool, r->filename);
+    if (apr_stat(&finfo, path, APR_FINFO_NORM, r->pool) != APR_SUCCESS)
+        return wsgi_script_denied(r, "Unable to stat parent directory of WSGI script", path);
+    return wsgi_check_owner(r, &finfo, user != NULL, user ? user : grp,
+                            "parent directory of WSGI script file");
+}
+
+wsgirt_status wsgi_daemon_execute(request_rec *r, const char *name, const wsgirt_request_spec *spec,
+                                  const wsgirt_host_io *io, void *io_ctx,
+                                  wsgirt_request_result *out)
+{
+    const wsgi_group_t *group = wsgi_find_group(name);
+    apr_socket_t *sock;
+    apr_interval_time_t saved = 0;
+    uint64_t timeout;
+    wsgirt_status status;
+
+    if (!group || !group->socket_path) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "mod_wsgi (pid=%d): No WSGI daemon process called '%s' has been started.",
+                      (int)getpid(), name);
+        return WSGIRT_STATUS_DAEMON_UNAVAILABLE;
+    }
+    timeout = wsgi_opt_us(group, "response-socket-timeout", 0);
+    sock = timeout ? ap_get_conn_socket(r->connection) : NULL;
+    if (sock && apr_socket_timeout_get(sock, &saved) == APR_SUCCESS)
+        apr_socket_timeout_set(sock, (apr_interval_time_t)timeout);
+    else
+        sock = NULL;
+    status = wsgirt_daemon_proxy(&group->target, spec, (int64_t)r->request_time, io, io_ctx, out);
+    if (sock)
+        apr_socket_timeout_set(sock, saved);
+    return status;
+}

@@ -1,0 +1,50 @@
+/*
+ * daemon.h: daemon mode (WSGIDaemonProcess) for mod_wsgi.c. One concern:
+ * process groups. The parent creates each group's listening socket and origin
+ * token and forks and supervises its daemon processes; a daemon process drops
+ * privileges, starts Python and serves (wsgirt_daemon_serve); an Apache worker
+ * proxies a request to its group (wsgirt_daemon_proxy). See docs/daemon.md.
+ */
+#ifndef WSGIRT_APACHE_DAEMON_H
+#define WSGIRT_APACHE_DAEMON_H
+
+#include "httpd.h"
+#include "apr_tables.h"
+
+#include "wsgirt.h"
+
+/* What mod_wsgi.c supplies to a daemon process. */
+typedef struct {
+    /* The embedded-mode runtime configuration (Python settings, flags, host version). */
+    wsgirt_config *(*runtime_config)(apr_pool_t *p);
+    /* Preloads the WSGIImportScripts of process group `group`. */
+    void (*import_scripts)(wsgirt_runtime *runtime, const char *group);
+} wsgi_daemon_hooks_t;
+
+/* Declares one WSGIDaemonProcess group (post_config, before wsgi_daemon_start). */
+void wsgi_daemon_add(apr_pool_t *pconf, const char *name, server_rec *server, int processes,
+                     int threads, int multiprocess, apr_table_t *options);
+
+/*
+ * Parent, post_config (not the configuration-check pass): creates each group's
+ * socket and token and forks its daemon processes. Returns OK or an HTTP error
+ * (startup fails; the reason is logged).
+ */
+int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefix,
+                      int socket_rotation, const wsgi_daemon_hooks_t *hooks);
+
+/* Worker child_init: the log sink for children that have no runtime. */
+void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdata);
+
+/* Whether `name` is a daemon group of the running configuration. */
+int wsgi_daemon_exists(const char *name);
+
+/* Worker: script-user=/script-group= checks; OK or HTTP_FORBIDDEN (logged). */
+int wsgi_daemon_check_script(request_rec *r, const char *name);
+
+/* Worker: runs one request in daemon group `name` (wsgirt_daemon_proxy). */
+wsgirt_status wsgi_daemon_execute(request_rec *r, const char *name, const wsgirt_request_spec *spec,
+                                  const wsgirt_host_io *io, void *io_ctx,
+                                  wsgirt_request_result *out);
+
+#endif /* WSGIRT_APACHE_DAEMON_H */
