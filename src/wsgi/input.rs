@@ -254,9 +254,77 @@ unsafe extern "C" fn input_read(
             let Some(state) = live(slf) else {
                 return std::ptr::null_mut();
             };
-            to_bytes(read_bytes(state, size))
+            match size {
+                Some(n) if n <= MAX_FILL => read_direct(state, n),
+                _ => to_bytes(read_bytes(state, size)),
+            }
         }
     })
+}
+
+/// `read(n)` for a bounded `n`: fills a new `bytes` object in place, first
+/// from the buffer, then straight from the host in one GIL release (no
+/// intermediate copies, one release however many host reads it takes).
+///
+/// # Safety
+/// GIL held; `state` is the live request.
+unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObject {
+    // SAFETY: GIL held; the new bytes object is private to this function until
+    // returned, so filling its buffer with the GIL released is sound.
+    unsafe {
+        let obj = ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as ffi::Py_ssize_t);
+        if obj.is_null() {
+            return std::ptr::null_mut();
+        }
+        let out = std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(obj).cast::<u8>(), n);
+        let input = &mut state.input;
+        let from_buffer = (input.buf.len() - input.pos).min(n);
+        out[..from_buffer].copy_from_slice(&input.buf[input.pos..input.pos + from_buffer]);
+        input.pos += from_buffer;
+        let mut filled = from_buffer;
+        let mut failure = None;
+        if filled < n && !state.input.eof {
+            let io = state.io;
+            state.busy.set(true);
+            let (got, reads, eof, err) = crate::python::tstate::allow_threads(|| {
+                let (mut got, mut reads) = (0usize, 0u64);
+                while filled + got < n {
+                    match io.read(&mut out[filled + got..]) {
+                        Ok(0) => return (got, reads, true, None),
+                        Ok(k) => {
+                            got += k;
+                            reads += 1;
+                        }
+                        Err(err) => return (got, reads, false, Some(err)),
+                    }
+                }
+                (got, reads, false, None)
+            });
+            state.busy.set(false);
+            filled += got;
+            state.input.bytes += got as u64;
+            state.input.reads += reads;
+            state.input.eof |= eof;
+            if let Some(err) = err {
+                state.note_io_error(err);
+                failure = Some(err);
+            }
+        }
+        if let Some(err) = failure {
+            ffi::Py_DECREF(obj);
+            raise_read_error(err);
+            return std::ptr::null_mut();
+        }
+        if filled < n {
+            // Short read (end of body): copy the prefix; this is rare, and
+            // avoids the private _PyBytes_Resize.
+            let short =
+                ffi::PyBytes_FromStringAndSize(out.as_ptr().cast(), filled as ffi::Py_ssize_t);
+            ffi::Py_DECREF(obj);
+            return short;
+        }
+        obj
+    }
 }
 
 unsafe extern "C" fn input_readline(
