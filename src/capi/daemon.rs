@@ -4,9 +4,9 @@
 
 use crate::capi::boundary::{bytes, status_boundary, text};
 use crate::capi::config::wsgirt_log_cb;
+use crate::capi::host::CHost;
 use crate::capi::request::{
     wsgirt_host_io, wsgirt_pair, wsgirt_request_result, wsgirt_request_spec, wsgirt_str,
-    WSGIRT_WRITE_FLUSH,
 };
 use crate::capi::runtime::{status_of, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
@@ -16,9 +16,7 @@ use crate::daemon::options::{self, DaemonOptions, Target};
 use crate::daemon::protocol::RequestHead;
 use crate::daemon::server;
 use crate::logging;
-use crate::wsgi::host::{HostIo, IoError};
 use std::ffi::{c_char, c_int, c_void};
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// Length of the origin token shared by a group's workers and daemons.
@@ -303,85 +301,6 @@ pub extern "C" fn wsgirt_shutdown_reason_str(reason: u32) -> *const c_char {
     })
 }
 
-/// Adapts the C callback table to [`HostIo`].
-struct CHost<'a> {
-    io: &'a wsgirt_host_io,
-    ctx: *mut c_void,
-}
-
-fn io_result(code: u32) -> Result<(), IoError> {
-    match code {
-        0 => Ok(()),
-        1 => Err(IoError::ClientGone),
-        2 => Err(IoError::Timeout),
-        _ => Err(IoError::Failed),
-    }
-}
-
-fn c_str(data: &[u8]) -> wsgirt_str {
-    wsgirt_str {
-        ptr: data.as_ptr().cast(),
-        len: data.len(),
-    }
-}
-
-impl HostIo for CHost<'_> {
-    fn read(&self, buf: &mut [u8]) -> Result<usize, IoError> {
-        let Some(read) = self.io.read else {
-            return Ok(0);
-        };
-        let mut got = 0usize;
-        // SAFETY: `buf` is valid for `buf.len()` bytes; the host writes at
-        // most that many and sets `got`.
-        io_result(unsafe { read(self.ctx, buf.as_mut_ptr(), buf.len(), &mut got) })?;
-        Ok(got.min(buf.len()))
-    }
-
-    fn start_response(
-        &self,
-        status: u16,
-        line: &[u8],
-        headers: &[(Vec<u8>, Vec<u8>)],
-    ) -> Result<(), IoError> {
-        let Some(start) = self.io.start_response else {
-            return Err(IoError::Failed);
-        };
-        let pairs: Vec<wsgirt_pair> = headers
-            .iter()
-            .map(|(name, value)| wsgirt_pair {
-                name: c_str(name),
-                value: c_str(value),
-            })
-            .collect();
-        // SAFETY: every pointer is valid for the duration of the call.
-        io_result(unsafe {
-            start(
-                self.ctx,
-                status,
-                line.as_ptr().cast(),
-                line.len(),
-                pairs.as_ptr(),
-                pairs.len(),
-            )
-        })
-    }
-
-    fn write(&self, data: &[u8], flush: bool) -> Result<(), IoError> {
-        let Some(write) = self.io.write else {
-            return Err(IoError::Failed);
-        };
-        let flags = if flush { WSGIRT_WRITE_FLUSH } else { 0 };
-        // SAFETY: `data` is valid for the call.
-        io_result(unsafe { write(self.ctx, data.as_ptr(), data.len(), flags) })
-    }
-
-    fn send_file(&self, fd: RawFd, offset: u64, len: u64) -> Option<Result<(), IoError>> {
-        let send = self.io.send_file?;
-        // SAFETY: `fd` is open for the duration of the call.
-        Some(io_result(unsafe { send(self.ctx, fd, offset, len) }))
-    }
-}
-
 fn proxy_status(err: ProxyError) -> wsgirt_status {
     match err {
         ProxyError::Unavailable => WSGIRT_STATUS_DAEMON_UNAVAILABLE,
@@ -513,7 +432,7 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
         let mut encode = |out: &mut Vec<u8>, attempts| {
             client::encode_request(out, &rust_target.token, &head, environ.clone(), attempts)
         };
-        let host = CHost { io, ctx: io_ctx };
+        let host = CHost::new(io, io_ctx);
         let mut buffers = client::take_buffers();
         let result = client::proxy(&rust_target, &mut encode, &log, &host, &mut buffers);
         client::put_buffers(buffers);

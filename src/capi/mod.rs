@@ -15,6 +15,7 @@ pub mod boundary;
 pub mod config;
 pub mod daemon;
 pub mod hooks;
+mod host;
 pub mod request;
 pub mod runtime;
 pub mod status;
