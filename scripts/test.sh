@@ -23,12 +23,28 @@ stage_style() {
         clang-format --dry-run --Werror apache/*.c apache/*.h c-examples/*.c tests/capi/*.c
 }
 stage_build() { scripts/build.sh; }
-stage_rust() { cargo test --release --workspace; }
+stage_rust() { cargo test --release --workspace --no-fail-fast; }
 stage_c_api() { tests/run-c-tests.sh; }
 stage_c_examples() { c-examples/run-tests.sh; }
 stage_e2e() {
     # Every behaviour test runs against our module and Debian's mod_wsgi.
-    WSGIRT_E2E_MODULES=wsgirt,modwsgi /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider
+    local cache
+    cache=$(mktemp -d)
+    if WSGIRT_E2E_MODULES=wsgirt,modwsgi /usr/bin/python3 -m pytest tests/e2e -q -o cache_dir="$cache"; then
+        rm -rf "$cache"
+        return 0
+    fi
+    # Known flake (docs/status.md): httpd's event MPM child can crash in its
+    # own cleanup around a graceful restart. Failed tests get one more run;
+    # a test that then passes is reported as FLAKY, never silently.
+    echo "=== e2e: re-running the failed tests once"
+    if WSGIRT_E2E_MODULES=wsgirt,modwsgi /usr/bin/python3 -m pytest tests/e2e -q -o cache_dir="$cache" --lf; then
+        echo "=== e2e: FLAKY: the tests above failed once and passed on the re-run"
+        rm -rf "$cache"
+        return 0
+    fi
+    rm -rf "$cache"
+    return 1
 }
 
 passed=0

@@ -60,7 +60,10 @@ fn startup_timeout_fires_while_the_script_fails_to_load() {
     // A script that loads cancels the timer.
     daemon.serve();
     assert_eq!(get(&target, &Req::app("hello")).status, 200);
-    assert_eq!(count("Application startup timer cancelled 'startup'."), 1);
+    assert_eq!(
+        count_eventually("Application startup timer cancelled 'startup'.", 1),
+        1
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(daemon.running());
 }

@@ -83,6 +83,19 @@ pub fn count(needle: &str) -> usize {
     log_lines_with(needle).len()
 }
 
+/// [`count`] once it reaches `expected` or 5 s have passed: the daemon logs
+/// some lines (such as the startup timer's) after the response is sent.
+pub fn count_eventually(needle: &str, expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let n = count(needle);
+        if n >= expected || std::time::Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Lines logged with this request context.
 pub fn log_for(ctx: usize) -> Vec<LogLine> {
     LOG.lock()
