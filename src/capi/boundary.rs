@@ -34,3 +34,40 @@ pub unsafe fn text<'a>(ptr: *const std::ffi::c_char, len: usize) -> Option<&'a s
     // SAFETY: per contract.
     std::str::from_utf8(unsafe { bytes(ptr, len) }?).ok()
 }
+
+/// Name/value byte strings borrowed from C.
+pub type BorrowedPairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// Borrows `len` name/value pairs at `ptr` (environ variables): NULL is
+/// only valid with `len` 0, and so is each string's pointer.
+///
+/// # Safety
+/// `ptr` must point at `len` pairs whose strings are readable and outlive
+/// the borrow.
+pub unsafe fn pairs<'a>(
+    ptr: *const crate::capi::request::wsgirt_pair,
+    len: usize,
+) -> Result<BorrowedPairs<'a>, wsgirt_status> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(wsgirt_status::WSGIRT_STATUS_NULL_ARG);
+    }
+    // SAFETY: `len` pairs at `ptr`, per the contract.
+    let raw = unsafe { std::slice::from_raw_parts(ptr, len) };
+    raw.iter()
+        .map(|pair| {
+            // SAFETY: each pair's strings are readable, per the contract.
+            match unsafe {
+                (
+                    bytes(pair.name.ptr, pair.name.len),
+                    bytes(pair.value.ptr, pair.value.len),
+                )
+            } {
+                (Some(name), Some(value)) => Ok((name, value)),
+                _ => Err(wsgirt_status::WSGIRT_STATUS_NULL_ARG),
+            }
+        })
+        .collect()
+}

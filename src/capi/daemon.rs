@@ -2,11 +2,11 @@
 //! (`wsgirt_daemon_proxy`, no Python needed in the calling process) and the
 //! daemon-side serving loop (`wsgirt_daemon_serve`). See docs/daemon.md.
 
-use crate::capi::boundary::{bytes, status_boundary, text};
+use crate::capi::boundary::{bytes, pairs, status_boundary, text};
 use crate::capi::config::wsgirt_log_cb;
 use crate::capi::host::CHost;
 use crate::capi::request::{
-    wsgirt_host_io, wsgirt_pair, wsgirt_request_result, wsgirt_request_spec, wsgirt_str,
+    wsgirt_host_io, wsgirt_request_result, wsgirt_request_spec, wsgirt_str,
 };
 use crate::capi::runtime::{status_of, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
@@ -357,10 +357,7 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
         let (target, spec, io) = unsafe { (&*target, &*spec, &*io) };
         if target.struct_size < std::mem::size_of::<wsgirt_daemon_target>()
             || spec.struct_size < std::mem::size_of::<wsgirt_request_spec>()
-            || io.struct_size < std::mem::size_of::<wsgirt_host_io>()
-            || io.read.is_none()
-            || io.start_response.is_none()
-            || io.write.is_none()
+            || !io.usable()
         {
             return WSGIRT_STATUS_INVALID_ARG;
         }
@@ -378,29 +375,11 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
         else {
             return WSGIRT_STATUS_INVALID_ARG;
         };
-        let raw_pairs: &[wsgirt_pair] = if spec.environ_len == 0 {
-            &[]
-        } else if spec.environ.is_null() {
-            return WSGIRT_STATUS_NULL_ARG;
-        } else {
-            // SAFETY: `environ_len` pairs at `environ`, per the contract.
-            unsafe { std::slice::from_raw_parts(spec.environ, spec.environ_len) }
+        // SAFETY: the spec's pairs are valid per the contract.
+        let environ = match unsafe { pairs(spec.environ, spec.environ_len) } {
+            Ok(environ) => environ.into_iter(),
+            Err(status) => return status,
         };
-        if raw_pairs.iter().any(|p| {
-            (p.name.ptr.is_null() && p.name.len != 0) || (p.value.ptr.is_null() && p.value.len != 0)
-        }) {
-            return WSGIRT_STATUS_NULL_ARG;
-        }
-        let environ = raw_pairs.iter().map(|p| {
-            // SAFETY: checked above: each string is NULL only with length 0,
-            // and readable per the contract.
-            unsafe {
-                (
-                    bytes(p.name.ptr, p.name.len).unwrap_or_default(),
-                    bytes(p.value.ptr, p.value.len).unwrap_or_default(),
-                )
-            }
-        });
         let rust_target = Target {
             name: name.to_owned(),
             socket_path: socket_path.to_vec(),

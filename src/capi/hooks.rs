@@ -2,7 +2,7 @@
 //! (`WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`,
 //! `WSGIDispatchScript`): one named function of a script per call.
 
-use crate::capi::boundary::{bytes, status_boundary, text};
+use crate::capi::boundary::{bytes, pairs, status_boundary, text};
 use crate::capi::request::{wsgirt_pair, wsgirt_str};
 use crate::capi::runtime::{status_of, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
@@ -99,24 +99,8 @@ unsafe fn parse<'a>(
     if script_path.is_empty() {
         return Err(WSGIRT_STATUS_INVALID_ARG);
     }
-    let raw: &[wsgirt_pair] = if spec.environ_len == 0 {
-        &[]
-    } else if spec.environ.is_null() {
-        return Err(WSGIRT_STATUS_NULL_ARG);
-    } else {
-        // SAFETY: `environ_len` pairs at `environ`, per the contract.
-        unsafe { std::slice::from_raw_parts(spec.environ, spec.environ_len) }
-    };
-    let mut pairs = Vec::with_capacity(raw.len());
-    for pair in raw {
-        // SAFETY: each pair's strings are valid per the contract.
-        let (Some(name), Some(value)) = (unsafe { bytes(pair.name.ptr, pair.name.len) }, unsafe {
-            bytes(pair.value.ptr, pair.value.len)
-        }) else {
-            return Err(WSGIRT_STATUS_NULL_ARG);
-        };
-        pairs.push((name, value));
-    }
+    // SAFETY: the spec's pairs are valid per the contract.
+    let pairs = unsafe { pairs(spec.environ, spec.environ_len) }?;
     let interp = rt.inner.group(group).map_err(|err| status_of(&err))?;
     Ok(Parsed {
         interp,

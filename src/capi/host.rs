@@ -21,6 +21,17 @@ pub(crate) fn io_result(code: u32) -> Result<(), IoError> {
     }
 }
 
+impl wsgirt_host_io {
+    /// True when the table is at least as large as this library's and has
+    /// the required callbacks (`read`, `start_response`, `write`).
+    pub(crate) fn usable(&self) -> bool {
+        self.struct_size >= std::mem::size_of::<wsgirt_host_io>()
+            && self.read.is_some()
+            && self.start_response.is_some()
+            && self.write.is_some()
+    }
+}
+
 impl<'a> CHost<'a> {
     pub(crate) fn new(io: &'a wsgirt_host_io, ctx: *mut c_void) -> CHost<'a> {
         CHost { io, ctx }

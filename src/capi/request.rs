@@ -1,6 +1,6 @@
 //! `wsgirt_request_run`: one WSGI request through the host's callbacks.
 
-use crate::capi::boundary::{bytes, status_boundary, text};
+use crate::capi::boundary::{pairs, status_boundary, text};
 use crate::capi::host::CHost;
 use crate::capi::runtime::{status_of, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
@@ -162,12 +162,7 @@ pub unsafe extern "C" fn wsgirt_request_run(
         }
         // SAFETY: non-NULL pointers to live objects, per the contract.
         let (rt, spec, io) = unsafe { (&*runtime, &*spec, &*io) };
-        if spec.struct_size < std::mem::size_of::<wsgirt_request_spec>()
-            || io.struct_size < std::mem::size_of::<wsgirt_host_io>()
-            || io.read.is_none()
-            || io.start_response.is_none()
-            || io.write.is_none()
-        {
+        if spec.struct_size < std::mem::size_of::<wsgirt_request_spec>() || !io.usable() {
             return WSGIRT_STATUS_INVALID_ARG;
         }
         // SAFETY: the spec's strings and pairs are valid per the contract.
@@ -181,26 +176,11 @@ pub unsafe extern "C" fn wsgirt_request_run(
         let (Some(group), Some(script_path), Some(callable)) = strings else {
             return WSGIRT_STATUS_INVALID_ARG;
         };
-        let raw_pairs: &[wsgirt_pair] = if spec.environ_len == 0 {
-            &[]
-        } else if spec.environ.is_null() {
-            return WSGIRT_STATUS_NULL_ARG;
-        } else {
-            // SAFETY: `environ_len` pairs at `environ`, per the contract.
-            unsafe { std::slice::from_raw_parts(spec.environ, spec.environ_len) }
+        // SAFETY: the spec's pairs are valid per the contract.
+        let pairs = match unsafe { pairs(spec.environ, spec.environ_len) } {
+            Ok(pairs) => pairs,
+            Err(status) => return status,
         };
-        let mut pairs = Vec::with_capacity(raw_pairs.len());
-        for pair in raw_pairs {
-            // SAFETY: each pair's strings are valid per the contract.
-            let (Some(name), Some(value)) =
-                (unsafe { bytes(pair.name.ptr, pair.name.len) }, unsafe {
-                    bytes(pair.value.ptr, pair.value.len)
-                })
-            else {
-                return WSGIRT_STATUS_NULL_ARG;
-            };
-            pairs.push((name, value));
-        }
         let request = RequestSpec {
             script_path,
             callable: if callable.is_empty() {
