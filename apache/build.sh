@@ -44,7 +44,7 @@ done
     -std=gnu11 -O2 -Wall -Wextra -Werror \
     -DWSGIRT_PYTHON_VERSION="\"$pyversion\"" \
     $includes -Iinclude \
-    apache/mod_wsgi.c apache/auth.c apache/daemon.c target/release/libwsgirt.a \
+    apache/mod_wsgi.c apache/auth.c apache/daemon.c apache/metrics.c target/release/libwsgirt.a \
     -L"$pylibdir" $native_libs \
     -Wl,--version-script=apache/wsgirt.map -Wl,--gc-sections -Wl,-z,nodelete \
     -Wl,-z,relro -Wl,-z,now -Wl,--no-undefined-version

@@ -386,6 +386,10 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     (void)wsgirt_config_set_process(config, group->name, strlen(group->name), group->processes,
                                     group->threads);
     (void)wsgirt_config_set_log_callback(config, wsgi_daemon_log, group->server);
+    /* server-metrics=On enables mod_wsgi.server_metrics() in this group. */
+    value = wsgi_opt(group, "server-metrics");
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_SERVER_METRICS,
+                                 value && !strcasecmp(value, "On"));
 
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &runtime);
     wsgirt_config_free(config);
@@ -473,6 +477,7 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
         wsgi_opt_us(group, "shutdown-timeout", options.shutdown_timeout_us);
     options.queue_timeout_us = wsgi_opt_us(group, "queue-timeout", 0);
     options.socket_timeout_us = group->target.socket_timeout_us;
+    options.interrupt_timeout_us = wsgi_opt_us(group, "interrupt-timeout", 0);
 
     memset(&result, 0, sizeof(result));
     result.struct_size = sizeof(result);

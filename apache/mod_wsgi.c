@@ -35,6 +35,7 @@
 #include "ap_provider.h"
 #include "ap_regex.h"
 #include "mod_auth.h"
+#include "scoreboard.h"
 #include "util_script.h"
 #if AP_MODULE_MAGIC_AT_LEAST(20120211, 104)
 #include "http_ssl.h"
@@ -60,6 +61,7 @@
 #include "wsgirt.h"
 #include "auth.h"
 #include "daemon.h"
+#include "metrics.h"
 
 /* ---------------------------------------------------------------------------
  * 1. Declarations and process state
@@ -893,6 +895,8 @@ static const wsgi_daemon_option_t wsgi_daemon_options[] = {
     {"deadlock-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("deadlock timeout")},
     {"inactivity-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("inactivity timeout")},
     {"request-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("request timeout")},
+    /* From later mod_wsgi releases: RequestTimeout raised into a long request. */
+    {"interrupt-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("interrupt timeout")},
     {"graceful-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("graceful timeout")},
     {"eviction-timeout", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("eviction timeout")},
     {"restart-interval", WSGI_OPT_INT_MIN, 0, WSGI_DAEMON_ERROR("restart interval")},
@@ -1951,6 +1955,7 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
     case WSGIRT_STATUS_DAEMON_UNAVAILABLE:
         return HTTP_SERVICE_UNAVAILABLE;
     case WSGIRT_STATUS_DAEMON_TIMEOUT:
+    case WSGIRT_STATUS_REQUEST_TIMEOUT:
         return HTTP_GATEWAY_TIME_OUT;
     case WSGIRT_STATUS_SCRIPT_LOAD_FAILED:
     case WSGIRT_STATUS_APP_ERROR:
@@ -2218,6 +2223,18 @@ static void wsgi_daemon_import_scripts(wsgirt_runtime *runtime, const char *grou
 static const wsgi_daemon_hooks_t wsgi_daemon_hooks = {wsgi_daemon_runtime_config,
                                                       wsgi_daemon_import_scripts};
 
+/* The configuration pool for daemons started from pre_mpm (its own pool is not it). */
+static apr_pool_t *wsgi_deferred_pconf;
+
+static int wsgi_deferred_daemon_start(apr_pool_t *p, ap_scoreboard_e sb_type)
+{
+    const wsgi_server_conf_t *sconf = wsgi_server_conf(wsgi_server);
+    WSGI_UNUSED(p);
+    WSGI_UNUSED(sb_type);
+    return wsgi_daemon_start(wsgi_deferred_pconf, wsgi_server, sconf->socket_prefix,
+                             sconf->socket_rotation, &wsgi_daemon_hooks);
+}
+
 static int wsgi_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     const wsgi_server_conf_t *sconf = wsgi_server_conf(s);
@@ -2247,6 +2264,16 @@ static int wsgi_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         const wsgi_daemon_t *group = &APR_ARRAY_IDX(wsgi_daemon_list, i, wsgi_daemon_t);
         wsgi_daemon_add(pconf, group->name, group->server, group->processes, group->threads,
                         group->multiprocess, group->options);
+    }
+    /*
+     * On the first start the scoreboard does not exist yet (the MPM creates
+     * it in pre_mpm): start the daemons after it, as mod_wsgi does, so that
+     * they share it (mod_wsgi.server_metrics() with server-metrics=On).
+     */
+    if (!ap_scoreboard_image) {
+        wsgi_deferred_pconf = pconf;
+        ap_hook_pre_mpm(wsgi_deferred_daemon_start, NULL, NULL, APR_HOOK_REALLY_LAST);
+        return OK;
     }
     return wsgi_daemon_start(pconf, s, sconf->socket_prefix, sconf->socket_rotation,
                              &wsgi_daemon_hooks);
@@ -2337,6 +2364,9 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
     (void)wsgirt_config_set_host_version(config, (uint32_t)version.major, (uint32_t)version.minor,
                                          (uint32_t)version.patch);
     (void)wsgirt_config_set_log_callback(config, wsgi_log_callback, NULL);
+    /* mod_wsgi.server_metrics(): WSGIServerMetrics here, server-metrics in daemon.c. */
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_SERVER_METRICS, sconf->server_metrics == 1);
+    wsgi_scoreboard_install(config);
     return config;
 }
 

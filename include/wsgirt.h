@@ -120,6 +120,11 @@ enum wsgirt_status
    */
   WSGIRT_STATUS_CLIENT_GONE = 301,
   /*
+   `mod_wsgi.RequestTimeout` (interrupt-timeout) ended the application
+   before it started a response: answer 504.
+   */
+  WSGIRT_STATUS_REQUEST_TIMEOUT = 302,
+  /*
    Daemon mode: the daemon process could not be reached (connect
    failed or timed out, or it kept restarting); logged. Answer 503.
    */
@@ -213,6 +218,11 @@ enum wsgirt_flag
    before naming their modules.
    */
   WSGIRT_FLAG_CASE_SENSITIVE = 8,
+  /*
+   `WSGIServerMetrics` / `server-metrics` (default off): lets
+   `mod_wsgi.server_metrics()` report the host's scoreboard.
+   */
+  WSGIRT_FLAG_SERVER_METRICS = 9,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -375,6 +385,12 @@ typedef struct wsgirt_config wsgirt_config;
 typedef struct wsgirt_runtime wsgirt_runtime;
 
 /*
+ The scoreboard being filled by a `wsgirt_scoreboard_cb` (opaque; only
+ valid during the callback).
+ */
+typedef struct wsgirt_scoreboard wsgirt_scoreboard;
+
+/*
  Log callback: `(userdata, level, request_ctx, message, message_len)`.
  `level` uses syslog/Apache numbering (0 emerg … 7 debug);
  `request_ctx` is the `log_ctx` of the request the line belongs to, or
@@ -495,6 +511,12 @@ typedef struct wsgirt_daemon_options {
    `socket-timeout=`; pass Apache's `Timeout` when unset; 0: no limit.
    */
   uint64_t socket_timeout_us;
+  /*
+   `interrupt-timeout=` (beyond mod_wsgi 4.6; 0: off): a request running
+   longer gets `mod_wsgi.RequestTimeout` raised in it (then 504); one
+   still running after as long again restarts the process.
+   */
+  uint64_t interrupt_timeout_us;
 } wsgirt_daemon_options;
 
 /*
@@ -638,6 +660,71 @@ typedef struct wsgirt_daemon_result {
    */
   uint32_t active_requests;
 } wsgirt_daemon_result;
+
+/*
+ One request in flight, as `wsgirt_requests_visit` reports it. The
+ strings are borrowed for the duration of the callback only.
+ */
+typedef struct wsgirt_request_info {
+  /*
+   Process-unique number of the request (never reused).
+   */
+  uint64_t serial;
+  /*
+   The host's request id (`mod_wsgi.request_id`), or the serial.
+   */
+  struct wsgirt_str request_id;
+  /*
+   Application group (empty for `%{GLOBAL}`).
+   */
+  struct wsgirt_str group;
+  /*
+   `threading.get_ident()` of the thread running it (full 64 bits).
+   */
+  uint64_t thread_id;
+  /*
+   Start time, microseconds since the epoch.
+   */
+  int64_t start_us;
+  /*
+   How long it has been running, microseconds.
+   */
+  uint64_t age_us;
+} wsgirt_request_info;
+
+/*
+ Receives one request; return false to stop the walk.
+ */
+typedef bool (*wsgirt_request_visit_cb)(void *userdata, const struct wsgirt_request_info *info);
+
+/*
+ Fills `board` with the host's scoreboard (`wsgirt_scoreboard_set_limits`,
+ `wsgirt_scoreboard_add_process`, `wsgirt_scoreboard_add_worker`);
+ returns false when there is none. Called from any thread, without the
+ GIL, when Python code calls `mod_wsgi.server_metrics()`.
+ */
+typedef bool (*wsgirt_scoreboard_cb)(void *userdata, struct wsgirt_scoreboard *board);
+
+/*
+ One worker slot for `wsgirt_scoreboard_add_worker`. Times are
+ microseconds since the epoch; strings are copied.
+ */
+typedef struct wsgirt_scoreboard_worker {
+  int32_t thread_num;
+  int32_t generation;
+  /*
+   Apache's one-character status (`_`, `W`, `K`, ...).
+   */
+  char status;
+  uint64_t access_count;
+  uint64_t bytes_served;
+  int64_t start_time_us;
+  int64_t stop_time_us;
+  int64_t last_used_us;
+  struct wsgirt_str client;
+  struct wsgirt_str request;
+  struct wsgirt_str vhost;
+} wsgirt_scoreboard_worker;
 
 /*
  Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`.
@@ -946,6 +1033,85 @@ wsgirt_status wsgirt_daemon_serve(const struct wsgirt_runtime *runtime,
                                   int stop_fd,
                                   const struct wsgirt_daemon_options *options,
                                   struct wsgirt_daemon_result *out);
+
+/*
+ Calls `visit` for every request running in this process, oldest first,
+ from a snapshot (requests may finish meanwhile). `*count` (if not NULL)
+ receives how many requests the snapshot held.
+
+ Ownership: nothing is retained. Threading: any thread; without the GIL
+ (it never takes it), so a hung application cannot block it.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `visit` must not unwind.
+ */
+wsgirt_status wsgirt_requests_visit(const struct wsgirt_runtime *runtime,
+                                    wsgirt_request_visit_cb visit,
+                                    void *userdata,
+                                    size_t *count);
+
+/*
+ Logs the Python stack of every thread of every application group at
+ `LogLevel info`, in mod_wsgi's format (`Thread <id> executing file
+ "...", line N, in f` then `called from file ...`).
+
+ Threading: any thread that is not running Python (it takes the GIL,
+ so it waits for a thread holding it).
+
+ # Safety
+ `runtime` must be NULL or a live runtime.
+ */
+wsgirt_status wsgirt_runtime_dump_stacks(const struct wsgirt_runtime *runtime);
+
+/*
+ Installs the host's scoreboard reader for `mod_wsgi.server_metrics()`
+ (which also needs `WSGIRT_FLAG_SERVER_METRICS`). NULL `read` removes it.
+ Takes effect when the runtime starts.
+
+ Threading: not concurrently with other uses of `config`; the callback
+ itself may be called from any thread and must not unwind.
+
+ # Safety
+ `config` must be NULL or live; `userdata` must stay valid while the
+ runtime runs.
+ */
+wsgirt_status wsgirt_config_set_scoreboard_reader(struct wsgirt_config *config,
+                                                  wsgirt_scoreboard_cb read,
+                                                  void *userdata);
+
+/*
+ Sets the scoreboard's global figures.
+
+ # Safety
+ `board` must be the builder passed to the running reader callback.
+ */
+wsgirt_status wsgirt_scoreboard_set_limits(struct wsgirt_scoreboard *board,
+                                           int32_t server_limit,
+                                           int32_t thread_limit,
+                                           int32_t running_generation,
+                                           int64_t restart_time_us);
+
+/*
+ Appends a process slot; following workers belong to it.
+
+ # Safety
+ As for `wsgirt_scoreboard_set_limits`.
+ */
+wsgirt_status wsgirt_scoreboard_add_process(struct wsgirt_scoreboard *board,
+                                            int32_t process_num,
+                                            int32_t pid,
+                                            int32_t generation,
+                                            bool quiescing);
+
+/*
+ Appends a worker slot to the last process (`INVALID_ARG` before any).
+
+ # Safety
+ As for `wsgirt_scoreboard_set_limits`; `worker` live, its strings readable.
+ */
+wsgirt_status wsgirt_scoreboard_add_worker(struct wsgirt_scoreboard *board,
+                                           const struct wsgirt_scoreboard_worker *worker);
 
 /*
  `WSGIAccessScript`: calls `allow_access(environ, host)`; `host` may be

@@ -39,6 +39,9 @@ pub struct RuntimeConfig {
     pub host_version: (u32, u32, u32),
     /// `WSGICaseSensitivity Off` lowercases script paths for module names.
     pub case_sensitive: bool,
+    /// `WSGIServerMetrics On` / `server-metrics=On`: `server_metrics()`
+    /// reports the host's scoreboard instead of `None`.
+    pub server_metrics: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -61,6 +64,7 @@ impl Default for RuntimeConfig {
             threads_per_process: 1,
             host_version: (0, 0, 0),
             case_sensitive: true,
+            server_metrics: false,
         }
     }
 }

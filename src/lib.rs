@@ -10,6 +10,7 @@
 //!   application groups and per-thread thread states.
 //! - [`module`]: the `mod_wsgi` and `apache` Python modules (PEP 489).
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, responses.
+//! - [`diagnostics`]: the request registry, events, metrics, stack dumps.
 //! - [`capi`]: the only place with `#[no_mangle]` exports and raw C pointers.
 //!
 //! `include/wsgirt.h` is generated from [`capi`] alone: every other module
@@ -20,6 +21,8 @@ pub mod capi;
 pub mod config;
 /// cbindgen:ignore
 pub mod daemon;
+/// cbindgen:ignore
+pub mod diagnostics;
 /// cbindgen:ignore
 pub mod hooks;
 /// cbindgen:ignore

@@ -59,6 +59,8 @@ pub struct Runtime {
     create_lock: Mutex<()>,
     next_slot: Mutex<usize>,
     shutting_down: AtomicBool,
+    /// `process_stopping` has been published (it is sent once).
+    stopping_published: AtomicBool,
 }
 
 impl Runtime {
@@ -93,6 +95,7 @@ impl Runtime {
             RuntimeError::PythonInitFailed(e.0)
         })?;
         tstate::GENERATION.fetch_add(1, Ordering::AcqRel);
+        crate::diagnostics::registry::mark_restart_time();
         // SAFETY: Python is initialised and this thread holds the GIL with
         // the main thread state current.
         let main = unsafe { interp::adopt_main() };
@@ -114,6 +117,7 @@ impl Runtime {
             create_lock: Mutex::new(()),
             next_slot: Mutex::new(1),
             shutting_down: AtomicBool::new(false),
+            stopping_published: AtomicBool::new(false),
         }))
     }
 
@@ -184,6 +188,41 @@ impl Runtime {
         script::preload(&attached, path).map_err(|_| RuntimeError::ScriptLoadFailed)
     }
 
+    /// Every interpreter created so far, main first.
+    pub fn interpreters(&self) -> Vec<Arc<Interp>> {
+        let mut all = vec![self.main.clone()];
+        let mut groups: Vec<Arc<Interp>> = self.groups.read().values().cloned().collect();
+        groups.sort_by_key(|interp| interp.slot);
+        all.extend(groups);
+        all
+    }
+
+    /// Logs the Python stack of every thread (see [`crate::diagnostics::stacks`]).
+    /// Must be called without the GIL.
+    pub fn dump_stacks(&self) -> Result<(), RuntimeError> {
+        self.check_process()?;
+        assert!(
+            !tstate::is_attached(),
+            "dump_stacks() called with the GIL held"
+        );
+        crate::diagnostics::stacks::dump(&self.interpreters());
+        Ok(())
+    }
+
+    /// Publishes `process_stopping` with `reason` in every interpreter,
+    /// once per process, even while requests are still running (4.6.0).
+    /// Must be called without the GIL.
+    pub fn publish_process_stopping(&self, reason: &str) {
+        if std::process::id() != self.pid || self.stopping_published.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for interp in self.interpreters() {
+            let _attached = tstate::attach(&interp);
+            // SAFETY: the GIL is held with `interp` attached.
+            unsafe { crate::diagnostics::events::publish_process_stopping(&interp, reason) };
+        }
+    }
+
     /// Stops Python: sub-interpreters first (each waits for its threads and
     /// runs its `atexit` callbacks), then the main interpreter. No request
     /// may be running; later calls fail with `ShuttingDown`.
@@ -191,6 +230,12 @@ impl Runtime {
         if std::process::id() != self.pid {
             return Err(RuntimeError::WrongProcess);
         }
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        // Embedded mode has no reason to give (mod_wsgi sends "" too); a
+        // daemon has already published its own.
+        self.publish_process_stopping("");
         if self.shutting_down.swap(true, Ordering::AcqRel) {
             return Err(RuntimeError::ShuttingDown);
         }

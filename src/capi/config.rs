@@ -13,7 +13,14 @@ pub struct wsgirt_config {
     pub(crate) config: RuntimeConfig,
     pub(crate) log: wsgirt_log_cb,
     pub(crate) log_userdata: *mut c_void,
+    /// The host's scoreboard reader (`wsgirt_config_set_scoreboard_reader`).
+    pub(crate) scoreboard: Option<ScoreboardFn>,
 }
+
+/// A scoreboard reader as the configuration keeps it (cloneable, so a
+/// parent's configuration can serve several children).
+pub(crate) type ScoreboardFn =
+    std::sync::Arc<dyn Fn() -> Option<crate::diagnostics::metrics::Scoreboard> + Send + Sync>;
 
 /// Log callback: `(userdata, level, request_ctx, message, message_len)`.
 /// `level` uses syslog/Apache numbering (0 emerg … 7 debug);
@@ -52,6 +59,9 @@ pub enum wsgirt_flag {
     /// `WSGICaseSensitivity` (default on): off lowercases script paths
     /// before naming their modules.
     WSGIRT_FLAG_CASE_SENSITIVE = 8,
+    /// `WSGIServerMetrics` / `server-metrics` (default off): lets
+    /// `mod_wsgi.server_metrics()` report the host's scoreboard.
+    WSGIRT_FLAG_SERVER_METRICS = 9,
 }
 
 /// Creates a configuration with mod_wsgi's defaults.
@@ -72,6 +82,7 @@ pub unsafe extern "C" fn wsgirt_config_new(out: *mut *mut wsgirt_config) -> wsgi
             config: RuntimeConfig::default(),
             log: None,
             log_userdata: std::ptr::null_mut(),
+            scoreboard: None,
         });
         // SAFETY: `out` is non-NULL and, per the contract, writable.
         unsafe { *out = Box::into_raw(config) };
@@ -266,6 +277,7 @@ pub unsafe extern "C" fn wsgirt_config_set_flag(
             6 => c.multiprocess = value,
             7 => c.run_once = value,
             8 => c.case_sensitive = value,
+            9 => c.server_metrics = value,
             _ => return WSGIRT_STATUS_INVALID_ARG,
         }
         WSGIRT_STATUS_OK

@@ -114,6 +114,10 @@ pub struct wsgirt_daemon_options {
     pub queue_timeout_us: u64,
     /// `socket-timeout=`; pass Apache's `Timeout` when unset; 0: no limit.
     pub socket_timeout_us: u64,
+    /// `interrupt-timeout=` (beyond mod_wsgi 4.6; 0: off): a request running
+    /// longer gets `mod_wsgi.RequestTimeout` raised in it (then 504); one
+    /// still running after as long again restarts the process.
+    pub interrupt_timeout_us: u64,
 }
 
 /// How `wsgirt_daemon_serve` ended. `struct_size` must be set by the
@@ -222,6 +226,7 @@ pub unsafe extern "C" fn wsgirt_daemon_options_init(
             shutdown_timeout_us: as_micros(d.shutdown_timeout),
             queue_timeout_us: as_micros(d.queue_timeout),
             socket_timeout_us: as_micros(d.socket_timeout),
+            interrupt_timeout_us: as_micros(d.interrupt_timeout),
         };
         WSGIRT_STATUS_OK
     })
@@ -310,6 +315,7 @@ fn proxy_status(err: ProxyError) -> wsgirt_status {
         ProxyError::CallableMissing => WSGIRT_STATUS_CALLABLE_NOT_FOUND,
         ProxyError::AppError => WSGIRT_STATUS_APP_ERROR,
         ProxyError::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
+        ProxyError::Interrupted => WSGIRT_STATUS_REQUEST_TIMEOUT,
     }
 }
 
@@ -526,6 +532,7 @@ pub unsafe extern "C" fn wsgirt_daemon_serve(
             shutdown_timeout: micros(options.shutdown_timeout_us),
             queue_timeout: micros(options.queue_timeout_us),
             socket_timeout: micros(options.socket_timeout_us),
+            interrupt_timeout: micros(options.interrupt_timeout_us),
         };
         let done = server::serve(rt.inner.clone(), listen_fd, stop_fd, opts);
         // SAFETY: `out` is non-NULL and writable per the contract.

@@ -14,6 +14,7 @@
 pub mod boundary;
 pub mod config;
 pub mod daemon;
+pub mod diagnostics;
 pub mod hooks;
 mod host;
 pub mod request;

@@ -213,6 +213,7 @@ pub unsafe extern "C" fn wsgirt_request_run(
             Outcome::CallableMissing => WSGIRT_STATUS_CALLABLE_NOT_FOUND,
             Outcome::AppError => WSGIRT_STATUS_APP_ERROR,
             Outcome::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
+            Outcome::Interrupted => WSGIRT_STATUS_REQUEST_TIMEOUT,
         }
     })
 }

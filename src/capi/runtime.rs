@@ -65,6 +65,11 @@ pub unsafe extern "C" fn wsgirt_runtime_new(
             return WSGIRT_STATUS_ALREADY_INITIALIZED;
         }
         logging::set_sink(config.log, config.log_userdata);
+        crate::diagnostics::metrics::set_scoreboard_reader(
+            config.scoreboard.clone().map(|read| {
+                Box::new(move || read()) as crate::diagnostics::metrics::ScoreboardReader
+            }),
+        );
         match Runtime::start(config.config.clone()) {
             Ok(inner) => {
                 let handle = Box::new(wsgirt_runtime { inner });

@@ -39,6 +39,9 @@ pub enum wsgirt_status {
     WSGIRT_STATUS_APP_ERROR = 300,
     /// The client went away before a response was started.
     WSGIRT_STATUS_CLIENT_GONE = 301,
+    /// `mod_wsgi.RequestTimeout` (interrupt-timeout) ended the application
+    /// before it started a response: answer 504.
+    WSGIRT_STATUS_REQUEST_TIMEOUT = 302,
     /// Daemon mode: the daemon process could not be reached (connect
     /// failed or timed out, or it kept restarting); logged. Answer 503.
     WSGIRT_STATUS_DAEMON_UNAVAILABLE = 400,
@@ -72,6 +75,7 @@ pub extern "C" fn wsgirt_status_str(status: u32) -> *const c_char {
             202 => c"WSGI script has no such callable",
             300 => c"application error",
             301 => c"client connection closed",
+            302 => c"request interrupted by RequestTimeout",
             400 => c"daemon process unavailable",
             401 => c"daemon process timed out",
             402 => c"daemon process failed",

@@ -59,6 +59,8 @@ pub enum ProxyError {
     AppError,
     /// The client went away before a response was started.
     ClientGone,
+    /// interrupt-timeout ended the application before it responded: 504.
+    Interrupted,
 }
 
 /// How a proxied response ended.
@@ -645,6 +647,7 @@ impl Relay<'_> {
                 ))
             }
             EndOutcome::QueueTimeout => ProxyError::Timeout,
+            EndOutcome::RequestTimeout => ProxyError::Interrupted,
             EndOutcome::LoadFailed => ProxyError::LoadFailed,
             EndOutcome::CallableMissing => ProxyError::CallableMissing,
             EndOutcome::AppError => ProxyError::AppError,

@@ -8,13 +8,15 @@
 //! - [`client`]: the worker side ([`client::proxy`]).
 //! - [`server`]: the daemon side ([`server::serve`]): accept threads and
 //!   the process's lifecycle; [`remote_io`] is its `HostIo` over the socket
-//!   and [`monitor`] decides when the process must recycle.
+//!   and [`monitor`] decides when the process must recycle;
+//!   [`diagnostics`] adds interrupt-timeout and the stop announcement.
 //! - [`options`]: `WSGIDaemonProcess` settings with mod_wsgi's defaults.
 //!
 //! The design, the error mapping and what the host must do are in
 //! `docs/daemon.md`.
 
 pub mod client;
+pub mod diagnostics;
 pub mod monitor;
 pub mod options;
 pub mod protocol;

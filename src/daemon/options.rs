@@ -53,6 +53,9 @@ pub struct DaemonOptions {
     /// Per read/write on a proxy connection (`socket-timeout=`; the host
     /// passes Apache's `Timeout` when it is not set; zero: no limit).
     pub socket_timeout: Duration,
+    /// `interrupt-timeout=`: raise `mod_wsgi.RequestTimeout` into a request
+    /// running longer; restart if it is still running after as long again.
+    pub interrupt_timeout: Duration,
 }
 
 impl Default for DaemonOptions {
@@ -73,6 +76,7 @@ impl Default for DaemonOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             queue_timeout: Duration::ZERO,
             socket_timeout: Duration::ZERO,
+            interrupt_timeout: Duration::ZERO,
         }
     }
 }

@@ -122,6 +122,8 @@ pub enum EndOutcome {
     Rejected = 5,
     /// The request waited longer than queue-timeout: answer 504.
     QueueTimeout = 6,
+    /// interrupt-timeout ended the application before it responded: 504.
+    RequestTimeout = 7,
 }
 
 impl EndOutcome {
@@ -134,6 +136,7 @@ impl EndOutcome {
             4 => EndOutcome::ClientGone,
             5 => EndOutcome::Rejected,
             6 => EndOutcome::QueueTimeout,
+            7 => EndOutcome::RequestTimeout,
             _ => return None,
         })
     }

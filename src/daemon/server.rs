@@ -20,6 +20,7 @@
 //! the process without finalising Python (mod_wsgi's reaper does
 //! `exit(-1)`).
 
+use crate::daemon::diagnostics::{self, Interrupter};
 use crate::daemon::monitor::{Monitor, ShutdownReason, Snapshot, Step};
 use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
@@ -430,12 +431,23 @@ pub fn serve(
     let heartbeat = start_heartbeat(&shared);
 
     let mut monitor = Monitor::new(&shared.opts, Instant::now());
+    let interrupter = Interrupter::new(shared.opts.interrupt_timeout, &name);
     let reason = loop {
+        if interrupter
+            .as_ref()
+            .is_some_and(|i| i.check(&shared.runtime))
+        {
+            break ShutdownReason::RequestTimeout;
+        }
         let step = monitor.check(&shared.snapshot());
         shared.draining.store(monitor.draining(), Ordering::Release);
         let wait = match step {
             Step::Stop(reason) => break reason,
             Step::Wait(wait) => wait,
+        };
+        let wait = match &interrupter {
+            Some(i) => Some(wait.map_or(i.interval(), |w| w.min(i.interval()))),
+            None => wait,
         };
         let mut fds = [
             libc::pollfd {
@@ -493,6 +505,9 @@ pub fn serve(
     shared.stopping.store(true, Ordering::Release);
     shared.draining.store(true, Ordering::Release);
     shared.wake.wake();
+    // Delivered even while requests are still running (mod_wsgi 4.6.0).
+    let announce_limit = shared.opts.shutdown_timeout.max(Duration::from_secs(5));
+    diagnostics::announce_stopping(&shared.runtime, reason, announce_limit);
     let deadline = (!shared.opts.shutdown_timeout.is_zero())
         .then(|| Instant::now() + shared.opts.shutdown_timeout);
     loop {
@@ -752,6 +767,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>) -> bool {
                 Outcome::CallableMissing => EndOutcome::CallableMissing,
                 Outcome::AppError => EndOutcome::AppError,
                 Outcome::ClientGone => EndOutcome::ClientGone,
+                Outcome::Interrupted => EndOutcome::RequestTimeout,
             },
             done.failed_after_start,
             done.http_status,

@@ -6,6 +6,7 @@
 //! nothing is shared across interpreters. A pip-installed `mod_wsgi`
 //! package cannot shadow them (builtins win).
 
+pub mod diagnostics;
 pub mod log_object;
 pub mod types;
 
@@ -34,6 +35,11 @@ fn process() -> RuntimeConfig {
     PROCESS.get().cloned().unwrap_or_default()
 }
 
+/// `WSGIServerMetrics On` / `server-metrics=On` for this process.
+pub fn server_metrics_enabled() -> bool {
+    PROCESS.get().is_some_and(|config| config.server_metrics)
+}
+
 /// Per-module state of `mod_wsgi`: this interpreter's heap types.
 #[repr(C)]
 pub struct ModuleState {
@@ -41,6 +47,8 @@ pub struct ModuleState {
     pub input_type: *mut ffi::PyObject,
     pub start_response_type: *mut ffi::PyObject,
     pub file_wrapper_type: *mut ffi::PyObject,
+    /// `mod_wsgi.RequestTimeout`, raised into requests past interrupt-timeout.
+    pub request_timeout_type: *mut ffi::PyObject,
 }
 
 static mut MOD_WSGI_SLOTS: [ffi::PyModuleDef_Slot; 2] = [
@@ -54,7 +62,7 @@ static mut MOD_WSGI_SLOTS: [ffi::PyModuleDef_Slot; 2] = [
     },
 ];
 
-static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 2] = [
+static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 8] = [
     ffi::PyMethodDef {
         ml_name: c"_wsgirt_log".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer {
@@ -63,6 +71,50 @@ static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 2] = [
         ml_flags: ffi::METH_VARARGS,
         ml_doc: c"_wsgirt_log(level, message): write one line to the host's error log.".as_ptr(),
     },
+    ffi::PyMethodDef {
+        ml_name: c"subscribe_events".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::subscribe_events,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc: c"subscribe_events(callback): call callback(name, **event) for every event."
+            .as_ptr(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"subscribe_shutdown".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::subscribe_shutdown,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc:
+            c"subscribe_shutdown(callback): call callback('process_stopping', **event) at shutdown."
+                .as_ptr(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"request_data".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::request_data,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"request_data(): the dict of the request running on this thread.".as_ptr(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"process_metrics".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::process_metrics,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"process_metrics(): request counts, memory and CPU of this process.".as_ptr(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"server_metrics".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::server_metrics,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"server_metrics(): the web server's scoreboard, or None unless enabled.".as_ptr(),
+    },
+    ffi::PyMethodDef::zeroed(),
     ffi::PyMethodDef::zeroed(),
 ];
 
@@ -165,7 +217,9 @@ unsafe extern "C" fn mod_wsgi_exec(module: *mut ffi::PyObject) -> c_int {
             (*st).input_type = input::create_type(module);
             (*st).start_response_type = start_response::create_type(module);
             (*st).file_wrapper_type = file_wrapper::create_type(module);
-            if (*st).log_type.is_null()
+            (*st).request_timeout_type = diagnostics::add_attributes(module);
+            if (*st).request_timeout_type.is_null()
+                || (*st).log_type.is_null()
                 || (*st).input_type.is_null()
                 || (*st).start_response_type.is_null()
                 || (*st).file_wrapper_type.is_null()
@@ -220,6 +274,7 @@ unsafe extern "C" fn mod_wsgi_traverse(
             (*st).input_type,
             (*st).start_response_type,
             (*st).file_wrapper_type,
+            (*st).request_timeout_type,
         ] {
             if !obj.is_null() {
                 let rc = visit(obj, arg);
@@ -244,6 +299,7 @@ unsafe extern "C" fn mod_wsgi_clear(module: *mut ffi::PyObject) -> c_int {
             &mut (*st).input_type,
             &mut (*st).start_response_type,
             &mut (*st).file_wrapper_type,
+            &mut (*st).request_timeout_type,
         ] {
             let obj = std::mem::replace(slot, null_mut());
             if !obj.is_null() {

@@ -24,6 +24,8 @@ pub struct Types {
     pub input: *mut ffi::PyObject,
     pub start_response: *mut ffi::PyObject,
     pub file_wrapper: *mut ffi::PyObject,
+    /// `mod_wsgi.RequestTimeout`.
+    pub request_timeout: *mut ffi::PyObject,
 }
 
 /// A loaded WSGI script.
@@ -234,6 +236,7 @@ unsafe fn try_setup(
             input: (*st).input_type,
             start_response: (*st).start_response_type,
             file_wrapper: (*st).file_wrapper_type,
+            request_timeout: (*st).request_timeout_type,
         };
         run_bootstrap(module.as_ptr(), types, config, paths)?;
         let template = environ_template(types, config)?;

@@ -126,7 +126,9 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
     let io = state.io;
     let buf = &mut state.input.buf[start..];
     state.busy.set(true);
+    let started = std::time::Instant::now();
     let read = crate::python::tstate::allow_threads(|| io.read(buf));
+    state.input.time += started.elapsed();
     state.busy.set(false);
     match read {
         Ok(0) => {
@@ -286,6 +288,7 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
         if filled < n && !state.input.eof {
             let io = state.io;
             state.busy.set(true);
+            let started = std::time::Instant::now();
             let (got, reads, eof, err) = crate::python::tstate::allow_threads(|| {
                 let (mut got, mut reads) = (0usize, 0u64);
                 while filled + got < n {
@@ -301,6 +304,7 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
                 (got, reads, false, None)
             });
             state.busy.set(false);
+            state.input.time += started.elapsed();
             filled += got;
             state.input.bytes += got as u64;
             state.input.reads += reads;

@@ -13,10 +13,12 @@ use crate::python::interp::Interp;
 use crate::python::object::PyOwned;
 use crate::python::tstate::{self, Attached};
 use crate::wsgi::host::{HostIo, IoError};
+use crate::wsgi::tracking::{self, EventContext, Tracking};
 use crate::wsgi::{environ, input, response, script, start_response, validate};
 use pyo3::ffi;
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::time::{Duration, Instant};
 
 /// What the host asked for.
 pub struct RequestSpec<'a> {
@@ -43,6 +45,9 @@ pub enum Outcome {
     AppError,
     /// The client went away before a response was started.
     ClientGone,
+    /// `mod_wsgi.RequestTimeout` ended the application before a response
+    /// was started (interrupt-timeout): answer 504.
+    Interrupted,
 }
 
 /// The result of [`run`].
@@ -65,6 +70,8 @@ pub struct InputState {
     pub eof: bool,
     pub bytes: u64,
     pub reads: u64,
+    /// Time spent waiting for the host's reads.
+    pub time: Duration,
 }
 
 /// Mutable state of one request.
@@ -76,16 +83,25 @@ pub struct RequestState<'a> {
     pub headers_sent: bool,
     pub content_length: Option<u64>,
     pub bytes_written: u64,
+    /// Host output calls made and the time spent in them (`request_finished`).
+    pub output_writes: u64,
+    pub output_time: Cell<Duration>,
     pub client_gone: bool,
     pub input: InputState,
     /// The application raised after the response started.
     pub failed: bool,
+    /// The application was ended by `mod_wsgi.RequestTimeout`.
+    pub interrupted: bool,
+    /// This interpreter's `RequestTimeout` type.
+    pub request_timeout_type: *mut ffi::PyObject,
     /// This interpreter's `FileWrapper` type (for the send-file path).
     pub file_wrapper_type: *mut ffi::PyObject,
     /// Set while a host call is in flight with the GIL released, so another
     /// Python thread using the same request objects gets an error instead
     /// of a concurrent host call.
     pub busy: Cell<bool>,
+    /// Set when the interpreter had event subscribers at request start.
+    pub events: Option<EventContext>,
 }
 
 /// Why output could not be sent.
@@ -106,11 +122,16 @@ impl<'a> RequestState<'a> {
             headers_sent: false,
             content_length: None,
             bytes_written: 0,
+            output_writes: 0,
+            output_time: Cell::new(Duration::ZERO),
             client_gone: false,
             input: InputState::default(),
             failed: false,
+            interrupted: false,
+            request_timeout_type: std::ptr::null_mut(),
             file_wrapper_type: std::ptr::null_mut(),
             busy: Cell::new(false),
+            events: None,
         }
     }
 
@@ -169,13 +190,17 @@ impl<'a> RequestState<'a> {
         };
         result.map_err(OutputError::Io)?;
         self.bytes_written += data.len() as u64;
+        self.output_writes += 1;
         Ok(())
     }
 
     /// Runs a host call with the GIL released, marking the request busy.
     pub fn host_call<R>(&self, f: impl FnOnce() -> Result<R, IoError>) -> Result<R, IoError> {
         self.busy.set(true);
+        let started = Instant::now();
         let result = tstate::allow_threads(f);
+        self.output_time
+            .set(self.output_time.get() + started.elapsed());
         self.busy.set(false);
         result
     }
@@ -234,6 +259,21 @@ pub unsafe fn busy() -> *mut ffi::PyObject {
 /// GIL held.
 pub unsafe fn log_exception(script_path: &str, log_ctx: *mut c_void) {
     // SAFETY: per contract.
+    unsafe { log_request_exception(script_path, log_ctx, None) }
+}
+
+/// [`log_exception`] for an exception the application raised during a
+/// request: with subscribers (`events`), `request_exception` is published
+/// after the traceback was formatted, as mod_wsgi does.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn log_request_exception(
+    script_path: &str,
+    log_ctx: *mut c_void,
+    events: Option<&EventContext>,
+) {
+    // SAFETY: per contract.
     let Some(exc) = (unsafe { PyException::fetch() }) else {
         return;
     };
@@ -252,6 +292,18 @@ pub unsafe fn log_exception(script_path: &str, log_ctx: *mut c_void) {
     }
     // SAFETY: GIL held; format_lines never leaves an exception pending.
     lines.extend(unsafe { exc.format_lines() });
+    if let Some(context) = events {
+        let value = exc
+            .value
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |v| v.as_ptr());
+        let tb = exc
+            .traceback
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |v| v.as_ptr());
+        // SAFETY: GIL held, the request's interpreter attached; no exception pending.
+        unsafe { tracking::request_exception(context, exc.ptype.as_ptr(), value, tb) };
+    }
     drop(exc);
     tstate::allow_threads(|| {
         for line in &lines {
@@ -310,6 +362,7 @@ fn run_attached(
     unsafe {
         let types = interp.types();
         state.file_wrapper_type = types.file_wrapper;
+        state.request_timeout_type = types.request_timeout;
         let state_ptr = (state as *mut RequestState<'_>).cast::<c_void>();
         let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
             log_exception(spec.script_path, spec.log_ctx);
@@ -326,15 +379,26 @@ fn run_attached(
             return Outcome::AppError;
         };
         let environ = environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr());
-        let outcome = match environ {
-            Some(environ) => response::respond(
-                callable.as_ptr(),
-                environ.as_ptr(),
-                start.as_ptr(),
-                state,
-                spec,
-                errors.as_ptr(),
-            ),
+        let tracked = environ.and_then(|environ| {
+            let tracking = Tracking::begin(interp, spec, environ.as_ptr())?;
+            Some((environ, tracking))
+        });
+        let outcome = match tracked {
+            Some((environ, tracking)) => {
+                state.events = tracking.event_context(interp);
+                let callable = tracking.request_started(interp, spec, callable, environ.as_ptr());
+                let outcome = response::respond(
+                    callable.as_ptr(),
+                    environ.as_ptr(),
+                    start.as_ptr(),
+                    state,
+                    spec,
+                    errors.as_ptr(),
+                );
+                tracking.finish(interp, state);
+                state.events = None;
+                outcome
+            }
             None => {
                 log_exception(spec.script_path, spec.log_ctx);
                 Outcome::AppError

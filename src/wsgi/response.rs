@@ -63,6 +63,8 @@ pub unsafe fn respond(
 fn outcome(state: &RequestState<'_>) -> Outcome {
     if state.headers_sent {
         Outcome::Responded
+    } else if state.interrupted {
+        Outcome::Interrupted
     } else if state.client_gone {
         Outcome::ClientGone
     } else {
@@ -81,6 +83,11 @@ unsafe fn report_exception(state: &mut RequestState<'_>, spec: &RequestSpec<'_>)
         if state.headers_sent {
             state.failed = true;
         }
+        if !state.request_timeout_type.is_null()
+            && ffi::PyErr_ExceptionMatches(state.request_timeout_type) != 0
+        {
+            state.interrupted = true;
+        }
         if state.client_gone && ffi::PyErr_ExceptionMatches(ffi::PyExc_OSError) != 0 {
             drop(PyException::fetch());
             let ctx = spec.log_ctx;
@@ -91,7 +98,8 @@ unsafe fn report_exception(state: &mut RequestState<'_>, spec: &RequestSpec<'_>)
             tstate::allow_threads(|| logging::log(Level::Debug, ctx, &message));
             return;
         }
-        request::log_exception(spec.script_path, spec.log_ctx);
+        let events = state.events;
+        request::log_request_exception(spec.script_path, spec.log_ctx, events.as_ref());
     }
 }
 
@@ -214,6 +222,7 @@ unsafe fn send_file(result: *mut ffi::PyObject, state: &mut RequestState<'_>) ->
         Ok(Some(Err(err))) => Some(unsafe { io_failure(state, err) }),
         Ok(Some(Ok(()))) => {
             state.bytes_written += len;
+            state.output_writes += 1;
             Some(Sent::Done)
         }
         // SAFETY: GIL held (re-acquired by host_call).

@@ -251,11 +251,14 @@ unsafe extern "C" fn start_response_call(
                     return std::ptr::null_mut();
                 }
             };
-            let Some((headers, content_length)) = parse_headers(headers) else {
+            let Some((parsed, content_length)) = parse_headers(headers) else {
                 return std::ptr::null_mut();
             };
+            if let Some(context) = state.events {
+                crate::wsgi::tracking::response_started(&context, status, headers, exc_info);
+            }
             state.status = Some((code, line));
-            state.headers = headers;
+            state.headers = parsed;
             state.content_length = content_length;
             object::getattr(slf, c"write").map_or(std::ptr::null_mut(), PyOwned::into_ptr)
         }

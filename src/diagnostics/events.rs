@@ -1,0 +1,232 @@
+//! `mod_wsgi` events: `cb(name, **event)` for every callback in the
+//! interpreter's `mod_wsgi.event_callbacks` (and, for `process_stopping`,
+//! `mod_wsgi.shutdown_callbacks`).
+//!
+//! A callback returning a dict has it merged into the event (that is how
+//! `request_started` subscribers replace `application_object`). An
+//! exception in a callback is logged with its traceback and swallowed,
+//! `SystemExit` included, so one bad subscriber cannot break requests.
+//! The request path asks [`has_subscribers`] first and builds no event
+//! object at all when nobody listens.
+
+use crate::logging::{self, Level};
+use crate::python::error::PyException;
+use crate::python::interp::Interp;
+use crate::python::object::{self, PyOwned};
+use crate::python::tstate;
+use pyo3::ffi;
+use std::ffi::CStr;
+
+/// The list stored under `key` in this interpreter's `mod_wsgi` module,
+/// borrowed (read at call time, so a reassigned attribute is honoured).
+///
+/// # Safety
+/// GIL held with `interp` attached.
+unsafe fn module_list(interp: &Interp, key: &[u8]) -> *mut ffi::PyObject {
+    // SAFETY: per contract; the module and the interned key are owned by the cache.
+    unsafe {
+        let cache = interp.cache();
+        let Some(key) = cache.key(key) else {
+            ffi::PyErr_Clear();
+            return std::ptr::null_mut();
+        };
+        let dict = ffi::PyModule_GetDict(cache.module);
+        let list = ffi::PyDict_GetItem(dict, key);
+        if list.is_null() || ffi::PyList_Check(list) == 0 {
+            return std::ptr::null_mut();
+        }
+        list
+    }
+}
+
+/// True when `mod_wsgi.event_callbacks` of this interpreter is non-empty.
+///
+/// # Safety
+/// GIL held with `interp` attached.
+pub unsafe fn has_subscribers(interp: &Interp) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        let list = module_list(interp, b"event_callbacks");
+        !list.is_null() && ffi::PyList_GET_SIZE(list) > 0
+    }
+}
+
+/// A new, empty event dict.
+pub struct Event(PyOwned);
+
+impl Event {
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn new() -> Option<Event> {
+        // SAFETY: per contract.
+        unsafe { PyOwned::from_owned(ffi::PyDict_New()).map(Event) }
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
+    /// Sets `key` to `value` (a new reference, consumed; NULL is skipped
+    /// and its error cleared: a missing field must not fail a request).
+    ///
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn set_owned(&self, key: &CStr, value: *mut ffi::PyObject) {
+        // SAFETY: per contract; `value` is a new reference we release.
+        unsafe {
+            match PyOwned::from_owned(value) {
+                Some(value) => {
+                    ffi::PyDict_SetItemString(self.as_ptr(), key.as_ptr(), value.as_ptr());
+                }
+                None => ffi::PyErr_Clear(),
+            }
+        }
+    }
+
+    /// Sets `key` to a borrowed object (NULL is skipped).
+    ///
+    /// # Safety
+    /// GIL held; `value` NULL or valid.
+    pub unsafe fn set(&self, key: &CStr, value: *mut ffi::PyObject) {
+        if !value.is_null() {
+            // SAFETY: per contract; the dict takes its own reference.
+            unsafe { ffi::PyDict_SetItemString(self.as_ptr(), key.as_ptr(), value) };
+        }
+    }
+
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn set_f64(&self, key: &CStr, value: f64) {
+        // SAFETY: per contract.
+        unsafe { self.set_owned(key, ffi::PyFloat_FromDouble(value)) }
+    }
+
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn set_i64(&self, key: &CStr, value: i64) {
+        // SAFETY: per contract.
+        unsafe { self.set_owned(key, ffi::PyLong_FromLongLong(value)) }
+    }
+
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn set_u64(&self, key: &CStr, value: u64) {
+        // SAFETY: per contract.
+        unsafe { self.set_owned(key, ffi::PyLong_FromUnsignedLongLong(value)) }
+    }
+
+    /// The value under `key`, borrowed (NULL if absent).
+    ///
+    /// # Safety
+    /// GIL held.
+    pub unsafe fn get(&self, key: &CStr) -> *mut ffi::PyObject {
+        // SAFETY: per contract.
+        unsafe { ffi::PyDict_GetItemString(self.as_ptr(), key.as_ptr()) }
+    }
+}
+
+/// Calls every subscriber of this interpreter with `name` and `event`;
+/// `process_stopping` also goes to `mod_wsgi.shutdown_callbacks`.
+///
+/// # Safety
+/// GIL held with `interp` attached; no exception pending.
+pub unsafe fn publish(interp: &Interp, name: &str, event: &Event) {
+    // SAFETY: per contract.
+    unsafe {
+        let Some(name_obj) = object::str_from_utf8(name) else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        let mut lists = vec![b"event_callbacks".as_slice()];
+        if name == "process_stopping" {
+            lists.push(b"shutdown_callbacks");
+        }
+        for key in lists {
+            let list = module_list(interp, key);
+            let Some(list) = PyOwned::from_borrowed(list) else {
+                continue;
+            };
+            // A snapshot: a callback subscribing another must not loop us.
+            let Some(callbacks) = PyOwned::from_owned(ffi::PyList_GetSlice(
+                list.as_ptr(),
+                0,
+                ffi::PyList_GET_SIZE(list.as_ptr()),
+            )) else {
+                ffi::PyErr_Clear();
+                continue;
+            };
+            for i in 0..ffi::PyList_GET_SIZE(callbacks.as_ptr()) {
+                let callback = ffi::PyList_GET_ITEM(callbacks.as_ptr(), i);
+                call_one(callback, name_obj.as_ptr(), event);
+            }
+        }
+    }
+}
+
+/// `callback(name, **event)`; merges a returned dict; logs and swallows errors.
+unsafe fn call_one(callback: *mut ffi::PyObject, name: *mut ffi::PyObject, event: &Event) {
+    // SAFETY: GIL held by the caller; all objects are alive for the call.
+    unsafe {
+        let Some(args) = PyOwned::from_owned(ffi::PyTuple_Pack(1, name)) else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        let result =
+            PyOwned::from_owned(ffi::PyObject_Call(callback, args.as_ptr(), event.as_ptr()));
+        match result {
+            Some(result) => {
+                if ffi::PyDict_Check(result.as_ptr()) != 0
+                    && ffi::PyDict_Update(event.as_ptr(), result.as_ptr()) != 0
+                {
+                    log_callback_error();
+                }
+            }
+            None => log_callback_error(),
+        }
+    }
+}
+
+/// Logs the pending exception of a failed callback, as mod_wsgi words it.
+unsafe fn log_callback_error() {
+    // SAFETY: GIL held by the caller.
+    let Some(exc) = (unsafe { PyException::fetch() }) else {
+        return;
+    };
+    let mut lines = vec![format!(
+        "mod_wsgi (pid={}): Exception occurred within event callback.",
+        std::process::id()
+    )];
+    // SAFETY: GIL held; never leaves an exception pending.
+    lines.extend(unsafe { exc.format_lines() });
+    drop(exc);
+    let ctx = logging::current_request();
+    tstate::allow_threads(|| {
+        for line in &lines {
+            logging::log(Level::Err, ctx, line);
+        }
+    });
+}
+
+/// Publishes `process_stopping` with `shutdown_reason` in `interp`.
+///
+/// # Safety
+/// GIL held with `interp` attached.
+pub unsafe fn publish_process_stopping(interp: &Interp, reason: &str) {
+    // SAFETY: per contract.
+    unsafe {
+        let Some(event) = Event::new() else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        event.set_owned(
+            c"shutdown_reason",
+            object::str_from_utf8(reason).map_or(std::ptr::null_mut(), PyOwned::into_ptr),
+        );
+        publish(interp, "process_stopping", &event);
+    }
+}
+
+/// Seconds since the epoch for a microsecond timestamp.
+pub fn seconds(us: i64) -> f64 {
+    us as f64 / 1e6
+}

@@ -1,0 +1,354 @@
+//! What the runtime knows about one request while it runs, for the
+//! diagnostic surface: its entry in the process registry, its
+//! `request_data()` dict, its place in `mod_wsgi.active_requests`, the
+//! `mod_wsgi.thread_id`/`thread_requests`/`total_requests` environ keys and
+//! the `request_started` / `request_finished` events.
+//!
+//! Events are only built when the interpreter has subscribers at request
+//! start (checked once); otherwise the cost is one dict, one string and a
+//! registry entry per request.
+
+use crate::diagnostics::events::{self, Event};
+use crate::diagnostics::registry::{self, RequestGuard};
+use crate::python::interp::Interp;
+use crate::python::object::{self, PyOwned};
+use crate::wsgi::request::{RequestSpec, RequestState};
+use pyo3::ffi;
+use std::cell::Cell;
+use std::time::Instant;
+
+thread_local! {
+    /// `request_data()` of the request running on this thread (borrowed
+    /// from its [`Tracking`]; NULL outside requests).
+    static CURRENT_DATA: Cell<*mut ffi::PyObject> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The `request_data()` dict of the request running on this thread, or
+/// NULL. Borrowed: valid while that request runs.
+pub fn current_request_data() -> *mut ffi::PyObject {
+    CURRENT_DATA.with(Cell::get)
+}
+
+/// Borrowed pointers the response path needs to publish events.
+#[derive(Clone, Copy)]
+pub struct EventContext {
+    pub interp: *const Interp,
+    pub request_id: *mut ffi::PyObject,
+    pub request_data: *mut ffi::PyObject,
+}
+
+/// CPU time of the calling thread (user, system) in seconds.
+fn thread_cpu() -> Option<(f64, f64)> {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_THREAD, &mut usage) != 0 {
+            return None;
+        }
+        let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        Some((secs(usage.ru_utime), secs(usage.ru_stime)))
+    }
+}
+
+/// One request's diagnostic state; lives on the stack of the request.
+pub struct Tracking {
+    guard: RequestGuard,
+    request_id: PyOwned,
+    request_data: PyOwned,
+    previous_data: *mut ffi::PyObject,
+    /// The interpreter's `active_requests` dict, if it has one.
+    active_requests: Option<PyOwned>,
+    events: bool,
+    application_start_us: i64,
+    started: Instant,
+    cpu_start: Option<(f64, f64)>,
+}
+
+/// The value of an environ pair, if present.
+fn environ_value<'a>(spec: &RequestSpec<'a>, key: &[u8]) -> Option<&'a [u8]> {
+    spec.environ
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+}
+
+/// A microsecond timestamp from the environ (`mod_wsgi.request_start`, ...).
+fn environ_us(spec: &RequestSpec<'_>, key: &[u8]) -> i64 {
+    environ_value(spec, key)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Tracking {
+    /// Enters the request: registry, `request_data()`, `active_requests`
+    /// and the per-request environ keys. `None` only when Python cannot
+    /// allocate (an exception is then pending).
+    ///
+    /// # Safety
+    /// GIL held with `interp` attached; `environ` is the request's dict.
+    pub unsafe fn begin(
+        interp: &Interp,
+        spec: &RequestSpec<'_>,
+        environ: *mut ffi::PyObject,
+    ) -> Option<Tracking> {
+        let id_bytes = environ_value(spec, b"mod_wsgi.request_id");
+        let (guard, entered) = registry::enter(id_bytes, &interp.name);
+        // SAFETY: per contract.
+        unsafe {
+            let request_id = match id_bytes {
+                Some(id) => object::str_from_latin1(id)?,
+                None => object::str_from_utf8(&entered.serial.to_string())?,
+            };
+            let request_data = PyOwned::from_owned(ffi::PyDict_New())?;
+            for (key, value) in [
+                (c"mod_wsgi.thread_id", entered.thread_number),
+                (c"mod_wsgi.thread_requests", entered.thread_requests),
+                (c"mod_wsgi.total_requests", entered.total_requests),
+            ] {
+                let value = PyOwned::from_owned(ffi::PyLong_FromUnsignedLongLong(value))?;
+                if ffi::PyDict_SetItemString(environ, key.as_ptr(), value.as_ptr()) != 0 {
+                    return None;
+                }
+            }
+            let active_requests = active_requests_dict(interp);
+            if let Some(active) = &active_requests {
+                if ffi::PyDict_SetItem(active.as_ptr(), request_id.as_ptr(), request_data.as_ptr())
+                    != 0
+                {
+                    ffi::PyErr_Clear();
+                }
+            }
+            let events = events::has_subscribers(interp);
+            let previous_data = CURRENT_DATA.with(|c| c.replace(request_data.as_ptr()));
+            Some(Tracking {
+                guard,
+                request_id,
+                request_data,
+                previous_data,
+                active_requests,
+                events,
+                application_start_us: registry::now_us(),
+                started: Instant::now(),
+                cpu_start: if events { thread_cpu() } else { None },
+            })
+        }
+    }
+
+    /// The context `start_response` needs for `response_started`, when
+    /// events are on.
+    pub fn event_context(&self, interp: &Interp) -> Option<EventContext> {
+        self.events.then(|| EventContext {
+            interp,
+            request_id: self.request_id.as_ptr(),
+            request_data: self.request_data.as_ptr(),
+        })
+    }
+
+    /// Publishes `request_started` and returns the application object a
+    /// subscriber put in its place (or `callable` itself). Without
+    /// subscribers this does nothing.
+    ///
+    /// # Safety
+    /// GIL held with `interp` attached; `callable` and `environ` valid.
+    pub unsafe fn request_started(
+        &self,
+        interp: &Interp,
+        spec: &RequestSpec<'_>,
+        callable: PyOwned,
+        environ: *mut ffi::PyObject,
+    ) -> PyOwned {
+        if !self.events {
+            return callable;
+        }
+        // SAFETY: per contract.
+        unsafe {
+            let Some(event) = Event::new() else {
+                ffi::PyErr_Clear();
+                return callable;
+            };
+            event.set(c"request_id", self.request_id.as_ptr());
+            event.set_owned(
+                c"thread_id",
+                ffi::PyLong_FromUnsignedLongLong(thread_number_of(environ)),
+            );
+            event.set_i64(
+                c"daemon_connects",
+                environ_us(spec, b"mod_wsgi.daemon_connects"),
+            );
+            event.set_i64(
+                c"daemon_restarts",
+                environ_us(spec, b"mod_wsgi.daemon_restarts"),
+            );
+            for (key, name) in [
+                (c"request_start", &b"mod_wsgi.request_start"[..]),
+                (c"queue_start", b"mod_wsgi.queue_start"),
+                (c"daemon_start", b"mod_wsgi.daemon_start"),
+            ] {
+                event.set_f64(key, events::seconds(environ_us(spec, name)));
+            }
+            event.set(c"application_object", callable.as_ptr());
+            event.set(c"request_environ", environ);
+            event.set_f64(
+                c"application_start",
+                events::seconds(self.application_start_us),
+            );
+            event.set(c"request_data", self.request_data.as_ptr());
+            events::publish(interp, "request_started", &event);
+            match PyOwned::from_borrowed(event.get(c"application_object")) {
+                Some(replacement) => replacement,
+                None => callable,
+            }
+        }
+    }
+
+    /// Publishes `request_finished` (when subscribed), leaves
+    /// `active_requests` and restores `request_data()` for the thread.
+    ///
+    /// # Safety
+    /// GIL held with `interp` attached.
+    pub unsafe fn finish(self, interp: &Interp, state: &RequestState<'_>) {
+        // SAFETY: per contract.
+        unsafe {
+            if self.events {
+                self.request_finished(interp, state);
+            }
+            if let Some(active) = &self.active_requests {
+                if ffi::PyDict_DelItem(active.as_ptr(), self.request_id.as_ptr()) != 0 {
+                    ffi::PyErr_Clear();
+                }
+            }
+        }
+        CURRENT_DATA.with(|c| c.set(self.previous_data));
+        if self.guard.finish() {
+            // A RequestTimeout raised too late to land must not hit the
+            // thread's next request: clear whatever is still pending.
+            // SAFETY: GIL held (contract); NULL clears the thread's async exception.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(
+                    registry::current_thread_ident() as std::ffi::c_ulong as _,
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+
+    unsafe fn request_finished(&self, interp: &Interp, state: &RequestState<'_>) {
+        let application_time = self.started.elapsed().as_secs_f64();
+        // SAFETY: GIL held by the caller.
+        unsafe {
+            let Some(event) = Event::new() else {
+                ffi::PyErr_Clear();
+                return;
+            };
+            event.set(c"request_id", self.request_id.as_ptr());
+            event.set_u64(c"input_reads", state.input.reads);
+            event.set_u64(c"input_length", state.input.bytes);
+            event.set_f64(c"input_time", state.input.time.as_secs_f64());
+            event.set_u64(c"output_length", state.bytes_written);
+            event.set_u64(c"output_writes", state.output_writes);
+            event.set_f64(c"output_time", state.output_time.get().as_secs_f64());
+            if let (Some((u0, s0)), Some((u1, s1))) = (self.cpu_start, thread_cpu()) {
+                let (mut user, mut system) = ((u1 - u0).max(0.0), (s1 - s0).max(0.0));
+                // As mod_wsgi: CPU time never exceeds the wall time.
+                let total = user + system;
+                if total > application_time && total > 0.0 {
+                    user = user / total * application_time;
+                    system = application_time - user;
+                }
+                event.set_f64(c"cpu_user_time", user);
+                event.set_f64(c"cpu_system_time", system);
+            }
+            event.set_f64(c"application_finish", events::seconds(registry::now_us()));
+            event.set_f64(c"application_time", application_time);
+            event.set(c"request_data", self.request_data.as_ptr());
+            events::publish(interp, "request_finished", &event);
+        }
+    }
+}
+
+/// `mod_wsgi.thread_id` as set in the environ by [`Tracking::begin`].
+unsafe fn thread_number_of(environ: *mut ffi::PyObject) -> u64 {
+    // SAFETY: GIL held by the caller; the value was set as an int.
+    unsafe {
+        let value = ffi::PyDict_GetItemString(environ, c"mod_wsgi.thread_id".as_ptr());
+        if value.is_null() {
+            return 0;
+        }
+        let n = ffi::PyLong_AsUnsignedLongLong(value);
+        if !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return 0;
+        }
+        n
+    }
+}
+
+/// This interpreter's `mod_wsgi.active_requests` dict (a new reference).
+unsafe fn active_requests_dict(interp: &Interp) -> Option<PyOwned> {
+    // SAFETY: GIL held with `interp` attached (caller's contract).
+    unsafe {
+        let cache = interp.cache();
+        let key = cache.key(b"active_requests")?;
+        let dict = ffi::PyDict_GetItem(ffi::PyModule_GetDict(cache.module), key);
+        if dict.is_null() || ffi::PyDict_Check(dict) == 0 {
+            return None;
+        }
+        PyOwned::from_borrowed(dict)
+    }
+}
+
+/// Publishes `response_started` from `start_response`.
+///
+/// # Safety
+/// GIL held with the context's interpreter attached; arguments valid.
+pub unsafe fn response_started(
+    context: &EventContext,
+    status: *mut ffi::PyObject,
+    headers: *mut ffi::PyObject,
+    exc_info: *mut ffi::PyObject,
+) {
+    // SAFETY: per contract; the context's pointers are kept alive by the Tracking.
+    unsafe {
+        let Some(event) = Event::new() else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        event.set(c"request_id", context.request_id);
+        event.set(c"response_status", status);
+        event.set(c"response_headers", headers);
+        event.set(c"exception_info", exc_info);
+        event.set(c"request_data", context.request_data);
+        events::publish(&*context.interp, "response_started", &event);
+    }
+}
+
+/// Publishes `request_exception` for an exception the application raised.
+///
+/// # Safety
+/// GIL held with the context's interpreter attached; no exception pending.
+pub unsafe fn request_exception(
+    context: &EventContext,
+    ptype: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+    traceback: *mut ffi::PyObject,
+) {
+    // SAFETY: per contract.
+    unsafe {
+        let Some(event) = Event::new() else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        let none = ffi::Py_None();
+        let info = ffi::PyTuple_Pack(
+            3,
+            ptype,
+            if value.is_null() { none } else { value },
+            if traceback.is_null() { none } else { traceback },
+        );
+        event.set(c"request_id", context.request_id);
+        event.set_owned(c"exception_info", info);
+        event.set(c"request_data", context.request_data);
+        events::publish(&*context.interp, "request_exception", &event);
+    }
+}

@@ -1,0 +1,282 @@
+"""The diagnostic surface of the mod_wsgi module, in embedded mode ("e")
+and daemon mode ("d"): events (subscribe_events, request_started replacing
+the application, response_started, request_finished, request_exception,
+a failing subscriber), request_data() and active_requests, the
+mod_wsgi.thread_id/thread_requests/total_requests environ keys,
+process_metrics(), server_metrics() (off by default, the scoreboard with
+WSGIServerMetrics On / server-metrics=On), process_stopping with its
+shutdown_reason (and subscribe_shutdown), request-timeout stack dumps
+showing the executing line and the full thread id, and interrupt-timeout
+(beyond mod_wsgi 4.9.4, which has no RequestTimeout)."""
+
+import glob
+import json
+import os
+import re
+import time
+
+import pytest
+
+from conftest import start_apache
+
+SNIPPET = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess diag processes=1 threads=4
+WSGIScriptAlias /e/events @APPS@/diag/events.wsgi
+WSGIScriptAlias /d/events @APPS@/diag/events.wsgi process-group=diag
+WSGIScriptAlias /e/bad @APPS@/diag/badcallback.wsgi
+WSGIScriptAlias /d/bad @APPS@/diag/badcallback.wsgi process-group=diag
+WSGIScriptAlias /e/metrics @APPS@/diag/metrics.wsgi
+WSGIScriptAlias /d/metrics @APPS@/diag/metrics.wsgi process-group=diag
+"""
+
+MODES = pytest.mark.parametrize("mode", ["e", "d"])
+
+STARTED_KEYS = {"request_id", "thread_id", "daemon_connects", "daemon_restarts",
+                "request_start", "queue_start", "daemon_start", "application_object",
+                "request_environ", "application_start", "request_data"}
+RESPONSE_KEYS = {"request_id", "response_status", "response_headers", "exception_info",
+                 "request_data"}
+FINISHED_KEYS = {"request_id", "input_reads", "input_length", "input_time", "output_length",
+                 "output_writes", "output_time", "application_finish", "application_time",
+                 "request_data"}
+PROCESS_KEYS = {"pid", "request_count", "request_busy_time", "memory_max_rss", "memory_rss",
+                "cpu_user_time", "cpu_system_time", "restart_time", "current_time",
+                "running_time", "request_threads", "active_requests", "threads"}
+
+
+@pytest.fixture(scope="module")
+def server(request, module):
+    return start_apache(request, module, SNIPPET, name="diag")
+
+
+def events_for(server, mode, request_id):
+    r = server.get(f"/{mode}/events/events?{request_id}")
+    assert r.status == 200, r.body
+    return json.loads(r.body)
+
+
+@MODES
+def test_request_events_in_order_with_their_fields(server, mode):
+    r = server.post(f"/{mode}/events/post", b"x" * 1000)
+    assert r.status == 200 and r.body == b"x" * 1000
+    request_id = r.headers.get("X-Request-Id")
+    events = events_for(server, mode, request_id)
+    names = [e["name"] for e in events]
+    assert names == ["request_started", "response_started", "request_finished"], events
+    started, response, finished = events
+    assert STARTED_KEYS <= set(started["keys"]), started
+    assert started["path"] == "/post" and started["same_data"] is True
+    assert RESPONSE_KEYS <= set(response["keys"]) and response["status"] == "200 OK"
+    assert FINISHED_KEYS <= set(finished["keys"]), finished
+    assert finished["output_length"] == 1000 and finished["input_length"] == 1000
+    assert finished["marker"] == "started", "request_data is one dict for the whole request"
+    assert finished["times_ok"] is True
+
+
+@MODES
+def test_request_started_can_replace_the_application(server, mode):
+    r = server.get(f"/{mode}/events/wrapped")
+    assert r.status == 200
+    assert r.body == b"wrapped:hello /wrapped"
+
+
+@MODES
+def test_request_exception_event(server, mode):
+    mark = server.log_mark()
+    r = server.get(f"/{mode}/events/raise")
+    assert r.status == 500
+    server.wait_log(r"ValueError: e2e event failure", since=mark)
+    r = server.get(f"/{mode}/events/exceptions")
+    assert r.status == 200
+    assert ["ValueError('e2e event failure')", "/raise"] in json.loads(r.body)
+
+
+@MODES
+def test_failing_subscriber_is_logged_and_swallowed(server, mode):
+    mark = server.log_mark()
+    for _ in range(2):
+        r = server.get(f"/{mode}/bad")
+        assert r.status == 200 and r.body == b"still served"
+    log = server.wait_log(r"KeyError: 'e2e broken subscriber request_finished'", since=mark)
+    assert "Exception occurred within event callback." in log
+    assert "Traceback (most recent call last):" in log
+
+
+@MODES
+def test_request_data_and_active_requests(server, mode):
+    first = json.loads(server.get(f"/{mode}/events/data").body)
+    assert first["data_is_active"] is True
+    assert first["marker"] == "started"
+    assert first["request_id"] in first["active_ids"]
+    assert first["other_thread"] == "no active request for thread"
+    for key in ("thread_id", "thread_requests", "total_requests"):
+        assert isinstance(first[key], int), (key, first)
+    assert first["thread_id"] >= 1
+    second = json.loads(server.get(f"/{mode}/events/data").body)
+    assert first["request_id"] not in second["active_ids"], "only requests in flight"
+    assert second["total_requests"] > first["total_requests"]
+
+
+@MODES
+def test_process_metrics(server, mode):
+    before = json.loads(server.get(f"/{mode}/metrics").body)["process"]
+    after = json.loads(server.get(f"/{mode}/metrics").body)
+    process = after["process"]
+    assert set(process) == PROCESS_KEYS, sorted(process)
+    assert process["request_count"] > before["request_count"]
+    assert process["active_requests"] >= 1, "the metrics request itself is active"
+    assert process["memory_rss"] > 0 and process["memory_max_rss"] > 0
+    assert process["current_time"] >= process["restart_time"]
+    assert all({"thread_id", "request_count"} <= set(t) for t in process["threads"])
+
+
+@pytest.mark.beyond_modwsgi
+@MODES
+def test_server_metrics_off_by_default(server, mode):
+    """The documented default (WSGIServerMetrics Off).  mod_wsgi 4.9.4
+    reports the scoreboard anyway in embedded mode: it tests the unset
+    value (-1) as true."""
+    assert json.loads(server.get(f"/{mode}/metrics").body)["server"] is None
+
+
+METRICS_ON = """
+WSGIServerMetrics On
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess diagm processes=1 threads=2 server-metrics=On
+WSGIScriptAlias /e/metrics @APPS@/diag/metrics.wsgi
+WSGIScriptAlias /d/metrics @APPS@/diag/metrics.wsgi process-group=diagm
+"""
+
+
+@MODES
+def test_server_metrics_when_enabled(request, module, mode):
+    server = start_apache(request, module, METRICS_ON, name=f"diagm-{mode}")
+    r = server.get(f"/{mode}/metrics")
+    assert r.status == 200, r.body
+    metrics = json.loads(r.body)["server"]
+    assert metrics is not None
+    assert {"server_limit", "thread_limit", "running_generation", "restart_time",
+            "current_time", "running_time", "processes"} <= set(metrics["keys"])
+    assert {"process_num", "pid", "generation", "quiescing", "workers"} <= set(
+        metrics["process_keys"])
+    assert {"thread_num", "generation", "status", "access_count", "bytes_served",
+            "start_time", "stop_time", "last_used", "client", "request",
+            "vhost"} <= set(metrics["worker_keys"])
+    assert metrics["busy"] >= 1, "the worker serving this request is busy"
+
+
+STOPPING = """
+WSGIScriptAlias /e/stop @APPS@/diag/stopping.wsgi application-group=%{GLOBAL}
+"""
+
+
+def read_markers(server, kind):
+    out = {}
+    for path in glob.glob(os.path.join(server.tmp, f"{kind}-*")):
+        with open(path) as f:
+            out[int(path.rsplit("-", 1)[1])] = f.read()
+    return out
+
+
+def test_process_stopping_in_embedded_mode(request, module):
+    server = start_apache(request, module, STOPPING, name="diag-stop", quick_exit=False)
+    r = server.get("/e/stop/hello")
+    assert r.status == 200
+    pid = int(r.body.split(b"=")[1])
+    server.stop()
+    assert read_markers(server, "event").get(pid) == ""
+    assert read_markers(server, "shutdown").get(pid) == ""
+
+
+TIMEOUT = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess diagt processes=1 threads=1 request-timeout=2
+WSGIScriptAlias /t @APPS@/diag/stopping.wsgi process-group=diagt application-group=%{GLOBAL}
+"""
+
+
+def sleep_line(name):
+    path = os.path.join(os.path.dirname(__file__), "apps", "diag", "stopping.wsgi")
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if f"e2e: {name}" in line:
+                return number
+    raise AssertionError(name)
+
+
+def test_request_timeout_dumps_stacks_and_publishes_process_stopping(request, module):
+    server = start_apache(request, module, TIMEOUT, name="diag-timeout")
+    pid = int(server.get("/t/hello").body.split(b"=")[1])
+    mark = server.log_mark()
+    r = server.get("/t/sleep", timeout=30)
+    assert r.status == 500
+    ident = read_markers(server, "sleeper")[pid]
+    line = sleep_line("the line a stack dump must show")
+    log = server.wait_log(r"Thread \d+ executing file", since=mark)
+    m = re.search(r'Thread (\d+) executing file "([^"]+stopping\.wsgi)", line (\d+), in '
+                  r'application$', log, re.M)
+    assert m, log
+    assert m.group(1) == ident, "the full 64-bit id, equal to threading.get_ident()"
+    assert int(m.group(3)) == line, "the executing line, not the def line"
+    assert "Dumping stack trace for active Python threads." in log
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and pid not in read_markers(server, "shutdown"):
+        time.sleep(0.1)
+    assert read_markers(server, "event").get(pid) == "request_timeout"
+    assert read_markers(server, "shutdown").get(pid) == "request_timeout"
+    # A new daemon serves the next request.
+    deadline = time.monotonic() + 15
+    while True:
+        r = server.get("/t/hello")
+        if r.status == 200:
+            break
+        assert time.monotonic() < deadline, r.status
+        time.sleep(0.2)
+    assert int(r.body.split(b"=")[1]) != pid
+
+
+INTERRUPT = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess diagi processes=1 threads=2 interrupt-timeout=1
+WSGIScriptAlias /i @APPS@/diag/stopping.wsgi process-group=diagi application-group=%{GLOBAL}
+"""
+
+
+@pytest.mark.beyond_modwsgi
+def test_interrupt_timeout_raises_request_timeout(request, module):
+    """mod_wsgi 4.9.4 has no interrupt-timeout (later releases added it)."""
+    server = start_apache(request, module, INTERRUPT, name="diag-interrupt")
+    pid = int(server.get("/i/hello").body.split(b"=")[1])
+    mark = server.log_mark()
+    started = time.monotonic()
+    r = server.get("/i/catch", timeout=30)
+    elapsed = time.monotonic() - started
+    assert r.status == 504, (r.status, r.body)
+    assert elapsed < 5, elapsed
+    assert read_markers(server, "caught").get(pid) == "caught"
+    log = server.wait_log(r"mod_wsgi\.RequestTimeout", since=mark)
+    assert "Raising RequestTimeout in request" in log
+    # The process keeps serving.
+    r = server.get("/i/hello")
+    assert r.status == 200 and int(r.body.split(b"=")[1]) == pid
+
+
+@pytest.mark.beyond_modwsgi
+def test_interrupt_timeout_falls_back_to_a_restart(request, module):
+    """Code stuck in C cannot take the exception: the process restarts."""
+    server = start_apache(request, module, INTERRUPT, name="diag-stuck")
+    pid = int(server.get("/i/hello").body.split(b"=")[1])
+    started = time.monotonic()
+    r = server.get("/i/stuck", timeout=40)
+    assert r.status in (500, 503), r.status
+    assert time.monotonic() - started < 15
+    deadline = time.monotonic() + 15
+    while True:
+        r = server.get("/i/hello")
+        if r.status == 200:
+            break
+        assert time.monotonic() < deadline, r.status
+        time.sleep(0.2)
+    assert int(r.body.split(b"=")[1]) != pid
+    assert read_markers(server, "event").get(pid) == "request_timeout"
