@@ -74,8 +74,8 @@ fn rusage() -> (u64, f64, f64) {
 pub fn process_metrics() -> ProcessMetrics {
     let totals = registry::totals();
     let (memory_max_rss, cpu_user_time, cpu_system_time) = rusage();
-    let now = SystemTime::now();
     let restart = registry::restart_time();
+    let now = SystemTime::now();
     ProcessMetrics {
         pid: std::process::id(),
         request_count: totals.request_count,
