@@ -80,7 +80,13 @@ const ENVIRON: &[(&str, &str)] = &[
     ("mod_wsgi.request_id", "YWJjZGVmZ2hpams"),
 ];
 
-fn bench(rt: *const wsgirt_runtime, script: &str, rounds: usize, per_round: usize) -> (f64, f64) {
+fn bench(
+    rt: *const wsgirt_runtime,
+    group: &str,
+    script: &str,
+    rounds: usize,
+    per_round: usize,
+) -> (f64, f64) {
     let pairs: Vec<wsgirt_pair> = ENVIRON
         .iter()
         .map(|(k, v)| wsgirt_pair {
@@ -90,7 +96,7 @@ fn bench(rt: *const wsgirt_runtime, script: &str, rounds: usize, per_round: usiz
         .collect();
     let spec = wsgirt_request_spec {
         struct_size: std::mem::size_of::<wsgirt_request_spec>(),
-        application_group: s(""),
+        application_group: s(group),
         script_path: s(script),
         callable_object: s(""),
         reload_script: true,
@@ -153,6 +159,16 @@ fn main() {
          def application(environ, start_response):\n    start_response('200 OK', HEADERS)\n    return [BODY]\n",
     )
     .unwrap();
+    // The same app with one no-op event subscriber (issue #5: a subscriber
+    // may cost at most 10% of `hello`).
+    let subscribed = dir.join("subscribed.wsgi");
+    std::fs::write(
+        &subscribed,
+        "import mod_wsgi\ndef on_event(name, **event):\n    pass\nmod_wsgi.subscribe_events(on_event)\n\
+         BODY = b'Hello world!\\n'\nHEADERS = [('Content-Type', 'text/plain'), ('Content-Length', str(len(BODY)))]\n\
+         def application(environ, start_response):\n    start_response('200 OK', HEADERS)\n    return [BODY]\n",
+    )
+    .unwrap();
     let environ = dir.join("environ.wsgi");
     std::fs::write(
         &environ,
@@ -178,9 +194,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    for (name, script) in [("hello", &hello), ("environ", &environ)] {
-        let (best, median) = bench(rt, &script.to_string_lossy(), rounds, per_round);
-        println!("{name:8} best {best:8.0} ns/request   median {median:8.0} ns/request   ({rounds} rounds x {per_round})");
+    // The subscriber comparison runs both sides in sub-interpreters (the
+    // subscriber lives in its own group so it sees only its own requests).
+    for (name, group, script) in [
+        ("hello", "", &hello),
+        ("environ", "", &environ),
+        ("hello-group", "plain", &hello),
+        ("hello-subscribed", "subscribed", &subscribed),
+    ] {
+        if std::env::var("CASES").is_ok_and(|only| !only.split(',').any(|c| c == name)) {
+            continue;
+        }
+        let (best, median) = bench(rt, group, &script.to_string_lossy(), rounds, per_round);
+        println!("{name:16} best {best:8.0} ns/request   median {median:8.0} ns/request   ({rounds} rounds x {per_round})");
     }
     // SAFETY: no request is running.
     unsafe { wsgirt_runtime_free(rt) };

@@ -51,19 +51,30 @@ pub unsafe fn has_subscribers(interp: &Interp) -> bool {
     }
 }
 
-/// A new, empty event dict.
-pub struct Event(PyOwned);
+/// An event dict being built. Keys are the interpreter's interned strings
+/// (cached per interpreter), so building an event allocates only values.
+pub struct Event<'i> {
+    dict: PyOwned,
+    interp: &'i Interp,
+}
 
-impl Event {
+impl<'i> Event<'i> {
     /// # Safety
-    /// GIL held.
-    pub unsafe fn new() -> Option<Event> {
+    /// GIL held with `interp` attached (for as long as the event is used).
+    pub unsafe fn new(interp: &'i Interp) -> Option<Event<'i>> {
         // SAFETY: per contract.
-        unsafe { PyOwned::from_owned(ffi::PyDict_New()).map(Event) }
+        let dict = unsafe { PyOwned::from_owned(ffi::PyDict_New()) }?;
+        Some(Event { dict, interp })
     }
 
     pub fn as_ptr(&self) -> *mut ffi::PyObject {
-        self.0.as_ptr()
+        self.dict.as_ptr()
+    }
+
+    /// The interned key for `key` (NULL if it cannot be made).
+    unsafe fn key(&self, key: &CStr) -> *mut ffi::PyObject {
+        // SAFETY: GIL held with the interpreter attached (`new`'s contract).
+        unsafe { self.interp.cache().key(key.to_bytes()) }.unwrap_or(std::ptr::null_mut())
     }
 
     /// Sets `key` to `value` (a new reference, consumed; NULL is skipped
@@ -74,11 +85,12 @@ impl Event {
     pub unsafe fn set_owned(&self, key: &CStr, value: *mut ffi::PyObject) {
         // SAFETY: per contract; `value` is a new reference we release.
         unsafe {
+            let key = self.key(key);
             match PyOwned::from_owned(value) {
-                Some(value) => {
-                    ffi::PyDict_SetItemString(self.as_ptr(), key.as_ptr(), value.as_ptr());
+                Some(value) if !key.is_null() => {
+                    ffi::PyDict_SetItem(self.as_ptr(), key, value.as_ptr());
                 }
-                None => ffi::PyErr_Clear(),
+                _ => ffi::PyErr_Clear(),
             }
         }
     }
@@ -90,7 +102,14 @@ impl Event {
     pub unsafe fn set(&self, key: &CStr, value: *mut ffi::PyObject) {
         if !value.is_null() {
             // SAFETY: per contract; the dict takes its own reference.
-            unsafe { ffi::PyDict_SetItemString(self.as_ptr(), key.as_ptr(), value) };
+            unsafe {
+                let key = self.key(key);
+                if key.is_null() {
+                    ffi::PyErr_Clear();
+                } else {
+                    ffi::PyDict_SetItem(self.as_ptr(), key, value);
+                }
+            }
         }
     }
 
@@ -121,7 +140,13 @@ impl Event {
     /// GIL held.
     pub unsafe fn get(&self, key: &CStr) -> *mut ffi::PyObject {
         // SAFETY: per contract.
-        unsafe { ffi::PyDict_GetItemString(self.as_ptr(), key.as_ptr()) }
+        unsafe {
+            let key = self.key(key);
+            if key.is_null() {
+                return std::ptr::null_mut();
+            }
+            ffi::PyDict_GetItem(self.as_ptr(), key)
+        }
     }
 }
 
@@ -130,10 +155,14 @@ impl Event {
 ///
 /// # Safety
 /// GIL held with `interp` attached; no exception pending.
-pub unsafe fn publish(interp: &Interp, name: &str, event: &Event) {
+pub unsafe fn publish(interp: &Interp, name: &str, event: &Event<'_>) {
     // SAFETY: per contract.
     unsafe {
-        let Some(name_obj) = object::str_from_utf8(name) else {
+        let Some(name_obj) = interp
+            .cache()
+            .key(name.as_bytes())
+            .and_then(|key| PyOwned::from_borrowed(key))
+        else {
             ffi::PyErr_Clear();
             return;
         };
@@ -164,7 +193,7 @@ pub unsafe fn publish(interp: &Interp, name: &str, event: &Event) {
 }
 
 /// `callback(name, **event)`; merges a returned dict; logs and swallows errors.
-unsafe fn call_one(callback: *mut ffi::PyObject, name: *mut ffi::PyObject, event: &Event) {
+unsafe fn call_one(callback: *mut ffi::PyObject, name: *mut ffi::PyObject, event: &Event<'_>) {
     // SAFETY: GIL held by the caller; all objects are alive for the call.
     unsafe {
         let Some(args) = PyOwned::from_owned(ffi::PyTuple_Pack(1, name)) else {
@@ -214,7 +243,7 @@ unsafe fn log_callback_error() {
 pub unsafe fn publish_process_stopping(interp: &Interp, reason: &str) {
     // SAFETY: per contract.
     unsafe {
-        let Some(event) = Event::new() else {
+        let Some(event) = Event::new(interp) else {
             ffi::PyErr_Clear();
             return;
         };

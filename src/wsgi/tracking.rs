@@ -163,7 +163,7 @@ impl Tracking {
         }
         // SAFETY: per contract.
         unsafe {
-            let Some(event) = Event::new() else {
+            let Some(event) = Event::new(interp) else {
                 ffi::PyErr_Clear();
                 return callable;
             };
@@ -237,7 +237,7 @@ impl Tracking {
         let application_time = self.started.elapsed().as_secs_f64();
         // SAFETY: GIL held by the caller.
         unsafe {
-            let Some(event) = Event::new() else {
+            let Some(event) = Event::new(interp) else {
                 ffi::PyErr_Clear();
                 return;
             };
@@ -310,7 +310,7 @@ pub unsafe fn response_started(
 ) {
     // SAFETY: per contract; the context's pointers are kept alive by the Tracking.
     unsafe {
-        let Some(event) = Event::new() else {
+        let Some(event) = Event::new(&*context.interp) else {
             ffi::PyErr_Clear();
             return;
         };
@@ -335,7 +335,7 @@ pub unsafe fn request_exception(
 ) {
     // SAFETY: per contract.
     unsafe {
-        let Some(event) = Event::new() else {
+        let Some(event) = Event::new(&*context.interp) else {
             ffi::PyErr_Clear();
             return;
         };
