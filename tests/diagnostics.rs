@@ -113,12 +113,10 @@ fn stack_dumps_show_the_current_line_and_leak_nothing() {
         (parts.next().unwrap(), parts.next().unwrap())
     };
 
-    // SAFETY: a live runtime; called without the GIL.
     let dump = || {
-        assert_eq!(
-            unsafe { wsgirt_runtime_dump_stacks(runtime().0) },
-            WSGIRT_STATUS_OK
-        )
+        // SAFETY: a live runtime; called without the GIL.
+        let status = unsafe { wsgirt_runtime_dump_stacks(runtime().0) };
+        assert_eq!(status, WSGIRT_STATUS_OK)
     };
     dump();
     let line = log_lines_with(&format!("Thread {ident} executing file"));
