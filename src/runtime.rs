@@ -33,6 +33,25 @@ static CASE_SENSITIVE: AtomicBool = AtomicBool::new(true);
 static PROCESS_GROUP: OnceLock<String> = OnceLock::new();
 static PYTHON_STARTED: AtomicBool = AtomicBool::new(false);
 
+/// Set in the child of every `fork()` after [`watch_forks`]: until then the
+/// process is the one that started the runtime, and the per-call process
+/// check needs no `getpid` system call.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn mark_forked() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// Registers the fork handler that sets [`FORKED`] (once per process).
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a child handler that only stores to an atomic
+        // (async-signal-safe); nothing is unregistered later.
+        unsafe { libc::pthread_atfork(None, None, Some(mark_forked)) };
+    });
+}
+
 /// `WSGICaseSensitivity` of the running runtime.
 pub fn case_sensitive() -> bool {
     CASE_SENSITIVE.load(Ordering::Relaxed)
@@ -70,6 +89,7 @@ impl Runtime {
             return Err(RuntimeError::AlreadyInitialized);
         }
         logging::install_panic_hook();
+        watch_forks();
         let pid = std::process::id();
         CASE_SENSITIVE.store(config.case_sensitive, Ordering::Relaxed);
         let _ = PROCESS_GROUP.set(config.process_group.clone());
@@ -123,7 +143,8 @@ impl Runtime {
 
     /// Refuses use from a process other than the one that started Python.
     pub fn check_process(&self) -> Result<(), RuntimeError> {
-        if std::process::id() != self.pid {
+        // A fork since start-up is the only way to be in another process.
+        if FORKED.load(Ordering::Relaxed) && std::process::id() != self.pid {
             return Err(RuntimeError::WrongProcess);
         }
         if self.shutting_down.load(Ordering::Acquire) {

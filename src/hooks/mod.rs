@@ -135,7 +135,7 @@ fn call<R>(
         log_ctx: spec.log_ctx,
     };
     let outcome = (|| {
-        let Ok(module) = script::load(&attached, &load_spec) else {
+        let Ok(script::Loaded { module, .. }) = script::load(&attached, &load_spec) else {
             return HookOutcome::Error;
         };
         let io = NoIo;

@@ -35,6 +35,26 @@ pub struct LoadedScript {
     /// Owned reference to the module name (`_mod_wsgi_<md5>`).
     pub name: *mut ffi::PyObject,
     pub mtime: i64,
+    /// The callable name last looked up in the module and its interned
+    /// string (owned), so a request needs no new string for the lookup.
+    pub callable: Option<(Box<str>, *mut ffi::PyObject)>,
+}
+
+impl LoadedScript {
+    /// Releases the owned references.
+    ///
+    /// # Safety
+    /// GIL held with the owning interpreter attached.
+    pub unsafe fn release(self) {
+        // SAFETY: per contract; each pointer is an owned reference.
+        unsafe {
+            ffi::Py_DECREF(self.module);
+            ffi::Py_DECREF(self.name);
+            if let Some((_, key)) = self.callable {
+                ffi::Py_DECREF(key);
+            }
+        }
+    }
 }
 
 /// Objects created once per interpreter. All pointers are owned references.
@@ -43,11 +63,17 @@ pub struct InterpCache {
     pub types: Types,
     pub environ_template: *mut ffi::PyObject,
     keys: HashMap<Box<[u8]>, *mut ffi::PyObject>,
+    /// The previous request's environ names in host order with their keys
+    /// (owned references): hosts send the same names in the same order, so
+    /// one comparison per variable usually replaces a hash lookup.
+    recent: Vec<(Box<[u8]>, *mut ffi::PyObject)>,
     pub key_url_scheme: *mut ffi::PyObject,
     pub key_input: *mut ffi::PyObject,
     pub key_errors: *mut ffi::PyObject,
     pub http: *mut ffi::PyObject,
     pub https: *mut ffi::PyObject,
+    /// Interned `"close"`, looked up on every response iterable.
+    pub name_close: *mut ffi::PyObject,
     pub scripts: HashMap<String, LoadedScript>,
 }
 
@@ -55,7 +81,42 @@ pub struct InterpCache {
 /// names from clients must not grow memory).
 const MAX_CACHED_KEYS: usize = 512;
 
+/// Positions remembered by [`InterpCache::key_at`] (more variables than
+/// this fall back to the hash lookup).
+const MAX_RECENT_KEYS: usize = 128;
+
 impl InterpCache {
+    /// [`InterpCache::key`] for the variable at position `index` of the
+    /// host's list: a hit when the previous request had the same name there.
+    ///
+    /// # Safety
+    /// As for [`InterpCache::key`].
+    pub unsafe fn key_at(&mut self, index: usize, name: &[u8]) -> Option<*mut ffi::PyObject> {
+        if let Some((known, key)) = self.recent.get(index) {
+            if **known == *name {
+                return Some(*key);
+            }
+        }
+        // SAFETY: per contract.
+        let key = unsafe { self.key(name)? };
+        if index < MAX_RECENT_KEYS {
+            // SAFETY: GIL held; the slot owns one reference to its key.
+            unsafe { ffi::Py_INCREF(key) };
+            let entry = (Box::from(name), key);
+            if index < self.recent.len() {
+                let old = std::mem::replace(&mut self.recent[index], entry);
+                // SAFETY: GIL held; the replaced slot's reference.
+                unsafe { ffi::Py_DECREF(old.1) };
+            } else if index == self.recent.len() {
+                self.recent.push(entry);
+            } else {
+                // SAFETY: GIL held; the entry is not stored.
+                unsafe { ffi::Py_DECREF(entry.1) };
+            }
+        }
+        Some(key)
+    }
+
     /// The interned key for an environ name, cached per interpreter.
     ///
     /// # Safety
@@ -159,11 +220,13 @@ impl Interp {
             let Some(cache) = (*self.cache.get()).take() else {
                 return;
             };
-            for script in cache.scripts.values() {
-                ffi::Py_DECREF(script.module);
-                ffi::Py_DECREF(script.name);
+            for (_, script) in cache.scripts {
+                script.release();
             }
             for key in cache.keys.values() {
+                ffi::Py_DECREF(*key);
+            }
+            for (_, key) in &cache.recent {
                 ffi::Py_DECREF(*key);
             }
             for obj in [
@@ -173,6 +236,7 @@ impl Interp {
                 cache.key_errors,
                 cache.http,
                 cache.https,
+                cache.name_close,
                 cache.module,
             ] {
                 ffi::Py_XDECREF(obj);
@@ -245,14 +309,17 @@ unsafe fn try_setup(
             types,
             environ_template: template.into_ptr(),
             keys: HashMap::new(),
+            recent: Vec::new(),
             key_url_scheme: std::ptr::null_mut(),
             key_input: std::ptr::null_mut(),
             key_errors: std::ptr::null_mut(),
             http: object::str_from_utf8("http")?.into_ptr(),
             https: object::str_from_utf8("https")?.into_ptr(),
+            name_close: std::ptr::null_mut(),
             scripts: HashMap::new(),
         };
         for (slot, name) in [
+            (&mut cache.name_close, "close"),
             (&mut cache.key_url_scheme, "wsgi.url_scheme"),
             (&mut cache.key_input, "wsgi.input"),
             (&mut cache.key_errors, "wsgi.errors"),

@@ -2,7 +2,8 @@
 //!
 //! Per interpreter, a template dict holds the constant keys (`wsgi.version`,
 //! `wsgi.multithread`, …, `wsgi.file_wrapper`, version tuples) and a cache
-//! maps variable names to interned key strings; a request copies the
+//! maps variable names to interned key strings (first tried at the
+//! position the name had in the previous request); a request copies the
 //! template and adds latin-1 decoded values (mod_wsgi's encoding rule).
 //! `PATH` is dropped; `HTTPS` becomes `wsgi.url_scheme` and is dropped.
 
@@ -26,7 +27,7 @@ pub unsafe fn build(
         let environ = PyOwned::from_owned(ffi::PyDict_Copy(cache.environ_template))?;
         let dict = environ.as_ptr();
         let mut https = false;
-        for (name, value) in pairs {
+        for (index, (name, value)) in pairs.iter().enumerate() {
             match *name {
                 b"PATH" => continue,
                 b"HTTPS" => {
@@ -35,7 +36,7 @@ pub unsafe fn build(
                 }
                 _ => {}
             }
-            let key = cache.key(name)?;
+            let key = cache.key_at(index, name)?;
             let value = object::str_from_latin1(value)?;
             if ffi::PyDict_SetItem(dict, key, value.as_ptr()) != 0 {
                 return None;

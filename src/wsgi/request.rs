@@ -96,6 +96,8 @@ pub struct RequestState<'a> {
     pub request_timeout_type: *mut ffi::PyObject,
     /// This interpreter's `FileWrapper` type (for the send-file path).
     pub file_wrapper_type: *mut ffi::PyObject,
+    /// This interpreter's interned `"close"` (borrowed from its cache).
+    pub name_close: *mut ffi::PyObject,
     /// Set while a host call is in flight with the GIL released, so another
     /// Python thread using the same request objects gets an error instead
     /// of a concurrent host call.
@@ -130,6 +132,7 @@ impl<'a> RequestState<'a> {
             interrupted: false,
             request_timeout_type: std::ptr::null_mut(),
             file_wrapper_type: std::ptr::null_mut(),
+            name_close: std::ptr::null_mut(),
             busy: Cell::new(false),
             events: None,
         }
@@ -334,15 +337,19 @@ fn run_attached(
     state: &mut RequestState<'_>,
 ) -> Outcome {
     let interp = attached.interp;
-    let module = match script::load(attached, spec) {
-        Ok(module) => module,
+    let loaded = match script::load(attached, spec) {
+        Ok(loaded) => loaded,
         Err(script::LoadError::Failed) => return Outcome::LoadFailed,
     };
-    // SAFETY: attached (GIL held); the module is alive (owned).
+    // SAFETY: attached (GIL held); the module and name are alive (owned).
     let callable = unsafe {
-        let dict = ffi::PyModule_GetDict(module.as_ptr());
-        let name = std::ffi::CString::new(spec.callable).unwrap_or_default();
-        PyOwned::from_borrowed(ffi::PyDict_GetItemString(dict, name.as_ptr()))
+        let dict = ffi::PyModule_GetDict(loaded.module.as_ptr());
+        let found = ffi::PyDict_GetItemWithError(dict, loaded.callable_name.as_ptr());
+        if found.is_null() {
+            // A failing key comparison counts as "not found", as before.
+            ffi::PyErr_Clear();
+        }
+        PyOwned::from_borrowed(found)
     };
     let Some(callable) = callable else {
         let message = format!(
@@ -355,7 +362,7 @@ fn run_attached(
         tstate::allow_threads(|| logging::log(Level::Err, ctx, &message));
         return Outcome::CallableMissing;
     };
-    drop(module);
+    drop(loaded);
 
     // SAFETY: GIL held; objects below live for this scope and the raw
     // state pointer is cleared before `state` goes out of scope.
@@ -363,6 +370,7 @@ fn run_attached(
         let types = interp.types();
         state.file_wrapper_type = types.file_wrapper;
         state.request_timeout_type = types.request_timeout;
+        state.name_close = interp.cache().name_close;
         let state_ptr = (state as *mut RequestState<'_>).cast::<c_void>();
         let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
             log_exception(spec.script_path, spec.log_ctx);

@@ -237,12 +237,23 @@ unsafe fn call_close(
 ) {
     // SAFETY: GIL held by the caller.
     unsafe {
-        if ffi::PyObject_HasAttrString(result, c"close".as_ptr()) == 0 {
+        // Exact lists and tuples have no `close`: skip the failing lookup
+        // (it builds an AttributeError message on every such response).
+        if ffi::PyList_CheckExact(result) != 0 || ffi::PyTuple_CheckExact(result) != 0 {
             return;
         }
-        let closed =
-            object::getattr(result, c"close").and_then(|close| object::call(close.as_ptr(), &[]));
-        if closed.is_none() {
+        // One lookup with the interned name; any lookup error means "no
+        // close", as `hasattr` has it.
+        let close = if state.name_close.is_null() {
+            ffi::PyObject_GetAttrString(result, c"close".as_ptr())
+        } else {
+            ffi::PyObject_GetAttr(result, state.name_close)
+        };
+        let Some(close) = PyOwned::from_owned(close) else {
+            ffi::PyErr_Clear();
+            return;
+        };
+        if object::call(close.as_ptr(), &[]).is_none() {
             // Logged, but a body that was sent completely stays complete
             // (mod_wsgi 4.9.4 ends the response normally too).
             let failed = state.failed;

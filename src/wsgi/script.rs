@@ -40,24 +40,35 @@ pub fn mtime_of(path: &str) -> i64 {
     std::fs::metadata(path).map_or(0, |m| m.mtime() * 1_000_000 + m.mtime_nsec() / 1000)
 }
 
+/// A loaded script's module and the interned name of the callable asked for.
+pub struct Loaded {
+    pub module: PyOwned,
+    pub callable_name: PyOwned,
+}
+
 /// Returns the script's module, loading or reloading it as needed.
-pub fn load(attached: &Attached<'_>, spec: &RequestSpec<'_>) -> Result<PyOwned, LoadError> {
+pub fn load(attached: &Attached<'_>, spec: &RequestSpec<'_>) -> Result<Loaded, LoadError> {
     let interp = attached.interp;
     let current_mtime = spec.reload_script.then(|| {
         spec.script_mtime
             .unwrap_or_else(|| mtime_of(spec.script_path))
     });
     // SAFETY: attached; the cache borrow ends before any GIL release.
-    if let Some(module) = unsafe { cached(interp, spec.script_path, current_mtime) } {
-        return Ok(module);
+    if let Some(loaded) = unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) }
+    {
+        return loaded;
     }
     let _guard = tstate::allow_threads(|| interp.script_lock.lock());
     // SAFETY: as above; re-checked under the lock (another thread may have loaded it).
-    if let Some(module) = unsafe { cached(interp, spec.script_path, current_mtime) } {
-        return Ok(module);
+    if let Some(loaded) = unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) }
+    {
+        return loaded;
     }
     let mtime = current_mtime.unwrap_or_else(|| mtime_of(spec.script_path));
-    load_locked(interp, spec.script_path, mtime, spec.log_ctx)
+    load_locked(interp, spec.script_path, mtime, spec.log_ctx)?;
+    // SAFETY: as above; just inserted.
+    unsafe { cached(interp, spec.script_path, None, spec.callable) }
+        .unwrap_or(Err(LoadError::Failed))
 }
 
 /// Preloads a script into an interpreter (`WSGIImportScript`).
@@ -65,21 +76,46 @@ pub fn preload(attached: &Attached<'_>, path: &str) -> Result<(), LoadError> {
     let interp = attached.interp;
     let _guard = tstate::allow_threads(|| interp.script_lock.lock());
     // SAFETY: attached.
-    if unsafe { cached(interp, path, None) }.is_some() {
+    if unsafe { interp.cache().scripts.contains_key(path) } {
         return Ok(());
     }
-    load_locked(interp, path, mtime_of(path), std::ptr::null_mut()).map(drop)
+    load_locked(interp, path, mtime_of(path), std::ptr::null_mut())
 }
 
-/// The cached module if present and (when reloading) unchanged.
-unsafe fn cached(interp: &Interp, path: &str, mtime: Option<i64>) -> Option<PyOwned> {
+/// The cached module if present and (when reloading) unchanged, with the
+/// interned callable name (created once per script and name).
+unsafe fn cached(
+    interp: &Interp,
+    path: &str,
+    mtime: Option<i64>,
+    callable: &str,
+) -> Option<Result<Loaded, LoadError>> {
     // SAFETY: GIL held with `interp` attached (caller's contract).
     unsafe {
-        let script = interp.cache().scripts.get(path)?;
+        let script = interp.cache().scripts.get_mut(path)?;
         if mtime.is_some_and(|m| m != script.mtime) {
             return None;
         }
-        PyOwned::from_borrowed(script.module)
+        let module = PyOwned::from_borrowed(script.module)?;
+        let key = match &script.callable {
+            Some((name, key)) if **name == *callable => *key,
+            _ => {
+                let Some(key) = object::str_from_utf8(callable) else {
+                    return Some(Err(LoadError::Failed));
+                };
+                let mut key = key.into_ptr();
+                ffi::PyUnicode_InternInPlace(&mut key);
+                if let Some((_, old)) = script.callable.replace((callable.into(), key)) {
+                    ffi::Py_DECREF(old);
+                }
+                key
+            }
+        };
+        let callable_name = PyOwned::from_borrowed(key)?;
+        Some(Ok(Loaded {
+            module,
+            callable_name,
+        }))
     }
 }
 
@@ -88,7 +124,7 @@ fn load_locked(
     path: &str,
     mtime: i64,
     log_ctx: *mut std::ffi::c_void,
-) -> Result<PyOwned, LoadError> {
+) -> Result<(), LoadError> {
     let case_sensitive = crate::runtime::case_sensitive();
     let name = module_name(path, case_sensitive);
     let pid = std::process::id();
@@ -103,8 +139,7 @@ fn load_locked(
         // Forget a stale copy, in the cache and in sys.modules.
         let reloading = interp.cache().scripts.contains_key(path);
         if let Some(old) = interp.cache().scripts.remove(path) {
-            ffi::Py_DECREF(old.module);
-            ffi::Py_DECREF(old.name);
+            old.release();
             let modules = ffi::PyImport_GetModuleDict();
             if ffi::PyDict_DelItemString(modules, c_name.as_ptr()) != 0 {
                 ffi::PyErr_Clear();
@@ -181,12 +216,13 @@ fn load_locked(
         interp.cache().scripts.insert(
             path.to_owned(),
             LoadedScript {
-                module: module.clone().into_ptr(),
+                module: module.into_ptr(),
                 name: name_obj.into_ptr(),
                 mtime,
+                callable: None,
             },
         );
-        Ok(module)
+        Ok(())
     }
 }
 
