@@ -42,6 +42,10 @@ const ALL_STATUSES: &[(wsgirt_status, &str)] = &[
     ),
     (WSGIRT_STATUS_APP_ERROR, "application error"),
     (WSGIRT_STATUS_CLIENT_GONE, "client connection closed"),
+    (
+        WSGIRT_STATUS_REQUEST_TIMEOUT,
+        "request interrupted by RequestTimeout",
+    ),
 ];
 
 #[test]
@@ -49,7 +53,7 @@ fn status_values_never_change() {
     let values: Vec<u32> = ALL_STATUSES.iter().map(|(s, _)| *s as u32).collect();
     assert_eq!(
         values,
-        [0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 201, 202, 300, 301]
+        [0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 201, 202, 300, 301, 302]
     );
     assert_eq!(wsgirt_io::WSGIRT_IO_OK as u32, 0);
     assert_eq!(wsgirt_io::WSGIRT_IO_CLIENT_GONE as u32, 1);
@@ -69,7 +73,7 @@ fn status_str_for_every_status() {
         // Static: the same pointer every time.
         assert_eq!(ptr, wsgirt_status_str(*status as u32));
     }
-    for unknown in [8, 99, 102, 200, 203, 302, 1000, u32::MAX] {
+    for unknown in [8, 99, 102, 200, 203, 303, 1000, u32::MAX] {
         // SAFETY: as above.
         let got = unsafe { CStr::from_ptr(wsgirt_status_str(unknown)) };
         assert_eq!(got.to_str().unwrap(), "unknown status", "{unknown}");
@@ -192,10 +196,10 @@ fn config_argument_validation() {
                 WSGIRT_STATUS_INVALID_ARG
             );
         }
-        for flag in 1..=8 {
+        for flag in 1..=9 {
             assert_eq!(wsgirt_config_set_flag(cfg, flag, true), WSGIRT_STATUS_OK);
         }
-        for flag in [0, 9, 100, u32::MAX] {
+        for flag in [0, 10, 100, u32::MAX] {
             assert_eq!(
                 wsgirt_config_set_flag(cfg, flag, true),
                 WSGIRT_STATUS_INVALID_ARG

@@ -37,6 +37,7 @@ int main(void)
         WSGIRT_STATUS_CALLABLE_NOT_FOUND,
         WSGIRT_STATUS_APP_ERROR,
         WSGIRT_STATUS_CLIENT_GONE,
+        WSGIRT_STATUS_REQUEST_TIMEOUT,
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const char *text = wsgirt_status_str(known[i]);
