@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import re
+import socket
 import time
 
 import pytest
@@ -280,3 +281,28 @@ def test_interrupt_timeout_falls_back_to_a_restart(request, module):
         time.sleep(0.2)
     assert int(r.body.split(b"=")[1]) != pid
     assert read_markers(server, "event").get(pid) == "request_timeout"
+
+
+CLIENT_TIMEOUT = """
+Timeout 2
+WSGIScriptAlias /big @APPS@/big.wsgi
+WSGIScriptAlias /hello @APPS@/hello.wsgi
+"""
+
+
+@pytest.mark.beyond_modwsgi
+def test_client_timeout_is_logged(request, module):
+    """A client that stops reading: once Apache's Timeout expires the write
+    fails and that is logged as an error (the 4.6.0 release notes: timeouts
+    are logged, plain disconnects are not; test_request_body covers the
+    disconnect).  mod_wsgi 4.9.4 logs "Failed to write response data:
+    Connection timed out" for a streamed body only at LogLevel debug."""
+    server = start_apache(request, module, CLIENT_TIMEOUT, name="diag-client-timeout")
+    mark = server.log_mark()
+    with server.socket(timeout=60) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /big?1024 HTTP/1.1\r\nHost: e2e\r\n\r\n")
+        log = server.wait_log(r"big\.wsgi finished after \d+ blocks", since=mark, timeout=30)
+    log = server.settle_log(mark)
+    assert re.search(r"\[wsgi:error\].*timed out", log), log
+    assert server.get("/hello").status == 200

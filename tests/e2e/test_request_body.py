@@ -147,7 +147,7 @@ def test_client_disconnect_mid_response(server):
     assert blocks < 1024, "the app was iterated to the end despite the disconnect"
     others = [l for l in log.splitlines()
               if l.strip() and not re.search(
-                  r"big\.wsgi finished after|Create interpreter|"
+                  r"big\.wsgi finished after|Create interpreter|Attach interpreter|"
                   r"Loading Python script file", l)]
     assert not others, "unexpected error-log lines:\n" + "\n".join(others)
     r = server.get("/hello")
