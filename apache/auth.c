@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "logno.h"
 
 #define WSGI_UNUSED(x) ((void)(x))
 
@@ -60,8 +61,9 @@ static wsgirt_str wsgi_auth_str(const char *s)
 static void wsgi_auth_no_runtime(request_rec *r, const char *script)
 {
     ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
-                  "mod_wsgi (pid=%d): Python is not available in this process (see the "
-                  "startup messages): %s",
+                  WSGIRT_LOGNO(0703) "mod_wsgi (pid=%d): "
+                                     "Python is not available in this process (see the "
+                                     "startup messages): %s",
                   (int)getpid(), script);
 }
 
@@ -131,8 +133,10 @@ static int wsgi_auth_access_checker(request_rec *r)
         status = wsgirt_hook_allow_access(runtime, &spec, host, host ? strlen(host) : 0, &allow);
         if (status == WSGIRT_STATUS_CALLABLE_NOT_FOUND)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "mod_wsgi (pid=%d): Target WSGI host access script '%s' does not "
-                          "provide host validator.",
+                          WSGIRT_LOGNO(0603) "mod_wsgi (pid=%d): "
+                                             "Target WSGI host access script "
+                                             "'%s' does not "
+                                             "provide host validator.",
                           (int)getpid(), script);
         if (status != WSGIRT_STATUS_OK)
             allow = 0;
@@ -144,7 +148,8 @@ static int wsgi_auth_access_checker(request_rec *r)
         return OK;
     if (ap_satisfies(r) != SATISFY_ANY || !ap_some_auth_required(r))
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Client denied by server configuration: '%s'.",
+                      WSGIRT_LOGNO(0604) "mod_wsgi (pid=%d): "
+                                         "Client denied by server configuration: '%s'.",
                       (int)getpid(), r->filename);
     return HTTP_FORBIDDEN;
 }
@@ -161,8 +166,9 @@ static authn_status wsgi_auth_check_password(request_rec *r, const char *user, c
 
     if (!wsgi_auth_spec(r, WSGI_HOOK_AUTH_USER, &spec, &script)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->server,
-                     "mod_wsgi (pid=%d): Location of WSGI user authentication script not "
-                     "provided.",
+                     WSGIRT_LOGNO(0605) "mod_wsgi (pid=%d): "
+                                        "Location of WSGI user authentication script not "
+                                        "provided.",
                      (int)getpid());
         return AUTH_GENERAL_ERROR;
     }
@@ -176,8 +182,10 @@ static authn_status wsgi_auth_check_password(request_rec *r, const char *user, c
                                         wsgi_auth_str(password), wsgi_auth_value, &values, &answer);
     if (status == WSGIRT_STATUS_CALLABLE_NOT_FOUND)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Target WSGI user authentication script '%s' does not "
-                      "provide 'Basic' auth provider.",
+                      WSGIRT_LOGNO(0606) "mod_wsgi (pid=%d): "
+                                         "Target WSGI user authentication "
+                                         "script '%s' does not "
+                                         "provide 'Basic' auth provider.",
                       (int)getpid(), script);
     if (status != WSGIRT_STATUS_OK)
         return AUTH_GENERAL_ERROR;
@@ -206,8 +214,9 @@ static authn_status wsgi_auth_get_realm_hash(request_rec *r, const char *user, c
 
     if (!wsgi_auth_spec(r, WSGI_HOOK_AUTH_USER, &spec, &script)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->server,
-                     "mod_wsgi (pid=%d): Location of WSGI user authentication script not "
-                     "provided.",
+                     WSGIRT_LOGNO(0605) "mod_wsgi (pid=%d): "
+                                        "Location of WSGI user authentication script not "
+                                        "provided.",
                      (int)getpid());
         return AUTH_GENERAL_ERROR;
     }
@@ -221,8 +230,10 @@ static authn_status wsgi_auth_get_realm_hash(request_rec *r, const char *user, c
                                         wsgi_auth_value, &values, &answer);
     if (status == WSGIRT_STATUS_CALLABLE_NOT_FOUND)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Target WSGI user authentication script '%s' does not "
-                      "provide 'Digest' auth provider.",
+                      WSGIRT_LOGNO(0607) "mod_wsgi (pid=%d): "
+                                         "Target WSGI user authentication "
+                                         "script '%s' does not "
+                                         "provide 'Digest' auth provider.",
                       (int)getpid(), script);
     if (status != WSGIRT_STATUS_OK)
         return AUTH_GENERAL_ERROR;
@@ -250,8 +261,9 @@ static authz_status wsgi_auth_check_authorization(request_rec *r, const char *re
         return AUTHZ_DENIED_NO_USER;
     if (!wsgi_auth_spec(r, WSGI_HOOK_AUTH_GROUP, &spec, &script)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->server,
-                     "mod_wsgi (pid=%d): Location of WSGI group authorization script not "
-                     "provided.",
+                     WSGIRT_LOGNO(0608) "mod_wsgi (pid=%d): "
+                                        "Location of WSGI group authorization script not "
+                                        "provided.",
                      (int)getpid());
         return AUTHZ_DENIED;
     }
@@ -266,15 +278,19 @@ static authz_status wsgi_auth_check_authorization(request_rec *r, const char *re
                                          &values);
     if (status == WSGIRT_STATUS_CALLABLE_NOT_FOUND)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Target WSGI group authentication script '%s' does not "
-                      "provide group provider.",
+                      WSGIRT_LOGNO(0609) "mod_wsgi (pid=%d): "
+                                         "Target WSGI group authentication "
+                                         "script '%s' does not "
+                                         "provide group provider.",
                       (int)getpid(), script);
     if (status != WSGIRT_STATUS_OK)
         return AUTHZ_DENIED;
     if (apr_is_empty_table(values.groups)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Authorization of user '%s' to access '%s' failed. User "
-                      "is not a member of any groups.",
+                      WSGIRT_LOGNO(0610) "mod_wsgi (pid=%d): "
+                                         "Authorization of user '%s' to access "
+                                         "'%s' failed. User "
+                                         "is not a member of any groups.",
                       (int)getpid(), r->user, r->uri);
         return AUTHZ_DENIED;
     }
@@ -284,8 +300,10 @@ static authz_status wsgi_auth_check_authorization(request_rec *r, const char *re
             return AUTHZ_GRANTED;
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "mod_wsgi (pid=%d): Authorization of user '%s' to access '%s' failed. User is "
-                  "not a member of designated groups.",
+                  WSGIRT_LOGNO(0611) "mod_wsgi (pid=%d): "
+                                     "Authorization of user '%s' to access '%s' "
+                                     "failed. User is "
+                                     "not a member of designated groups.",
                   (int)getpid(), r->user, r->uri);
     return AUTHZ_DENIED;
 }

@@ -61,6 +61,7 @@
 #include "wsgirt.h"
 #include "auth.h"
 #include "daemon.h"
+#include "logno.h"
 #include "metrics.h"
 
 /* ---------------------------------------------------------------------------
@@ -1245,8 +1246,10 @@ static int wsgi_translate_name(request_rec *r)
             target = ap_pregsub(r->pool, alias->target, r->uri, AP_MAX_REG_MATCH, matches);
             if (!target) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                              "mod_wsgi (pid=%d): Substitution of '%s' for WSGI script alias "
-                              "failed.",
+                              WSGIRT_LOGNO(0701) "mod_wsgi (pid=%d): "
+                                                 "Substitution of '%s' for WSGI "
+                                                 "script alias "
+                                                 "failed.",
                               (int)getpid(), alias->target);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
@@ -1852,10 +1855,12 @@ static const wsgirt_host_io wsgi_host_io = {
  * 8. The content handler
  * ------------------------------------------------------------------------- */
 
-/* mod_wsgi's "<message>: <file>" error line. */
-static void wsgi_log_script_error(request_rec *r, const char *message, const char *file)
+/* mod_wsgi's "<message>: <file>" error line, after its id (WSGIRT_LOGNO). */
+static void wsgi_log_script_error(request_rec *r, const char *logno, const char *message,
+                                  const char *file)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s", message, file ? file : r->filename);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s%s: %s", logno, message,
+                  file ? file : r->filename);
 }
 
 /* Ends a started response: EOS, or a visible truncation when it is incomplete. */
@@ -1890,8 +1895,10 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
 
     if (!daemon && !wsgi_runtime) {
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
-                      "mod_wsgi (pid=%d): Python is not available in this process (see the "
-                      "startup messages): %s",
+                      WSGIRT_LOGNO(0703) "mod_wsgi (pid=%d): "
+                                         "Python is not available in this "
+                                         "process (see the "
+                                         "startup messages): %s",
                       (int)getpid(), script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1963,13 +1970,15 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
         break;
     case WSGIRT_STATUS_INTERPRETER_FAILED:
         ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r,
-                      "mod_wsgi (pid=%d): Cannot acquire interpreter '%s'.", (int)getpid(),
-                      rc->application_group);
+                      WSGIRT_LOGNO(0704) "mod_wsgi (pid=%d): "
+                                         "Cannot acquire interpreter '%s'.",
+                      (int)getpid(), rc->application_group);
         break;
     default:
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): Request failed in wsgirt: %s: %s", (int)getpid(),
-                      wsgirt_status_str(status), script);
+                      WSGIRT_LOGNO(0705) "mod_wsgi (pid=%d): "
+                                         "Request failed in wsgirt: %s: %s",
+                      (int)getpid(), wsgirt_status_str(status), script);
         break;
     }
     if (io.started)
@@ -1986,7 +1995,7 @@ static int wsgi_check_body(request_rec *r, const wsgi_req_t *rc)
 
     if (te) {
         if (strcasecmp(te, "chunked")) {
-            wsgi_log_script_error(r,
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0710),
                                   apr_psprintf(r->pool,
                                                "Unexpected value for Transfer-Encoding of '%s' "
                                                "supplied. Only 'chunked' supported.",
@@ -1995,7 +2004,7 @@ static int wsgi_check_body(request_rec *r, const wsgi_req_t *rc)
             return HTTP_NOT_IMPLEMENTED;
         }
         if (!rc->chunked_request) {
-            wsgi_log_script_error(r,
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0711),
                                   "Received request requiring chunked transfer encoding, but "
                                   "optional support for chunked transfer encoding has not been "
                                   "enabled.",
@@ -2007,11 +2016,12 @@ static int wsgi_check_body(request_rec *r, const wsgi_req_t *rc)
         apr_off_t length, limit;
         char *end;
         if (apr_strtoff(&length, cl, &end, 10) != APR_SUCCESS || *end || length < 0) {
-            wsgi_log_script_error(
-                r,
-                apr_psprintf(r->pool, "Invalid Content-Length header value of '%s' was supplied.",
-                             cl),
-                NULL);
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0712),
+                                  apr_psprintf(r->pool,
+                                               "Invalid Content-Length header value of '%s' was "
+                                               "supplied.",
+                                               cl),
+                                  NULL);
             return HTTP_BAD_REQUEST;
         }
         /* Let HTTP_IN answer 413 now rather than when the application reads. */
@@ -2030,7 +2040,7 @@ static int wsgi_check_process_group(request_rec *r, const wsgi_req_t *rc)
     int i;
 
     if (rc->restrict_process && !apr_table_get(rc->restrict_process, rc->process_group)) {
-        wsgi_log_script_error(r,
+        wsgi_log_script_error(r, WSGIRT_LOGNO(0713),
                               apr_psprintf(r->pool,
                                            "Daemon process called '%s' cannot be accessed by "
                                            "this WSGI application as not a member of allowed "
@@ -2045,7 +2055,7 @@ static int wsgi_check_process_group(request_rec *r, const wsgi_req_t *rc)
         if (!strcmp(APR_ARRAY_IDX(wsgi_daemon_list, i, wsgi_daemon_t).name, rc->process_group))
             return wsgi_daemon_check_script(r, rc->process_group); /* daemon.c proxies it */
     }
-    wsgi_log_script_error(r,
+    wsgi_log_script_error(r, WSGIRT_LOGNO(0714),
                           apr_psprintf(r->pool,
                                        "No WSGI daemon process called '%s' has been configured",
                                        rc->process_group),
@@ -2081,15 +2091,18 @@ static int wsgi_handler(request_rec *r)
 
         /* ExecCGI covers any executable script, also one run in-process. */
         if (!alias && !(ap_allow_options(r) & OPT_EXECCGI)) {
-            wsgi_log_script_error(r, "Options ExecCGI is off in this directory", NULL);
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0715), "Options ExecCGI is off in this directory",
+                                  NULL);
             return HTTP_FORBIDDEN;
         }
         if (r->finfo.filetype == APR_NOFILE) {
-            wsgi_log_script_error(r, "Target WSGI script not found or unable to stat", NULL);
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0716),
+                                  "Target WSGI script not found or unable to stat", NULL);
             return HTTP_NOT_FOUND;
         }
         if (r->finfo.filetype == APR_DIR) {
-            wsgi_log_script_error(r, "Attempt to invoke directory as WSGI application", NULL);
+            wsgi_log_script_error(r, WSGIRT_LOGNO(0717),
+                                  "Attempt to invoke directory as WSGI application", NULL);
             return HTTP_FORBIDDEN;
         }
         if (alias) {
@@ -2119,7 +2132,8 @@ static int wsgi_handler(request_rec *r)
         handler_script ? callable_object : wsgi_expand_callable(r, callable_object);
 
     if (r->used_path_info == AP_REQ_REJECT_PATH_INFO && r->path_info && *r->path_info) {
-        wsgi_log_script_error(r, "AcceptPathInfo off disallows user's path", NULL);
+        wsgi_log_script_error(r, WSGIRT_LOGNO(0718), "AcceptPathInfo off disallows user's path",
+                              NULL);
         return HTTP_NOT_FOUND;
     }
     if ((status = wsgi_check_body(r, &rc)) != OK)
@@ -2145,8 +2159,8 @@ static int wsgi_handler(request_rec *r)
     if ((status = wsgi_check_process_group(r, &rc)) != OK)
         return status;
     if (!*rc.process_group && wsgi_server_conf(wsgi_server)->restrict_embedded == 1) {
-        wsgi_log_script_error(r, "Embedded mode of mod_wsgi disabled by runtime configuration",
-                              NULL);
+        wsgi_log_script_error(r, WSGIRT_LOGNO(0719),
+                              "Embedded mode of mod_wsgi disabled by runtime configuration", NULL);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return wsgi_execute_script(r, &rc);
@@ -2294,8 +2308,9 @@ static void wsgi_configure(wsgirt_status status, const char *what, const char *v
 {
     if (status != WSGIRT_STATUS_OK)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wsgi_server,
-                     "mod_wsgi (pid=%d): Invalid %s '%s' ignored: %s.", (int)getpid(), what,
-                     value ? value : "", wsgirt_status_str(status));
+                     WSGIRT_LOGNO(0706) "mod_wsgi (pid=%d): "
+                                        "Invalid %s '%s' ignored: %s.",
+                     (int)getpid(), what, value ? value : "", wsgirt_status_str(status));
 }
 
 /* The runtime configuration from the main server's directives and the MPM. */
@@ -2411,7 +2426,9 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
         setenv("PYTHON_EGG_CACHE", sconf->python_eggs, 1);
     if (!(config = wsgi_runtime_config(p, sconf))) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
-                     "mod_wsgi (pid=%d): Cannot create the wsgirt configuration.", (int)getpid());
+                     WSGIRT_LOGNO(0707) "mod_wsgi (pid=%d): "
+                                        "Cannot create the wsgirt configuration.",
+                     (int)getpid());
         return;
     }
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &wsgi_runtime);
@@ -2419,7 +2436,9 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     if (status != WSGIRT_STATUS_OK) {
         wsgi_runtime = NULL;
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
-                     "mod_wsgi (pid=%d): Cannot start Python (libwsgirt %u.%u, ABI %u): %s.",
+                     WSGIRT_LOGNO(0708) "mod_wsgi (pid=%d): "
+                                        "Cannot start Python (libwsgirt %u.%u, "
+                                        "ABI %u): %s.",
                      (int)getpid(), wsgirt_version() / 10000, wsgirt_version() / 100 % 100,
                      wsgirt_abi_version(), wsgirt_status_str(status));
         return;

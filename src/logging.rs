@@ -122,7 +122,7 @@ pub fn install_panic_hook() {
             log_process(
                 Level::Crit,
                 &format!(
-                    "wsgirt (pid={}): internal error: {info}",
+                    "WSGIRT0104: wsgirt (pid={}): internal error: {info}",
                     std::process::id()
                 ),
             );

@@ -108,7 +108,7 @@ impl Runtime {
             logging::log_process(
                 Level::Alert,
                 &format!(
-                    "mod_wsgi (pid={pid}): Python initialisation failed: {}",
+                    "WSGIRT0101: mod_wsgi (pid={pid}): Python initialisation failed: {}",
                     e.0
                 ),
             );

@@ -59,7 +59,7 @@ impl Interrupter {
                     logging::log_process(
                         Level::Err,
                         &format!(
-                            "mod_wsgi (pid={}): Couldn't start a thread to interrupt request '{}': {err}.",
+                            "WSGIRT0802: mod_wsgi (pid={}): Couldn't start a thread to interrupt request '{}': {err}.",
                             std::process::id(),
                             request_id
                         ),

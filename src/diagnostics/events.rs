@@ -222,7 +222,7 @@ unsafe fn log_callback_error() {
         return;
     };
     let mut lines = vec![format!(
-        "mod_wsgi (pid={}): Exception occurred within event callback.",
+        "WSGIRT0801: mod_wsgi (pid={}): Exception occurred within event callback.",
         std::process::id()
     )];
     // SAFETY: GIL held; never leaves an exception pending.

@@ -258,7 +258,7 @@ pub fn allow_access(
                     log_line(
                         spec.log_ctx,
                         &format!(
-                            "mod_wsgi (pid={}): Indicator of host accessibility returned from '{}' must a boolean or None.",
+                            "WSGIRT0601: mod_wsgi (pid={}): Indicator of host accessibility returned from '{}' must a boolean or None.",
                             std::process::id(),
                             spec.script_path
                         ),
@@ -395,7 +395,7 @@ pub fn groups_for_user(
                     log_line(
                         spec.log_ctx,
                         &format!(
-                            "mod_wsgi (pid={}): Groups for user returned from '{}' must be an iterable sequence of byte strings.",
+                            "WSGIRT0602: mod_wsgi (pid={}): Groups for user returned from '{}' must be an iterable sequence of byte strings.",
                             std::process::id(),
                             spec.script_path
                         ),

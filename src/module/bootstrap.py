@@ -26,7 +26,7 @@ def _intercept_signals(log):
         # Processes forked by the application may register handlers freely.
         if os.getpid() != owner:
             return wrapped(signum, handler)
-        log(4, 'mod_wsgi (pid=%d): Callback registration for signal %d ignored.'
+        log(4, 'WSGIRT0304: mod_wsgi (pid=%d): Callback registration for signal %d ignored.'
             % (os.getpid(), signum))
         for entry in traceback.format_stack()[:-1]:
             for line in entry.rstrip('\n').split('\n'):

@@ -267,7 +267,7 @@ pub unsafe fn setup_current(interp: &Interp, config: &RuntimeConfig, paths: &[St
             logging::log_process(
                 Level::Crit,
                 &format!(
-                    "mod_wsgi (pid={}): Failed to set up interpreter '{}'.",
+                    "WSGIRT0102: mod_wsgi (pid={}): Failed to set up interpreter '{}'.",
                     std::process::id(),
                     interp.display_name()
                 ),
@@ -474,7 +474,7 @@ pub fn create_sub(
             logging::log_process(
                 Level::Crit,
                 &format!(
-                    "mod_wsgi (pid={}): Cannot create interpreter '{name}'.",
+                    "WSGIRT0103: mod_wsgi (pid={}): Cannot create interpreter '{name}'.",
                     std::process::id()
                 ),
             );

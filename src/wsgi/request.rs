@@ -286,11 +286,11 @@ pub unsafe fn log_request_exception(
     let mut lines = Vec::with_capacity(16);
     if system_exit {
         lines.push(format!(
-            "mod_wsgi (pid={pid}): SystemExit exception raised by WSGI script '{script_path}' ignored."
+            "WSGIRT0302: mod_wsgi (pid={pid}): SystemExit exception raised by WSGI script '{script_path}' ignored."
         ));
     } else {
         lines.push(format!(
-            "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script_path}'."
+            "WSGIRT0301: mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script_path}'."
         ));
     }
     // SAFETY: GIL held; format_lines never leaves an exception pending.
@@ -353,7 +353,7 @@ fn run_attached(
     };
     let Some(callable) = callable else {
         let message = format!(
-            "mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.",
+            "WSGIRT0303: mod_wsgi (pid={}): Target WSGI script '{}' does not contain WSGI application '{}'.",
             std::process::id(),
             spec.script_path,
             spec.callable

@@ -177,7 +177,7 @@ fn load_locked(
             log_now(
                 Level::Err,
                 format!(
-                    "mod_wsgi (pid={pid}, process='{}', application='{group}'): Could not read/compile source file '{path}'.",
+                    "WSGIRT0201: mod_wsgi (pid={pid}, process='{}', application='{group}'): Could not read/compile source file '{path}'.",
                     crate::runtime::process_group()
                 ),
             );
@@ -196,13 +196,13 @@ fn load_locked(
             if ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) != 0 {
                 log_now(
                     Level::Err,
-                    format!("mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{path}'."),
+                    format!("WSGIRT0202: mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{path}'."),
                 );
                 ffi::PyErr_Clear();
             } else {
                 log_now(
                     Level::Err,
-                    format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."),
+                    format!("WSGIRT0203: mod_wsgi (pid={pid}): Failed to exec Python script file '{path}'."),
                 );
                 request::log_exception(path, log_ctx);
             }

@@ -171,7 +171,7 @@ WSGIScriptAlias /ht @ROOT@/ht/app.wsgi
 
 MODULES = ["auth_basic", "auth_digest", "authn_core", "authz_user"]
 
-PREFIX = r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] "
+PREFIX = r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] (?:WSGIRT\d{4}: )?"
 
 
 @pytest.fixture(scope="module")

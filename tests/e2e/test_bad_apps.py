@@ -30,7 +30,7 @@ WSGIScriptAlias /bad/ @APPS@/bad/
 WSGIScriptAlias /hello @APPS@/hello.wsgi
 """
 
-PREFIX = r"\[wsgi:error\] \[pid (\d+):tid \d+\] \[client 127\.0\.0\.1:\d+\] "
+PREFIX = r"\[wsgi:error\] \[pid (\d+):tid \d+\] \[client 127\.0\.0\.1:\d+\] (?:WSGIRT\d{4}: )?"
 
 
 @pytest.fixture(scope="module")

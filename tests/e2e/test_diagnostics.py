@@ -306,3 +306,17 @@ def test_client_timeout_is_logged(request, module):
     log = server.settle_log(mark)
     assert re.search(r"\[wsgi:error\].*timed out", log), log
     assert server.get("/hello").status == 200
+
+
+@pytest.mark.beyond_modwsgi
+def test_log_messages_carry_stable_ids(server):
+    """Error lines start with their id from docs/log-messages.md (mod_wsgi
+    4.9.4 has none; 6.x prefixes some with its own WSGI#### codes)."""
+    mark = server.log_mark()
+    assert server.get("/e/events/raise").status == 500
+    assert server.get("/e/events-missing.wsgi").status == 404
+    log = server.wait_log(r"ValueError: e2e event failure", since=mark)
+    assert re.search(r"\] WSGIRT0301: mod_wsgi \(pid=\d+\): Exception occurred processing "
+                     r"WSGI script '[^']+events\.wsgi'\.$", log, re.M), log
+    # The traceback lines themselves carry no id.
+    assert re.search(r"\] Traceback \(most recent call last\):$", log, re.M), log

@@ -82,7 +82,7 @@ WSGIScriptAlias /head-default-filter @APPS@/environ.wsgi
 </Location>
 """
 
-PREFIX = r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] "
+PREFIX = r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] (?:WSGIRT\d{4}: )?"
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_signal_registration_is_ignored_with_warning(server):
     assert r.body.startswith(b"returned=<function handler at ")
     assert r.body.endswith(b"installed=False")
     log = server.wait_log(
-        r"\[wsgi:warn\] \[pid (\d+):tid \d+\] mod_wsgi \(pid=\1\): "
+        r"\[wsgi:warn\] \[pid (\d+):tid \d+\] (?:WSGIRT0304: )?mod_wsgi \(pid=\1\): "
         r"Callback registration for signal 12 ignored\.$", since=mark)
     log = server.wait_log(r"\[wsgi:warn\] .*  File \"" + re.escape(server.apps)
                           + r"/directives/signal\.wsgi\", line \d+, in application$",
