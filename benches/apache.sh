@@ -27,5 +27,6 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$(dirname "$HARNESS")/." "$work/"
 chmod -R u+w "$work"
 
-exec "$work/run.sh" apache-static modwsgi-embedded \
+# Not exec: the EXIT trap must still remove the copy afterwards.
+"$work/run.sh" apache-static modwsgi-embedded \
     module="$MODULE" conf="$ROOT/benches/conf/wsgirt-embedded.conf" name=wsgirt-embedded modname=wsgi_module "$@"
