@@ -51,10 +51,18 @@ def server(request, module):
     return start_apache(request, module, SNIPPET, name="diag")
 
 
-def events_for(server, mode, request_id):
-    r = server.get(f"/{mode}/events/events?{request_id}")
-    assert r.status == 200, r.body
-    return json.loads(r.body)
+def events_for(server, mode, request_id, finished=True):
+    """The events recorded for a request.  request_finished is published
+    after the response reached the client, so wait for it."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = server.get(f"/{mode}/events/events?{request_id}")
+        assert r.status == 200, r.body
+        events = json.loads(r.body)
+        done = any(e["name"] == "request_finished" for e in events)
+        if done or not finished or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
 
 
 @MODES
