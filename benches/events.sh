@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# hello throughput of our module in embedded mode with one no-op event
+# subscriber (benches/subscriber.py) against none, side by side in one run
+# of the shared harness (../shared/bench/run.sh), with mod_wsgi embedded as
+# the anchor. Run on a quiet machine; results go to docs/performance.md.
+#
+#   benches/events.sh                          # hello, 1 round
+#   ROUNDS=3 OUT=/tmp/events.tsv benches/events.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HARNESS=${HARNESS:-$ROOT/../shared/bench/run.sh}
+MODULE=${MODULE:-$ROOT/target/release/mod_wsgirt.so}
+[ -x "$HARNESS" ] || { echo "events.sh: harness not found at $HARNESS (set HARNESS=)" >&2; exit 2; }
+[ -f "$MODULE" ] || { echo "events.sh: $MODULE missing: run scripts/build.sh" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "events.sh: wrk missing: apt-get install -y wrk" >&2; exit 2; }
+
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+cp -r "$(dirname "$HARNESS")/." "$work/"
+chmod -R u+w "$work"
+cp benches/subscriber.py "$work/subscriber.py"
+chmod 644 "$work/subscriber.py"
+{
+    cat benches/conf/wsgirt-embedded.conf
+    echo "WSGIImportScript $work/subscriber.py process-group=%{GLOBAL} application-group=%{GLOBAL}"
+} >"$work/wsgirt-subscriber.conf"
+
+SCENARIOS=${SCENARIOS:-hello} "$work/run.sh" modwsgi-embedded \
+    module="$MODULE" conf="$ROOT/benches/conf/wsgirt-embedded.conf" name=wsgirt-embedded modname=wsgi_module \
+    module="$MODULE" conf="$work/wsgirt-subscriber.conf" name=wsgirt-subscriber modname=wsgi_module "$@"
