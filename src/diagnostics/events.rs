@@ -51,6 +51,74 @@ pub unsafe fn has_subscribers(interp: &Interp) -> bool {
     }
 }
 
+/// Every field name an event carries. Each interpreter interns them once
+/// ([`crate::python::interp::InterpCache::event_key`]), so building an event
+/// allocates only its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKey {
+    ApplicationFinish,
+    ApplicationObject,
+    ApplicationStart,
+    ApplicationTime,
+    CpuSystemTime,
+    CpuUserTime,
+    DaemonConnects,
+    DaemonRestarts,
+    DaemonStart,
+    ExceptionInfo,
+    InputLength,
+    InputReads,
+    InputTime,
+    OutputLength,
+    OutputTime,
+    OutputWrites,
+    QueueStart,
+    RequestData,
+    RequestEnviron,
+    RequestId,
+    RequestStart,
+    ResponseHeaders,
+    ResponseStatus,
+    ShutdownReason,
+    ThreadId,
+}
+
+impl EventKey {
+    /// How many keys there are (the size of each interpreter's table).
+    pub const COUNT: usize = 25;
+
+    /// The field name.
+    pub fn name(self) -> &'static CStr {
+        match self {
+            EventKey::ApplicationFinish => c"application_finish",
+            EventKey::ApplicationObject => c"application_object",
+            EventKey::ApplicationStart => c"application_start",
+            EventKey::ApplicationTime => c"application_time",
+            EventKey::CpuSystemTime => c"cpu_system_time",
+            EventKey::CpuUserTime => c"cpu_user_time",
+            EventKey::DaemonConnects => c"daemon_connects",
+            EventKey::DaemonRestarts => c"daemon_restarts",
+            EventKey::DaemonStart => c"daemon_start",
+            EventKey::ExceptionInfo => c"exception_info",
+            EventKey::InputLength => c"input_length",
+            EventKey::InputReads => c"input_reads",
+            EventKey::InputTime => c"input_time",
+            EventKey::OutputLength => c"output_length",
+            EventKey::OutputTime => c"output_time",
+            EventKey::OutputWrites => c"output_writes",
+            EventKey::QueueStart => c"queue_start",
+            EventKey::RequestData => c"request_data",
+            EventKey::RequestEnviron => c"request_environ",
+            EventKey::RequestId => c"request_id",
+            EventKey::RequestStart => c"request_start",
+            EventKey::ResponseHeaders => c"response_headers",
+            EventKey::ResponseStatus => c"response_status",
+            EventKey::ShutdownReason => c"shutdown_reason",
+            EventKey::ThreadId => c"thread_id",
+        }
+    }
+}
+
 /// An event dict being built. Keys are the interpreter's interned strings
 /// (cached per interpreter), so building an event allocates only values.
 pub struct Event<'i> {
@@ -72,9 +140,9 @@ impl<'i> Event<'i> {
     }
 
     /// The interned key for `key` (NULL if it cannot be made).
-    unsafe fn key(&self, key: &CStr) -> *mut ffi::PyObject {
+    unsafe fn key(&self, key: EventKey) -> *mut ffi::PyObject {
         // SAFETY: GIL held with the interpreter attached (`new`'s contract).
-        unsafe { self.interp.cache().key(key.to_bytes()) }.unwrap_or(std::ptr::null_mut())
+        unsafe { self.interp.cache().event_key(key) }
     }
 
     /// Sets `key` to `value` (a new reference, consumed; NULL is skipped
@@ -82,7 +150,7 @@ impl<'i> Event<'i> {
     ///
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_owned(&self, key: &CStr, value: *mut ffi::PyObject) {
+    pub unsafe fn set_owned(&self, key: EventKey, value: *mut ffi::PyObject) {
         // SAFETY: per contract; `value` is a new reference we release.
         unsafe {
             let key = self.key(key);
@@ -99,7 +167,7 @@ impl<'i> Event<'i> {
     ///
     /// # Safety
     /// GIL held; `value` NULL or valid.
-    pub unsafe fn set(&self, key: &CStr, value: *mut ffi::PyObject) {
+    pub unsafe fn set(&self, key: EventKey, value: *mut ffi::PyObject) {
         if !value.is_null() {
             // SAFETY: per contract; the dict takes its own reference.
             unsafe {
@@ -115,21 +183,21 @@ impl<'i> Event<'i> {
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_f64(&self, key: &CStr, value: f64) {
+    pub unsafe fn set_f64(&self, key: EventKey, value: f64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyFloat_FromDouble(value)) }
     }
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_i64(&self, key: &CStr, value: i64) {
+    pub unsafe fn set_i64(&self, key: EventKey, value: i64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyLong_FromLongLong(value)) }
     }
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_u64(&self, key: &CStr, value: u64) {
+    pub unsafe fn set_u64(&self, key: EventKey, value: u64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyLong_FromUnsignedLongLong(value)) }
     }
@@ -138,7 +206,7 @@ impl<'i> Event<'i> {
     ///
     /// # Safety
     /// GIL held.
-    pub unsafe fn get(&self, key: &CStr) -> *mut ffi::PyObject {
+    pub unsafe fn get(&self, key: EventKey) -> *mut ffi::PyObject {
         // SAFETY: per contract.
         unsafe {
             let key = self.key(key);
@@ -248,7 +316,7 @@ pub unsafe fn publish_process_stopping(interp: &Interp, reason: &str) {
             return;
         };
         event.set_owned(
-            c"shutdown_reason",
+            EventKey::ShutdownReason,
             object::str_from_utf8(reason).map_or(std::ptr::null_mut(), PyOwned::into_ptr),
         );
         publish(interp, "process_stopping", &event);

@@ -7,6 +7,7 @@
 //! never across a GIL release.
 
 use crate::config::RuntimeConfig;
+use crate::diagnostics::events::EventKey;
 use crate::logging::{self, Level};
 use crate::module::{self, log_object};
 use crate::python::object::{self, PyOwned};
@@ -75,6 +76,8 @@ pub struct InterpCache {
     /// Interned `"close"`, looked up on every response iterable.
     pub name_close: *mut ffi::PyObject,
     pub scripts: HashMap<String, LoadedScript>,
+    /// Interned event field names, by [`EventKey`] (NULL until first use).
+    event_keys: [*mut ffi::PyObject; EventKey::COUNT],
 }
 
 /// Keys beyond this many distinct names are not cached (unbounded header
@@ -86,6 +89,26 @@ const MAX_CACHED_KEYS: usize = 512;
 const MAX_RECENT_KEYS: usize = 128;
 
 impl InterpCache {
+    /// The interned name of an event field, made on first use (borrowed
+    /// from the cache; NULL if Python cannot allocate it).
+    ///
+    /// # Safety
+    /// GIL held, owning interpreter attached.
+    pub unsafe fn event_key(&mut self, key: EventKey) -> *mut ffi::PyObject {
+        let slot = &mut self.event_keys[key as usize];
+        if slot.is_null() {
+            // SAFETY: per contract.
+            unsafe {
+                let name = ffi::PyUnicode_InternFromString(key.name().as_ptr());
+                if name.is_null() {
+                    ffi::PyErr_Clear();
+                }
+                *slot = name;
+            }
+        }
+        *slot
+    }
+
     /// [`InterpCache::key`] for the variable at position `index` of the
     /// host's list: a hit when the previous request had the same name there.
     ///
@@ -238,7 +261,10 @@ impl Interp {
                 cache.https,
                 cache.name_close,
                 cache.module,
-            ] {
+            ]
+            .into_iter()
+            .chain(cache.event_keys)
+            {
                 ffi::Py_XDECREF(obj);
             }
         }
@@ -317,6 +343,7 @@ unsafe fn try_setup(
             https: object::str_from_utf8("https")?.into_ptr(),
             name_close: std::ptr::null_mut(),
             scripts: HashMap::new(),
+            event_keys: [std::ptr::null_mut(); EventKey::COUNT],
         };
         for (slot, name) in [
             (&mut cache.name_close, "close"),

@@ -8,7 +8,7 @@
 //! start (checked once); otherwise the cost is one dict, one string and a
 //! registry entry per request.
 
-use crate::diagnostics::events::{self, Event};
+use crate::diagnostics::events::{self, Event, EventKey};
 use crate::diagnostics::registry::{self, RequestGuard};
 use crate::python::interp::Interp;
 use crate::python::object::{self, PyOwned};
@@ -167,35 +167,35 @@ impl Tracking {
                 ffi::PyErr_Clear();
                 return callable;
             };
-            event.set(c"request_id", self.request_id.as_ptr());
+            event.set(EventKey::RequestId, self.request_id.as_ptr());
             event.set_owned(
-                c"thread_id",
+                EventKey::ThreadId,
                 ffi::PyLong_FromUnsignedLongLong(thread_number_of(environ)),
             );
             event.set_i64(
-                c"daemon_connects",
+                EventKey::DaemonConnects,
                 environ_us(spec, b"mod_wsgi.daemon_connects"),
             );
             event.set_i64(
-                c"daemon_restarts",
+                EventKey::DaemonRestarts,
                 environ_us(spec, b"mod_wsgi.daemon_restarts"),
             );
             for (key, name) in [
-                (c"request_start", &b"mod_wsgi.request_start"[..]),
-                (c"queue_start", b"mod_wsgi.queue_start"),
-                (c"daemon_start", b"mod_wsgi.daemon_start"),
+                (EventKey::RequestStart, &b"mod_wsgi.request_start"[..]),
+                (EventKey::QueueStart, b"mod_wsgi.queue_start"),
+                (EventKey::DaemonStart, b"mod_wsgi.daemon_start"),
             ] {
                 event.set_f64(key, events::seconds(environ_us(spec, name)));
             }
-            event.set(c"application_object", callable.as_ptr());
-            event.set(c"request_environ", environ);
+            event.set(EventKey::ApplicationObject, callable.as_ptr());
+            event.set(EventKey::RequestEnviron, environ);
             event.set_f64(
-                c"application_start",
+                EventKey::ApplicationStart,
                 events::seconds(self.application_start_us),
             );
-            event.set(c"request_data", self.request_data.as_ptr());
+            event.set(EventKey::RequestData, self.request_data.as_ptr());
             events::publish(interp, "request_started", &event);
-            match PyOwned::from_borrowed(event.get(c"application_object")) {
+            match PyOwned::from_borrowed(event.get(EventKey::ApplicationObject)) {
                 Some(replacement) => replacement,
                 None => callable,
             }
@@ -241,13 +241,13 @@ impl Tracking {
                 ffi::PyErr_Clear();
                 return;
             };
-            event.set(c"request_id", self.request_id.as_ptr());
-            event.set_u64(c"input_reads", state.input.reads);
-            event.set_u64(c"input_length", state.input.bytes);
-            event.set_f64(c"input_time", state.input.time.as_secs_f64());
-            event.set_u64(c"output_length", state.bytes_written);
-            event.set_u64(c"output_writes", state.output_writes);
-            event.set_f64(c"output_time", state.output_time.get().as_secs_f64());
+            event.set(EventKey::RequestId, self.request_id.as_ptr());
+            event.set_u64(EventKey::InputReads, state.input.reads);
+            event.set_u64(EventKey::InputLength, state.input.bytes);
+            event.set_f64(EventKey::InputTime, state.input.time.as_secs_f64());
+            event.set_u64(EventKey::OutputLength, state.bytes_written);
+            event.set_u64(EventKey::OutputWrites, state.output_writes);
+            event.set_f64(EventKey::OutputTime, state.output_time.get().as_secs_f64());
             if let (Some((u0, s0)), Some((u1, s1))) = (self.cpu_start, thread_cpu()) {
                 let (mut user, mut system) = ((u1 - u0).max(0.0), (s1 - s0).max(0.0));
                 // As mod_wsgi: CPU time never exceeds the wall time.
@@ -256,12 +256,15 @@ impl Tracking {
                     user = user / total * application_time;
                     system = application_time - user;
                 }
-                event.set_f64(c"cpu_user_time", user);
-                event.set_f64(c"cpu_system_time", system);
+                event.set_f64(EventKey::CpuUserTime, user);
+                event.set_f64(EventKey::CpuSystemTime, system);
             }
-            event.set_f64(c"application_finish", events::seconds(registry::now_us()));
-            event.set_f64(c"application_time", application_time);
-            event.set(c"request_data", self.request_data.as_ptr());
+            event.set_f64(
+                EventKey::ApplicationFinish,
+                events::seconds(registry::now_us()),
+            );
+            event.set_f64(EventKey::ApplicationTime, application_time);
+            event.set(EventKey::RequestData, self.request_data.as_ptr());
             events::publish(interp, "request_finished", &event);
         }
     }
@@ -314,11 +317,11 @@ pub unsafe fn response_started(
             ffi::PyErr_Clear();
             return;
         };
-        event.set(c"request_id", context.request_id);
-        event.set(c"response_status", status);
-        event.set(c"response_headers", headers);
-        event.set(c"exception_info", exc_info);
-        event.set(c"request_data", context.request_data);
+        event.set(EventKey::RequestId, context.request_id);
+        event.set(EventKey::ResponseStatus, status);
+        event.set(EventKey::ResponseHeaders, headers);
+        event.set(EventKey::ExceptionInfo, exc_info);
+        event.set(EventKey::RequestData, context.request_data);
         events::publish(&*context.interp, "response_started", &event);
     }
 }
@@ -346,9 +349,9 @@ pub unsafe fn request_exception(
             if value.is_null() { none } else { value },
             if traceback.is_null() { none } else { traceback },
         );
-        event.set(c"request_id", context.request_id);
-        event.set_owned(c"exception_info", info);
-        event.set(c"request_data", context.request_data);
+        event.set(EventKey::RequestId, context.request_id);
+        event.set_owned(EventKey::ExceptionInfo, info);
+        event.set(EventKey::RequestData, context.request_data);
         events::publish(&*context.interp, "request_exception", &event);
     }
 }
