@@ -10,6 +10,8 @@
 //!   the process's lifecycle; [`remote_io`] is its `HostIo` over the socket
 //!   and [`monitor`] decides when the process must recycle.
 //! - [`options`]: `WSGIDaemonProcess` settings with mod_wsgi's defaults.
+//! - [`task`]: managed-task mode (`threads=0`): no requests, the import
+//!   scripts run on the main thread until they return or are stopped.
 //!
 //! The design, the error mapping and what the host must do are in
 //! `docs/daemon.md`.
@@ -21,3 +23,4 @@ pub mod protocol;
 pub mod remote_io;
 pub mod server;
 pub mod socket;
+pub mod task;

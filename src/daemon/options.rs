@@ -53,6 +53,14 @@ pub struct DaemonOptions {
     /// Per read/write on a proxy connection (`socket-timeout=`; the host
     /// passes Apache's `Timeout` when it is not set; zero: no limit).
     pub socket_timeout: Duration,
+    /// `SO_SNDBUF` of every accepted connection (`send-buffer-size=`; 0:
+    /// the OS default). Set per connection because Linux does not pass a
+    /// listening UNIX socket's buffer sizes on to the connections it
+    /// accepts (mod_wsgi sets them on the listener only, which is a no-op
+    /// for the data path there).
+    pub send_buffer_size: usize,
+    /// `SO_RCVBUF` of every accepted connection (`receive-buffer-size=`).
+    pub receive_buffer_size: usize,
 }
 
 impl Default for DaemonOptions {
@@ -73,6 +81,8 @@ impl Default for DaemonOptions {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             queue_timeout: Duration::ZERO,
             socket_timeout: Duration::ZERO,
+            send_buffer_size: 0,
+            receive_buffer_size: 0,
         }
     }
 }
@@ -95,6 +105,11 @@ pub struct Target {
     pub header_buffer_size: usize,
     /// Response bytes handed to the host per write, at most.
     pub response_buffer_size: usize,
+    /// `queue-timeout=` (zero: off). The worker answers 504 itself when
+    /// no daemon thread has picked the request up by `queue_start +
+    /// queue_timeout`, so a request does not wait for a busy daemon to
+    /// free a thread before it learns it timed out.
+    pub queue_timeout: Duration,
 }
 
 impl Default for Target {
@@ -108,6 +123,7 @@ impl Default for Target {
             socket_timeout: Duration::ZERO,
             header_buffer_size: DEFAULT_HEADER_BUFFER_SIZE,
             response_buffer_size: DEFAULT_RESPONSE_BUFFER_SIZE,
+            queue_timeout: Duration::ZERO,
         }
     }
 }
