@@ -382,6 +382,9 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
         }
     }
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, group->threads > 1);
+    /* A managed task (threads=0) may install its own signal handlers, as in mod_wsgi. */
+    if (group->threads == 0)
+        (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RESTRICT_SIGNAL, 0);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTIPROCESS, group->multiprocess != 0);
     (void)wsgirt_config_set_process(config, group->name, strlen(group->name), group->processes,
                                     group->threads);
@@ -424,6 +427,50 @@ static void wsgi_set_display_name(wsgi_group_t *group)
     prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+/*
+ * threads=0, a managed task (mod_wsgi 4.6.0): no requests; the group's
+ * WSGIImportScripts run on this (the main) thread until they return, then
+ * the process exits and the parent starts a new one. A stop or restart
+ * (SIGTERM) raises SystemExit in the task, or runs the task's own handler.
+ */
+static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group)
+{
+    wsgirt_runtime *runtime;
+    wsgirt_status status;
+    uint64_t shutdown_us;
+
+    /* Until Python's handlers are in place a stop simply ends the process. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGWINCH, SIG_IGN);
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Starting process '%s' with uid=%ld, gid=%ld and threads=0.",
+                 (int)getpid(), group->name, (long)getuid(), (long)getgid());
+    if (!(runtime = wsgi_daemon_runtime(p, group)))
+        wsgi_daemon_fail();
+    if ((status = wsgirt_daemon_task_prepare(runtime)) != WSGIRT_STATUS_OK)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, group->server,
+                     "mod_wsgi (pid=%d): Cannot prepare the managed task of daemon process "
+                     "'%s': %s.",
+                     (int)getpid(), group->name, wsgirt_status_str(status));
+    if (wsgi_hooks->import_scripts)
+        wsgi_hooks->import_scripts(runtime, group->name);
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
+    shutdown_us = wsgi_opt_us(group, "shutdown-timeout", 5000000u);
+    if (shutdown_us)
+        alarm((unsigned)((shutdown_us + 999999) / 1000000));
+    wsgirt_runtime_free(runtime);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                 "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
+    _exit(0);
+}
+
 static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
 {
     wsgi_group_t *group = process->group;
@@ -445,6 +492,10 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
 
     wsgi_set_display_name(group);
     wsgi_daemon_setup(group);
+    /* The parent's SIGCHLD wake-up handler is not ours (see wsgi_watch_children). */
+    signal(SIGCHLD, SIG_DFL);
+    if (group->threads == 0)
+        wsgi_task_main(p, group); /* does not return */
     stop_fd = wsgi_daemon_signals(group);
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
@@ -478,6 +529,8 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     options.queue_timeout_us = wsgi_opt_us(group, "queue-timeout", 0);
     options.socket_timeout_us = group->target.socket_timeout_us;
     options.interrupt_timeout_us = wsgi_opt_us(group, "interrupt-timeout", 0);
+    options.send_buffer_size = (uint32_t)wsgi_opt_number(group, "send-buffer-size", 0);
+    options.receive_buffer_size = (uint32_t)wsgi_opt_number(group, "receive-buffer-size", 0);
 
     memset(&result, 0, sizeof(result));
     result.struct_size = sizeof(result);
@@ -606,6 +659,53 @@ static apr_status_t wsgi_cleanup_socket(void *data)
     return APR_SUCCESS;
 }
 
+static void wsgi_set_buffer_size(wsgi_group_t *group, int fd, int option, int size)
+{
+    if (size > 0 && setsockopt(fd, SOL_SOCKET, option, &size, sizeof(size)) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
+                     "mod_wsgi (pid=%d): Failed to set %s buffer size on daemon process socket.",
+                     (int)getpid(), option == SO_SNDBUF ? "send" : "receive");
+}
+
+/*
+ * Fast respawn. Apache's parent notices a dead child in its maintenance loop,
+ * which sleeps a second at a time (select) between waitpid(WNOHANG) calls. A
+ * SIGCHLD handler that does nothing makes that sleep return at once (select is
+ * never restarted after a handler ran), so a killed daemon is reaped and
+ * replaced within milliseconds instead of up to a second. The handler is
+ * installed while daemon groups exist and removed with the configuration's
+ * pool, before this module can be unloaded on a restart; children reset it.
+ */
+static struct sigaction wsgi_saved_sigchld;
+
+static void wsgi_sigchld_noop(int signum)
+{
+    (void)signum;
+}
+
+static apr_status_t wsgi_unwatch_children(void *data)
+{
+    (void)data;
+    if (getpid() == wsgi_parent_pid)
+        sigaction(SIGCHLD, &wsgi_saved_sigchld, NULL);
+    return APR_SUCCESS;
+}
+
+static void wsgi_watch_children(apr_pool_t *pconf)
+{
+    struct sigaction action, old;
+
+    if (sigaction(SIGCHLD, NULL, &old) < 0 || old.sa_handler != SIG_DFL ||
+        (old.sa_flags & SA_SIGINFO))
+        return; /* someone else handles SIGCHLD: leave it alone */
+    memset(&action, 0, sizeof(action));
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    action.sa_handler = wsgi_sigchld_noop;
+    if (sigaction(SIGCHLD, &action, &wsgi_saved_sigchld) == 0)
+        apr_pool_cleanup_register(pconf, NULL, wsgi_unwatch_children, apr_pool_cleanup_null);
+}
+
 static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
 {
     struct sockaddr_un addr;
@@ -635,6 +735,11 @@ static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
                      "mod_wsgi (pid=%d): Couldn't create unix domain socket.", (int)getpid());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* As mod_wsgi; Linux does not pass these on to accepted connections, so the
+     * daemon sets them again on each one (wsgirt_daemon_options). */
+    wsgi_set_buffer_size(group, fd, SO_SNDBUF, (int)wsgi_opt_number(group, "send-buffer-size", 0));
+    wsgi_set_buffer_size(group, fd, SO_RCVBUF,
+                         (int)wsgi_opt_number(group, "receive-buffer-size", 0));
     mask = umask(0077);
     rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(mask);
@@ -730,16 +835,10 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
             (uint32_t)wsgi_opt_number(group, "header-buffer-size", 0);
         group->target.response_buffer_size =
             (uint32_t)wsgi_opt_number(group, "response-buffer-size", 0);
-
-        if (group->threads <= 0) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "mod_wsgi (pid=%d): threads=0 (managed process mode) is not yet "
-                         "supported by wsgirt; daemon process group '%s' uses 1 thread.",
-                         (int)getpid(), group->name);
-            group->threads = 1;
-        }
+        group->target.queue_timeout_us = wsgi_opt_us(group, "queue-timeout", 0);
     }
 
+    wsgi_watch_children(pconf);
     for (i = 0; i < wsgi_groups->nelts; ++i) {
         wsgi_group_t *group = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
         group->procs = apr_pcalloc(pconf, sizeof(*group->procs) * (size_t)group->processes);
@@ -756,6 +855,14 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
 /* ---------------------------------------------------------------------------
  * The worker side
  * ------------------------------------------------------------------------- */
+
+void wsgi_daemon_child_signals(void)
+{
+    /* The parent's SIGCHLD wake-up (wsgi_watch_children) is the parent's only. */
+    struct sigaction current;
+    if (sigaction(SIGCHLD, NULL, &current) == 0 && current.sa_handler == wsgi_sigchld_noop)
+        signal(SIGCHLD, SIG_DFL);
+}
 
 void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdata)
 {

@@ -33,6 +33,9 @@ void wsgi_daemon_add(apr_pool_t *pconf, const char *name, server_rec *server, in
 int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefix,
                       int socket_rotation, const wsgi_daemon_hooks_t *hooks);
 
+/* Worker child_init, first thing: undoes the parent's SIGCHLD handler. */
+void wsgi_daemon_child_signals(void);
+
 /* Worker child_init: the log sink for children that have no runtime. */
 void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdata);
 

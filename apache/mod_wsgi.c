@@ -1659,6 +1659,7 @@ typedef struct {
     int input_done;
     int filter_error;     /* an input filter already answered (e.g. 413) */
     int started;          /* status and headers were handed over */
+    int passed;           /* something was passed to the output filters */
     int daemon;           /* proxied to a daemon process group */
     const char *redirect; /* daemon mode: 200 + "Location: /path", body discarded */
     int error_override;   /* daemon mode: WSGIErrorOverride */
@@ -1765,6 +1766,10 @@ static uint32_t wsgi_io_start_response(void *ctx, uint16_t status, const char *s
             ap_set_content_length(r, length);
         } else if (!strcasecmp(name, "WWW-Authenticate")) {
             apr_table_addn(r->err_headers_out, name, value);
+        } else if (!strcasecmp(name, "Transfer-Encoding")) {
+            /* Hop-by-hop (PEP 3333 forbids it): Apache frames the body itself. Passed
+             * on, "chunked" would make Apache send the raw body as if it were chunked. */
+            continue;
         } else {
             apr_table_addn(r->headers_out, name, value);
         }
@@ -1790,6 +1795,7 @@ static uint32_t wsgi_io_start_response(void *ctx, uint16_t status, const char *s
 static uint32_t wsgi_io_pass(wsgi_io_t *io)
 {
     apr_status_t rv = ap_pass_brigade(io->r->output_filters, io->out);
+    io->passed = 1;
     apr_brigade_cleanup(io->out);
     if (rv != APR_SUCCESS)
         return wsgi_io_status(io, rv);
@@ -1866,6 +1872,13 @@ static void wsgi_log_script_error(request_rec *r, const char *logno, const char 
 /* Ends a started response: EOS, or a visible truncation when it is incomplete. */
 static int wsgi_end_response(request_rec *r, wsgi_io_t *io, int incomplete)
 {
+    if (incomplete && io->daemon && !io->passed && !r->connection->aborted) {
+        /* The daemon failed after its headers but before any body reached Apache:
+         * nothing went out yet, so answer 500 (an EOS now would make Apache add
+         * "Content-Length: 0" and the cut-short response would look complete). */
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (incomplete) {
         /* No last chunk and no keep-alive: the client sees the body was cut short. */
         r->connection->keepalive = AP_CONN_CLOSE;
@@ -2417,6 +2430,7 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     int i;
 
     wsgi_server = s;
+    wsgi_daemon_child_signals();
     if (!wsgi_python_required) {
         /* No runtime here: the daemon proxy's lines still need a sink. */
         wsgi_daemon_child_init(s, wsgi_log_callback, NULL);

@@ -266,8 +266,6 @@ typedef uint32_t wsgirt_io;
 #endif // __cplusplus
 
 /*
- Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
- Values are never renumbered. `wsgirt_shutdown_reason_str` gives
  mod_wsgi's `shutdown_reason` string for each.
  */
 enum wsgirt_shutdown_reason
@@ -459,6 +457,13 @@ typedef struct wsgirt_daemon_target {
    the most response bytes handed to the host's write callback at once.
    */
   uint32_t response_buffer_size;
+  /*
+   `queue-timeout=` (0: off): a request no daemon thread has taken by
+   `queue_start_us + queue_timeout_us` is answered
+   `WSGIRT_STATUS_DAEMON_TIMEOUT` by the worker, even while every
+   daemon thread is busy.
+   */
+  uint64_t queue_timeout_us;
 } wsgirt_daemon_target;
 
 /*
@@ -517,6 +522,16 @@ typedef struct wsgirt_daemon_options {
    still running after as long again restarts the process.
    */
   uint64_t interrupt_timeout_us;
+  /*
+   `send-buffer-size=`: `SO_SNDBUF` of every accepted connection (0:
+   the OS default).
+   */
+  uint32_t send_buffer_size;
+  /*
+   `receive-buffer-size=`: `SO_RCVBUF` of every accepted connection
+   (0: the OS default).
+   */
+  uint32_t receive_buffer_size;
 } wsgirt_daemon_options;
 
 /*
@@ -909,6 +924,27 @@ wsgirt_status wsgirt_config_set_host_version(struct wsgirt_config *config,
 wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
                                              wsgirt_log_cb callback,
                                              void *userdata);
+
+/*
+ Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
+ Values are never renumbered. `wsgirt_shutdown_reason_str` gives
+ Managed-task mode (`threads=0`): prepares a daemon process whose
+ import scripts are long-running tasks instead of serving requests.
+ SIGTERM and SIGINT then raise `SystemExit` in the main thread (a
+ handler the task installs with `signal.signal()` replaces that), and a
+ script ending with `SystemExit` is not logged as an error. Build the
+ runtime with `WSGIRT_FLAG_RESTRICT_SIGNAL` off; call this, then
+ `wsgirt_runtime_import_script` for each task (each returns when its
+ task ends), then free the runtime and exit so the process is replaced.
+ Do not install C handlers for SIGTERM/SIGINT after this call.
+
+ Threading: on the thread that created the runtime (the process's main
+ thread), before the scripts are imported.
+
+ # Safety
+ `runtime` must be NULL or a live runtime.
+ */
+wsgirt_status wsgirt_daemon_task_prepare(const struct wsgirt_runtime *runtime);
 
 /*
  Fills `*target` with mod_wsgi's defaults (processes 1, connect-timeout

@@ -321,6 +321,45 @@ fn client_gone_mid_stream_closes_the_iterable() {
 }
 
 #[test]
+fn worker_queue_timeout_while_every_thread_is_busy() {
+    let daemon = Daemon::start("qbusy", |o| {
+        o.threads = 1;
+        o.queue_timeout_us = 300_000;
+    });
+    let mut target = daemon.target();
+    target.queue_timeout = Duration::from_millis(300);
+    let busy_target = target.clone();
+    let busy = std::thread::spawn(move || {
+        proxy(
+            &busy_target,
+            &Req::app("sleep:1.5"),
+            &mut Host::new(Vec::new()),
+        )
+        .0
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let mut req = Req::app("hello");
+    req.queue_start = now_us();
+    let started = Instant::now();
+    let (status, _) = proxy(&target, &req, &mut Host::new(Vec::new()));
+    let waited = started.elapsed();
+    assert_eq!(status, WSGIRT_STATUS_DAEMON_TIMEOUT);
+    assert!(waited < Duration::from_millis(1200), "{waited:?}");
+    assert_eq!(busy.join().unwrap(), WSGIRT_STATUS_OK);
+    // The request given up on never runs: the daemon sees it expired too.
+    assert_eq!(
+        count_eventually("Queue timeout expired for WSGI daemon process 'qbusy'.", 2),
+        2
+    );
+    let mut req = Req::app("hello");
+    req.queue_start = now_us();
+    assert_eq!(
+        proxy(&target, &req, &mut Host::new(Vec::new())).0,
+        WSGIRT_STATUS_OK
+    );
+}
+
+#[test]
 fn queue_timeout_answers_504() {
     let daemon = Daemon::start("qt", |o| {
         o.threads = 1;

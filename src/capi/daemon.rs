@@ -26,6 +26,38 @@ const _: () = assert!(WSGIRT_DAEMON_TOKEN_LEN == crate::daemon::protocol::TOKEN_
 
 /// Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
 /// Values are never renumbered. `wsgirt_shutdown_reason_str` gives
+/// Managed-task mode (`threads=0`): prepares a daemon process whose
+/// import scripts are long-running tasks instead of serving requests.
+/// SIGTERM and SIGINT then raise `SystemExit` in the main thread (a
+/// handler the task installs with `signal.signal()` replaces that), and a
+/// script ending with `SystemExit` is not logged as an error. Build the
+/// runtime with `WSGIRT_FLAG_RESTRICT_SIGNAL` off; call this, then
+/// `wsgirt_runtime_import_script` for each task (each returns when its
+/// task ends), then free the runtime and exit so the process is replaced.
+/// Do not install C handlers for SIGTERM/SIGINT after this call.
+///
+/// Threading: on the thread that created the runtime (the process's main
+/// thread), before the scripts are imported.
+///
+/// # Safety
+/// `runtime` must be NULL or a live runtime.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_task_prepare(
+    runtime: *const wsgirt_runtime,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if runtime.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL and live per the contract.
+        let rt = unsafe { &*runtime };
+        match crate::daemon::task::prepare(&rt.inner) {
+            Ok(()) => WSGIRT_STATUS_OK,
+            Err(err) => status_of(&err),
+        }
+    })
+}
+
 /// mod_wsgi's `shutdown_reason` string for each.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +113,11 @@ pub struct wsgirt_daemon_target {
     /// `response-buffer-size=` (default 65536; 0 also means the default):
     /// the most response bytes handed to the host's write callback at once.
     pub response_buffer_size: u32,
+    /// `queue-timeout=` (0: off): a request no daemon thread has taken by
+    /// `queue_start_us + queue_timeout_us` is answered
+    /// `WSGIRT_STATUS_DAEMON_TIMEOUT` by the worker, even while every
+    /// daemon thread is busy.
+    pub queue_timeout_us: u64,
 }
 
 /// How a daemon process serves. Initialise with
@@ -118,6 +155,12 @@ pub struct wsgirt_daemon_options {
     /// longer gets `mod_wsgi.RequestTimeout` raised in it (then 504); one
     /// still running after as long again restarts the process.
     pub interrupt_timeout_us: u64,
+    /// `send-buffer-size=`: `SO_SNDBUF` of every accepted connection (0:
+    /// the OS default).
+    pub send_buffer_size: u32,
+    /// `receive-buffer-size=`: `SO_RCVBUF` of every accepted connection
+    /// (0: the OS default).
+    pub receive_buffer_size: u32,
 }
 
 /// How `wsgirt_daemon_serve` ended. `struct_size` must be set by the
@@ -181,6 +224,7 @@ pub unsafe extern "C" fn wsgirt_daemon_target_init(
             socket_timeout_us: 0,
             header_buffer_size: defaults.header_buffer_size as u32,
             response_buffer_size: defaults.response_buffer_size as u32,
+            queue_timeout_us: 0,
         };
         WSGIRT_STATUS_OK
     })
@@ -227,6 +271,8 @@ pub unsafe extern "C" fn wsgirt_daemon_options_init(
             queue_timeout_us: as_micros(d.queue_timeout),
             socket_timeout_us: as_micros(d.socket_timeout),
             interrupt_timeout_us: as_micros(d.interrupt_timeout),
+            send_buffer_size: 0,
+            receive_buffer_size: 0,
         };
         WSGIRT_STATUS_OK
     })
@@ -401,6 +447,7 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
                 0 => options::DEFAULT_RESPONSE_BUFFER_SIZE,
                 n => (n as usize).max(8192),
             },
+            queue_timeout: micros(target.queue_timeout_us),
         };
         let head = RequestHead {
             application_group: group,
@@ -419,7 +466,14 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
         };
         let host = CHost::new(io, io_ctx);
         let mut buffers = client::take_buffers();
-        let result = client::proxy(&rust_target, &mut encode, &log, &host, &mut buffers);
+        let result = client::proxy(
+            &rust_target,
+            queue_start_us,
+            &mut encode,
+            &log,
+            &host,
+            &mut buffers,
+        );
         client::put_buffers(buffers);
         match result {
             Ok(done) => {
@@ -533,6 +587,8 @@ pub unsafe extern "C" fn wsgirt_daemon_serve(
             queue_timeout: micros(options.queue_timeout_us),
             socket_timeout: micros(options.socket_timeout_us),
             interrupt_timeout: micros(options.interrupt_timeout_us),
+            send_buffer_size: options.send_buffer_size as usize,
+            receive_buffer_size: options.receive_buffer_size as usize,
         };
         let done = server::serve(rt.inner.clone(), listen_fd, stop_fd, opts);
         // SAFETY: `out` is non-NULL and writable per the contract.

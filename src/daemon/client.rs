@@ -259,9 +259,11 @@ fn connect(
 
 /// Proxies one request: `encode` writes the preamble and the `Request`
 /// frame ([`encode_request`]) for each connection; the daemon's frames are
-/// relayed to `host`.
+/// relayed to `host`. `queue_start_us` (µs since the epoch; 0: unknown)
+/// is when the host accepted the request, for queue-timeout.
 pub fn proxy(
     target: &Target,
+    queue_start_us: i64,
     encode: &mut Encoder<'_>,
     log: &RequestLog<'_>,
     host: &dyn HostIo,
@@ -287,7 +289,15 @@ pub fn proxy(
         let request = std::mem::take(&mut buffers.request);
         let buf = std::mem::take(&mut buffers.read);
         let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192));
-        let outcome = run_connection(&mut conn, target, &request, log, host, buffers);
+        let outcome = run_connection(
+            &mut conn,
+            target,
+            queue_start_us,
+            &request,
+            log,
+            host,
+            buffers,
+        );
         buffers.read = conn.into_buffer();
         buffers.request = request;
         match outcome {
@@ -344,6 +354,7 @@ struct Relay<'a> {
 fn run_connection(
     conn: &mut Conn,
     target: &Target,
+    queue_start_us: i64,
     request: &[u8],
     log: &RequestLog<'_>,
     host: &dyn HostIo,
@@ -364,6 +375,17 @@ fn run_connection(
         );
         return Exit::Done(Err(ProxyError::Failed));
     }
+    if queue_expired(conn, target, queue_start_us) {
+        log.log(
+            Level::Err,
+            &format!(
+                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                std::process::id(),
+                target.name
+            ),
+        );
+        return Exit::Done(Err(ProxyError::Timeout));
+    }
     let mut relay = Relay {
         target,
         log,
@@ -379,6 +401,40 @@ fn run_connection(
     match relay.run(conn, &mut buffers.scratch) {
         Ok(exit) => exit,
         Err(err) => Exit::Done(relay.failed(err)),
+    }
+}
+
+/// queue-timeout on the worker side: waits for the daemon's first frame
+/// until `queue_start + queue-timeout`; true when that passed while the
+/// request was still unread (no daemon thread took the connection from
+/// the backlog: every thread is busy). The daemon checks the same
+/// deadline when it does take a connection, so a request the worker gave
+/// up on never runs. Costs nothing on the hot path when queue-timeout is
+/// off or the first frame arrives in time.
+fn queue_expired(conn: &Conn, target: &Target, queue_start_us: i64) -> bool {
+    if target.queue_timeout.is_zero() || queue_start_us <= 0 {
+        return false;
+    }
+    let deadline = queue_start_us.saturating_add(target.queue_timeout.as_micros() as i64);
+    loop {
+        let left = deadline - socket::now_us();
+        if left > 0 {
+            let mut fds = [libc::pollfd {
+                fd: conn.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            match socket::poll(&mut fds, Some(Duration::from_micros(left as u64))) {
+                // Readable (a frame, EOF or an error): the relay handles it.
+                Ok(n) if n > 0 => return false,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+        return match socket::unread_outgoing(conn.raw_fd()) {
+            Ok(unread) => unread > 0,
+            Err(_) => false,
+        };
     }
 }
 

@@ -11,6 +11,8 @@
 //!   and [`monitor`] decides when the process must recycle;
 //!   [`diagnostics`] adds interrupt-timeout and the stop announcement.
 //! - [`options`]: `WSGIDaemonProcess` settings with mod_wsgi's defaults.
+//! - [`task`]: managed-task mode (`threads=0`): no requests, the import
+//!   scripts run on the main thread until they return or are stopped.
 //!
 //! The design, the error mapping and what the host must do are in
 //! `docs/daemon.md`.
@@ -23,3 +25,4 @@ pub mod protocol;
 pub mod remote_io;
 pub mod server;
 pub mod socket;
+pub mod task;

@@ -56,6 +56,14 @@ pub struct DaemonOptions {
     /// `interrupt-timeout=`: raise `mod_wsgi.RequestTimeout` into a request
     /// running longer; restart if it is still running after as long again.
     pub interrupt_timeout: Duration,
+    /// `SO_SNDBUF` of every accepted connection (`send-buffer-size=`; 0:
+    /// the OS default). Set per connection because Linux does not pass a
+    /// listening UNIX socket's buffer sizes on to the connections it
+    /// accepts (mod_wsgi sets them on the listener only, which is a no-op
+    /// for the data path there).
+    pub send_buffer_size: usize,
+    /// `SO_RCVBUF` of every accepted connection (`receive-buffer-size=`).
+    pub receive_buffer_size: usize,
 }
 
 impl Default for DaemonOptions {
@@ -77,6 +85,8 @@ impl Default for DaemonOptions {
             queue_timeout: Duration::ZERO,
             socket_timeout: Duration::ZERO,
             interrupt_timeout: Duration::ZERO,
+            send_buffer_size: 0,
+            receive_buffer_size: 0,
         }
     }
 }
@@ -99,6 +109,11 @@ pub struct Target {
     pub header_buffer_size: usize,
     /// Response bytes handed to the host per write, at most.
     pub response_buffer_size: usize,
+    /// `queue-timeout=` (zero: off). The worker answers 504 itself when
+    /// no daemon thread has picked the request up by `queue_start +
+    /// queue_timeout`, so a request does not wait for a busy daemon to
+    /// free a thread before it learns it timed out.
+    pub queue_timeout: Duration,
 }
 
 impl Default for Target {
@@ -112,6 +127,7 @@ impl Default for Target {
             socket_timeout: Duration::ZERO,
             header_buffer_size: DEFAULT_HEADER_BUFFER_SIZE,
             response_buffer_size: DEFAULT_RESPONSE_BUFFER_SIZE,
+            queue_timeout: Duration::ZERO,
         }
     }
 }

@@ -70,6 +70,9 @@ struct Shared {
     /// Wakes the monitor loop.
     notify: Pipe,
     stopping: AtomicBool,
+    /// Stopping on a signal: connections already in the backlog are still
+    /// taken (until it is empty or shutdown-timeout passed).
+    drain_backlog: AtomicBool,
     /// The monitor wants to hear about every request end.
     draining: AtomicBool,
     active: AtomicUsize,
@@ -149,16 +152,50 @@ impl Shared {
         self.notify.wake();
     }
 
+    /// send-buffer-size / receive-buffer-size on an accepted connection.
+    fn tune(&self, fd: &OwnedFd) {
+        let (send, receive) = (self.opts.send_buffer_size, self.opts.receive_buffer_size);
+        if send == 0 && receive == 0 {
+            return;
+        }
+        if let Err(err) = socket::set_buffer_sizes(fd.as_raw_fd(), send, receive) {
+            logging::log_process(
+                Level::Warning,
+                &format!(
+                    "mod_wsgi (pid={}): Failed to set send or receive buffer size on daemon process socket for '{}': {err}.",
+                    pid(),
+                    self.opts.name
+                ),
+            );
+        }
+    }
+
+    /// After a stop signal: takes a connection already waiting in the
+    /// listener's backlog, without waiting for one. Those requests were
+    /// sent before the stop and no other process may ever take them (on
+    /// a restart the socket is gone), so they are served rather than lost.
+    fn accept_backlog(&self) -> Option<OwnedFd> {
+        if !self.drain_backlog.load(Ordering::Acquire) {
+            return None;
+        }
+        let _guard = self.accept_lock.lock();
+        let fd = socket::accept(self.listener).ok()?;
+        self.active.fetch_add(1, Ordering::AcqRel);
+        self.tune(&fd);
+        Some(fd)
+    }
+
     /// Takes the next connection; `None` when accepting has stopped.
     fn accept(&self) -> Option<OwnedFd> {
         loop {
             if self.stopping.load(Ordering::Acquire) {
-                return None;
+                return self.accept_backlog();
             }
             let guard = self.accept_lock.lock();
             loop {
                 if self.stopping.load(Ordering::Acquire) {
-                    return None;
+                    drop(guard);
+                    return self.accept_backlog();
                 }
                 let mut fds = [
                     libc::pollfd {
@@ -189,7 +226,8 @@ impl Shared {
                     }
                 }
                 if fds[1].revents != 0 {
-                    return None;
+                    drop(guard);
+                    return self.accept_backlog();
                 }
                 if fds[0].revents & libc::POLLNVAL != 0 {
                     logging::log_process(
@@ -206,6 +244,7 @@ impl Shared {
                 match socket::accept(self.listener) {
                     Ok(fd) => {
                         self.active.fetch_add(1, Ordering::AcqRel);
+                        self.tune(&fd);
                         return Some(fd);
                     }
                     Err(err) => match err.raw_os_error() {
@@ -383,6 +422,7 @@ pub fn serve(
         wake,
         notify,
         stopping: AtomicBool::new(false),
+        drain_backlog: AtomicBool::new(false),
         draining: AtomicBool::new(false),
         active: AtomicUsize::new(0),
         served: AtomicU64::new(0),
@@ -502,6 +542,11 @@ pub fn serve(
         Level::Info,
         &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", pid()),
     );
+    // A stop signal (Apache's restart or stop) ends this listener for good
+    // when the socket was rotated away: serve what is already queued.
+    if reason == ShutdownReason::Signal {
+        shared.drain_backlog.store(true, Ordering::Release);
+    }
     shared.stopping.store(true, Ordering::Release);
     shared.draining.store(true, Ordering::Release);
     shared.wake.wake();
@@ -511,11 +556,15 @@ pub fn serve(
     let deadline = (!shared.opts.shutdown_timeout.is_zero())
         .then(|| Instant::now() + shared.opts.shutdown_timeout);
     loop {
-        if shared.active.load(Ordering::Acquire) == 0 {
+        // Request threads exit once accepting stopped and the backlog (when
+        // draining it) is empty.
+        if shared.active.load(Ordering::Acquire) == 0 && handles.iter().all(JoinHandle::is_finished)
+        {
             break;
         }
         let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if wait == Some(Duration::ZERO) {
+            shared.drain_backlog.store(false, Ordering::Release);
             logging::log_process(
                 Level::Info,
                 &format!("mod_wsgi (pid={}): Aborting process '{name}'.", pid()),
@@ -602,6 +651,7 @@ fn request_thread(shared: Arc<Shared>, id: usize) {
         }
         shared.end(id, activity);
     }
+    shared.notify.wake();
 }
 
 fn send_end(conn: &Conn, outcome: EndOutcome) {

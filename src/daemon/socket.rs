@@ -463,6 +463,46 @@ pub fn accept(listener: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
+/// Sets `SO_SNDBUF` and `SO_RCVBUF` on `fd`; 0 leaves one as it is.
+/// Linux doubles the value (bookkeeping overhead) and caps it at
+/// `net.core.wmem_max`/`rmem_max`.
+pub fn set_buffer_sizes(fd: RawFd, send: usize, receive: usize) -> io::Result<()> {
+    for (option, size) in [(libc::SO_SNDBUF, send), (libc::SO_RCVBUF, receive)] {
+        if size == 0 {
+            continue;
+        }
+        let value = size.min(i32::MAX as usize) as libc::c_int;
+        // SAFETY: a socket the caller owns and a properly sized c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Bytes this end sent on a UNIX stream socket that the peer has not read
+/// yet (`SIOCOUTQ`). While a connection waits in a listener's backlog,
+/// everything sent on it is unread; once a daemon thread has read the
+/// request, nothing is.
+pub fn unread_outgoing(fd: RawFd) -> io::Result<usize> {
+    let mut value: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut value as *mut libc::c_int) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.max(0) as usize)
+}
+
 /// Sets or clears `O_NONBLOCK`.
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor the caller owns or borrows.

@@ -10,6 +10,17 @@ use md5::{Digest, Md5};
 use pyo3::ffi;
 use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `SystemExit` leaving a script's import is the normal end of a managed
+/// task (`threads=0`, [`crate::daemon::task`]): not logged then, as in
+/// mod_wsgi. Process-wide, because such a process runs nothing else.
+static QUIET_SYSTEM_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Turns the `SystemExit` error line of script imports off (or on).
+pub fn set_quiet_system_exit(quiet: bool) {
+    QUIET_SYSTEM_EXIT.store(quiet, Ordering::Release);
+}
 
 /// The script could not be loaded; the reason is already logged.
 #[derive(Debug)]
@@ -194,6 +205,10 @@ fn load_locked(
         ));
         let Some(module) = module else {
             if ffi::PyErr_ExceptionMatches(ffi::PyExc_SystemExit) != 0 {
+                if QUIET_SYSTEM_EXIT.load(Ordering::Acquire) {
+                    ffi::PyErr_Clear();
+                    return Err(LoadError::Failed);
+                }
                 log_now(
                     Level::Err,
                     format!("WSGIRT0202: mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{path}'."),

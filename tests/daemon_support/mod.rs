@@ -489,6 +489,8 @@ pub struct Tgt {
     pub socket_timeout: Duration,
     pub header_buffer_size: u32,
     pub response_buffer_size: u32,
+    /// The worker-side queue-timeout (zero: off).
+    pub queue_timeout: Duration,
 }
 
 impl Tgt {
@@ -508,6 +510,7 @@ impl Tgt {
             socket_timeout: Duration::from_secs(20),
             header_buffer_size: c.header_buffer_size,
             response_buffer_size: c.response_buffer_size,
+            queue_timeout: Duration::from_micros(c.queue_timeout_us),
         }
     }
 }
@@ -563,6 +566,7 @@ pub fn proxy(target: &Tgt, req: &Req, host: &mut Host) -> Outcome {
         socket_timeout_us: target.socket_timeout.as_micros() as u64,
         header_buffer_size: target.header_buffer_size,
         response_buffer_size: target.response_buffer_size,
+        queue_timeout_us: target.queue_timeout.as_micros() as u64,
     };
     let mut result = wsgirt_request_result {
         struct_size: std::mem::size_of::<wsgirt_request_result>(),
