@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "logno.h"
 
 APLOG_USE_MODULE(wsgi);
 
@@ -213,7 +214,8 @@ static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *optio
     limit.rlim_max = hard;
     if (setrlimit(resource, &limit) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't set %s to %llu for daemon process '%s'.",
+                     WSGIRT_LOGNO(0520) "mod_wsgi (pid=%d): "
+                                        "Couldn't set %s to %llu for daemon process '%s'.",
                      (int)getpid(), option, (unsigned long long)soft, group->name);
 }
 
@@ -226,13 +228,15 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
 
     if ((value = wsgi_opt(group, "cpu-priority")) && setpriority(PRIO_PROCESS, 0, atoi(value)) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't set CPU priority in daemon process '%d'.",
+                     WSGIRT_LOGNO(0521) "mod_wsgi (pid=%d): "
+                                        "Couldn't set CPU priority in daemon process '%d'.",
                      (int)getpid(), atoi(value));
 
     if ((value = wsgi_opt(group, "chroot"))) {
         if (chroot(value) < 0 || chdir("/") < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Unable to change root directory to '%s'.",
+                         WSGIRT_LOGNO(0522) "mod_wsgi (pid=%d): "
+                                            "Unable to change root directory to '%s'.",
                          (int)getpid(), value);
             wsgi_daemon_fail();
         }
@@ -241,15 +245,17 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
     wsgi_group_identity(group, &uid, &gid, &user_name, &default_home);
     if (uid == 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                     "mod_wsgi (pid=%d): WSGI process blocked from running as root.",
+                     WSGIRT_LOGNO(0523) "mod_wsgi (pid=%d): "
+                                        "WSGI process blocked from running as root.",
                      (int)getpid());
         wsgi_daemon_fail();
     }
     if (geteuid() == 0) {
         if (setgid(gid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Unable to set group id to gid=%u.", (int)getpid(),
-                         (unsigned)gid);
+                         WSGIRT_LOGNO(0524) "mod_wsgi (pid=%d): "
+                                            "Unable to set group id to gid=%u.",
+                         (int)getpid(), (unsigned)gid);
             wsgi_daemon_fail();
         }
         if ((value = wsgi_opt(group, "supplementary-groups"))) {
@@ -265,7 +271,8 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                     continue;
                 if (!gr) {
                     ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                                 "mod_wsgi (pid=%d): Invalid group '%s' in supplementary-groups.",
+                                 WSGIRT_LOGNO(0525) "mod_wsgi (pid=%d): "
+                                                    "Invalid group '%s' in supplementary-groups.",
                                  (int)getpid(), name);
                     wsgi_daemon_fail();
                 }
@@ -273,20 +280,23 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
             }
             if (setgroups(count, groups) < 0) {
                 ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                             "mod_wsgi (pid=%d): Unable to set supplementary groups '%s'.",
+                             WSGIRT_LOGNO(0526) "mod_wsgi (pid=%d): "
+                                                "Unable to set supplementary groups '%s'.",
                              (int)getpid(), value);
                 wsgi_daemon_fail();
             }
         } else if (user_name && initgroups(user_name, gid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Unable to set groups for uname=%s and gid=%u.",
+                         WSGIRT_LOGNO(0527) "mod_wsgi (pid=%d): "
+                                            "Unable to set groups for uname=%s and gid=%u.",
                          (int)getpid(), user_name, (unsigned)gid);
             wsgi_daemon_fail();
         }
         if (setuid(uid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Unable to change to uid=%ld.", (int)getpid(),
-                         (long)uid);
+                         WSGIRT_LOGNO(0528) "mod_wsgi (pid=%d): "
+                                            "Unable to change to uid=%ld.",
+                         (int)getpid(), (long)uid);
             wsgi_daemon_fail();
         }
     }
@@ -294,13 +304,15 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
     if ((value = wsgi_opt(group, "home"))) {
         if (chdir(value) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Unable to change working directory to '%s'.",
+                         WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
+                                            "Unable to change working directory to '%s'.",
                          (int)getpid(), value);
             wsgi_daemon_fail();
         }
     } else if (default_home && chdir(default_home) < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
-                     "mod_wsgi (pid=%d): Unable to change working directory to '%s'.",
+                     WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
+                                        "Unable to change working directory to '%s'.",
                      (int)getpid(), default_home);
     }
 
@@ -336,7 +348,8 @@ static int wsgi_daemon_signals(wsgi_group_t *group)
 
     if (pipe(fds) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                     "mod_wsgi (pid=%d): Unable to create the stop pipe of daemon process '%s'.",
+                     WSGIRT_LOGNO(0530) "mod_wsgi (pid=%d): "
+                                        "Unable to create the stop pipe of daemon process '%s'.",
                      (int)getpid(), group->name);
         wsgi_daemon_fail();
     }
@@ -369,7 +382,9 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
 
     if (!config) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                     "mod_wsgi (pid=%d): Cannot create the wsgirt configuration.", (int)getpid());
+                     WSGIRT_LOGNO(0531) "mod_wsgi (pid=%d): "
+                                        "Cannot create the wsgirt configuration.",
+                     (int)getpid());
         return NULL;
     }
     if ((value = wsgi_opt(group, "python-home")))
@@ -398,7 +413,8 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     wsgirt_config_free(config);
     if (status != WSGIRT_STATUS_OK) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                     "mod_wsgi (pid=%d): Cannot start Python in daemon process '%s': %s.",
+                     WSGIRT_LOGNO(0532) "mod_wsgi (pid=%d): "
+                                        "Cannot start Python in daemon process '%s': %s.",
                      (int)getpid(), group->name, wsgirt_status_str(status));
         return NULL;
     }
@@ -454,8 +470,9 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group)
         wsgi_daemon_fail();
     if ((status = wsgirt_daemon_task_prepare(runtime)) != WSGIRT_STATUS_OK)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, group->server,
-                     "mod_wsgi (pid=%d): Cannot prepare the managed task of daemon process "
-                     "'%s': %s.",
+                     WSGIRT_LOGNO(0533) "mod_wsgi (pid=%d): "
+                                        "Cannot prepare the managed task of daemon process "
+                                        "'%s': %s.",
                      (int)getpid(), group->name, wsgirt_status_str(status));
     if (wsgi_hooks->import_scripts)
         wsgi_hooks->import_scripts(runtime, group->name);
@@ -537,8 +554,9 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     status = wsgirt_daemon_serve(runtime, group->listen_fd, stop_fd, &options, &result);
     if (status != WSGIRT_STATUS_OK) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                     "mod_wsgi (pid=%d): Daemon process '%s' cannot serve: %s.", (int)getpid(),
-                     group->name, wsgirt_status_str(status));
+                     WSGIRT_LOGNO(0534) "mod_wsgi (pid=%d): "
+                                        "Daemon process '%s' cannot serve: %s.",
+                     (int)getpid(), group->name, wsgirt_status_str(status));
         wsgi_daemon_fail();
     }
 
@@ -636,7 +654,8 @@ static int wsgi_start_process(apr_pool_t *p, wsgi_process_t *process)
     }
     if (rv != APR_INPARENT) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, rv, process->group->server,
-                     "mod_wsgi: Couldn't spawn process '%s'.", process->group->name);
+                     WSGIRT_LOGNO(0535) "mod_wsgi: Couldn't spawn process '%s'.",
+                     process->group->name);
         return DECLINED;
     }
     apr_pool_note_subprocess(p, &process->proc, APR_KILL_AFTER_TIMEOUT);
@@ -654,8 +673,9 @@ static apr_status_t wsgi_cleanup_socket(void *data)
     group->listen_fd = -1;
     if (unlink(group->socket_path) < 0 && errno != ENOENT)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't unlink unix domain socket '%s'.", (int)getpid(),
-                     group->socket_path);
+                     WSGIRT_LOGNO(0536) "mod_wsgi (pid=%d): "
+                                        "Couldn't unlink unix domain socket '%s'.",
+                     (int)getpid(), group->socket_path);
     return APR_SUCCESS;
 }
 
@@ -663,7 +683,8 @@ static void wsgi_set_buffer_size(wsgi_group_t *group, int fd, int option, int si
 {
     if (size > 0 && setsockopt(fd, SOL_SOCKET, option, &size, sizeof(size)) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
-                     "mod_wsgi (pid=%d): Failed to set %s buffer size on daemon process socket.",
+                     WSGIRT_LOGNO(0537) "mod_wsgi (pid=%d): "
+                                        "Failed to set %s buffer size on daemon process socket.",
                      (int)getpid(), option == SO_SNDBUF ? "send" : "receive");
 }
 
@@ -718,8 +739,9 @@ static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
     addr.sun_family = AF_UNIX;
     if (strlen(group->socket_path) >= sizeof(addr.sun_path)) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                     "mod_wsgi (pid=%d): Length of path for daemon process socket '%s' exceeds "
-                     "the maximum of %d bytes; use a shorter WSGISocketPrefix.",
+                     WSGIRT_LOGNO(0538) "mod_wsgi (pid=%d): "
+                                        "Length of path for daemon process socket '%s' exceeds "
+                                        "the maximum of %d bytes; use a shorter WSGISocketPrefix.",
                      (int)getpid(), group->socket_path, (int)sizeof(addr.sun_path) - 1);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -727,12 +749,15 @@ static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
 
     if (unlink(group->socket_path) < 0 && errno != ENOENT)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't unlink unix domain socket '%s'.", (int)getpid(),
-                     group->socket_path);
+                     WSGIRT_LOGNO(0536) "mod_wsgi (pid=%d): "
+                                        "Couldn't unlink unix domain socket '%s'.",
+                     (int)getpid(), group->socket_path);
 
     if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't create unix domain socket.", (int)getpid());
+                     WSGIRT_LOGNO(0539) "mod_wsgi (pid=%d): "
+                                        "Couldn't create unix domain socket.",
+                     (int)getpid());
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* As mod_wsgi; Linux does not pass these on to accepted connections, so the
@@ -745,14 +770,16 @@ static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
     umask(mask);
     if (rc < 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't bind unix domain socket '%s'.", (int)getpid(),
-                     group->socket_path);
+                     WSGIRT_LOGNO(0540) "mod_wsgi (pid=%d): "
+                                        "Couldn't bind unix domain socket '%s'.",
+                     (int)getpid(), group->socket_path);
         close(fd);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (listen(fd, backlog > 0 ? backlog : 100) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                     "mod_wsgi (pid=%d): Couldn't listen on unix domain socket '%s'.",
+                     WSGIRT_LOGNO(0541) "mod_wsgi (pid=%d): "
+                                        "Couldn't listen on unix domain socket '%s'.",
                      (int)getpid(), group->socket_path);
         close(fd);
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -770,7 +797,8 @@ static int wsgi_setup_socket(apr_pool_t *p, wsgi_group_t *group)
         }
         if (chown(group->socket_path, owner, (gid_t)-1) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
-                         "mod_wsgi (pid=%d): Couldn't change owner of unix domain socket '%s'.",
+                         WSGIRT_LOGNO(0542) "mod_wsgi (pid=%d): "
+                                            "Couldn't change owner of unix domain socket '%s'.",
                          (int)getpid(), group->socket_path);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -811,8 +839,9 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
             return rc;
         if (wsgirt_daemon_token_new(group->token) != WSGIRT_STATUS_OK) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
-                         "mod_wsgi (pid=%d): Couldn't create the origin token of daemon "
-                         "process group '%s'.",
+                         WSGIRT_LOGNO(0543) "mod_wsgi (pid=%d): "
+                                            "Couldn't create the origin token of daemon "
+                                            "process group '%s'.",
                          (int)getpid(), group->name);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -873,7 +902,7 @@ void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdat
 
 static int wsgi_script_denied(request_rec *r, const char *message, const char *file)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: %s", message, file);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, WSGIRT_LOGNO(0544) "%s: %s", message, file);
     return HTTP_FORBIDDEN;
 }
 
@@ -954,7 +983,8 @@ wsgirt_status wsgi_daemon_execute(request_rec *r, const char *name, const wsgirt
 
     if (!group || !group->socket_path) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "mod_wsgi (pid=%d): No WSGI daemon process called '%s' has been started.",
+                      WSGIRT_LOGNO(0545) "mod_wsgi (pid=%d): "
+                                         "No WSGI daemon process called '%s' has been started.",
                       (int)getpid(), name);
         return WSGIRT_STATUS_DAEMON_UNAVAILABLE;
     }

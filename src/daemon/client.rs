@@ -226,7 +226,7 @@ fn connect(
             log.log(
                 Level::Err,
                 &format!(
-                    "{}mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' as user with uid={uid}.",
+                    "{}WSGIRT0410: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' as user with uid={uid}.",
                     errno_prefix(&err),
                     target.name
                 ),
@@ -238,7 +238,7 @@ fn connect(
             log.log(
                 Level::Err,
                 &format!(
-                    "{}mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                    "{}WSGIRT0411: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{path}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
                     errno_prefix(&err),
                     target.name
                 ),
@@ -278,7 +278,7 @@ pub fn proxy(
             log.log(
                 Level::Err,
                 &format!(
-                    "mod_wsgi (pid={}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
+                    "WSGIRT0401: mod_wsgi (pid={}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                     pid(),
                     target.name,
                     String::from_utf8_lossy(&target.socket_path)
@@ -307,7 +307,7 @@ pub fn proxy(
                     log.log(
                         Level::Err,
                         &format!(
-                            "mod_wsgi (pid={}): Maximum number of WSGI daemon process restart connects reached '{max_restarts}'.",
+                            "WSGIRT0402: mod_wsgi (pid={}): Maximum number of WSGI daemon process restart connects reached '{max_restarts}'.",
                             pid()
                         ),
                     );
@@ -368,7 +368,7 @@ fn run_connection(
         log.log(
             Level::Err,
             &format!(
-                "mod_wsgi (pid={pid}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
+                "WSGIRT0401: mod_wsgi (pid={pid}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                 target.name,
                 String::from_utf8_lossy(&target.socket_path)
             ),
@@ -379,7 +379,7 @@ fn run_connection(
         log.log(
             Level::Err,
             &format!(
-                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                "WSGIRT0404: mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
                 std::process::id(),
                 target.name
             ),
@@ -668,7 +668,7 @@ impl Relay<'_> {
                 self.log.log(
                     Level::Err,
                     &format!(
-                        "mod_wsgi (pid={}): Failed to proxy response to client.",
+                        "WSGIRT0405: mod_wsgi (pid={}): Failed to proxy response to client.",
                         std::process::id()
                     ),
                 );
@@ -716,7 +716,7 @@ impl Relay<'_> {
         self.log.log(
             Level::Err,
             &format!(
-                "Truncated or oversized response headers received from daemon process '{}': {}",
+                "WSGIRT0406: Truncated or oversized response headers received from daemon process '{}': {}",
                 self.target.name, self.log.script_path
             ),
         );
@@ -731,7 +731,7 @@ impl Relay<'_> {
             // The status line is already out: report a truncated response.
             self.log.log(
                 Level::Err,
-                &format!("mod_wsgi (pid={pid}): Failed to proxy response from daemon process '{name}': {err}."),
+                &format!("WSGIRT0407: mod_wsgi (pid={pid}): Failed to proxy response from daemon process '{name}': {err}."),
             );
             return Ok(ProxyResult {
                 http_status: self.status,
@@ -745,7 +745,7 @@ impl Relay<'_> {
                 self.log.log(
                     Level::Err,
                     &format!(
-                        "Timeout when reading response headers from daemon process '{name}': {script}"
+                        "WSGIRT0408: Timeout when reading response headers from daemon process '{name}': {script}"
                     ),
                 );
                 Err(ProxyError::Timeout)
@@ -758,7 +758,7 @@ impl Relay<'_> {
                 self.log.log(
                     Level::Err,
                     &format!(
-                        "mod_wsgi (pid={pid}): Malformed response from daemon process '{name}' ({err}): {script}"
+                        "WSGIRT0409: mod_wsgi (pid={pid}): Malformed response from daemon process '{name}' ({err}): {script}"
                     ),
                 );
                 Err(ProxyError::Failed)

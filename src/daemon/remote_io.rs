@@ -86,7 +86,7 @@ impl<'c> RemoteIo<'c> {
                 logging::log_process(
                     Level::Err,
                     &format!(
-                        "mod_wsgi (pid={}): Failed to communicate with the Apache worker: {err}.",
+                        "WSGIRT0501: mod_wsgi (pid={}): Failed to communicate with the Apache worker: {err}.",
                         std::process::id()
                     ),
                 );
@@ -230,7 +230,7 @@ impl HostIo for RemoteIo<'_> {
             logging::log_process(
                 Level::Err,
                 &format!(
-                    "mod_wsgi (pid={}): Response headers cannot be sent to the Apache worker: {err}.",
+                    "WSGIRT0502: mod_wsgi (pid={}): Response headers cannot be sent to the Apache worker: {err}.",
                     std::process::id()
                 ),
             );

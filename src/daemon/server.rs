@@ -162,7 +162,7 @@ impl Shared {
             logging::log_process(
                 Level::Warning,
                 &format!(
-                    "mod_wsgi (pid={}): Failed to set send or receive buffer size on daemon process socket for '{}': {err}.",
+                    "WSGIRT0503: mod_wsgi (pid={}): Failed to set send or receive buffer size on daemon process socket for '{}': {err}.",
                     pid(),
                     self.opts.name
                 ),
@@ -216,7 +216,7 @@ impl Shared {
                         logging::log_process(
                             Level::Crit,
                             &format!(
-                                "mod_wsgi (pid={}): Unable to poll daemon socket for '{}': {err}. Shutting down daemon process.",
+                                "WSGIRT0504: mod_wsgi (pid={}): Unable to poll daemon socket for '{}': {err}. Shutting down daemon process.",
                                 pid(),
                                 self.opts.name
                             ),
@@ -233,7 +233,7 @@ impl Shared {
                     logging::log_process(
                         Level::Crit,
                         &format!(
-                            "mod_wsgi (pid={}): Daemon socket for '{}' was closed. Shutting down daemon process.",
+                            "WSGIRT0505: mod_wsgi (pid={}): Daemon socket for '{}' was closed. Shutting down daemon process.",
                             pid(),
                             self.opts.name
                         ),
@@ -256,7 +256,7 @@ impl Shared {
                             logging::log_process(
                                 Level::Err,
                                 &format!(
-                                    "mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}.",
+                                    "WSGIRT0506: mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}.",
                                     pid(),
                                     self.opts.name
                                 ),
@@ -269,7 +269,7 @@ impl Shared {
                             logging::log_process(
                                 Level::Crit,
                                 &format!(
-                                    "mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}. Shutting down daemon process.",
+                                    "WSGIRT0507: mod_wsgi (pid={}): Unable to accept connection for daemon process '{}': {err}. Shutting down daemon process.",
                                     pid(),
                                     self.opts.name
                                 ),
@@ -395,7 +395,7 @@ pub fn serve(
         logging::log_process(
             Level::Alert,
             &format!(
-                "mod_wsgi (pid={}): {what} in daemon process '{}': {err}.",
+                "WSGIRT0508: mod_wsgi (pid={}): {what} in daemon process '{}': {err}.",
                 pid(),
                 opts.name
             ),
@@ -459,7 +459,7 @@ pub fn serve(
                 logging::log_process(
                     Level::Alert,
                     &format!(
-                        "mod_wsgi (pid={}): Couldn't create worker thread {id} in daemon process '{name}': {err}.",
+                        "WSGIRT0509: mod_wsgi (pid={}): Couldn't create worker thread {id} in daemon process '{name}': {err}.",
                         pid()
                     ),
                 );
@@ -505,7 +505,7 @@ pub fn serve(
             logging::log_process(
                 Level::Alert,
                 &format!(
-                    "mod_wsgi (pid={}): Failed poll on signal pipe '{name}': {err}.",
+                    "WSGIRT0510: mod_wsgi (pid={}): Failed poll on signal pipe '{name}': {err}.",
                     pid()
                 ),
             );
@@ -529,7 +529,7 @@ pub fn serve(
                 logging::log_process(
                     Level::Alert,
                     &format!(
-                        "mod_wsgi (pid={}): Failed read on signal pipe '{name}'.",
+                        "WSGIRT0511: mod_wsgi (pid={}): Failed read on signal pipe '{name}'.",
                         pid()
                     ),
                 );
@@ -669,7 +669,7 @@ fn read_failed(detail: &str) {
     logging::log_process(
         Level::Crit,
         &format!(
-            "mod_wsgi (pid={}): Unable to read WSGI request: {detail}.",
+            "WSGIRT0512: mod_wsgi (pid={}): Unable to read WSGI request: {detail}.",
             pid()
         ),
     );
@@ -691,7 +691,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>) -> bool {
         logging::log_process(
             Level::Alert,
             &format!(
-                "mod_wsgi (pid={}): Request origin could not be validated ({err}).",
+                "WSGIRT0513: mod_wsgi (pid={}): Request origin could not be validated ({err}).",
                 pid()
             ),
         );
@@ -733,7 +733,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>) -> bool {
         logging::log_process(
             Level::Err,
             &format!(
-                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                "WSGIRT0404: mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
                 pid(),
                 opts.name
             ),
@@ -828,7 +828,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>) -> bool {
             logging::log_process(
                 Level::Crit,
                 &format!(
-                    "mod_wsgi (pid={}): Cannot run request for '{script_path}' in application group '{group}' of daemon process '{}': {err:?}.",
+                    "WSGIRT0514: mod_wsgi (pid={}): Cannot run request for '{script_path}' in application group '{group}' of daemon process '{}': {err:?}.",
                     pid(),
                     opts.name
                 ),

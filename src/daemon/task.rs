@@ -67,7 +67,7 @@ _signal.signal(_signal.SIGINT, _wsgirt_task_exit)
         logging::log_process(
             Level::Err,
             &format!(
-                "mod_wsgi (pid={}): Call to 'signal.signal()' to register exit function failed, ignoring.",
+                "WSGIRT0515: mod_wsgi (pid={}): Call to 'signal.signal()' to register exit function failed, ignoring.",
                 std::process::id()
             ),
         );
