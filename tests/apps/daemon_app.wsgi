@@ -118,7 +118,7 @@ def application(environ, start_response):
                 return self
 
             def __next__(self):
-                if st['yielded'] >= 100:
+                if st['yielded'] >= 10000:  # 10 MB: more than socket buffers hold
                     raise StopIteration
                 st['yielded'] += 1
                 return b'x' * 1000
