@@ -54,6 +54,7 @@ def test_chunked_request_refused_by_default(server):
     assert r.status == 411
     server.wait_log(
         r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] "
+        r"(?:WSGIRT\d{4}: )?"
         r"Received request requiring chunked transfer encoding, but optional "
         r"support for chunked transfer encoding has not been enabled\.: "
         + re.escape(server.apps + "/pep3333/echo.wsgi") + "$", since=mark)

@@ -120,6 +120,7 @@ def test_missing_script_file_is_404(server, path):
     assert r.status == 404
     server.wait_log(
         r"\[wsgi:error\] \[pid \d+:tid \d+\] \[client 127\.0\.0\.1:\d+\] "
+        r"(?:WSGIRT\d{4}: )?"
         r"Target WSGI script not found or unable to stat: "
         + re.escape(server.apps + "/does-not-exist.wsgi") + "$", since=m)
 
