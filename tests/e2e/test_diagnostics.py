@@ -1,8 +1,7 @@
 """The diagnostic surface of the mod_wsgi module, in embedded mode ("e")
 and daemon mode ("d"): events (subscribe_events, request_started replacing
 the application, response_started, request_finished, request_exception,
-a failing subscriber), request_data() and active_requests, the
-mod_wsgi.thread_id/thread_requests/total_requests environ keys,
+a failing subscriber), request_data() and active_requests,
 process_metrics(), server_metrics() (off by default, the scoreboard with
 WSGIServerMetrics On / server-metrics=On), process_stopping with its
 shutdown_reason (and subscribe_shutdown), request-timeout stack dumps
@@ -119,12 +118,8 @@ def test_request_data_and_active_requests(server, mode):
     assert first["marker"] == "started"
     assert first["request_id"] in first["active_ids"]
     assert first["other_thread"] == "no active request for thread"
-    for key in ("thread_id", "thread_requests", "total_requests"):
-        assert isinstance(first[key], int), (key, first)
-    assert first["thread_id"] >= 1
     second = json.loads(server.get(f"/{mode}/events/data").body)
     assert first["request_id"] not in second["active_ids"], "only requests in flight"
-    assert second["total_requests"] > first["total_requests"]
 
 
 @MODES

@@ -79,9 +79,6 @@ def application(environ, start_response):
             "marker": mod_wsgi.request_data().get("marker"),
             "active_ids": sorted(mod_wsgi.active_requests),
             "other_thread": other["error"],
-            "thread_id": environ.get("mod_wsgi.thread_id"),
-            "thread_requests": environ.get("mod_wsgi.thread_requests"),
-            "total_requests": environ.get("mod_wsgi.total_requests"),
         })
     else:
         body = "hello " + path
