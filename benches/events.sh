@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# hello throughput of our module in embedded mode with one no-op event
-# subscriber (benches/subscriber.py) against none, side by side in one run
-# of the shared harness (../shared/bench/run.sh), with mod_wsgi embedded as
-# the anchor. Run on a quiet machine; results go to docs/performance.md.
+# hello throughput in embedded mode with one no-op event subscriber
+# (benches/subscriber.py, loaded with WSGIImportScript) against none, for our
+# module and for Debian's mod_wsgi 4.9.4, side by side in one run of the
+# shared harness (../shared/bench/run.sh). Run on a quiet machine; results
+# go to docs/performance.md.
 #
 #   benches/events.sh                          # hello, 1 round
 #   ROUNDS=3 OUT=/tmp/events.tsv benches/events.sh
@@ -25,8 +26,10 @@ chmod 644 "$work/subscriber.py"
 {
     cat benches/conf/wsgirt-embedded.conf
     echo "WSGIImportScript $work/subscriber.py process-group=%{GLOBAL} application-group=%{GLOBAL}"
-} >"$work/wsgirt-subscriber.conf"
+} >"$work/subscriber.conf"
 
+MODWSGI=${MODWSGI:-/usr/lib/apache2/modules/mod_wsgi.so}
 SCENARIOS=${SCENARIOS:-hello} "$work/run.sh" modwsgi-embedded \
+    module="$MODWSGI" conf="$work/subscriber.conf" name=modwsgi-subscriber modname=wsgi_module \
     module="$MODULE" conf="$ROOT/benches/conf/wsgirt-embedded.conf" name=wsgirt-embedded modname=wsgi_module \
-    module="$MODULE" conf="$work/wsgirt-subscriber.conf" name=wsgirt-subscriber modname=wsgi_module "$@"
+    module="$MODULE" conf="$work/subscriber.conf" name=wsgirt-subscriber modname=wsgi_module "$@"
