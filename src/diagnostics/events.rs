@@ -243,18 +243,13 @@ pub unsafe fn publish(interp: &Interp, name: &str, event: &Event<'_>) {
             let Some(list) = PyOwned::from_borrowed(list) else {
                 continue;
             };
-            // A snapshot: a callback subscribing another must not loop us.
-            let Some(callbacks) = PyOwned::from_owned(ffi::PyList_GetSlice(
-                list.as_ptr(),
-                0,
-                ffi::PyList_GET_SIZE(list.as_ptr()),
-            )) else {
-                ffi::PyErr_Clear();
-                continue;
-            };
-            for i in 0..ffi::PyList_GET_SIZE(callbacks.as_ptr()) {
-                let callback = ffi::PyList_GET_ITEM(callbacks.as_ptr(), i);
-                call_one(callback, name_obj.as_ptr(), event);
+            // A snapshot (owned references): a callback that subscribes
+            // or unsubscribes others must not change this round.
+            let callbacks: Vec<PyOwned> = (0..ffi::PyList_GET_SIZE(list.as_ptr()))
+                .filter_map(|i| PyOwned::from_borrowed(ffi::PyList_GET_ITEM(list.as_ptr(), i)))
+                .collect();
+            for callback in &callbacks {
+                call_one(callback.as_ptr(), name_obj.as_ptr(), event);
             }
         }
     }

@@ -186,6 +186,10 @@ pub struct Interp {
     /// thread that first imported `threading` here is the module's "main
     /// thread", whose lock is only released when its state is deleted.
     pub host_states: Mutex<Vec<usize>>,
+    /// Whether the last request here had event subscribers: read without
+    /// the GIL so a request can sample its thread's CPU time before it
+    /// takes the GIL (`crate::wsgi::tracking`).
+    pub events_hint: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the raw pointers are only dereferenced with the GIL held and the
@@ -204,6 +208,7 @@ impl Interp {
             cache: UnsafeCell::new(None),
             script_lock: Mutex::new(()),
             host_states: Mutex::new(Vec::new()),
+            events_hint: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -317,10 +317,11 @@ pub unsafe fn log_request_exception(
 
 /// Runs one request in `interp` and reports how it ended.
 pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completion {
+    let cpu_start = tracking::cpu_sample(interp);
     let attached = tstate::attach(interp);
     let mut state = RequestState::new(io, spec.log_ctx);
     let previous = logging::set_current_request(spec.log_ctx);
-    let outcome = run_attached(&attached, spec, &mut state);
+    let outcome = run_attached(&attached, spec, &mut state, cpu_start);
     logging::set_current_request(previous);
     Completion {
         outcome,
@@ -335,6 +336,7 @@ fn run_attached(
     attached: &Attached<'_>,
     spec: &RequestSpec<'_>,
     state: &mut RequestState<'_>,
+    cpu_start: Option<(f64, f64)>,
 ) -> Outcome {
     let interp = attached.interp;
     let loaded = match script::load(attached, spec) {
@@ -388,7 +390,7 @@ fn run_attached(
         };
         let environ = environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr());
         let tracked = environ.and_then(|environ| {
-            let tracking = Tracking::begin(interp, spec)?;
+            let tracking = Tracking::begin(interp, spec, cpu_start)?;
             Some((environ, tracking))
         });
         let outcome = match tracked {

@@ -37,7 +37,7 @@ pub struct EventContext {
 }
 
 /// CPU time of the calling thread (user, system) in seconds.
-fn thread_cpu() -> Option<(f64, f64)> {
+pub fn thread_cpu() -> Option<(f64, f64)> {
     // SAFETY: getrusage writes into the zeroed struct we own.
     unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -46,6 +46,20 @@ fn thread_cpu() -> Option<(f64, f64)> {
         }
         let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
         Some((secs(usage.ru_utime), secs(usage.ru_stime)))
+    }
+}
+
+/// The thread's CPU time for `request_finished`, sampled before the GIL is
+/// taken (a system call is not worth holding every other thread up for),
+/// when the interpreter's last request had subscribers.
+pub fn cpu_sample(interp: &Interp) -> Option<(f64, f64)> {
+    if interp
+        .events_hint
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        thread_cpu()
+    } else {
+        None
     }
 }
 
@@ -88,7 +102,15 @@ impl Tracking {
     ///
     /// # Safety
     /// GIL held with `interp` attached.
-    pub unsafe fn begin(interp: &Interp, spec: &RequestSpec<'_>) -> Option<Tracking> {
+    ///
+    /// `cpu_start` is the thread's CPU time sampled before the GIL was
+    /// taken ([`cpu_sample`]); without it `request_finished` has no CPU
+    /// fields, as mod_wsgi's when it cannot read them.
+    pub unsafe fn begin(
+        interp: &Interp,
+        spec: &RequestSpec<'_>,
+        cpu_start: Option<(f64, f64)>,
+    ) -> Option<Tracking> {
         let id_bytes = environ_value(spec, b"mod_wsgi.request_id");
         let (guard, entered) = registry::enter(id_bytes, &interp.name);
         // SAFETY: per contract.
@@ -113,6 +135,9 @@ impl Tracking {
                 }
             }
             let events = events::has_subscribers(interp);
+            interp
+                .events_hint
+                .store(events, std::sync::atomic::Ordering::Relaxed);
             let previous_data = CURRENT_DATA.with(|c| c.replace(request_data.as_ptr()));
             Some(Tracking {
                 thread_number: entered.thread_number,
@@ -124,7 +149,7 @@ impl Tracking {
                 events,
                 application_start_us: registry::now_us(),
                 started: Instant::now(),
-                cpu_start: if events { thread_cpu() } else { None },
+                cpu_start: if events { cpu_start } else { None },
             })
         }
     }
