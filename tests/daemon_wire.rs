@@ -42,7 +42,7 @@ fn missing_socket_is_retried_until_connect_timeout() {
     let log = lines(&req);
     assert!(
         log.contains(&format!(
-            "[3] (2)No such file or directory: mod_wsgi (pid={}): Unable to connect to WSGI daemon process 'ghost' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+            "[3] (2)No such file or directory: WSGIRT0411: mod_wsgi (pid={}): Unable to connect to WSGI daemon process 'ghost' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
             std::process::id(),
             target.path
         )),
@@ -69,7 +69,7 @@ fn other_connect_errors_fail_at_once_naming_the_uid() {
     let uid = unsafe { libc::geteuid() };
     let log = lines(&req);
     assert!(
-        log.contains("(36)File name too long: mod_wsgi (pid="),
+        log.contains("(36)File name too long: WSGIRT0410: mod_wsgi (pid="),
         "{log}"
     );
     assert!(
@@ -86,7 +86,7 @@ fn eof_before_start_is_a_daemon_failure() {
     assert_eq!(status, WSGIRT_STATUS_DAEMON_FAILED);
     assert!(result.is_none());
     assert!(lines(&req).contains(
-        "[3] Truncated or oversized response headers received from daemon process 'fake': /srv/app.wsgi"
+        "[3] WSGIRT0406: Truncated or oversized response headers received from daemon process 'fake': /srv/app.wsgi"
     ));
     fake.join();
 }
