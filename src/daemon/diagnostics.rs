@@ -21,6 +21,10 @@ use std::time::Duration;
 pub struct Interrupter {
     timeout: Duration,
     group: String,
+    /// The injector thread's queue, started on first use. One long-lived
+    /// thread (rather than one per injection) keeps one thread state per
+    /// interpreter instead of leaving one behind per interrupted request.
+    injector: std::sync::OnceLock<Option<mpsc::Sender<registry::ActiveRequest>>>,
 }
 
 impl Interrupter {
@@ -29,12 +33,47 @@ impl Interrupter {
         (!timeout.is_zero()).then(|| Interrupter {
             timeout,
             group: group.to_owned(),
+            injector: std::sync::OnceLock::new(),
         })
     }
 
     /// How often the monitor loop must call [`Interrupter::check`].
     pub fn interval(&self) -> Duration {
         (self.timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+
+    /// The injector's queue, starting its thread on first use (`None` if
+    /// the thread cannot be started; that is logged).
+    fn injector(&self, runtime: &Arc<Runtime>) -> Option<&mpsc::Sender<registry::ActiveRequest>> {
+        self.injector
+            .get_or_init(|| {
+                let (queue, jobs) = mpsc::channel::<registry::ActiveRequest>();
+                let runtime = runtime.clone();
+                let seconds = self.timeout.as_secs();
+                let name = self.group.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("wsgirt-interrupt".into())
+                    .spawn(move || {
+                        for request in jobs {
+                            inject(&runtime, &request, seconds, &name);
+                        }
+                    });
+                match spawned {
+                    Ok(_) => Some(queue),
+                    Err(err) => {
+                        logging::log_process(
+                            Level::Err,
+                            &format!(
+                                "WSGIRT0802: mod_wsgi (pid={}): Couldn't start a thread to interrupt requests in daemon process '{}': {err}.",
+                                std::process::id(),
+                                self.group
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// Raises `RequestTimeout` in every request older than the timeout
@@ -48,22 +87,10 @@ impl Interrupter {
             if request.interrupted {
                 stuck |= age > self.timeout * 2;
             } else if age > self.timeout && registry::mark_interrupted(request.serial) {
-                let runtime = runtime.clone();
-                let seconds = self.timeout.as_secs();
-                let name = self.group.clone();
-                let request_id = request.request_id.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("wsgirt-interrupt".into())
-                    .spawn(move || inject(&runtime, &request, seconds, &name));
-                if let Err(err) = spawned {
-                    logging::log_process(
-                        Level::Err,
-                        &format!(
-                            "WSGIRT0802: mod_wsgi (pid={}): Couldn't start a thread to interrupt request '{}': {err}.",
-                            std::process::id(),
-                            request_id
-                        ),
-                    );
+                // Without an injector the request is marked all the same:
+                // it then ends in the restart fallback.
+                if let Some(queue) = self.injector(runtime) {
+                    let _ = queue.send(request);
                 }
             }
         }
