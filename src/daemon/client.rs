@@ -7,7 +7,14 @@
 //!    0.125 s for the first 2 s, then every second, until `connect-timeout`
 //!    → [`ProxyError::Unavailable`] (503). Other errors (`EACCES`) fail at
 //!    once with mod_wsgi's "as user with uid=N" line.
-//! 2. Send preamble + `Request` in one write.
+//!    An idle connection kept from an earlier request to the group
+//!    ([`pool`]) is used first; connect only when there is none.
+//! 2. Send preamble + `Request` in one write. On a reused connection the
+//!    daemon may have closed meanwhile: `EPIPE` on this send, or
+//!    `ECONNRESET` before its first frame (it closed with our request
+//!    unread), means nothing was delivered, and the request is sent again
+//!    on a fresh connection. A clean EOF means the daemon read the request:
+//!    that is a daemon failure, as on a fresh connection.
 //! 3. Serve the daemon's frames: `Read` → host read → `Body`/`IoFailed`;
 //!    `Start` → host `start_response`; `Data` → host writes of at most
 //!    `response-buffer-size` bytes (flush flag on the frame's last piece);
@@ -17,15 +24,18 @@
 //! 4. `End{Rejected}` (the daemon is restarting after a script change)
 //!    before any body byte was read: reconnect and resend, at most
 //!    `2 × processes + 1` times, then 503.
+//! 5. After an `End` with the keep flag, the connection goes back to the
+//!    pool (unless `Gone` was sent: the daemon may still read it).
 //!
 //! Failures before `Start` become statuses with mod_wsgi's log lines; after
 //! `Start` the response is reported complete-or-not (`incomplete`), never
 //! silently truncated.
 
 use crate::daemon::options::Target;
+use crate::daemon::pool;
 use crate::daemon::protocol::{
     self, kind, EndOutcome, Frame, Header, PairRef, Preamble, ProtocolError, RequestHead,
-    FLAG_DATA_FLUSH, TOKEN_LEN,
+    FLAG_DATA_FLUSH, FLAG_END_KEEP, HEADER_LEN, TOKEN_LEN,
 };
 use crate::daemon::socket::{self, Conn, WireError};
 use crate::logging::{self, Level};
@@ -272,8 +282,22 @@ pub fn proxy(
     let pid = std::process::id;
     let max_restarts = target.max_restarts();
     let mut attempts = Attempts::default();
+    // After a stale pooled connection, connect afresh.
+    let mut pooled_ok = true;
     loop {
-        let fd = connect(target, log, &mut attempts)?;
+        let pooled = if pooled_ok {
+            pool::take(&target.socket_path, &target.token)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        let fd = match pooled {
+            Some(fd) => {
+                attempts.connects += 1;
+                fd
+            }
+            None => connect(target, log, &mut attempts)?,
+        };
         if let Err(err) = encode(&mut buffers.request, attempts) {
             log.log(
                 Level::Err,
@@ -286,22 +310,34 @@ pub fn proxy(
             );
             return Err(ProxyError::Failed);
         }
-        let request = std::mem::take(&mut buffers.request);
         let buf = std::mem::take(&mut buffers.read);
-        let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192));
+        let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192) + HEADER_LEN);
         let outcome = run_connection(
             &mut conn,
             target,
             queue_start_us,
-            &request,
+            reused,
             log,
             host,
             buffers,
         );
-        buffers.read = conn.into_buffer();
-        buffers.request = request;
+        let (fd, buf) = conn.into_parts();
+        buffers.read = buf;
         match outcome {
-            Exit::Done(result) => return result,
+            Exit::Done(result, keep) => {
+                if keep {
+                    pool::put(&target.socket_path, &target.token, fd);
+                }
+                return result;
+            }
+            Exit::Stale => {
+                // The daemon closed this idle connection (it stopped or
+                // restarted) and never read the request: not a restart,
+                // not a failure. Its other idle connections go too.
+                attempts.connects -= 1;
+                pooled_ok = false;
+                pool::clear(&target.socket_path, &target.token);
+            }
             Exit::Rejected => {
                 if attempts.restarts >= max_restarts {
                     log.log(
@@ -328,9 +364,13 @@ pub fn proxy(
 }
 
 enum Exit {
-    Done(Result<ProxyResult, ProxyError>),
+    /// The request is over; the flag says the connection can be reused.
+    Done(Result<ProxyResult, ProxyError>, bool),
     /// The daemon is restarting: reconnect and resend.
     Rejected,
+    /// A reused connection that the daemon had closed: nothing was
+    /// delivered, send the request on a fresh connection.
+    Stale,
 }
 
 /// The state of one relayed response.
@@ -349,21 +389,27 @@ struct Relay<'a> {
     told: bool,
     /// Body bytes were pulled from the host (a restart cannot be retried).
     body_read: bool,
+    /// The daemon's `End` said it keeps the connection.
+    keep: bool,
 }
 
 fn run_connection(
     conn: &mut Conn,
     target: &Target,
     queue_start_us: i64,
-    request: &[u8],
+    reused: bool,
     log: &RequestLog<'_>,
     host: &dyn HostIo,
     buffers: &mut Buffers,
 ) -> Exit {
-    if !target.socket_timeout.is_zero() {
+    // A reused connection has its timeouts already.
+    if !reused && !target.socket_timeout.is_zero() {
         let _ = conn.set_timeout(target.socket_timeout);
     }
-    if let Err(err) = conn.send(&[request]) {
+    if let Err(err) = conn.send(&[&buffers.request]) {
+        if reused && matches!(err, WireError::Closed) {
+            return Exit::Stale;
+        }
         let pid = std::process::id();
         log.log(
             Level::Err,
@@ -373,7 +419,7 @@ fn run_connection(
                 String::from_utf8_lossy(&target.socket_path)
             ),
         );
-        return Exit::Done(Err(ProxyError::Failed));
+        return Exit::Done(Err(ProxyError::Failed), false);
     }
     if queue_expired(conn, target, queue_start_us) {
         log.log(
@@ -384,7 +430,7 @@ fn run_connection(
                 target.name
             ),
         );
-        return Exit::Done(Err(ProxyError::Timeout));
+        return Exit::Done(Err(ProxyError::Timeout), false);
     }
     let mut relay = Relay {
         target,
@@ -397,10 +443,23 @@ fn run_connection(
         broken: false,
         told: false,
         body_read: false,
+        keep: false,
     };
     match relay.run(conn, &mut buffers.scratch) {
+        Ok(Exit::Done(result, _)) => {
+            let keep = relay.keep && !relay.told && conn.is_idle();
+            Exit::Done(result, keep)
+        }
         Ok(exit) => exit,
-        Err(err) => Exit::Done(relay.failed(err)),
+        // ECONNRESET before any frame: the daemon closed the idle
+        // connection with the request unread (a clean EOF would mean it
+        // read it and then failed).
+        Err(WireError::Closed)
+            if reused && conn.was_reset() && !relay.started && !relay.body_read =>
+        {
+            Exit::Stale
+        }
+        Err(err) => Exit::Done(relay.failed(err), false),
     }
 }
 
@@ -492,6 +551,7 @@ impl Relay<'_> {
                     self.tell_gone(conn);
                 }
                 kind::END => {
+                    self.keep = header.flags & FLAG_END_KEEP != 0;
                     let Frame::End {
                         outcome,
                         incomplete,
@@ -564,7 +624,7 @@ impl Relay<'_> {
                 .any(|(name, value)| name.len() + 2 + value.len() + 3 > limit);
         if oversized {
             self.log_truncated();
-            return Some(Exit::Done(Err(ProxyError::Failed)));
+            return Some(Exit::Done(Err(ProxyError::Failed), false));
         }
         self.started = true;
         self.status = status;
@@ -688,28 +748,34 @@ impl Relay<'_> {
 
     fn end(&mut self, outcome: EndOutcome, incomplete: bool) -> Result<Exit, WireError> {
         if self.started {
-            return Ok(Exit::Done(Ok(ProxyResult {
-                http_status: self.status,
-                bytes_written: self.bytes,
-                client_gone: self.gone,
-                incomplete: incomplete || self.broken || outcome != EndOutcome::Responded,
-            })));
+            return Ok(Exit::Done(
+                Ok(ProxyResult {
+                    http_status: self.status,
+                    bytes_written: self.bytes,
+                    client_gone: self.gone,
+                    incomplete: incomplete || self.broken || outcome != EndOutcome::Responded,
+                }),
+                true,
+            ));
         }
-        Ok(Exit::Done(Err(match outcome {
-            EndOutcome::Rejected if !self.body_read => return Ok(Exit::Rejected),
-            EndOutcome::Rejected => {
-                return Err(unexpected(
-                    "restart requested after the request body was read",
-                ))
-            }
-            EndOutcome::QueueTimeout => ProxyError::Timeout,
-            EndOutcome::RequestTimeout => ProxyError::Interrupted,
-            EndOutcome::LoadFailed => ProxyError::LoadFailed,
-            EndOutcome::CallableMissing => ProxyError::CallableMissing,
-            EndOutcome::AppError => ProxyError::AppError,
-            EndOutcome::ClientGone => ProxyError::ClientGone,
-            EndOutcome::Responded => return Err(unexpected("End before Start")),
-        })))
+        Ok(Exit::Done(
+            Err(match outcome {
+                EndOutcome::Rejected if !self.body_read => return Ok(Exit::Rejected),
+                EndOutcome::Rejected => {
+                    return Err(unexpected(
+                        "restart requested after the request body was read",
+                    ))
+                }
+                EndOutcome::QueueTimeout => ProxyError::Timeout,
+                EndOutcome::RequestTimeout => ProxyError::Interrupted,
+                EndOutcome::LoadFailed => ProxyError::LoadFailed,
+                EndOutcome::CallableMissing => ProxyError::CallableMissing,
+                EndOutcome::AppError => ProxyError::AppError,
+                EndOutcome::ClientGone => ProxyError::ClientGone,
+                EndOutcome::Responded => return Err(unexpected("End before Start")),
+            }),
+            true,
+        ))
     }
 
     fn log_truncated(&self) {
