@@ -220,12 +220,12 @@ fn connect(
     let mut slept = Duration::ZERO;
     loop {
         attempts.connects += 1;
-        let err = match socket::connect_unix(&target.socket_path) {
+        let err = match socket::connect_unix(target.socket_path) {
             Ok(fd) => return Ok(fd),
             Err(err) => err,
         };
         let pid = std::process::id();
-        let path = String::from_utf8_lossy(&target.socket_path);
+        let path = String::from_utf8_lossy(target.socket_path);
         let retry = matches!(
             err.raw_os_error(),
             Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)
@@ -286,7 +286,7 @@ pub fn proxy(
     let mut pooled_ok = true;
     loop {
         let pooled = if pooled_ok {
-            pool::take(&target.socket_path, &target.token)
+            pool::take(target.socket_path, &target.token)
         } else {
             None
         };
@@ -305,7 +305,7 @@ pub fn proxy(
                     "WSGIRT0401: mod_wsgi (pid={}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                     pid(),
                     target.name,
-                    String::from_utf8_lossy(&target.socket_path)
+                    String::from_utf8_lossy(target.socket_path)
                 ),
             );
             return Err(ProxyError::Failed);
@@ -326,7 +326,7 @@ pub fn proxy(
         match outcome {
             Exit::Done(result, keep) => {
                 if keep {
-                    pool::put(&target.socket_path, &target.token, fd);
+                    pool::put(target.socket_path, &target.token, fd);
                 }
                 return result;
             }
@@ -336,7 +336,7 @@ pub fn proxy(
                 // not a failure. Its other idle connections go too.
                 attempts.connects -= 1;
                 pooled_ok = false;
-                pool::clear(&target.socket_path, &target.token);
+                pool::clear(target.socket_path, &target.token);
             }
             Exit::Rejected => {
                 if attempts.restarts >= max_restarts {
@@ -375,7 +375,7 @@ enum Exit {
 
 /// The state of one relayed response.
 struct Relay<'a> {
-    target: &'a Target,
+    target: &'a Target<'a>,
     log: &'a RequestLog<'a>,
     host: &'a dyn HostIo,
     started: bool,
@@ -416,7 +416,7 @@ fn run_connection(
             &format!(
                 "WSGIRT0401: mod_wsgi (pid={pid}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                 target.name,
-                String::from_utf8_lossy(&target.socket_path)
+                String::from_utf8_lossy(target.socket_path)
             ),
         );
         return Exit::Done(Err(ProxyError::Failed), false);
