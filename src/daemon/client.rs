@@ -832,3 +832,173 @@ impl Relay<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::os::fd::RawFd;
+    use std::os::unix::net::UnixListener;
+
+    /// Collects what the proxy hands to the host.
+    #[derive(Default)]
+    struct Sink {
+        statuses: RefCell<Vec<u16>>,
+        body: RefCell<Vec<u8>>,
+    }
+
+    impl HostIo for Sink {
+        fn read(&self, _: &mut [u8]) -> Result<usize, IoError> {
+            Ok(0)
+        }
+        fn start_response(
+            &self,
+            status: u16,
+            _: &[u8],
+            _: &[(Vec<u8>, Vec<u8>)],
+        ) -> Result<(), IoError> {
+            self.statuses.borrow_mut().push(status);
+            Ok(())
+        }
+        fn write(&self, data: &[u8], _: bool) -> Result<(), IoError> {
+            self.body.borrow_mut().extend_from_slice(data);
+            Ok(())
+        }
+        fn send_file(&self, _: RawFd, _: u64, _: u64) -> Option<Result<(), IoError>> {
+            None
+        }
+    }
+
+    /// Reads one preamble + `Request` and answers `Start`, `Data(body)` and
+    /// an `End` that keeps the connection.
+    fn answer(conn: &mut Conn, body: &[u8]) {
+        let mut preamble = [0u8; protocol::PREAMBLE_LEN];
+        conn.read_exact(&mut preamble).unwrap();
+        let header = conn.read_header().unwrap();
+        assert_eq!(header.kind, kind::REQUEST);
+        let mut payload = vec![0u8; header.len];
+        conn.read_exact(&mut payload).unwrap();
+        let mut out = Vec::new();
+        protocol::encode_start_into(&mut out, 200, b"200 OK", &[]).unwrap();
+        out.extend_from_slice(&protocol::encode_header(
+            kind::DATA,
+            FLAG_DATA_FLUSH,
+            body.len(),
+        ));
+        out.extend_from_slice(body);
+        let mut end = Frame::End {
+            outcome: EndOutcome::Responded,
+            incomplete: false,
+            status: 200,
+            bytes_written: body.len() as u64,
+        }
+        .encode();
+        end[1] |= FLAG_END_KEEP;
+        out.extend_from_slice(&end);
+        conn.send(&[&out]).unwrap();
+    }
+
+    fn run(target: &Target<'_>, host: &Sink) -> Result<ProxyResult, ProxyError> {
+        let head = RequestHead {
+            application_group: b"",
+            script_path: b"/srv/app.wsgi",
+            callable: b"application",
+            reload_script: false,
+            script_mtime: 0,
+            queue_start: 0,
+        };
+        let mut encode = |out: &mut Vec<u8>, attempts| {
+            encode_request(out, &target.token, &head, std::iter::empty(), attempts)
+        };
+        let log = RequestLog {
+            script_path: "/srv/app.wsgi",
+            log_ctx: std::ptr::null_mut(),
+        };
+        let mut buffers = Buffers::default();
+        proxy(target, 0, &mut encode, &log, host, &mut buffers)
+    }
+
+    #[test]
+    fn kept_connections_are_reused_and_a_closed_one_is_resent_fresh() {
+        let dir = std::env::temp_dir().join(format!("wsgirt-pool-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("d.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        let target = Target {
+            name: "pool",
+            socket_path: &path_bytes,
+            token: [7; TOKEN_LEN],
+            ..Target::default()
+        };
+        let daemon = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let mut first = Conn::new(first.into(), Vec::new(), 4096);
+            answer(&mut first, b"one");
+            // The second request comes on the same connection.
+            answer(&mut first, b"two");
+            // The third arrives too, but this "daemon" closes the
+            // connection without reading it (as when it stops): the
+            // worker sees ECONNRESET and resends on a new connection.
+            while !first.readable_now() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(first);
+            let (second, _) = listener.accept().unwrap();
+            let mut second = Conn::new(second.into(), Vec::new(), 4096);
+            answer(&mut second, b"three");
+        });
+        for expected in [&b"one"[..], b"two", b"three"] {
+            let host = Sink::default();
+            let result = run(&target, &host).unwrap_or_else(|e| panic!("{e:?} for {expected:?}"));
+            assert_eq!(result.http_status, 200);
+            assert!(!result.incomplete);
+            assert_eq!(host.body.borrow().as_slice(), expected);
+        }
+        daemon.join().unwrap();
+        // The last connection is pooled; clearing drops it.
+        assert!(pool::take(target.socket_path, &target.token).is_some());
+        pool::clear(target.socket_path, &target.token);
+        assert!(pool::take(target.socket_path, &target.token).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_kept_connection_closed_after_reading_the_request_is_a_failure() {
+        let dir = std::env::temp_dir().join(format!("wsgirt-pool-eof-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("d.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        let target = Target {
+            name: "pool-eof",
+            socket_path: &path_bytes,
+            token: [8; TOKEN_LEN],
+            ..Target::default()
+        };
+        let daemon = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let mut first = Conn::new(first.into(), Vec::new(), 4096);
+            answer(&mut first, b"one");
+            // Reads the whole next request, then "dies": a clean EOF. The
+            // request may have run, so it must not be sent again.
+            let mut preamble = [0u8; protocol::PREAMBLE_LEN];
+            first.read_exact(&mut preamble).unwrap();
+            let header = first.read_header().unwrap();
+            let mut payload = vec![0u8; header.len];
+            first.read_exact(&mut payload).unwrap();
+            drop(first);
+            listener.set_nonblocking(true).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(listener.accept().is_err(), "the request was not resent");
+        });
+        let host = Sink::default();
+        assert!(run(&target, &host).is_ok());
+        let host = Sink::default();
+        assert_eq!(run(&target, &host), Err(ProxyError::Failed));
+        daemon.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
