@@ -433,8 +433,8 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
             Err(status) => return status,
         };
         let rust_target = Target {
-            name: name.to_owned(),
-            socket_path: socket_path.to_vec(),
+            name,
+            socket_path,
             token: target.token,
             processes: target.processes,
             connect_timeout: micros(target.connect_timeout_us),

@@ -7,7 +7,14 @@
 //!    0.125 s for the first 2 s, then every second, until `connect-timeout`
 //!    → [`ProxyError::Unavailable`] (503). Other errors (`EACCES`) fail at
 //!    once with mod_wsgi's "as user with uid=N" line.
-//! 2. Send preamble + `Request` in one write.
+//!    An idle connection kept from an earlier request to the group
+//!    ([`pool`]) is used first; connect only when there is none.
+//! 2. Send preamble + `Request` in one write. On a reused connection the
+//!    daemon may have closed meanwhile: `EPIPE` on this send, or
+//!    `ECONNRESET` before its first frame (it closed with our request
+//!    unread), means nothing was delivered, and the request is sent again
+//!    on a fresh connection. A clean EOF means the daemon read the request:
+//!    that is a daemon failure, as on a fresh connection.
 //! 3. Serve the daemon's frames: `Read` → host read → `Body`/`IoFailed`;
 //!    `Start` → host `start_response`; `Data` → host writes of at most
 //!    `response-buffer-size` bytes (flush flag on the frame's last piece);
@@ -17,15 +24,18 @@
 //! 4. `End{Rejected}` (the daemon is restarting after a script change)
 //!    before any body byte was read: reconnect and resend, at most
 //!    `2 × processes + 1` times, then 503.
+//! 5. After an `End` with the keep flag, the connection goes back to the
+//!    pool (unless `Gone` was sent: the daemon may still read it).
 //!
 //! Failures before `Start` become statuses with mod_wsgi's log lines; after
 //! `Start` the response is reported complete-or-not (`incomplete`), never
 //! silently truncated.
 
 use crate::daemon::options::Target;
+use crate::daemon::pool;
 use crate::daemon::protocol::{
     self, kind, EndOutcome, Frame, Header, PairRef, Preamble, ProtocolError, RequestHead,
-    FLAG_DATA_FLUSH, TOKEN_LEN,
+    FLAG_DATA_FLUSH, FLAG_END_KEEP, HEADER_LEN, TOKEN_LEN,
 };
 use crate::daemon::socket::{self, Conn, WireError};
 use crate::logging::{self, Level};
@@ -210,12 +220,12 @@ fn connect(
     let mut slept = Duration::ZERO;
     loop {
         attempts.connects += 1;
-        let err = match socket::connect_unix(&target.socket_path) {
+        let err = match socket::connect_unix(target.socket_path) {
             Ok(fd) => return Ok(fd),
             Err(err) => err,
         };
         let pid = std::process::id();
-        let path = String::from_utf8_lossy(&target.socket_path);
+        let path = String::from_utf8_lossy(target.socket_path);
         let retry = matches!(
             err.raw_os_error(),
             Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)
@@ -272,8 +282,22 @@ pub fn proxy(
     let pid = std::process::id;
     let max_restarts = target.max_restarts();
     let mut attempts = Attempts::default();
+    // After a stale pooled connection, connect afresh.
+    let mut pooled_ok = true;
     loop {
-        let fd = connect(target, log, &mut attempts)?;
+        let pooled = if pooled_ok {
+            pool::take(target.socket_path, &target.token)
+        } else {
+            None
+        };
+        let reused = pooled.is_some();
+        let fd = match pooled {
+            Some(fd) => {
+                attempts.connects += 1;
+                fd
+            }
+            None => connect(target, log, &mut attempts)?,
+        };
         if let Err(err) = encode(&mut buffers.request, attempts) {
             log.log(
                 Level::Err,
@@ -281,27 +305,39 @@ pub fn proxy(
                     "WSGIRT0401: mod_wsgi (pid={}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                     pid(),
                     target.name,
-                    String::from_utf8_lossy(&target.socket_path)
+                    String::from_utf8_lossy(target.socket_path)
                 ),
             );
             return Err(ProxyError::Failed);
         }
-        let request = std::mem::take(&mut buffers.request);
         let buf = std::mem::take(&mut buffers.read);
-        let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192));
+        let mut conn = Conn::new(fd, buf, target.response_buffer_size.max(8192) + HEADER_LEN);
         let outcome = run_connection(
             &mut conn,
             target,
             queue_start_us,
-            &request,
+            reused,
             log,
             host,
             buffers,
         );
-        buffers.read = conn.into_buffer();
-        buffers.request = request;
+        let (fd, buf) = conn.into_parts();
+        buffers.read = buf;
         match outcome {
-            Exit::Done(result) => return result,
+            Exit::Done(result, keep) => {
+                if keep {
+                    pool::put(target.socket_path, &target.token, fd);
+                }
+                return result;
+            }
+            Exit::Stale => {
+                // The daemon closed this idle connection (it stopped or
+                // restarted) and never read the request: not a restart,
+                // not a failure. Its other idle connections go too.
+                attempts.connects -= 1;
+                pooled_ok = false;
+                pool::clear(target.socket_path, &target.token);
+            }
             Exit::Rejected => {
                 if attempts.restarts >= max_restarts {
                     log.log(
@@ -328,14 +364,18 @@ pub fn proxy(
 }
 
 enum Exit {
-    Done(Result<ProxyResult, ProxyError>),
+    /// The request is over; the flag says the connection can be reused.
+    Done(Result<ProxyResult, ProxyError>, bool),
     /// The daemon is restarting: reconnect and resend.
     Rejected,
+    /// A reused connection that the daemon had closed: nothing was
+    /// delivered, send the request on a fresh connection.
+    Stale,
 }
 
 /// The state of one relayed response.
 struct Relay<'a> {
-    target: &'a Target,
+    target: &'a Target<'a>,
     log: &'a RequestLog<'a>,
     host: &'a dyn HostIo,
     started: bool,
@@ -349,31 +389,37 @@ struct Relay<'a> {
     told: bool,
     /// Body bytes were pulled from the host (a restart cannot be retried).
     body_read: bool,
+    /// The daemon's `End` said it keeps the connection.
+    keep: bool,
 }
 
 fn run_connection(
     conn: &mut Conn,
     target: &Target,
     queue_start_us: i64,
-    request: &[u8],
+    reused: bool,
     log: &RequestLog<'_>,
     host: &dyn HostIo,
     buffers: &mut Buffers,
 ) -> Exit {
-    if !target.socket_timeout.is_zero() {
+    // A reused connection has its timeouts already.
+    if !reused && !target.socket_timeout.is_zero() {
         let _ = conn.set_timeout(target.socket_timeout);
     }
-    if let Err(err) = conn.send(&[request]) {
+    if let Err(err) = conn.send(&[&buffers.request]) {
+        if reused && matches!(err, WireError::Closed) {
+            return Exit::Stale;
+        }
         let pid = std::process::id();
         log.log(
             Level::Err,
             &format!(
                 "WSGIRT0401: mod_wsgi (pid={pid}): Unable to send request details to WSGI daemon process '{}' on '{}': {err}.",
                 target.name,
-                String::from_utf8_lossy(&target.socket_path)
+                String::from_utf8_lossy(target.socket_path)
             ),
         );
-        return Exit::Done(Err(ProxyError::Failed));
+        return Exit::Done(Err(ProxyError::Failed), false);
     }
     if queue_expired(conn, target, queue_start_us) {
         log.log(
@@ -384,7 +430,7 @@ fn run_connection(
                 target.name
             ),
         );
-        return Exit::Done(Err(ProxyError::Timeout));
+        return Exit::Done(Err(ProxyError::Timeout), false);
     }
     let mut relay = Relay {
         target,
@@ -397,10 +443,23 @@ fn run_connection(
         broken: false,
         told: false,
         body_read: false,
+        keep: false,
     };
     match relay.run(conn, &mut buffers.scratch) {
+        Ok(Exit::Done(result, _)) => {
+            let keep = relay.keep && !relay.told && conn.is_idle();
+            Exit::Done(result, keep)
+        }
         Ok(exit) => exit,
-        Err(err) => Exit::Done(relay.failed(err)),
+        // ECONNRESET before any frame: the daemon closed the idle
+        // connection with the request unread (a clean EOF would mean it
+        // read it and then failed).
+        Err(WireError::Closed)
+            if reused && conn.was_reset() && !relay.started && !relay.body_read =>
+        {
+            Exit::Stale
+        }
+        Err(err) => Exit::Done(relay.failed(err), false),
     }
 }
 
@@ -492,6 +551,7 @@ impl Relay<'_> {
                     self.tell_gone(conn);
                 }
                 kind::END => {
+                    self.keep = header.flags & FLAG_END_KEEP != 0;
                     let Frame::End {
                         outcome,
                         incomplete,
@@ -564,7 +624,7 @@ impl Relay<'_> {
                 .any(|(name, value)| name.len() + 2 + value.len() + 3 > limit);
         if oversized {
             self.log_truncated();
-            return Some(Exit::Done(Err(ProxyError::Failed)));
+            return Some(Exit::Done(Err(ProxyError::Failed), false));
         }
         self.started = true;
         self.status = status;
@@ -688,28 +748,34 @@ impl Relay<'_> {
 
     fn end(&mut self, outcome: EndOutcome, incomplete: bool) -> Result<Exit, WireError> {
         if self.started {
-            return Ok(Exit::Done(Ok(ProxyResult {
-                http_status: self.status,
-                bytes_written: self.bytes,
-                client_gone: self.gone,
-                incomplete: incomplete || self.broken || outcome != EndOutcome::Responded,
-            })));
+            return Ok(Exit::Done(
+                Ok(ProxyResult {
+                    http_status: self.status,
+                    bytes_written: self.bytes,
+                    client_gone: self.gone,
+                    incomplete: incomplete || self.broken || outcome != EndOutcome::Responded,
+                }),
+                true,
+            ));
         }
-        Ok(Exit::Done(Err(match outcome {
-            EndOutcome::Rejected if !self.body_read => return Ok(Exit::Rejected),
-            EndOutcome::Rejected => {
-                return Err(unexpected(
-                    "restart requested after the request body was read",
-                ))
-            }
-            EndOutcome::QueueTimeout => ProxyError::Timeout,
-            EndOutcome::RequestTimeout => ProxyError::Interrupted,
-            EndOutcome::LoadFailed => ProxyError::LoadFailed,
-            EndOutcome::CallableMissing => ProxyError::CallableMissing,
-            EndOutcome::AppError => ProxyError::AppError,
-            EndOutcome::ClientGone => ProxyError::ClientGone,
-            EndOutcome::Responded => return Err(unexpected("End before Start")),
-        })))
+        Ok(Exit::Done(
+            Err(match outcome {
+                EndOutcome::Rejected if !self.body_read => return Ok(Exit::Rejected),
+                EndOutcome::Rejected => {
+                    return Err(unexpected(
+                        "restart requested after the request body was read",
+                    ))
+                }
+                EndOutcome::QueueTimeout => ProxyError::Timeout,
+                EndOutcome::RequestTimeout => ProxyError::Interrupted,
+                EndOutcome::LoadFailed => ProxyError::LoadFailed,
+                EndOutcome::CallableMissing => ProxyError::CallableMissing,
+                EndOutcome::AppError => ProxyError::AppError,
+                EndOutcome::ClientGone => ProxyError::ClientGone,
+                EndOutcome::Responded => return Err(unexpected("End before Start")),
+            }),
+            true,
+        ))
     }
 
     fn log_truncated(&self) {
@@ -764,5 +830,175 @@ impl Relay<'_> {
                 Err(ProxyError::Failed)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::os::fd::RawFd;
+    use std::os::unix::net::UnixListener;
+
+    /// Collects what the proxy hands to the host.
+    #[derive(Default)]
+    struct Sink {
+        statuses: RefCell<Vec<u16>>,
+        body: RefCell<Vec<u8>>,
+    }
+
+    impl HostIo for Sink {
+        fn read(&self, _: &mut [u8]) -> Result<usize, IoError> {
+            Ok(0)
+        }
+        fn start_response(
+            &self,
+            status: u16,
+            _: &[u8],
+            _: &[(Vec<u8>, Vec<u8>)],
+        ) -> Result<(), IoError> {
+            self.statuses.borrow_mut().push(status);
+            Ok(())
+        }
+        fn write(&self, data: &[u8], _: bool) -> Result<(), IoError> {
+            self.body.borrow_mut().extend_from_slice(data);
+            Ok(())
+        }
+        fn send_file(&self, _: RawFd, _: u64, _: u64) -> Option<Result<(), IoError>> {
+            None
+        }
+    }
+
+    /// Reads one preamble + `Request` and answers `Start`, `Data(body)` and
+    /// an `End` that keeps the connection.
+    fn answer(conn: &mut Conn, body: &[u8]) {
+        let mut preamble = [0u8; protocol::PREAMBLE_LEN];
+        conn.read_exact(&mut preamble).unwrap();
+        let header = conn.read_header().unwrap();
+        assert_eq!(header.kind, kind::REQUEST);
+        let mut payload = vec![0u8; header.len];
+        conn.read_exact(&mut payload).unwrap();
+        let mut out = Vec::new();
+        protocol::encode_start_into(&mut out, 200, b"200 OK", &[]).unwrap();
+        out.extend_from_slice(&protocol::encode_header(
+            kind::DATA,
+            FLAG_DATA_FLUSH,
+            body.len(),
+        ));
+        out.extend_from_slice(body);
+        let mut end = Frame::End {
+            outcome: EndOutcome::Responded,
+            incomplete: false,
+            status: 200,
+            bytes_written: body.len() as u64,
+        }
+        .encode();
+        end[1] |= FLAG_END_KEEP;
+        out.extend_from_slice(&end);
+        conn.send(&[&out]).unwrap();
+    }
+
+    fn run(target: &Target<'_>, host: &Sink) -> Result<ProxyResult, ProxyError> {
+        let head = RequestHead {
+            application_group: b"",
+            script_path: b"/srv/app.wsgi",
+            callable: b"application",
+            reload_script: false,
+            script_mtime: 0,
+            queue_start: 0,
+        };
+        let mut encode = |out: &mut Vec<u8>, attempts| {
+            encode_request(out, &target.token, &head, std::iter::empty(), attempts)
+        };
+        let log = RequestLog {
+            script_path: "/srv/app.wsgi",
+            log_ctx: std::ptr::null_mut(),
+        };
+        let mut buffers = Buffers::default();
+        proxy(target, 0, &mut encode, &log, host, &mut buffers)
+    }
+
+    #[test]
+    fn kept_connections_are_reused_and_a_closed_one_is_resent_fresh() {
+        let dir = std::env::temp_dir().join(format!("wsgirt-pool-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("d.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        let target = Target {
+            name: "pool",
+            socket_path: &path_bytes,
+            token: [7; TOKEN_LEN],
+            ..Target::default()
+        };
+        let daemon = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let mut first = Conn::new(first.into(), Vec::new(), 4096);
+            answer(&mut first, b"one");
+            // The second request comes on the same connection.
+            answer(&mut first, b"two");
+            // The third arrives too, but this "daemon" closes the
+            // connection without reading it (as when it stops): the
+            // worker sees ECONNRESET and resends on a new connection.
+            while !first.readable_now() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(first);
+            let (second, _) = listener.accept().unwrap();
+            let mut second = Conn::new(second.into(), Vec::new(), 4096);
+            answer(&mut second, b"three");
+        });
+        for expected in [&b"one"[..], b"two", b"three"] {
+            let host = Sink::default();
+            let result = run(&target, &host).unwrap_or_else(|e| panic!("{e:?} for {expected:?}"));
+            assert_eq!(result.http_status, 200);
+            assert!(!result.incomplete);
+            assert_eq!(host.body.borrow().as_slice(), expected);
+        }
+        daemon.join().unwrap();
+        // The last connection is pooled; clearing drops it.
+        assert!(pool::take(target.socket_path, &target.token).is_some());
+        pool::clear(target.socket_path, &target.token);
+        assert!(pool::take(target.socket_path, &target.token).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_kept_connection_closed_after_reading_the_request_is_a_failure() {
+        let dir = std::env::temp_dir().join(format!("wsgirt-pool-eof-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("d.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        let target = Target {
+            name: "pool-eof",
+            socket_path: &path_bytes,
+            token: [8; TOKEN_LEN],
+            ..Target::default()
+        };
+        let daemon = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let mut first = Conn::new(first.into(), Vec::new(), 4096);
+            answer(&mut first, b"one");
+            // Reads the whole next request, then "dies": a clean EOF. The
+            // request may have run, so it must not be sent again.
+            let mut preamble = [0u8; protocol::PREAMBLE_LEN];
+            first.read_exact(&mut preamble).unwrap();
+            let header = first.read_header().unwrap();
+            let mut payload = vec![0u8; header.len];
+            first.read_exact(&mut payload).unwrap();
+            drop(first);
+            listener.set_nonblocking(true).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(listener.accept().is_err(), "the request was not resent");
+        });
+        let host = Sink::default();
+        assert!(run(&target, &host).is_ok());
+        let host = Sink::default();
+        assert_eq!(run(&target, &host), Err(ProxyError::Failed));
+        daemon.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

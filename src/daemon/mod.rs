@@ -5,7 +5,8 @@
 //!   the daemon process: versioned, length-prefixed frames with hard size
 //!   caps. It is deliberately not mod_wsgi's native `size_t` layout.
 //! - [`socket`]: connections, descriptor passing, polling.
-//! - [`client`]: the worker side ([`client::proxy`]).
+//! - [`client`]: the worker side ([`client::proxy`]); [`pool`] keeps its
+//!   idle connections for reuse.
 //! - [`server`]: the daemon side ([`server::serve`]): accept threads and
 //!   the process's lifecycle; [`remote_io`] is its `HostIo` over the socket
 //!   and [`monitor`] decides when the process must recycle;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod diagnostics;
 pub mod monitor;
 pub mod options;
+pub mod pool;
 pub mod protocol;
 pub mod remote_io;
 pub mod server;

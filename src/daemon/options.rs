@@ -91,13 +91,15 @@ impl Default for DaemonOptions {
     }
 }
 
-/// Where and how a worker reaches a daemon process group.
+/// Where and how a worker reaches a daemon process group. Borrows the
+/// name and path (the C API builds one per proxied request from the host's
+/// strings, without copying them).
 #[derive(Clone, Debug)]
-pub struct Target {
+pub struct Target<'a> {
     /// The process group's name, for log lines.
-    pub name: String,
+    pub name: &'a str,
     /// Path of the group's listening UNIX socket.
-    pub socket_path: Vec<u8>,
+    pub socket_path: &'a [u8],
     pub token: [u8; TOKEN_LEN],
     /// `processes=`: a worker told that a process is restarting reconnects
     /// at most `2 × processes + 1` times.
@@ -116,11 +118,11 @@ pub struct Target {
     pub queue_timeout: Duration,
 }
 
-impl Default for Target {
+impl Default for Target<'_> {
     fn default() -> Self {
         Target {
-            name: String::new(),
-            socket_path: Vec::new(),
+            name: "",
+            socket_path: b"",
             token: [0; TOKEN_LEN],
             processes: 1,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -132,7 +134,7 @@ impl Default for Target {
     }
 }
 
-impl Target {
+impl Target<'_> {
     /// How many times a worker reconnects after `Rejected` (a restart).
     pub fn max_restarts(&self) -> u32 {
         self.processes.max(1).saturating_mul(2).saturating_add(1)

@@ -1,7 +1,7 @@
 //! The worker ↔ daemon wire protocol.
 //!
-//! A connection carries one request. The worker opens it with a
-//! [`Preamble`] (magic, version, origin token: only Apache workers of the
+//! A connection carries one request at a time. The worker opens each
+//! request with a [`Preamble`] (magic, version, origin token: only Apache workers of the
 //! same server instance know the token), then sends a `Request` frame. From
 //! then on the daemon drives: it asks for body bytes with `Read` when the
 //! application reads `wsgi.input` (so neither side can deadlock on full
@@ -10,6 +10,12 @@
 //! alongside as `SCM_RIGHTS`) and finally `End`. The worker answers `Read`
 //! with `Body` (empty = end of body) or `IoFailed`, and may send `Gone` at
 //! any time once the client has disconnected.
+//!
+//! Connections are reused: an `End` with the keep flag ([`FLAG_END_KEEP`])
+//! means the daemon waits for the next preamble + `Request` on the same
+//! connection (the worker keeps it in a per-process pool); without it the
+//! daemon closes the connection. A worker that sent `Gone` never reuses
+//! the connection.
 //!
 //! Every frame is an 8-byte header — kind `u8`, flags `u8`, reserved `u16`
 //! (zero), payload length `u32`, little-endian — then the payload. Lengths
@@ -236,6 +242,9 @@ pub mod kind {
 }
 
 const FLAG_FLUSH: u8 = 1;
+/// On `End`: the daemon keeps the connection and reads the next request
+/// (preamble + `Request`) from it; without it the connection is closed.
+const FLAG_KEEP: u8 = 2;
 
 struct Writer(Vec<u8>);
 
@@ -342,7 +351,7 @@ pub fn decode_header(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtocolError> 
     if !matches!(kind, 1..=4 | 16..=20) {
         return Err(ProtocolError::UnknownKind(kind));
     }
-    if bytes[2] != 0 || bytes[3] != 0 || bytes[1] & !FLAG_FLUSH != 0 {
+    if bytes[2] != 0 || bytes[3] != 0 || bytes[1] & !(FLAG_FLUSH | FLAG_KEEP) != 0 {
         return Err(ProtocolError::ReservedNotZero);
     }
     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
@@ -570,6 +579,8 @@ pub fn decode_request(
 
 /// The `flush` flag of a `Data` frame header.
 pub const FLAG_DATA_FLUSH: u8 = FLAG_FLUSH;
+/// `End` header flag: the connection stays open for the next request.
+pub const FLAG_END_KEEP: u8 = FLAG_KEEP;
 
 /// Encodes a frame header.
 pub fn encode_header(kind: u8, flags: u8, len: usize) -> [u8; HEADER_LEN] {

@@ -139,19 +139,33 @@ impl<'c> RemoteIo<'c> {
     }
 
     /// Sends the request's `End` (with any held-back frames). Errors are
-    /// ignored: the worker may be gone.
-    pub fn finish(&self, outcome: EndOutcome, incomplete: bool, status: u16, bytes: u64) {
+    /// ignored: the worker may be gone. With `keep` (and a healthy
+    /// connection whose worker did not report its client gone) the `End`
+    /// says the connection stays open for the next request; returns
+    /// whether it did.
+    pub fn finish(
+        &self,
+        outcome: EndOutcome,
+        incomplete: bool,
+        status: u16,
+        bytes: u64,
+        keep: bool,
+    ) -> bool {
         if self.broken.get() {
-            return;
+            return false;
         }
-        let end = Frame::End {
+        let keep = keep && !self.gone.get();
+        let mut end = Frame::End {
             outcome,
             incomplete,
             status,
             bytes_written: bytes,
         }
         .encode();
-        let _ = self.send(&[&end], None);
+        if keep {
+            end[1] |= protocol::FLAG_END_KEEP;
+        }
+        self.send(&[&end], None).is_ok() && keep
     }
 }
 

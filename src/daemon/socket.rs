@@ -74,6 +74,9 @@ pub struct Conn {
     start: usize,
     end: usize,
     fds: VecDeque<OwnedFd>,
+    /// A receive failed with `ECONNRESET`: the peer closed while bytes we
+    /// sent were still unread (on Linux a clean EOF means it read them).
+    reset: bool,
 }
 
 impl Conn {
@@ -91,12 +94,30 @@ impl Conn {
             start: 0,
             end: 0,
             fds: VecDeque::new(),
+            reset: false,
         }
     }
 
     /// The read buffer, for reuse by the next connection.
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf
+    }
+
+    /// The socket and the read buffer (a connection kept for reuse).
+    pub fn into_parts(self) -> (OwnedFd, Vec<u8>) {
+        (self.fd, self.buf)
+    }
+
+    /// True when a receive failed with `ECONNRESET`: the peer closed its
+    /// end with bytes of ours unread, so it never read them all.
+    pub fn was_reset(&self) -> bool {
+        self.reset
+    }
+
+    /// True when nothing is buffered and no received descriptor is
+    /// pending: the connection is between requests.
+    pub fn is_idle(&self) -> bool {
+        !self.has_buffered() && self.fds.is_empty()
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -127,6 +148,12 @@ impl Conn {
         Ok(())
     }
 
+    /// Records a reset peer ([`Conn::was_reset`]) on the way out.
+    fn note(&mut self, err: (WireError, bool)) -> WireError {
+        self.reset |= err.1;
+        err.0
+    }
+
     fn buffered(&self) -> usize {
         self.end - self.start
     }
@@ -149,10 +176,17 @@ impl Conn {
                 self.start = 0;
             }
             let end = self.end;
-            let got = recv_with_fds(self.fd.as_raw_fd(), &mut self.buf[end..], &mut self.fds)?;
+            let got = recv_with_fds(self.fd.as_raw_fd(), &mut self.buf[end..], &mut self.fds)
+                .map_err(|err| self.note(err))?;
             self.end += got;
         }
         Ok(())
+    }
+
+    /// The next `n` bytes (`n` ≤ the buffer's size) without consuming them.
+    pub fn peek(&mut self, n: usize) -> Result<&[u8], WireError> {
+        self.fill_to(n)?;
+        Ok(&self.buf[self.start..self.start + n])
     }
 
     /// Reads and checks the next frame header.
@@ -174,7 +208,8 @@ impl Conn {
         self.start += from_buf;
         let mut done = from_buf;
         while done < out.len() {
-            done += recv_with_fds(self.fd.as_raw_fd(), &mut out[done..], &mut self.fds)?;
+            done += recv_with_fds(self.fd.as_raw_fd(), &mut out[done..], &mut self.fds)
+                .map_err(|err| self.note(err))?;
         }
         Ok(())
     }
@@ -241,11 +276,12 @@ impl Conn {
 
 /// One `recvmsg` into `buf`, queueing any descriptors that came with it.
 /// Zero bytes means the peer closed: reported as [`WireError::Closed`].
+/// The flag with an error says it was `ECONNRESET`.
 fn recv_with_fds(
     fd: RawFd,
     buf: &mut [u8],
     fds: &mut VecDeque<OwnedFd>,
-) -> Result<usize, WireError> {
+) -> Result<usize, (WireError, bool)> {
     debug_assert!(!buf.is_empty());
     // u64 storage keeps the control buffer aligned for cmsghdr.
     let mut control = [0u64; 8];
@@ -271,7 +307,8 @@ fn recv_with_fds(
             if err.raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return Err(classify(err));
+            let reset = err.raw_os_error() == Some(libc::ECONNRESET);
+            return Err((classify(err), reset));
         }
         // SAFETY: the kernel filled `msg`; the CMSG macros walk the control
         // buffer within `msg_controllen`, and every SCM_RIGHTS entry holds
@@ -291,12 +328,13 @@ fn recv_with_fds(
             }
         }
         if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Err(WireError::Unexpected(
-                "too many descriptors in one message".into(),
+            return Err((
+                WireError::Unexpected("too many descriptors in one message".into()),
+                false,
             ));
         }
         if n == 0 {
-            return Err(WireError::Closed);
+            return Err((WireError::Closed, false));
         }
         return Ok(n as usize);
     }
@@ -557,6 +595,53 @@ impl Pipe {
         // SAFETY: reads into a local buffer; the pipe is non-blocking.
         while unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
         }
+    }
+}
+
+/// An epoll instance (close-on-exec) shared by a daemon's request threads.
+pub struct Epoll(OwnedFd);
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: plain epoll instance creation.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor that nothing else owns.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(raw) }))
+    }
+
+    /// `EPOLL_CTL_ADD` (`add`) or `EPOLL_CTL_MOD` of `fd` for `events`,
+    /// reported with `token`.
+    pub fn watch(&self, fd: RawFd, events: u32, token: u64, add: bool) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: token };
+        let op = if add {
+            libc::EPOLL_CTL_ADD
+        } else {
+            libc::EPOLL_CTL_MOD
+        };
+        // SAFETY: valid descriptors and a live epoll_event.
+        let rc = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd, &mut event) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits (without a timeout) for one event; `Ok(None)` on `EINTR`.
+    pub fn wait_one(&self) -> io::Result<Option<(u32, u64)>> {
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: room for exactly one event.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), &mut event, 1, -1) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+        Ok((n == 1).then_some((event.events, event.u64)))
     }
 }
 
