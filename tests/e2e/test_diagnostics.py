@@ -184,12 +184,20 @@ def read_markers(server, kind):
 
 
 def test_process_stopping_in_embedded_mode(request, module):
+    """Child exit publishes process_stopping with reason "".  Debian's
+    mod_wsgi 4.9.4 now and then does not exit cleanly on Python 3.11 (see
+    test_lifecycle); only then, with the crash in the log, is a missing
+    event from it tolerated."""
     server = start_apache(request, module, STOPPING, name="diag-stop", quick_exit=False)
     r = server.get("/e/stop/hello")
     assert r.status == 200
     pid = int(r.body.split(b"=")[1])
     server.stop()
-    assert read_markers(server, "event").get(pid) == ""
+    if module.name == "modwsgi" and pid not in read_markers(server, "event"):
+        log = server.error_log()
+        if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):
+            pytest.xfail("mod_wsgi 4.9.4's child did not exit cleanly:\n" + log[-2000:])
+    assert read_markers(server, "event").get(pid) == "", server.error_log()[-3000:]
     assert read_markers(server, "shutdown").get(pid) == ""
 
 
