@@ -38,6 +38,7 @@ use crate::daemon::protocol::{
     FLAG_DATA_FLUSH, FLAG_END_KEEP, HEADER_LEN, TOKEN_LEN,
 };
 use crate::daemon::socket::{self, Conn, WireError};
+use crate::diagnostics::registry;
 use crate::logging::{self, Level};
 use crate::wsgi::host::{HostIo, IoError};
 use std::cell::Cell;
@@ -476,7 +477,7 @@ fn queue_expired(conn: &Conn, target: &Target, queue_start_us: i64) -> bool {
     }
     let deadline = queue_start_us.saturating_add(target.queue_timeout.as_micros() as i64);
     loop {
-        let left = deadline - socket::now_us();
+        let left = deadline - registry::now_us();
         if left > 0 {
             let mut fds = [libc::pollfd {
                 fd: conn.raw_fd(),

@@ -31,6 +31,7 @@ use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
 use crate::daemon::remote_io::RemoteIo;
 use crate::daemon::socket::{self, Conn, Epoll, Pipe, WireError};
+use crate::diagnostics::registry;
 use crate::logging::{self, Level};
 use crate::python::tstate;
 use crate::runtime::Runtime;
@@ -911,7 +912,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>, reused: bool)
             return Served::closed();
         }
     };
-    let daemon_start = socket::now_us();
+    let daemon_start = registry::now_us();
     let queue_timeout = opts.queue_timeout.as_micros() as i64;
     if queue_timeout > 0 && head.queue_start > 0 && daemon_start - head.queue_start > queue_timeout
     {
@@ -967,7 +968,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>, reused: bool)
     shared.startup_begin();
 
     let daemon_start_text = daemon_start.to_string();
-    let script_start_text = socket::now_us().to_string();
+    let script_start_text = registry::now_us().to_string();
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(environ.len() + 2);
     pairs.extend(environ.iter().copied().filter(|(k, _)| {
         !matches!(

@@ -645,13 +645,6 @@ impl Epoll {
     }
 }
 
-/// Current time in microseconds since the epoch (Apache's `apr_time_now`).
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

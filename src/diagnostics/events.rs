@@ -17,21 +17,14 @@ use crate::python::tstate;
 use pyo3::ffi;
 use std::ffi::CStr;
 
-/// The list stored under `key` in this interpreter's `mod_wsgi` module,
-/// borrowed (read at call time, so a reassigned attribute is honoured).
+/// The `mod_wsgi` attribute `name` if it is a list, borrowed.
 ///
 /// # Safety
-/// GIL held with `interp` attached.
-unsafe fn module_list(interp: &Interp, key: &[u8]) -> *mut ffi::PyObject {
-    // SAFETY: per contract; the module and the interned key are owned by the cache.
+/// GIL held with `interp` attached; `name` from its cache.
+unsafe fn module_list(interp: &Interp, name: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: per contract.
     unsafe {
-        let cache = interp.cache();
-        let Some(key) = cache.key(key) else {
-            ffi::PyErr_Clear();
-            return std::ptr::null_mut();
-        };
-        let dict = ffi::PyModule_GetDict(cache.module);
-        let list = ffi::PyDict_GetItem(dict, key);
+        let list = interp.cache().module_attr(name);
         if list.is_null() || ffi::PyList_Check(list) == 0 {
             return std::ptr::null_mut();
         }
@@ -46,7 +39,7 @@ unsafe fn module_list(interp: &Interp, key: &[u8]) -> *mut ffi::PyObject {
 pub unsafe fn has_subscribers(interp: &Interp) -> bool {
     // SAFETY: per contract.
     unsafe {
-        let list = module_list(interp, b"event_callbacks");
+        let list = module_list(interp, interp.cache().name_event_callbacks);
         !list.is_null() && ffi::PyList_GET_SIZE(list) > 0
     }
 }
@@ -234,12 +227,13 @@ pub unsafe fn publish(interp: &Interp, name: &str, event: &Event<'_>) {
             ffi::PyErr_Clear();
             return;
         };
-        let mut lists = vec![b"event_callbacks".as_slice()];
+        let cache = interp.cache();
+        let mut lists = vec![cache.name_event_callbacks];
         if name == "process_stopping" {
-            lists.push(b"shutdown_callbacks");
+            lists.push(cache.name_shutdown_callbacks);
         }
-        for key in lists {
-            let list = module_list(interp, key);
+        for list_name in lists {
+            let list = module_list(interp, list_name);
             let Some(list) = PyOwned::from_borrowed(list) else {
                 continue;
             };

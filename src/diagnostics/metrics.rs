@@ -53,27 +53,42 @@ fn current_rss() -> u64 {
     pages * page
 }
 
-/// Peak RSS (bytes) and process CPU times (user, system seconds).
-fn rusage() -> (u64, f64, f64) {
+/// What `getrusage` reports for the process or the calling thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    /// Peak resident set size, bytes (process-wide even for a thread).
+    pub max_rss: u64,
+    /// CPU time in user mode, seconds.
+    pub user: f64,
+    /// CPU time in the kernel, seconds.
+    pub system: f64,
+}
+
+/// `getrusage(who)`: `libc::RUSAGE_SELF` or `libc::RUSAGE_THREAD`.
+pub fn usage(who: libc::c_int) -> Option<Usage> {
     // SAFETY: getrusage fills the zeroed struct we own.
     unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return (0, 0.0, 0.0);
+        if libc::getrusage(who, &mut usage) != 0 {
+            return None;
         }
         let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        (
-            usage.ru_maxrss.max(0) as u64 * 1024,
-            secs(usage.ru_utime),
-            secs(usage.ru_stime),
-        )
+        Some(Usage {
+            max_rss: usage.ru_maxrss.max(0) as u64 * 1024,
+            user: secs(usage.ru_utime),
+            system: secs(usage.ru_stime),
+        })
     }
 }
 
 /// The process metrics now.
 pub fn process_metrics() -> ProcessMetrics {
     let totals = registry::totals();
-    let (memory_max_rss, cpu_user_time, cpu_system_time) = rusage();
+    let Usage {
+        max_rss: memory_max_rss,
+        user: cpu_user_time,
+        system: cpu_system_time,
+    } = usage(libc::RUSAGE_SELF).unwrap_or_default();
     let restart = registry::restart_time();
     let now = SystemTime::now();
     ProcessMetrics {

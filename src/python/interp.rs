@@ -75,6 +75,11 @@ pub struct InterpCache {
     pub https: *mut ffi::PyObject,
     /// Interned `"close"`, looked up on every response iterable.
     pub name_close: *mut ffi::PyObject,
+    /// Interned names of the `mod_wsgi` attributes every request looks up
+    /// (`crate::diagnostics::events`, `crate::wsgi::tracking`).
+    pub name_event_callbacks: *mut ffi::PyObject,
+    pub name_shutdown_callbacks: *mut ffi::PyObject,
+    pub name_active_requests: *mut ffi::PyObject,
     pub scripts: HashMap<String, LoadedScript>,
     /// Interned event field names, by [`EventKey`] (NULL until first use).
     event_keys: [*mut ffi::PyObject; EventKey::COUNT],
@@ -89,6 +94,17 @@ const MAX_CACHED_KEYS: usize = 512;
 const MAX_RECENT_KEYS: usize = 128;
 
 impl InterpCache {
+    /// The `mod_wsgi` module attribute `name` (an interned name from this
+    /// cache), borrowed from the module's dict; NULL if absent. Read at
+    /// each use, so an attribute the application reassigned is honoured.
+    ///
+    /// # Safety
+    /// GIL held, owning interpreter attached.
+    pub unsafe fn module_attr(&self, name: *mut ffi::PyObject) -> *mut ffi::PyObject {
+        // SAFETY: per contract; the module is owned by the cache.
+        unsafe { ffi::PyDict_GetItem(ffi::PyModule_GetDict(self.module), name) }
+    }
+
     /// The interned name of an event field, made on first use (borrowed
     /// from the cache; NULL if Python cannot allocate it).
     ///
@@ -265,6 +281,9 @@ impl Interp {
                 cache.http,
                 cache.https,
                 cache.name_close,
+                cache.name_event_callbacks,
+                cache.name_shutdown_callbacks,
+                cache.name_active_requests,
                 cache.module,
             ]
             .into_iter()
@@ -347,11 +366,17 @@ unsafe fn try_setup(
             http: object::str_from_utf8("http")?.into_ptr(),
             https: object::str_from_utf8("https")?.into_ptr(),
             name_close: std::ptr::null_mut(),
+            name_event_callbacks: std::ptr::null_mut(),
+            name_shutdown_callbacks: std::ptr::null_mut(),
+            name_active_requests: std::ptr::null_mut(),
             scripts: HashMap::new(),
             event_keys: [std::ptr::null_mut(); EventKey::COUNT],
         };
         for (slot, name) in [
             (&mut cache.name_close, "close"),
+            (&mut cache.name_event_callbacks, "event_callbacks"),
+            (&mut cache.name_shutdown_callbacks, "shutdown_callbacks"),
+            (&mut cache.name_active_requests, "active_requests"),
             (&mut cache.key_url_scheme, "wsgi.url_scheme"),
             (&mut cache.key_input, "wsgi.input"),
             (&mut cache.key_errors, "wsgi.errors"),

@@ -8,6 +8,7 @@
 //! registry entry per request.
 
 use crate::diagnostics::events::{self, Event, EventKey};
+use crate::diagnostics::metrics;
 use crate::diagnostics::registry::{self, RequestGuard};
 use crate::python::interp::Interp;
 use crate::python::object::{self, PyOwned};
@@ -37,16 +38,8 @@ pub struct EventContext {
 }
 
 /// CPU time of the calling thread (user, system) in seconds.
-pub fn thread_cpu() -> Option<(f64, f64)> {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_THREAD, &mut usage) != 0 {
-            return None;
-        }
-        let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        Some((secs(usage.ru_utime), secs(usage.ru_stime)))
-    }
+fn thread_cpu() -> Option<(f64, f64)> {
+    metrics::usage(libc::RUSAGE_THREAD).map(|u| (u.user, u.system))
 }
 
 /// The thread's CPU time for `request_finished`, sampled before the GIL is
@@ -291,8 +284,7 @@ unsafe fn active_requests_dict(interp: &Interp) -> Option<PyOwned> {
     // SAFETY: GIL held with `interp` attached (caller's contract).
     unsafe {
         let cache = interp.cache();
-        let key = cache.key(b"active_requests")?;
-        let dict = ffi::PyDict_GetItem(ffi::PyModule_GetDict(cache.module), key);
+        let dict = cache.module_attr(cache.name_active_requests);
         if dict.is_null() || ffi::PyDict_Check(dict) == 0 {
             return None;
         }
