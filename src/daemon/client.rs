@@ -919,14 +919,21 @@ mod tests {
         proxy(target, 0, &mut encode, &log, host, &mut buffers)
     }
 
-    #[test]
-    fn kept_connections_are_reused_and_a_closed_one_is_resent_fresh() {
-        let dir = std::env::temp_dir().join(format!("wsgirt-pool-{}", std::process::id()));
+    /// A listening socket in a fresh directory, standing in for a daemon:
+    /// (directory, listener, socket path as bytes).
+    fn fake_daemon_socket(name: &str) -> (std::path::PathBuf, UnixListener, Vec<u8>) {
+        let dir = std::env::temp_dir().join(format!("wsgirt-{name}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("d.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).unwrap();
         let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        (dir, listener, path_bytes)
+    }
+
+    #[test]
+    fn kept_connections_are_reused_and_a_closed_one_is_resent_fresh() {
+        let (dir, listener, path_bytes) = fake_daemon_socket("pool");
         let target = Target {
             name: "pool",
             socket_path: &path_bytes,
@@ -967,12 +974,7 @@ mod tests {
 
     #[test]
     fn a_kept_connection_closed_after_reading_the_request_is_a_failure() {
-        let dir = std::env::temp_dir().join(format!("wsgirt-pool-eof-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("d.sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        let path_bytes = path.to_string_lossy().into_owned().into_bytes();
+        let (dir, listener, path_bytes) = fake_daemon_socket("pool-eof");
         let target = Target {
             name: "pool-eof",
             socket_path: &path_bytes,
