@@ -44,7 +44,7 @@ pub unsafe fn has_subscribers(interp: &Interp) -> bool {
     }
 }
 
-/// Every field name an event carries. Each interpreter interns them once
+/// Every field name an event carries, and the events' names. Each interpreter interns them once
 /// ([`crate::python::interp::InterpCache::event_key`]), so building an event
 /// allocates only its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,11 +74,17 @@ pub enum EventKey {
     ResponseStatus,
     ShutdownReason,
     ThreadId,
+    // The events' own names (a callback's first argument).
+    ProcessStopping,
+    RequestException,
+    RequestFinished,
+    RequestStarted,
+    ResponseStarted,
 }
 
 impl EventKey {
     /// How many keys there are (the size of each interpreter's table).
-    pub const COUNT: usize = 25;
+    pub const COUNT: usize = 30;
 
     /// The field name.
     pub fn name(self) -> &'static CStr {
@@ -108,6 +114,11 @@ impl EventKey {
             EventKey::ResponseStatus => c"response_status",
             EventKey::ShutdownReason => c"shutdown_reason",
             EventKey::ThreadId => c"thread_id",
+            EventKey::ProcessStopping => c"process_stopping",
+            EventKey::RequestException => c"request_exception",
+            EventKey::RequestFinished => c"request_finished",
+            EventKey::RequestStarted => c"request_started",
+            EventKey::ResponseStarted => c"response_started",
         }
     }
 }
@@ -211,39 +222,40 @@ impl<'i> Event<'i> {
     }
 }
 
-/// Calls every subscriber of this interpreter with `name` and `event`;
-/// `process_stopping` also goes to `mod_wsgi.shutdown_callbacks`.
+/// Calls every subscriber of this interpreter with the event's `name` (one
+/// of the event-name keys) and `event`; `process_stopping` also goes to
+/// `mod_wsgi.shutdown_callbacks`.
 ///
 /// # Safety
 /// GIL held with `interp` attached; no exception pending.
-pub unsafe fn publish(interp: &Interp, name: &str, event: &Event<'_>) {
+pub unsafe fn publish(interp: &Interp, name: EventKey, event: &Event<'_>) {
     // SAFETY: per contract.
     unsafe {
-        let Some(name_obj) = interp
-            .cache()
-            .key(name.as_bytes())
-            .and_then(|key| PyOwned::from_borrowed(key))
-        else {
+        let Some(name_obj) = PyOwned::from_borrowed(event.key(name)) else {
             ffi::PyErr_Clear();
             return;
         };
         let cache = interp.cache();
-        let mut lists = vec![cache.name_event_callbacks];
-        if name == "process_stopping" {
-            lists.push(cache.name_shutdown_callbacks);
-        }
-        for list_name in lists {
-            let list = module_list(interp, list_name);
-            let Some(list) = PyOwned::from_borrowed(list) else {
+        let shutdown = (name == EventKey::ProcessStopping).then_some(cache.name_shutdown_callbacks);
+        for list_name in std::iter::once(cache.name_event_callbacks).chain(shutdown) {
+            let Some(list) = PyOwned::from_borrowed(module_list(interp, list_name)) else {
                 continue;
             };
-            // A snapshot (owned references): a callback that subscribes
-            // or unsubscribes others must not change this round.
-            let callbacks: Vec<PyOwned> = (0..ffi::PyList_GET_SIZE(list.as_ptr()))
-                .filter_map(|i| PyOwned::from_borrowed(ffi::PyList_GET_ITEM(list.as_ptr(), i)))
-                .collect();
-            for callback in &callbacks {
-                call_one(callback.as_ptr(), name_obj.as_ptr(), event);
+            // A snapshot (a new list holding its own references): a
+            // callback that subscribes or unsubscribes others must not
+            // change this round.
+            let len = ffi::PyList_GET_SIZE(list.as_ptr());
+            let Some(snapshot) = PyOwned::from_owned(ffi::PyList_GetSlice(list.as_ptr(), 0, len))
+            else {
+                ffi::PyErr_Clear();
+                continue;
+            };
+            for i in 0..ffi::PyList_GET_SIZE(snapshot.as_ptr()) {
+                call_one(
+                    ffi::PyList_GET_ITEM(snapshot.as_ptr(), i),
+                    name_obj.as_ptr(),
+                    event,
+                );
             }
         }
     }
@@ -251,14 +263,18 @@ pub unsafe fn publish(interp: &Interp, name: &str, event: &Event<'_>) {
 
 /// `callback(name, **event)`; merges a returned dict; logs and swallows errors.
 unsafe fn call_one(callback: *mut ffi::PyObject, name: *mut ffi::PyObject, event: &Event<'_>) {
-    // SAFETY: GIL held by the caller; all objects are alive for the call.
+    // SAFETY: GIL held by the caller; all objects are alive for the call
+    // (`callback` is held by the caller's snapshot, `name` by the cache).
     unsafe {
-        let Some(args) = PyOwned::from_owned(ffi::PyTuple_Pack(1, name)) else {
-            ffi::PyErr_Clear();
-            return;
-        };
-        let result =
-            PyOwned::from_owned(ffi::PyObject_Call(callback, args.as_ptr(), event.as_ptr()));
+        // One positional argument straight from the stack and the event as
+        // keywords: no argument tuple per call.
+        let args = [name];
+        let result = PyOwned::from_owned(ffi::PyObject_VectorcallDict(
+            callback,
+            args.as_ptr(),
+            1,
+            event.as_ptr(),
+        ));
         match result {
             Some(result) => {
                 if ffi::PyDict_Check(result.as_ptr()) != 0
@@ -308,7 +324,7 @@ pub unsafe fn publish_process_stopping(interp: &Interp, reason: &str) {
             EventKey::ShutdownReason,
             object::str_from_utf8(reason).map_or(std::ptr::null_mut(), PyOwned::into_ptr),
         );
-        publish(interp, "process_stopping", &event);
+        publish(interp, EventKey::ProcessStopping, &event);
     }
 }
 

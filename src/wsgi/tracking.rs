@@ -80,12 +80,39 @@ fn environ_value<'a>(spec: &RequestSpec<'a>, key: &[u8]) -> Option<&'a [u8]> {
         .map(|(_, v)| *v)
 }
 
-/// A microsecond timestamp from the environ (`mod_wsgi.request_start`, ...).
-fn environ_us(spec: &RequestSpec<'_>, key: &[u8]) -> i64 {
-    environ_value(spec, key)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+/// The environ's `mod_wsgi.*` numbers `request_started` reports, found in
+/// one pass over the environ (hosts send them among dozens of variables).
+#[derive(Default)]
+struct StartNumbers {
+    request_start: i64,
+    queue_start: i64,
+    daemon_start: i64,
+    daemon_connects: i64,
+    daemon_restarts: i64,
+}
+
+impl StartNumbers {
+    fn from_environ(spec: &RequestSpec<'_>) -> StartNumbers {
+        let mut numbers = StartNumbers::default();
+        for (key, value) in spec.environ {
+            let Some(name) = key.strip_prefix(b"mod_wsgi.") else {
+                continue;
+            };
+            let slot = match name {
+                b"request_start" => &mut numbers.request_start,
+                b"queue_start" => &mut numbers.queue_start,
+                b"daemon_start" => &mut numbers.daemon_start,
+                b"daemon_connects" => &mut numbers.daemon_connects,
+                b"daemon_restarts" => &mut numbers.daemon_restarts,
+                _ => continue,
+            };
+            *slot = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+        }
+        numbers
+    }
 }
 
 impl Tracking {
@@ -181,20 +208,15 @@ impl Tracking {
             };
             event.set(EventKey::RequestId, self.request_id.as_ptr());
             event.set_u64(EventKey::ThreadId, self.thread_number);
-            event.set_i64(
-                EventKey::DaemonConnects,
-                environ_us(spec, b"mod_wsgi.daemon_connects"),
-            );
-            event.set_i64(
-                EventKey::DaemonRestarts,
-                environ_us(spec, b"mod_wsgi.daemon_restarts"),
-            );
-            for (key, name) in [
-                (EventKey::RequestStart, &b"mod_wsgi.request_start"[..]),
-                (EventKey::QueueStart, b"mod_wsgi.queue_start"),
-                (EventKey::DaemonStart, b"mod_wsgi.daemon_start"),
+            let numbers = StartNumbers::from_environ(spec);
+            event.set_i64(EventKey::DaemonConnects, numbers.daemon_connects);
+            event.set_i64(EventKey::DaemonRestarts, numbers.daemon_restarts);
+            for (key, us) in [
+                (EventKey::RequestStart, numbers.request_start),
+                (EventKey::QueueStart, numbers.queue_start),
+                (EventKey::DaemonStart, numbers.daemon_start),
             ] {
-                event.set_f64(key, events::seconds(environ_us(spec, name)));
+                event.set_f64(key, events::seconds(us));
             }
             event.set(EventKey::ApplicationObject, callable.as_ptr());
             event.set(EventKey::RequestEnviron, environ);
@@ -203,7 +225,7 @@ impl Tracking {
                 events::seconds(self.application_start_us),
             );
             event.set(EventKey::RequestData, self.request_data.as_ptr());
-            events::publish(interp, "request_started", &event);
+            events::publish(interp, EventKey::RequestStarted, &event);
             match PyOwned::from_borrowed(event.get(EventKey::ApplicationObject)) {
                 Some(replacement) => replacement,
                 None => callable,
@@ -274,7 +296,7 @@ impl Tracking {
             );
             event.set_f64(EventKey::ApplicationTime, application_time);
             event.set(EventKey::RequestData, self.request_data.as_ptr());
-            events::publish(interp, "request_finished", &event);
+            events::publish(interp, EventKey::RequestFinished, &event);
         }
     }
 }
@@ -313,7 +335,7 @@ pub unsafe fn response_started(
         event.set(EventKey::ResponseHeaders, headers);
         event.set(EventKey::ExceptionInfo, exc_info);
         event.set(EventKey::RequestData, context.request_data);
-        events::publish(&*context.interp, "response_started", &event);
+        events::publish(&*context.interp, EventKey::ResponseStarted, &event);
     }
 }
 
@@ -343,6 +365,6 @@ pub unsafe fn request_exception(
         event.set(EventKey::RequestId, context.request_id);
         event.set_owned(EventKey::ExceptionInfo, info);
         event.set(EventKey::RequestData, context.request_data);
-        events::publish(&*context.interp, "request_exception", &event);
+        events::publish(&*context.interp, EventKey::RequestException, &event);
     }
 }
