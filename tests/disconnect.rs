@@ -122,3 +122,64 @@ fn read_errors_raise_ioerror_into_the_application() {
     assert_eq!(host.response.start_calls, 0);
     assert_no_traceback(req.ctx);
 }
+
+/// A small list body is handed to the host in one write after the
+/// application has finished (the request takes the GIL once).
+#[test]
+fn small_list_body_is_one_write_at_the_end() {
+    let req = Req::new("disconnect.wsgi").query("list:l0");
+    let mut host = Host::new(Vec::new());
+    host.keep_body = true;
+    let (status, result) = run(&req, &mut host);
+    assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text(req.ctx));
+    let result = result.unwrap();
+    assert_eq!(result.bytes_written, 3000);
+    assert!(!result.incomplete && !result.client_gone);
+    assert_eq!(host.response.start_calls, 1);
+    assert_eq!(host.response.writes, vec![(3000, false)]);
+    let mut expected = vec![b'a'; 1000];
+    expected.extend([b'b'; 1000]);
+    expected.extend([b'c'; 1000]);
+    assert_eq!(host.response.body, expected);
+}
+
+/// A held-back list body the client never takes: a disconnect is reported
+/// and not logged; a timeout cuts the response short with one clear line.
+#[test]
+fn held_back_body_failures() {
+    let (req, _, result, status) = gone_after("list", "l1", 0);
+    assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text(req.ctx));
+    let result = result.unwrap();
+    assert!(result.client_gone);
+    assert!(!result.incomplete);
+    assert!(
+        log_for(req.ctx).iter().all(|l| l.level > 3),
+        "{}",
+        log_text(req.ctx)
+    );
+
+    let req = Req::new("disconnect.wsgi").query("list:l2");
+    let mut host = Host::new(Vec::new());
+    host.gone_after = Some(0);
+    host.write_error_code = wsgirt_io::WSGIRT_IO_TIMEOUT;
+    let (status, result) = run(&req, &mut host);
+    assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text(req.ctx));
+    let result = result.unwrap();
+    assert!(
+        result.incomplete,
+        "a timed-out response must not look complete: {}",
+        log_text(req.ctx)
+    );
+    assert!(!result.client_gone);
+    assert_no_traceback(req.ctx);
+    let errors: Vec<_> = log_for(req.ctx)
+        .into_iter()
+        .filter(|l| l.level <= 3)
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", log_text(req.ctx));
+    assert!(
+        errors[0].starts_with("WSGIRT0305: ") && errors[0].ends_with("Connection timed out."),
+        "{errors:?}"
+    );
+}

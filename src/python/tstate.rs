@@ -154,6 +154,14 @@ pub fn allow_threads<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+impl Attached<'_> {
+    /// True when this guard did not take the GIL itself (the thread was
+    /// already attached), so dropping it keeps the GIL held.
+    pub fn is_nested(&self) -> bool {
+        self.nested
+    }
+}
+
 impl Drop for Attached<'_> {
     fn drop(&mut self) {
         if self.nested {

@@ -104,7 +104,20 @@ pub struct RequestState<'a> {
     pub busy: Cell<bool>,
     /// Set when the interpreter had event subscribers at request start.
     pub events: Option<EventContext>,
+    /// Body bytes held back by [`RequestState::output`] (see [`DEFER_LIMIT`]).
+    deferred: Vec<u8>,
+    /// The status and headers are held back with `deferred`.
+    deferred_headers: bool,
 }
+
+/// Unflushed output (a list or tuple body) up to this many bytes is copied
+/// and handed to the host only after the request has released the GIL at
+/// its end, instead of releasing and re-taking the GIL around a host call
+/// mid-request. Under load every GIL hand-off can cost a thread switch; a
+/// hello-world response then takes the GIL once instead of twice. The host
+/// buffers unflushed data anyway (Apache's core output filter does), so
+/// the client sees the same bytes at practically the same time.
+pub const DEFER_LIMIT: usize = 16 * 1024;
 
 /// Why output could not be sent.
 pub enum OutputError {
@@ -135,27 +148,29 @@ impl<'a> RequestState<'a> {
             name_close: std::ptr::null_mut(),
             busy: Cell::new(false),
             events: None,
+            deferred: Vec::new(),
+            deferred_headers: false,
         }
     }
 
-    /// Hands status and headers to the host if not yet done. GIL held.
+    /// Hands status and headers to the host if not yet done (headers held
+    /// back with output count as done: they go out at request end). GIL
+    /// held.
     pub fn send_headers(&mut self) -> Result<(), OutputError> {
         if self.headers_sent {
             return Ok(());
         }
-        let Some((code, line)) = &self.status else {
+        if self.status.is_none() {
             // SAFETY: called with the GIL held (from the response loop or a Python callback).
             unsafe { error::set(ffi::PyExc_RuntimeError, "response has not been started") };
             return Err(OutputError::Raised);
-        };
-        let (code, io, headers) = (*code, self.io, &self.headers);
-        let result = self.host_call(|| io.start_response(code, line, headers));
-        self.headers_sent = true;
-        result.map_err(OutputError::Io)
+        }
+        self.send_with_pending(&[], false)
     }
 
     /// Sends a body block (headers first), clipped to `Content-Length`.
-    /// GIL held on entry and exit; released around the host call.
+    /// GIL held on entry and exit; released around the host call. Small
+    /// unflushed blocks are held back instead ([`DEFER_LIMIT`]).
     pub fn output(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
         let data = match self.content_length {
             Some(limit) => {
@@ -164,37 +179,94 @@ impl<'a> RequestState<'a> {
             }
             None => data,
         };
-        let io = self.io;
-        let result = match &self.status {
-            // Headers and the first block in one host call: one GIL release
-            // instead of two per response (under load every release can
-            // cost a thread switch).
-            Some((code, line)) if !self.headers_sent => {
-                let (code, headers) = (*code, &self.headers);
-                let result = self.host_call(|| {
-                    io.start_response(code, line, headers)?;
-                    if data.is_empty() {
-                        Ok(())
-                    } else {
-                        io.write(data, flush)
-                    }
-                });
+        if self.status.is_none() {
+            // Raises "response has not been started".
+            return self.send_headers();
+        }
+        if !flush && !data.is_empty() && self.deferred.len() + data.len() <= DEFER_LIMIT {
+            if !self.headers_sent {
+                // Committed: start_response may no longer replace them.
                 self.headers_sent = true;
-                result
+                self.deferred_headers = true;
             }
-            // Raises "response has not been started" when there is no status.
-            _ => {
-                self.send_headers()?;
-                if data.is_empty() {
-                    return Ok(());
-                }
-                self.host_call(|| io.write(data, flush))
-            }
-        };
-        result.map_err(OutputError::Io)?;
+            self.deferred.extend_from_slice(data);
+        } else {
+            self.send_with_pending(data, flush)?;
+        }
         self.bytes_written += data.len() as u64;
         self.output_writes += 1;
         Ok(())
+    }
+
+    /// True when headers or body bytes are held back.
+    fn has_deferred(&self) -> bool {
+        self.deferred_headers || !self.deferred.is_empty()
+    }
+
+    /// One host call (one GIL release) for the headers if not yet sent,
+    /// the held-back bytes, then `data`. GIL held; a status is set.
+    fn send_with_pending(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
+        let Some((code, line)) = &self.status else {
+            return Ok(());
+        };
+        let headers_now = !self.headers_sent || self.deferred_headers;
+        let held = std::mem::take(&mut self.deferred);
+        let (code, io, headers) = (*code, self.io, &self.headers);
+        let result = self.host_call(|| {
+            if headers_now {
+                io.start_response(code, line, headers)?;
+            }
+            if !held.is_empty() {
+                io.write(&held, flush && data.is_empty())?;
+            }
+            if !data.is_empty() {
+                io.write(data, flush)?;
+            }
+            Ok(())
+        });
+        self.headers_sent = true;
+        self.deferred_headers = false;
+        result.map_err(OutputError::Io)
+    }
+
+    /// Hands held-back output to the host at request end. Called with the
+    /// GIL released (the request's Python objects are expired by then).
+    /// A failure makes the response incomplete, as a failed write would
+    /// have mid-request.
+    fn send_deferred(&mut self) {
+        if !self.has_deferred() {
+            return;
+        }
+        let Some((code, line)) = &self.status else {
+            return;
+        };
+        let result = (|| {
+            if self.deferred_headers {
+                self.io.start_response(*code, line, &self.headers)?;
+            }
+            if !self.deferred.is_empty() {
+                self.io.write(&self.deferred, false)?;
+            }
+            Ok(())
+        })();
+        self.deferred_headers = false;
+        self.deferred = Vec::new();
+        match result {
+            Ok(()) => {}
+            Err(IoError::ClientGone) => self.client_gone = true,
+            Err(err) => {
+                self.failed = true;
+                let reason = match err {
+                    IoError::Timeout => "Connection timed out",
+                    _ => "write failed",
+                };
+                let message = format!(
+                    "WSGIRT0305: mod_wsgi (pid={}): Failed to write response data: {reason}.",
+                    std::process::id()
+                );
+                logging::log(Level::Err, self.log_ctx, &message);
+            }
+        }
     }
 
     /// Runs a host call with the GIL released, marking the request busy.
@@ -323,6 +395,12 @@ pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completi
     let previous = logging::set_current_request(spec.log_ctx);
     let outcome = run_attached(&attached, spec, &mut state, cpu_start);
     logging::set_current_request(previous);
+    if attached.is_nested() {
+        tstate::allow_threads(|| state.send_deferred());
+    } else {
+        drop(attached);
+        state.send_deferred();
+    }
     Completion {
         outcome,
         http_status: state.status.as_ref().map_or(0, |(code, _)| *code),

@@ -28,6 +28,11 @@ def application(environ, start_response):
                 st['closed'] = True
         return Body()
 
+    if mode == 'list':
+        # Small blocks in a list: held back and handed over at request end.
+        start_response('200 OK', [])
+        return [b'a' * 1000, b'b' * 1000, b'c' * 1000]
+
     if mode == 'write':
         st = STATE[token] = {'writes': 0, 'error': None}
         write = start_response('200 OK', [])

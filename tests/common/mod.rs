@@ -222,8 +222,10 @@ pub struct Host {
     pub response: Response,
     /// Store body bytes (off for huge responses).
     pub keep_body: bool,
-    /// Writes report WSGIRT_IO_CLIENT_GONE once this many bytes were received.
+    /// Writes report `write_error_code` (WSGIRT_IO_CLIENT_GONE unless set)
+    /// once this many bytes were received.
     pub gone_after: Option<u64>,
+    pub write_error_code: wsgirt_io,
     /// The read callback reports `read_error_code` once this many bytes were read.
     pub read_error_after: Option<u64>,
     pub read_error_code: wsgirt_io,
@@ -246,6 +248,7 @@ impl Host {
             response: Response::default(),
             keep_body: true,
             gone_after: None,
+            write_error_code: wsgirt_io::WSGIRT_IO_CLIENT_GONE,
             read_error_after: None,
             read_error_code: wsgirt_io::WSGIRT_IO_ERROR,
             send_file: true,
@@ -329,7 +332,7 @@ unsafe extern "C" fn write_cb(ctx: *mut c_void, data: *const u8, len: usize, fla
     let host = unsafe { &mut *ctx.cast::<Host>() };
     if let Some(limit) = host.gone_after {
         if host.response.body_len >= limit {
-            return wsgirt_io::WSGIRT_IO_CLIENT_GONE as u32;
+            return host.write_error_code as u32;
         }
     }
     host.response
