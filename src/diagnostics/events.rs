@@ -123,6 +123,34 @@ impl EventKey {
     }
 }
 
+/// The most fields an event has (`request_finished`).
+const MAX_EVENT_FIELDS: ffi::Py_ssize_t = 14;
+
+#[cfg(not(Py_3_13))]
+extern "C" {
+    /// CPython's presized dict constructor (exported through 3.12).
+    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
+}
+
+/// A new dict with room for every event field, so filling it never
+/// resizes (a plain dict resizes twice on the way to 13 keys).
+///
+/// # Safety
+/// GIL held.
+unsafe fn new_event_dict() -> *mut ffi::PyObject {
+    #[cfg(not(Py_3_13))]
+    // SAFETY: GIL held (caller's contract); returns a new reference or NULL.
+    unsafe {
+        _PyDict_NewPresized(MAX_EVENT_FIELDS)
+    }
+    #[cfg(Py_3_13)]
+    // SAFETY: GIL held (caller's contract).
+    unsafe {
+        let _ = MAX_EVENT_FIELDS;
+        ffi::PyDict_New()
+    }
+}
+
 /// An event dict being built. Keys are the interpreter's interned strings
 /// (cached per interpreter), so building an event allocates only values.
 pub struct Event<'i> {
@@ -135,7 +163,7 @@ impl<'i> Event<'i> {
     /// GIL held with `interp` attached (for as long as the event is used).
     pub unsafe fn new(interp: &'i Interp) -> Option<Event<'i>> {
         // SAFETY: per contract.
-        let dict = unsafe { PyOwned::from_owned(ffi::PyDict_New()) }?;
+        let dict = unsafe { PyOwned::from_owned(new_event_dict()) }?;
         Some(Event { dict, interp })
     }
 
