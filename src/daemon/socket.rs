@@ -245,6 +245,18 @@ impl Conn {
         Ok(&self.buf[start..start + n])
     }
 
+    /// The bytes already buffered, without a system call (for looking
+    /// ahead at frames that arrived together).
+    pub fn buffered_bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Consumes `n` buffered bytes (`n` ≤ what [`Conn::buffered_bytes`] gave).
+    pub fn consume_buffered(&mut self, n: usize) {
+        assert!(n <= self.buffered());
+        self.start += n;
+    }
+
     /// The oldest received descriptor not yet taken.
     pub fn take_fd(&mut self) -> Option<OwnedFd> {
         self.fds.pop_front()
