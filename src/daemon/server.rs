@@ -31,7 +31,7 @@ use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
 use crate::daemon::remote_io::RemoteIo;
 use crate::daemon::socket::{self, Conn, Epoll, Pipe, WireError};
-use crate::daemon::spool::Ring;
+use crate::daemon::spool::{self, Ring};
 use crate::diagnostics::registry;
 use crate::logging::{self, Level};
 use crate::python::tstate;
@@ -544,6 +544,7 @@ pub fn serve(
         return error("Couldn't set up the listener socket", err);
     }
     let threads = opts.threads.max(1) as usize;
+    spool::set_limit(threads * spool::RINGS_PER_THREAD);
     let epoch = Instant::now();
     let shared = Arc::new(Shared {
         runtime,

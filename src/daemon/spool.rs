@@ -30,10 +30,18 @@
 //! segment `s − 1`, which says segment `s − 2` (the same half) is free. So
 //! at most [`RING_LEN`] bytes are ahead of the client per request (plus
 //! what the client's TCP socket buffers), and a response of up to
-//! [`RING_LEN`] never waits.
+//! [`RING_LEN`] never waits. (A 512 KiB ring cost `big`, 1 MiB per
+//! response, a fifth of its throughput in those waits.)
+//!
+//! Memory: a ring's pages are allocated as far as responses reach into it
+//! and stay while the connection is kept, mapped in both processes (so
+//! both RSS figures count them). A daemon process holds at most
+//! [`RINGS_PER_THREAD`] × threads rings; connections beyond that send
+//! large blocks through the socket.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Size of a connection's ring.
 pub const RING_LEN: usize = 1 << 20;
@@ -41,12 +49,50 @@ pub const RING_LEN: usize = 1 << 20;
 pub const SEGMENT: usize = RING_LEN / 2;
 /// Largest ring a worker maps.
 const MAX_VIEW: usize = 64 << 20;
+/// Rings a daemon process may hold per request thread (kept connections
+/// outnumber threads: Apache's threads each keep one).
+pub const RINGS_PER_THREAD: usize = 4;
+
+/// Rings alive in this process, and how many may be (0: not set, 64).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many rings this process may hold at once. A daemon process
+/// serves once; where several serve loops share a process (tests), the
+/// largest limit applies.
+pub fn set_limit(rings: usize) {
+    LIMIT.fetch_max(rings.max(1), Ordering::AcqRel);
+}
+
+/// One ring counted against the limit; released on drop.
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        let limit = match LIMIT.load(Ordering::Acquire) {
+            0 => 64,
+            n => n,
+        };
+        LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The daemon's side of a ring: read-write mapping, and whether the worker
 /// has the descriptor already.
 pub struct Ring {
     fd: OwnedFd,
     map: NonNull<u8>,
+    _slot: Slot,
     /// The worker received the descriptor (with an earlier `Spool` frame).
     pub passed: bool,
 }
@@ -56,10 +102,11 @@ pub struct Ring {
 unsafe impl Send for Ring {}
 
 impl Ring {
-    /// A fresh ring; `None` if a memory file cannot be made, sized, sealed
-    /// or mapped (descriptor or memory limits): large blocks then go
-    /// through the socket.
+    /// A fresh ring; `None` if the process holds as many as it may, or a
+    /// memory file cannot be made, sized, sealed or mapped (descriptor or
+    /// memory limits): large blocks then go through the socket.
     pub fn new() -> Option<Ring> {
+        let slot = Slot::take()?;
         // SAFETY: a NUL-terminated name and valid flags.
         let raw = unsafe {
             libc::memfd_create(
@@ -102,6 +149,7 @@ impl Ring {
         Some(Ring {
             fd,
             map: NonNull::new(map.cast())?,
+            _slot: slot,
             passed: false,
         })
     }
@@ -254,6 +302,7 @@ mod tests {
 
     #[test]
     fn a_ring_is_seen_by_a_view_of_its_descriptor() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut ring = Ring::new().expect("memfd");
         ring.write(SEGMENT - 3, b"abcdef");
         // Every alignment and length around the 64-byte streaming loop.
@@ -274,6 +323,23 @@ mod tests {
         assert_eq!(view.range(RING_LEN as u64 - 1, 1), Some(&[0u8][..]));
         assert_eq!(view.range(RING_LEN as u64, 1), None);
         assert_eq!(view.range(u64::MAX, 2), None);
+    }
+
+    /// The tests that make rings run one at a time (they share the count).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn rings_are_limited_per_process() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let live = LIVE.load(Ordering::Acquire);
+        let saved = LIMIT.swap(live + 2, Ordering::AcqRel);
+        let a = Ring::new().expect("first");
+        let b = Ring::new().expect("second");
+        assert!(Ring::new().is_none(), "over the limit");
+        drop(a);
+        let c = Ring::new().expect("a freed slot is reused");
+        drop((b, c));
+        LIMIT.store(saved, Ordering::Release);
     }
 
     #[test]
