@@ -19,13 +19,14 @@
 //!    `Start` → host `start_response`; `Data` → host writes of at most
 //!    `response-buffer-size` bytes (flush flag on the frame's last piece);
 //!    `File` + descriptor → host `send_file` (or a copy when the host has
-//!    none), then the descriptor is closed; `Spool` → a host write straight
-//!    from the connection's mapped spool ring ([`crate::daemon::spool`]; its descriptor
-//!    comes with the first such frame on the connection, and the mapping
-//!    stays with the connection in the pool), answering `SpoolDone` first
-//!    when the frame asks (always, even with the client gone: the daemon
-//!    may be waiting for it); `End` → done. When the client goes away,
-//!    `Gone` is sent once and frames are drained until `End`.
+//!    none), then the descriptor is closed; `Spool` → a host write
+//!    straight from the connection's mapped spool ring
+//!    ([`crate::daemon::spool`]; its descriptor comes with the first such
+//!    frame on the connection, and the mapping stays with the connection
+//!    in the pool), answering `SpoolDone` first when the frame asks
+//!    (always, even with the client gone: the daemon may be waiting for
+//!    it); `End` → done. When the client goes away, `Gone` is sent once
+//!    and frames are drained until `End`.
 //! 4. `End{Rejected}` (the daemon is restarting after a script change)
 //!    before any body byte was read: reconnect and resend, at most
 //!    `2 × processes + 1` times, then 503.
@@ -519,7 +520,8 @@ fn frame(conn: &mut Conn, header: Header, scratch: &mut Vec<u8>) -> Result<Frame
 /// Extends the spool range `offset..offset + len` with the `Spool` frames
 /// already buffered right behind it that continue it in the ring (no new
 /// descriptor, no sync: a sync answer must go out before its range), and
-/// consumes them. Returns the run's length and whether it ends flushed.
+/// consumes them. Returns the run's length and whether to flush it (any
+/// of its blocks asked to be).
 fn coalesce(conn: &mut Conn, offset: u64, mut len: u64, mut flush: bool) -> (u64, bool) {
     const FRAME: usize = HEADER_LEN + protocol::SPOOL_PAYLOAD;
     loop {
@@ -550,7 +552,7 @@ fn coalesce(conn: &mut Conn, offset: u64, mut len: u64, mut flush: bool) -> (u64
             break;
         }
         len += more;
-        flush = last;
+        flush |= last;
         conn.consume_buffered(FRAME);
     }
     (len, flush)
