@@ -1049,6 +1049,47 @@ mod tests {
     }
 
     #[test]
+    fn coalesce_merges_only_contiguous_plain_spool_frames_already_buffered() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let sender = Conn::new(a.into(), Vec::new(), 4096);
+        let mut conn = Conn::new(b.into(), Vec::new(), 4096);
+        let mut out = Vec::new();
+        for (offset, len, flush, new_fd, sync) in [
+            (0, 10, false, true, false), // the frame being served
+            (10, 20, true, false, false),
+            (30, 5, false, false, false),
+            (40, 5, false, false, false), // not contiguous: stops here
+        ] {
+            out.extend_from_slice(&protocol::encode_spool(offset, len, flush, new_fd, sync));
+        }
+        out.extend_from_slice(&protocol::encode_spool(45, 5, false, false, true));
+        sender.send(&[&out]).unwrap();
+        let header = conn.read_header().unwrap();
+        let mut scratch = Vec::new();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { .. })
+        ));
+        // 10 + 20 + 5; the flush of the middle block carries over.
+        assert_eq!(coalesce(&mut conn, 0, 10, false), (35, true));
+        // The next frame (offset 40) is left for the relay, and a run from
+        // it stops before the sync frame.
+        let header = conn.read_header().unwrap();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { offset: 40, .. })
+        ));
+        assert_eq!(coalesce(&mut conn, 40, 5, false), (5, false));
+        let header = conn.read_header().unwrap();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { sync: true, .. })
+        ));
+        // Nothing buffered: nothing to merge, no system call.
+        assert_eq!(coalesce(&mut conn, 45, 5, true), (5, true));
+    }
+
+    #[test]
     fn kept_connections_are_reused_and_a_closed_one_is_resent_fresh() {
         let (dir, listener, path_bytes) = fake_daemon_socket("pool");
         let target = Target {
