@@ -5,10 +5,10 @@
 //!
 //! Descriptors received with `SCM_RIGHTS` are queued in arrival order, and
 //! arrive with (or before) the bytes of the frame they belong to, so the
-//! reader of a `File` frame (or of a `Spool` frame bringing a new ring) takes
-//! the oldest queued descriptor. Received
-//! descriptors are close-on-exec (`MSG_CMSG_CLOEXEC`); any left when the
-//! connection is dropped are closed.
+//! reader of a `File` frame (or of a `Spool` frame bringing a new ring)
+//! takes the oldest queued descriptor. Received descriptors are
+//! close-on-exec (`MSG_CMSG_CLOEXEC`); any left when the connection is
+//! dropped are closed.
 
 use crate::daemon::protocol::{self, Header, ProtocolError, HEADER_LEN};
 use std::collections::VecDeque;
