@@ -33,9 +33,10 @@
 //! [`RING_LEN`] never waits. (A 512 KiB ring cost `big`, 1 MiB per
 //! response, a fifth of its throughput in those waits.)
 //!
-//! Memory: a ring's pages are allocated as far as responses reach into it
-//! and stay while the connection is kept, mapped in both processes (so
-//! both RSS figures count them). A daemon process holds at most
+//! Memory: a ring's pages are allocated when it is made (so writing or
+//! reading the mapping can never fault for want of memory) and stay while
+//! the connection is kept, mapped in both processes (so both RSS figures
+//! count them). A daemon process holds at most
 //! [`RINGS_PER_THREAD`] × threads rings; connections beyond that send
 //! large blocks through the socket.
 
@@ -119,9 +120,12 @@ impl Ring {
         }
         // SAFETY: a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Allocated up front (fallocate, not only sized): a page the kernel
+        // could not allocate on first touch would be SIGBUS in the daemon
+        // (or the worker); here it is an error, and the socket is used.
         // SAFETY: plain calls on a descriptor we own.
         let ready = unsafe {
-            libc::ftruncate(fd.as_raw_fd(), RING_LEN as libc::off_t) == 0
+            libc::fallocate(fd.as_raw_fd(), 0, 0, RING_LEN as libc::off_t) == 0
                 && libc::fcntl(
                     fd.as_raw_fd(),
                     libc::F_ADD_SEALS,
