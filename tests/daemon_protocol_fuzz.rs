@@ -62,6 +62,14 @@ fn seeds() -> Vec<Vec<u8>> {
             offset: 3,
             len: 1 << 33,
         },
+        Frame::Spool {
+            offset: 1 << 19,
+            len: 65536,
+            flush: true,
+            new_fd: true,
+            sync: true,
+        },
+        Frame::SpoolDone,
         Frame::End {
             outcome: EndOutcome::Rejected,
             incomplete: false,
@@ -93,7 +101,7 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>) {
             // Set a byte to an interesting value.
             1 if !input.is_empty() => {
                 let i = rng.below(input.len());
-                input[i] = [0, 1, 0x7f, 0x80, 0xff, 16, 20, 4][rng.below(8)];
+                input[i] = [0, 1, 0x7f, 0x80, 0xff, 16, 20, 4, 21, 5, 8][rng.below(11)];
             }
             // Truncate.
             2 => {

@@ -321,6 +321,62 @@ fn client_gone_mid_stream_closes_the_iterable() {
 }
 
 #[test]
+fn client_gone_mid_spooled_stream_closes_the_iterable() {
+    // 64 KiB blocks go through the spool ring; the client goes away after
+    // 3 MiB, past the 1 MiB ring (so the daemon has waited for SpoolDone).
+    let target = shared();
+    let mut host = Host::new(Vec::new());
+    host.keep_body = false;
+    host.gone_after = Some(3 << 20);
+    let (status, result) = proxy(&target, &Req::app("gone_big:s1"), &mut host);
+    assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text());
+    let result = result.unwrap();
+    assert!(result.client_gone);
+    assert!(!result.incomplete, "a disconnect is not a failure");
+    assert!(result.bytes_written >= 3 << 20, "{}", result.bytes_written);
+    let state = get(&target, &Req::app("state:s1")).text();
+    assert!(state.contains("'closed': True"), "{state}");
+    let yielded: usize = state
+        .split("'yielded': ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(yielded < 2048, "the application stopped early: {state}");
+    assert_eq!(get(&target, &Req::app("hello")).status, 200);
+}
+
+#[test]
+fn spooled_stream_to_a_slow_client_waits_and_keeps_the_connection() {
+    // 6 MiB through a 1 MiB ring to a host that takes 2 ms per write: the
+    // daemon waits for the worker (SpoolDone) instead of running ahead,
+    // the body is complete, and the kept connection (with its ring) serves
+    // the next requests.
+    let daemon = Daemon::start("slowspool", |o| o.threads = 1);
+    let target = daemon.target();
+    for round in 0..3 {
+        let mut host = Host::new(Vec::new());
+        host.write_delay = Some(Duration::from_millis(2));
+        let (status, result) = proxy(&target, &Req::app("gone_big:slow"), &mut host);
+        assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text());
+        let result = result.unwrap();
+        assert!(!result.incomplete && !result.client_gone);
+        assert_eq!(result.bytes_written, 2048 * 65536, "round {round}");
+        let body = &host.response.body;
+        assert_eq!(body.len(), 2048 * 65536);
+        for (i, block) in body.chunks(65536).enumerate() {
+            let expected = ((i + 1) & 0xff) as u8;
+            assert!(
+                block.iter().all(|&b| b == expected),
+                "block {i} in round {round}"
+            );
+        }
+        let largest = host.response.writes.iter().map(|(n, _)| *n).max().unwrap();
+        assert!(largest <= wsgirt::daemon::spool::SEGMENT, "{largest}");
+    }
+}
+
+#[test]
 fn worker_queue_timeout_while_every_thread_is_busy() {
     let daemon = Daemon::start("qbusy", |o| {
         o.threads = 1;

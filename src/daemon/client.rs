@@ -19,8 +19,14 @@
 //!    `Start` → host `start_response`; `Data` → host writes of at most
 //!    `response-buffer-size` bytes (flush flag on the frame's last piece);
 //!    `File` + descriptor → host `send_file` (or a copy when the host has
-//!    none), then the descriptor is closed; `End` → done. When the client
-//!    goes away, `Gone` is sent once and frames are drained until `End`.
+//!    none), then the descriptor is closed; `Spool` → a host write
+//!    straight from the connection's mapped spool ring
+//!    ([`crate::daemon::spool`]; its descriptor comes with the first such
+//!    frame on the connection, and the mapping stays with the connection
+//!    in the pool), answering `SpoolDone` first when the frame asks
+//!    (always, even with the client gone: the daemon may be waiting for
+//!    it); `End` → done. When the client goes away, `Gone` is sent once
+//!    and frames are drained until `End`.
 //! 4. `End{Rejected}` (the daemon is restarting after a script change)
 //!    before any body byte was read: reconnect and resend, at most
 //!    `2 × processes + 1` times, then 503.
@@ -38,6 +44,7 @@ use crate::daemon::protocol::{
     FLAG_DATA_FLUSH, FLAG_END_KEEP, HEADER_LEN, TOKEN_LEN,
 };
 use crate::daemon::socket::{self, Conn, WireError};
+use crate::daemon::spool::View;
 use crate::diagnostics::registry;
 use crate::logging::{self, Level};
 use crate::wsgi::host::{HostIo, IoError};
@@ -292,12 +299,12 @@ pub fn proxy(
             None
         };
         let reused = pooled.is_some();
-        let fd = match pooled {
-            Some(fd) => {
+        let (fd, mut view) = match pooled {
+            Some(kept) => {
                 attempts.connects += 1;
-                fd
+                kept
             }
-            None => connect(target, log, &mut attempts)?,
+            None => (connect(target, log, &mut attempts)?, None),
         };
         if let Err(err) = encode(&mut buffers.request, attempts) {
             log.log(
@@ -321,13 +328,14 @@ pub fn proxy(
             log,
             host,
             buffers,
+            &mut view,
         );
         let (fd, buf) = conn.into_parts();
         buffers.read = buf;
         match outcome {
             Exit::Done(result, keep) => {
                 if keep {
-                    pool::put(target.socket_path, &target.token, fd);
+                    pool::put(target.socket_path, &target.token, fd, view);
                 }
                 return result;
             }
@@ -392,8 +400,11 @@ struct Relay<'a> {
     body_read: bool,
     /// The daemon's `End` said it keeps the connection.
     keep: bool,
+    /// The connection's spool ring, mapped (kept with the connection).
+    view: &'a mut Option<View>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_connection(
     conn: &mut Conn,
     target: &Target,
@@ -402,6 +413,7 @@ fn run_connection(
     log: &RequestLog<'_>,
     host: &dyn HostIo,
     buffers: &mut Buffers,
+    view: &mut Option<View>,
 ) -> Exit {
     // A reused connection has its timeouts already.
     if !reused && !target.socket_timeout.is_zero() {
@@ -445,6 +457,7 @@ fn run_connection(
         told: false,
         body_read: false,
         keep: false,
+        view,
     };
     match relay.run(conn, &mut buffers.scratch) {
         Ok(Exit::Done(result, _)) => {
@@ -504,6 +517,47 @@ fn frame(conn: &mut Conn, header: Header, scratch: &mut Vec<u8>) -> Result<Frame
     Ok(protocol::decode_payload(header, payload)?)
 }
 
+/// Extends the spool range `offset..offset + len` with the `Spool` frames
+/// already buffered right behind it that continue it in the ring (no new
+/// descriptor, no sync: a sync answer must go out before its range), and
+/// consumes them. Returns the run's length and whether to flush it (any
+/// of its blocks asked to be).
+fn coalesce(conn: &mut Conn, offset: u64, mut len: u64, mut flush: bool) -> (u64, bool) {
+    const FRAME: usize = HEADER_LEN + protocol::SPOOL_PAYLOAD;
+    loop {
+        let bytes = conn.buffered_bytes();
+        let Some(next) = bytes.get(..FRAME) else {
+            break;
+        };
+        let Ok(header) = protocol::decode_header(next[..HEADER_LEN].try_into().expect("8 bytes"))
+        else {
+            break;
+        };
+        if header.kind != kind::SPOOL
+            || header.len != protocol::SPOOL_PAYLOAD
+            || header.flags & (protocol::FLAG_SPOOL_NEW | protocol::FLAG_SPOOL_SYNC) != 0
+        {
+            break;
+        }
+        let Ok(Frame::Spool {
+            offset: at,
+            len: more,
+            flush: last,
+            ..
+        }) = protocol::decode_payload(header, &next[HEADER_LEN..])
+        else {
+            break;
+        };
+        if at != offset.saturating_add(len) {
+            break;
+        }
+        len += more;
+        flush |= last;
+        conn.consume_buffered(FRAME);
+    }
+    (len, flush)
+}
+
 fn unexpected(what: impl Into<String>) -> WireError {
     WireError::Unexpected(what.into())
 }
@@ -549,6 +603,23 @@ impl Relay<'_> {
                         .take_fd()
                         .ok_or_else(|| unexpected("File frame without a descriptor"))?;
                     self.file(fd, offset, len, scratch)?;
+                    self.tell_gone(conn);
+                }
+                kind::SPOOL => {
+                    if !self.started {
+                        return Err(unexpected("Spool frame before Start"));
+                    }
+                    let Frame::Spool {
+                        offset,
+                        len,
+                        flush,
+                        new_fd,
+                        sync,
+                    } = frame(conn, header, scratch)?
+                    else {
+                        unreachable!("decoded by kind")
+                    };
+                    self.spool(conn, offset, len, flush, new_fd, sync)?;
                     self.tell_gone(conn);
                 }
                 kind::END => {
@@ -682,6 +753,52 @@ impl Relay<'_> {
         };
         match sent {
             Ok(n) => self.bytes += n,
+            Err(err) => self.host_failed(err),
+        }
+        Ok(())
+    }
+
+    /// `Spool`: the range of the connection's spool ring goes to the host
+    /// as a write (the host copies it before returning, so the daemon may
+    /// reuse it once told).
+    fn spool(
+        &mut self,
+        conn: &mut Conn,
+        offset: u64,
+        len: u64,
+        flush: bool,
+        new_fd: bool,
+        sync: bool,
+    ) -> Result<(), WireError> {
+        if new_fd {
+            let fd = conn
+                .take_fd()
+                .ok_or_else(|| unexpected("Spool frame without a descriptor"))?;
+            // The old mapping goes first: the new one may reuse its space.
+            *self.view = None;
+            *self.view = Some(View::map(&fd).map_err(unexpected)?);
+        }
+        if sync {
+            // Every earlier range was handed to the host (frames are served
+            // in order). A failed send is the daemon gone: the next read
+            // says so.
+            let _ = conn.send(&[&protocol::encode_header(kind::SPOOL_DONE, 0, 0)]);
+        }
+        // Later blocks that already arrived and follow this one in the ring
+        // go out in the same host write: each is still sent as soon as the
+        // worker sees it, with one system call instead of one per block.
+        let (len, flush) = coalesce(conn, offset, len, flush);
+        let data = self
+            .view
+            .as_ref()
+            .ok_or_else(|| unexpected("Spool frame before the spool descriptor"))?
+            .range(offset, len)
+            .ok_or_else(|| unexpected("Spool frame outside the spool"))?;
+        if self.gone || self.broken || data.is_empty() {
+            return Ok(());
+        }
+        match self.host.write(data, flush) {
+            Ok(()) => self.bytes += data.len() as u64,
             Err(err) => self.host_failed(err),
         }
         Ok(())
@@ -929,6 +1046,47 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let path_bytes = path.to_string_lossy().into_owned().into_bytes();
         (dir, listener, path_bytes)
+    }
+
+    #[test]
+    fn coalesce_merges_only_contiguous_plain_spool_frames_already_buffered() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let sender = Conn::new(a.into(), Vec::new(), 4096);
+        let mut conn = Conn::new(b.into(), Vec::new(), 4096);
+        let mut out = Vec::new();
+        for (offset, len, flush, new_fd, sync) in [
+            (0, 10, false, true, false), // the frame being served
+            (10, 20, true, false, false),
+            (30, 5, false, false, false),
+            (40, 5, false, false, false), // not contiguous: stops here
+        ] {
+            out.extend_from_slice(&protocol::encode_spool(offset, len, flush, new_fd, sync));
+        }
+        out.extend_from_slice(&protocol::encode_spool(45, 5, false, false, true));
+        sender.send(&[&out]).unwrap();
+        let header = conn.read_header().unwrap();
+        let mut scratch = Vec::new();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { .. })
+        ));
+        // 10 + 20 + 5; the flush of the middle block carries over.
+        assert_eq!(coalesce(&mut conn, 0, 10, false), (35, true));
+        // The next frame (offset 40) is left for the relay, and a run from
+        // it stops before the sync frame.
+        let header = conn.read_header().unwrap();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { offset: 40, .. })
+        ));
+        assert_eq!(coalesce(&mut conn, 40, 5, false), (5, false));
+        let header = conn.read_header().unwrap();
+        assert!(matches!(
+            frame(&mut conn, header, &mut scratch),
+            Ok(Frame::Spool { sync: true, .. })
+        ));
+        // Nothing buffered: nothing to merge, no system call.
+        assert_eq!(coalesce(&mut conn, 45, 5, true), (5, true));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! group's other idle connections, which are most likely dead too).
 
 use crate::daemon::protocol::TOKEN_LEN;
+use crate::daemon::spool::View;
 use parking_lot::Mutex;
 use std::os::fd::OwnedFd;
 
@@ -23,8 +24,9 @@ const MAX_IDLE: usize = 256;
 struct Group {
     path: Vec<u8>,
     token: [u8; TOKEN_LEN],
-    /// Most recently used last.
-    idle: Vec<OwnedFd>,
+    /// Most recently used last, each with its mapped spool ring if the
+    /// daemon passed one on it.
+    idle: Vec<(OwnedFd, Option<View>)>,
 }
 
 static POOL: Mutex<Vec<Group>> = Mutex::new(Vec::new());
@@ -35,13 +37,15 @@ fn find<'p>(pool: &'p mut [Group], path: &[u8], token: &[u8; TOKEN_LEN]) -> Opti
 }
 
 /// The most recently used idle connection to the group, if any.
-pub fn take(path: &[u8], token: &[u8; TOKEN_LEN]) -> Option<OwnedFd> {
+pub fn take(path: &[u8], token: &[u8; TOKEN_LEN]) -> Option<(OwnedFd, Option<View>)> {
     let mut pool = POOL.lock();
     find(&mut pool, path, token)?.idle.pop()
 }
 
-/// Keeps `fd` (the daemon said it reads the next request from it).
-pub fn put(path: &[u8], token: &[u8; TOKEN_LEN], fd: OwnedFd) {
+/// Keeps `fd` (the daemon said it reads the next request from it) with
+/// its spool ring's mapping (the daemon refers to the ring without
+/// passing it again).
+pub fn put(path: &[u8], token: &[u8; TOKEN_LEN], fd: OwnedFd, view: Option<View>) {
     let mut pool = POOL.lock();
     let group = match find(&mut pool, path, token) {
         Some(group) => group,
@@ -55,7 +59,7 @@ pub fn put(path: &[u8], token: &[u8; TOKEN_LEN], fd: OwnedFd) {
         }
     };
     if group.idle.len() < MAX_IDLE {
-        group.idle.push(fd);
+        group.idle.push((fd, view));
     }
 }
 

@@ -7,9 +7,18 @@
 //! application reads `wsgi.input` (so neither side can deadlock on full
 //! socket buffers, and `100-continue` is only sent when the body is
 //! wanted), and sends `Start`, `Data`, `File` (with the descriptor passed
-//! alongside as `SCM_RIGHTS`) and finally `End`. The worker answers `Read`
-//! with `Body` (empty = end of body) or `IoFailed`, and may send `Gone` at
-//! any time once the client has disconnected.
+//! alongside as `SCM_RIGHTS`), `Spool` and finally `End`. The worker
+//! answers `Read` with `Body` (empty = end of body) or `IoFailed`, and may
+//! send `Gone` at any time once the client has disconnected.
+//!
+//! `Spool` (version 2) carries large response blocks without copying them
+//! through the socket: the daemon copies the bytes into a shared-memory
+//! ring of the connection ([`crate::daemon::spool`]) and sends only their
+//! offset and length. The ring's descriptor is passed once per connection
+//! (`SCM_RIGHTS` with the frame that has [`FLAG_SPOOL_NEW`]); later `Spool`
+//! frames refer to it. A frame with [`FLAG_SPOOL_SYNC`] is answered
+//! `SpoolDone` as soon as the worker reaches it (every earlier range is
+//! sent, their ring space is free again): the daemon's flow control.
 //!
 //! Connections are reused: an `End` with the keep flag ([`FLAG_END_KEEP`])
 //! means the daemon waits for the next preamble + `Request` on the same
@@ -25,7 +34,7 @@
 /// First bytes of every connection.
 pub const MAGIC: [u8; 6] = *b"WSGIRT";
 /// Protocol version; bumped on any incompatible change.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Length of the origin token in the preamble.
 pub const TOKEN_LEN: usize = 32;
 /// Preamble length: magic, version, token.
@@ -172,6 +181,9 @@ pub enum Frame {
     IoFailed(u8),
     /// The client went away; stop producing output.
     Gone,
+    /// Every range before the `Spool` frame with [`FLAG_SPOOL_SYNC`] just
+    /// reached was sent (one answer per such frame).
+    SpoolDone,
     // daemon → worker
     /// The application wants up to this many body bytes.
     Read(u32),
@@ -188,6 +200,16 @@ pub enum Frame {
     File {
         offset: u64,
         len: u64,
+    },
+    /// Send `len` bytes from `offset` of the connection's spool ring (its
+    /// descriptor comes with this frame when `new_fd` is set; `sync`: answer
+    /// `SpoolDone` first).
+    Spool {
+        offset: u64,
+        len: u64,
+        flush: bool,
+        new_fd: bool,
+        sync: bool,
     },
     End {
         outcome: EndOutcome,
@@ -234,17 +256,23 @@ pub mod kind {
     pub const BODY: u8 = 2;
     pub const IO_FAILED: u8 = 3;
     pub const GONE: u8 = 4;
+    pub const SPOOL_DONE: u8 = 5;
     pub const READ: u8 = 16;
     pub const START: u8 = 17;
     pub const DATA: u8 = 18;
     pub const FILE: u8 = 19;
     pub const END: u8 = 20;
+    pub const SPOOL: u8 = 21;
 }
 
 const FLAG_FLUSH: u8 = 1;
 /// On `End`: the daemon keeps the connection and reads the next request
 /// (preamble + `Request`) from it; without it the connection is closed.
 const FLAG_KEEP: u8 = 2;
+/// On `Spool`: a new spool descriptor comes with this frame.
+const FLAG_NEW: u8 = 4;
+/// On `Spool`: answer `SpoolDone` on reaching this frame.
+const FLAG_SYNC: u8 = 8;
 
 struct Writer(Vec<u8>);
 
@@ -289,6 +317,7 @@ impl Frame {
                 (kind::IO_FAILED, 0)
             }
             Frame::Gone => (kind::GONE, 0),
+            Frame::SpoolDone => (kind::SPOOL_DONE, 0),
             Frame::Read(n) => {
                 w.0.extend_from_slice(&n.to_le_bytes());
                 (kind::READ, 0)
@@ -311,6 +340,17 @@ impl Frame {
                 w.0.extend_from_slice(&offset.to_le_bytes());
                 w.0.extend_from_slice(&len.to_le_bytes());
                 (kind::FILE, 0)
+            }
+            Frame::Spool {
+                offset,
+                len,
+                flush,
+                new_fd,
+                sync,
+            } => {
+                w.0.extend_from_slice(&offset.to_le_bytes());
+                w.0.extend_from_slice(&len.to_le_bytes());
+                (kind::SPOOL, spool_flags(*flush, *new_fd, *sync))
             }
             Frame::End {
                 outcome,
@@ -348,10 +388,13 @@ pub struct Header {
 /// Parses and checks a frame header.
 pub fn decode_header(bytes: &[u8; HEADER_LEN]) -> Result<Header, ProtocolError> {
     let kind = bytes[0];
-    if !matches!(kind, 1..=4 | 16..=20) {
+    if !matches!(kind, 1..=5 | 16..=21) {
         return Err(ProtocolError::UnknownKind(kind));
     }
-    if bytes[2] != 0 || bytes[3] != 0 || bytes[1] & !(FLAG_FLUSH | FLAG_KEEP) != 0 {
+    if bytes[2] != 0
+        || bytes[3] != 0
+        || bytes[1] & !(FLAG_FLUSH | FLAG_KEEP | FLAG_NEW | FLAG_SYNC) != 0
+    {
         return Err(ProtocolError::ReservedNotZero);
     }
     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
@@ -441,6 +484,7 @@ pub fn decode_payload(header: Header, payload: &[u8]) -> Result<Frame, ProtocolE
         kind::BODY => Frame::Body(r.take(payload.len())?.to_vec()),
         kind::IO_FAILED => Frame::IoFailed(r.u8()?),
         kind::GONE => Frame::Gone,
+        kind::SPOOL_DONE => Frame::SpoolDone,
         kind::READ => Frame::Read(r.u32()?),
         kind::START => Frame::Start {
             status: r.u16()?,
@@ -454,6 +498,13 @@ pub fn decode_payload(header: Header, payload: &[u8]) -> Result<Frame, ProtocolE
         kind::FILE => Frame::File {
             offset: r.u64()?,
             len: r.u64()?,
+        },
+        kind::SPOOL => Frame::Spool {
+            offset: r.u64()?,
+            len: r.u64()?,
+            flush: header.flags & FLAG_FLUSH != 0,
+            new_fd: header.flags & FLAG_NEW != 0,
+            sync: header.flags & FLAG_SYNC != 0,
         },
         kind::END => {
             let outcome = r.u8()?;
@@ -581,6 +632,34 @@ pub fn decode_request(
 pub const FLAG_DATA_FLUSH: u8 = FLAG_FLUSH;
 /// `End` header flag: the connection stays open for the next request.
 pub const FLAG_END_KEEP: u8 = FLAG_KEEP;
+/// `Spool` header flag: the ring's descriptor comes with this frame.
+pub const FLAG_SPOOL_NEW: u8 = FLAG_NEW;
+/// `Spool` header flag: answer `SpoolDone` on reaching this frame.
+pub const FLAG_SPOOL_SYNC: u8 = FLAG_SYNC;
+/// Payload length of a `Spool` frame (offset and length).
+pub const SPOOL_PAYLOAD: usize = 16;
+
+fn spool_flags(flush: bool, new_fd: bool, sync: bool) -> u8 {
+    (if flush { FLAG_FLUSH } else { 0 })
+        | (if new_fd { FLAG_NEW } else { 0 })
+        | (if sync { FLAG_SYNC } else { 0 })
+}
+
+/// Encodes a complete `Spool` frame (header and payload) without allocating.
+pub fn encode_spool(
+    offset: u64,
+    len: u64,
+    flush: bool,
+    new_fd: bool,
+    sync: bool,
+) -> [u8; HEADER_LEN + SPOOL_PAYLOAD] {
+    let flags = spool_flags(flush, new_fd, sync);
+    let mut out = [0u8; HEADER_LEN + SPOOL_PAYLOAD];
+    out[..HEADER_LEN].copy_from_slice(&encode_header(kind::SPOOL, flags, SPOOL_PAYLOAD));
+    out[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&offset.to_le_bytes());
+    out[HEADER_LEN + 8..].copy_from_slice(&len.to_le_bytes());
+    out
+}
 
 /// Encodes a frame header.
 pub fn encode_header(kind: u8, flags: u8, len: usize) -> [u8; HEADER_LEN] {
@@ -631,6 +710,21 @@ mod tests {
             Frame::File {
                 offset: 7,
                 len: 1 << 40,
+            },
+            Frame::SpoolDone,
+            Frame::Spool {
+                offset: 0,
+                len: 65536,
+                flush: true,
+                new_fd: true,
+                sync: false,
+            },
+            Frame::Spool {
+                offset: 1 << 20,
+                len: 1,
+                flush: false,
+                new_fd: false,
+                sync: true,
             },
             Frame::End {
                 outcome: EndOutcome::Responded,
@@ -782,6 +876,23 @@ mod tests {
             Err(ProtocolError::TooManyFields(MAX_FIELDS + 1))
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn spool_frames_encode_without_allocating_like_the_owned_form() {
+        for bits in 0..8 {
+            let (flush, new_fd, sync) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+            let frame = Frame::Spool {
+                offset: 12345,
+                len: 65536,
+                flush,
+                new_fd,
+                sync,
+            };
+            let bytes = encode_spool(12345, 65536, flush, new_fd, sync);
+            assert_eq!(bytes[..], frame.encode()[..]);
+            assert_eq!(decode(&bytes), Ok(Some((frame, bytes.len()))));
+        }
     }
 
     #[test]

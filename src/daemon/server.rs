@@ -31,6 +31,7 @@ use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
 use crate::daemon::remote_io::RemoteIo;
 use crate::daemon::socket::{self, Conn, Epoll, Pipe, WireError};
+use crate::daemon::spool::{self, Ring};
 use crate::diagnostics::registry;
 use crate::logging::{self, Level};
 use crate::python::tstate;
@@ -81,8 +82,9 @@ struct Shared {
     /// connection and re-arms it), the wake pipe and every idle kept
     /// connection (one-shot, keyed by descriptor).
     epoll: Epoll,
-    /// Kept connections waiting for their next request, by descriptor.
-    idle: Mutex<HashMap<RawFd, OwnedFd>>,
+    /// Kept connections waiting for their next request, by descriptor,
+    /// with their spool rings.
+    idle: Mutex<HashMap<RawFd, Kept>>,
     /// One request thread at a time waits on `epoll` (leader/follower).
     /// With every idle thread in `epoll_wait` (woken one per event)
     /// throughput was the same but `file`'s p99 latency went from ~45 ms
@@ -115,6 +117,13 @@ struct Shared {
     /// Script mtimes seen per application group (reload checks).
     mtimes: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
+
+/// A kept connection and its spool ring (if it carried a large block).
+type Kept = (OwnedFd, Option<Ring>);
+
+/// A connection to serve: socket, spool ring, and whether it was kept
+/// from an earlier request.
+type Taken = (OwnedFd, Option<Ring>, bool);
 
 fn pid() -> u32 {
     std::process::id()
@@ -211,14 +220,14 @@ impl Shared {
     /// sent, without waiting for one. Those requests were sent before the
     /// stop and no other process may ever take them (on a restart the
     /// socket is gone), so they are served rather than lost.
-    fn accept_backlog(&self) -> Option<(OwnedFd, bool)> {
+    fn accept_backlog(&self) -> Option<Taken> {
         if !self.drain_backlog.load(Ordering::Acquire) {
             return None;
         }
         if let Ok(fd) = socket::accept(self.listener) {
             self.active.fetch_add(1, Ordering::AcqRel);
             self.tune(&fd);
-            return Some((fd, false));
+            return Some((fd, None, false));
         }
         let mut idle = self.idle.lock();
         let mut fds: Vec<libc::pollfd> = idle
@@ -234,14 +243,14 @@ impl Shared {
             return None;
         }
         let ready = fds.iter().find(|p| p.revents != 0)?.fd;
-        let fd = idle.remove(&ready)?;
+        let (fd, ring) = idle.remove(&ready)?;
         self.active.fetch_add(1, Ordering::AcqRel);
-        Some((fd, true))
+        Some((fd, ring, true))
     }
 
     /// Takes the next connection with a request to serve (a new one, or a
     /// kept one: the flag); `None` when accepting has stopped.
-    fn accept(&self) -> Option<(OwnedFd, bool)> {
+    fn accept(&self) -> Option<Taken> {
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return self.accept_backlog();
@@ -272,9 +281,9 @@ impl Shared {
                 fd => {
                     // A kept connection became readable (its next request,
                     // or EOF). Absent: closed by a stop meanwhile.
-                    if let Some(fd) = self.idle.lock().remove(&(fd as RawFd)) {
+                    if let Some((fd, ring)) = self.idle.lock().remove(&(fd as RawFd)) {
                         self.active.fetch_add(1, Ordering::AcqRel);
-                        return Some((fd, true));
+                        return Some((fd, ring, true));
                     }
                     continue;
                 }
@@ -301,7 +310,7 @@ impl Shared {
                 Ok(fd) => {
                     self.active.fetch_add(1, Ordering::AcqRel);
                     self.tune(&fd);
-                    return Some((fd, false));
+                    return Some((fd, None, false));
                 }
                 Err(err) => match err.raw_os_error() {
                     // Another process took it, or the peer gave up.
@@ -348,9 +357,9 @@ impl Shared {
     /// Keeps a connection whose `End` said so: its next request wakes a
     /// thread. `registered`: it is in the epoll set already (a kept
     /// connection before).
-    fn keep(&self, fd: OwnedFd, registered: bool) {
+    fn keep(&self, fd: OwnedFd, ring: Option<Ring>, registered: bool) {
         let raw = fd.as_raw_fd();
-        self.idle.lock().insert(raw, fd);
+        self.idle.lock().insert(raw, (fd, ring));
         let armed = self.epoll.watch(
             raw,
             (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
@@ -535,6 +544,7 @@ pub fn serve(
         return error("Couldn't set up the listener socket", err);
     }
     let threads = opts.threads.max(1) as usize;
+    spool::set_limit(threads * spool::RINGS_PER_THREAD);
     let epoch = Instant::now();
     let shared = Arc::new(Shared {
         runtime,
@@ -767,11 +777,11 @@ fn start_heartbeat(shared: &Arc<Shared>) -> Option<(JoinHandle<()>, std::thread:
 fn request_thread(shared: Arc<Shared>, id: usize) {
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
-    while let Some((fd, reused)) = shared.accept() {
+    while let Some((fd, mut ring, reused)) = shared.accept() {
         shared.begin(id);
         let mut conn = Conn::new(fd, std::mem::take(&mut buf), CONN_BUFFER);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handle(&shared, &mut conn, &mut scratch, reused)
+            handle(&shared, &mut conn, &mut scratch, reused, &mut ring)
         }));
         // A panic was logged by the hook; the connection is dropped.
         let served = result.unwrap_or(Served {
@@ -791,7 +801,7 @@ fn request_thread(shared: Arc<Shared>, id: usize) {
             shared.idle_closed(id);
         }
         if keep {
-            shared.keep(fd, reused);
+            shared.keep(fd, ring, reused);
         }
     }
     shared.notify.wake();
@@ -850,7 +860,14 @@ fn read_failed(detail: &str) {
 
 /// Serves one connection. Returns whether it counts as activity for
 /// inactivity-timeout (`mod_wsgi.ignore_activity` requests do not).
-fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>, reused: bool) -> Served {
+/// `ring`: the connection's spool ring, kept with it.
+fn handle(
+    shared: &Shared,
+    conn: &mut Conn,
+    scratch: &mut Vec<u8>,
+    reused: bool,
+    ring: &mut Option<Ring>,
+) -> Served {
     let opts = &shared.opts;
     if reused {
         // Between requests the worker may only close the connection, after
@@ -991,7 +1008,7 @@ fn handle(shared: &Shared, conn: &mut Conn, scratch: &mut Vec<u8>, reused: bool)
             shared.touch();
         }
     };
-    let io = RemoteIo::new(conn, &touch);
+    let io = RemoteIo::new(conn, &touch, ring);
     let (outcome, incomplete, status, bytes, loaded) = match shared
         .runtime
         .run_request(group, &spec, &io)

@@ -5,9 +5,10 @@
 //!
 //! Descriptors received with `SCM_RIGHTS` are queued in arrival order, and
 //! arrive with (or before) the bytes of the frame they belong to, so the
-//! reader of a `File` frame takes the oldest queued descriptor. Received
-//! descriptors are close-on-exec (`MSG_CMSG_CLOEXEC`); any left when the
-//! connection is dropped are closed.
+//! reader of a `File` frame (or of a `Spool` frame bringing a new ring)
+//! takes the oldest queued descriptor. Received descriptors are
+//! close-on-exec (`MSG_CMSG_CLOEXEC`); any left when the connection is
+//! dropped are closed.
 
 use crate::daemon::protocol::{self, Header, ProtocolError, HEADER_LEN};
 use std::collections::VecDeque;
@@ -63,7 +64,8 @@ pub fn classify(err: io::Error) -> WireError {
 /// Most iovecs one [`Conn::send`] takes.
 const MAX_PARTS: usize = 4;
 /// Room for this many descriptors in one received control message (the
-/// protocol sends one per `File` frame; more are received and closed).
+/// protocol sends one per `File` frame and one per spool ring; more are
+/// received and closed).
 const MAX_FDS: usize = 8;
 
 /// One protocol connection: the socket, a read buffer and the queue of
@@ -243,6 +245,18 @@ impl Conn {
         let start = self.start;
         self.start += n;
         Ok(&self.buf[start..start + n])
+    }
+
+    /// The bytes already buffered, without a system call (for looking
+    /// ahead at frames that arrived together).
+    pub fn buffered_bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Consumes `n` buffered bytes (`n` ≤ what [`Conn::buffered_bytes`] gave).
+    pub fn consume_buffered(&mut self, n: usize) {
+        assert!(n <= self.buffered());
+        self.start += n;
     }
 
     /// The oldest received descriptor not yet taken.

@@ -127,6 +127,25 @@ def application(environ, start_response):
                 st['closed'] = True
         return Body()
 
+    if mode == 'gone_big':
+        # 64 KiB blocks (through the spool ring), up to 128 MiB.
+        st = STATE[arg] = {'yielded': 0, 'closed': False}
+        start_response('200 OK', [])
+
+        class BigBody(object):
+            def __iter__(self):
+                return self
+
+            def __next__(self):
+                if st['yielded'] >= 2048:
+                    raise StopIteration
+                st['yielded'] += 1
+                return bytes([st['yielded'] & 0xff]) * 65536
+
+            def close(self):
+                st['closed'] = True
+        return BigBody()
+
     if mode == 'state':
         start_response('200 OK', [])
         return [repr(STATE.get(arg)).encode()]

@@ -277,6 +277,8 @@ pub struct Host {
     pub keep_body: bool,
     /// Writes report CLIENT_GONE once this many body bytes were received.
     pub gone_after: Option<u64>,
+    /// Every write takes this long (a slow client).
+    pub write_delay: Option<Duration>,
     /// The read callback fails with this code after this many bytes.
     pub read_error_after: Option<(u64, wsgirt_io)>,
     pub send_file: bool,
@@ -296,6 +298,7 @@ impl Host {
             response: Response::default(),
             keep_body: true,
             gone_after: None,
+            write_delay: None,
             read_error_after: None,
             send_file: true,
             read_calls: 0,
@@ -371,6 +374,9 @@ unsafe extern "C" fn write_cb(ctx: *mut c_void, data: *const u8, len: usize, fla
         if host.response.body_len >= limit {
             return wsgirt_io::WSGIRT_IO_CLIENT_GONE as u32;
         }
+    }
+    if let Some(delay) = host.write_delay {
+        std::thread::sleep(delay);
     }
     host.response
         .writes

@@ -7,6 +7,8 @@ import glob
 import http.client
 import json
 import os
+import re
+import runpy
 import signal
 import threading
 import time
@@ -26,6 +28,8 @@ WSGIScriptAlias /d/bad/ @APPS@/bad/
 WSGIScriptAlias /d/env @APPS@/environ.wsgi
 WSGIScriptAlias /d/global @APPS@/groups/probe.wsgi application-group=%{GLOBAL}
 WSGIScriptAlias /d/hello @APPS@/hello.wsgi process-group=e2e-daemon
+WSGIScriptAlias /d/blocks @APPS@/daemon/blocks.wsgi
+WSGIScriptAlias /d/big @APPS@/big.wsgi
 WSGIScriptAlias /d/redirect @APPS@/daemon/redirect.wsgi
 WSGIScriptAlias /d/404 @APPS@/daemon/status404.wsgi
 WSGIScriptAlias /d/200error @APPS@/daemon/status200error.wsgi
@@ -115,6 +119,48 @@ def test_streamed_response(server):
     assert b"second block" not in first
     assert t_first < 0.8, t_first
     assert b"second block\n" in rest
+
+
+BLOCKS = runpy.run_path(os.path.join(os.path.dirname(__file__), "apps", "daemon", "blocks.wsgi"))["blocks"]
+
+
+@pytest.mark.parametrize("query", ["n=40", "n=40&cl=1"])
+def test_large_mixed_blocks_arrive_intact(server, query):
+    """9 MB in blocks of mixed sizes, twice on one keep-alive connection:
+    the bodies are exact. (wsgirt: small blocks cross the socket, large
+    ones its spool ring, straddling the ring's halves and wrapping it.)"""
+    expected = b"".join(BLOCKS(40))
+    conn = server.connection(timeout=60)
+    try:
+        for _ in range(2):
+            conn.request("GET", f"/d/blocks?{query}")
+            r = conn.getresponse()
+            assert r.status == 200
+            body = r.read()
+            assert len(body) == len(expected)
+            assert body == expected
+    finally:
+        conn.close()
+
+
+def test_client_disconnect_mid_large_response_stops_the_app(server):
+    """The client reads ~1 MiB of a 64 MiB stream of 64 KiB blocks and
+    closes: the application's iterable is closed early, and the group
+    serves again."""
+    mark = server.log_mark()
+    with server.socket() as s:
+        s.sendall(b"GET /d/big?1024 HTTP/1.1\r\nHost: e2e\r\n\r\n")
+        got = read_until(s, b"x" * 1000, limit=1 << 20)
+        while len(got) < (1 << 20):
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        assert got.startswith(b"HTTP/1.1 200 OK\r\n")
+    log = server.wait_log(r"big\.wsgi finished after (\d+) blocks", since=mark, timeout=30)
+    blocks = int(re.search(r"big\.wsgi finished after (\d+) blocks", log).group(1))
+    assert blocks < 1024, "the app was iterated to the end despite the disconnect"
+    assert server.get("/d/hello").status == 200
 
 
 @pytest.mark.parametrize("kind", ["file", "bytesio"])
@@ -607,6 +653,17 @@ def test_daemon_death_after_headers_is_short_of_content_length(faults):
     """The daemon dies after the headers (with Content-Length) and a first
     block were sent: the connection closes short of Content-Length."""
     cut_short(faults, "cl=1")
+
+
+def test_daemon_death_after_a_large_block_is_short_of_content_length(faults):
+    """As above with a first block of 200,000 bytes (wsgirt: through the
+    spool ring): the block arrives, then the connection closes short of
+    Content-Length."""
+    r = faults.get("/f/die?big=1&cl=1", headers={"Connection": "close"})
+    assert r.status == 200
+    assert not r.complete
+    assert r.body == b"x" * 200000
+    assert wait_ok(faults, "/f/te").status == 200  # replaced
 
 
 @pytest.mark.beyond_modwsgi
