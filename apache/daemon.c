@@ -13,8 +13,10 @@
 #include "ap_listen.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
+#include "scoreboard.h"
 #include "unixd.h"
 
+#include "apr_hash.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 
@@ -25,6 +27,7 @@
 #include <locale.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -58,6 +61,9 @@ struct wsgi_group {
     int multiprocess; /* processes= was given */
     apr_table_t *options;
     const char *socket_path;
+    const char *socket_prefix; /* WSGISocketPrefix, for other generations' paths */
+    int index;                 /* 1-based place in the configuration, in the path */
+    int socket_rotation;       /* WSGISocketRotation: the generation is in the path */
     int listen_fd;
     uint8_t token[WSGIRT_DAEMON_TOKEN_LEN];
     wsgirt_daemon_target target; /* what workers connect to */
@@ -72,6 +78,65 @@ static const wsgi_daemon_hooks_t *wsgi_hooks = NULL;
 
 /* The daemon process's stop pipe (write end), for the signal handlers. */
 static int wsgi_stop_fd = -1;
+
+/*
+ * Origin tokens by group name, kept in the parent's process pool across
+ * generations (the module is linked -z nodelete, so this survives
+ * restarts): a worker of an old generation that reaches the new
+ * generation's daemons after a graceful restart (a stable socket with
+ * WSGISocketRotation Off, or wsgi_current_socket_path) still passes the
+ * origin check, while a group of another name never does.
+ */
+static apr_hash_t *wsgi_tokens = NULL;
+
+static int wsgi_group_token(apr_pool_t *process_pool, wsgi_group_t *group)
+{
+    const uint8_t *known;
+
+    if (!wsgi_tokens)
+        wsgi_tokens = apr_hash_make(process_pool);
+    known = apr_hash_get(wsgi_tokens, group->name, APR_HASH_KEY_STRING);
+    if (known) {
+        memcpy(group->token, known, sizeof(group->token));
+        return 1;
+    }
+    if (wsgirt_daemon_token_new(group->token) != WSGIRT_STATUS_OK)
+        return 0;
+    apr_hash_set(wsgi_tokens, apr_pstrdup(process_pool, group->name), APR_HASH_KEY_STRING,
+                 apr_pmemdup(process_pool, group->token, sizeof(group->token)));
+    return 1;
+}
+
+/*
+ * wsgirt_daemon_target.socket_path_cb: once a graceful restart has begun
+ * (the scoreboard's running generation is no longer this worker's), a
+ * request of this old worker connects to the new generation's socket with
+ * the same place in the configuration: the old socket is removed with the
+ * old configuration, and the old daemons only finish what they already
+ * accepted. The path lives in a per-thread buffer until the next call.
+ * Called on the request thread, without locks.
+ */
+static bool wsgi_current_socket_path(void *userdata, wsgirt_str *out)
+{
+    static _Thread_local char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    const wsgi_group_t *group = userdata;
+    int mine = 0, len;
+    ap_generation_t running;
+
+    if (!group->socket_rotation || !ap_scoreboard_image ||
+        ap_mpm_query(AP_MPMQ_GENERATION, &mine) != APR_SUCCESS)
+        return false;
+    running = ap_scoreboard_image->global->running_generation;
+    if (running == mine)
+        return false;
+    len = snprintf(path, sizeof(path), "%s.%d.%d.%d.sock", group->socket_prefix,
+                   (int)wsgi_parent_pid, (int)running, group->index);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        return false;
+    out->ptr = path;
+    out->len = (size_t)len;
+    return true;
+}
 
 static apr_status_t wsgi_groups_reset(void *data)
 {
@@ -835,9 +900,12 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
         } else
             group->socket_path =
                 apr_psprintf(pconf, "%s.%d.%d.%d.sock", prefix, (int)getpid(), generation, i + 1);
+        group->socket_prefix = prefix;
+        group->index = i + 1;
+        group->socket_rotation = socket_rotation != 0;
         if ((rc = wsgi_setup_socket(pconf, group)) != OK)
             return rc;
-        if (wsgirt_daemon_token_new(group->token) != WSGIRT_STATUS_OK) {
+        if (!wsgi_group_token(s->process->pool, group)) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
                          WSGIRT_LOGNO(0543) "mod_wsgi (pid=%d): "
                                             "Couldn't create the origin token of daemon "
@@ -865,6 +933,8 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
         group->target.response_buffer_size =
             (uint32_t)wsgi_opt_number(group, "response-buffer-size", 0);
         group->target.queue_timeout_us = wsgi_opt_us(group, "queue-timeout", 0);
+        group->target.socket_path_cb = wsgi_current_socket_path;
+        group->target.socket_path_userdata = group;
     }
 
     wsgi_watch_children(pconf);

@@ -412,6 +412,12 @@ typedef struct wsgirt_str {
 } wsgirt_str;
 
 /*
+ Names the socket a worker connects to now (see
+ `wsgirt_daemon_target::socket_path_cb`); may be NULL.
+ */
+typedef bool (*wsgirt_socket_path_cb)(void *userdata, struct wsgirt_str *out);
+
+/*
  Where a worker sends a daemon group's requests. Initialise with
  `wsgirt_daemon_target_init` (mod_wsgi's defaults), then set `name`,
  `socket_path` and `token`. Durations are in microseconds.
@@ -464,6 +470,20 @@ typedef struct wsgirt_daemon_target {
    daemon thread is busy.
    */
   uint64_t queue_timeout_us;
+  /*
+   Optional (NULL: always `socket_path`): names the socket to connect
+   to now. Called on the proxying thread before each new connection
+   attempt (never for a kept connection), so a host can follow its
+   daemons when they move: Apache's workers of an old generation reach
+   the new generation's daemons after a graceful restart. Return true
+   with `*out` set to a path readable until the callback returns (the
+   runtime copies it), or false to use `socket_path`.
+   */
+  wsgirt_socket_path_cb socket_path_cb;
+  /*
+   Passed to `socket_path_cb`.
+   */
+  void *socket_path_userdata;
 } wsgirt_daemon_target;
 
 /*

@@ -755,3 +755,24 @@ fn shutdown_reason_strings() {
     let unknown = unsafe { std::ffi::CStr::from_ptr(wsgirt_shutdown_reason_str(12345)) };
     assert_eq!(unknown.to_bytes(), b"");
 }
+
+/// A host whose daemons moved (Apache after a graceful restart) names the
+/// new socket through `socket_path_cb`; the stale `socket_path` is then
+/// never tried.
+#[test]
+fn socket_path_callback_names_the_socket_to_connect_to() {
+    let real = shared();
+    let mut target = shared();
+    target.path = format!("{}.gone", real.path);
+    target.connect_timeout = Duration::from_millis(300);
+    let req = Req::app("hello");
+    assert_eq!(
+        proxy(&target, &req, &mut Host::new(Vec::new())).0,
+        WSGIRT_STATUS_DAEMON_UNAVAILABLE,
+        "the stale path alone is unreachable"
+    );
+    target.current_path = Some(real.path.clone());
+    let response = get(&target, &req);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "Hello world!\n");
+}

@@ -118,7 +118,22 @@ pub struct wsgirt_daemon_target {
     /// `WSGIRT_STATUS_DAEMON_TIMEOUT` by the worker, even while every
     /// daemon thread is busy.
     pub queue_timeout_us: u64,
+    /// Optional (NULL: always `socket_path`): names the socket to connect
+    /// to now. Called on the proxying thread before each new connection
+    /// attempt (never for a kept connection), so a host can follow its
+    /// daemons when they move: Apache's workers of an old generation reach
+    /// the new generation's daemons after a graceful restart. Return true
+    /// with `*out` set to a path readable until the callback returns (the
+    /// runtime copies it), or false to use `socket_path`.
+    pub socket_path_cb: wsgirt_socket_path_cb,
+    /// Passed to `socket_path_cb`.
+    pub socket_path_userdata: *mut c_void,
 }
+
+/// Names the socket a worker connects to now (see
+/// `wsgirt_daemon_target::socket_path_cb`); may be NULL.
+pub type wsgirt_socket_path_cb =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, out: *mut wsgirt_str) -> bool>;
 
 /// How a daemon process serves. Initialise with
 /// `wsgirt_daemon_options_init` (mod_wsgi's defaults), then set `name`,
@@ -225,6 +240,8 @@ pub unsafe extern "C" fn wsgirt_daemon_target_init(
             header_buffer_size: defaults.header_buffer_size as u32,
             response_buffer_size: defaults.response_buffer_size as u32,
             queue_timeout_us: 0,
+            socket_path_cb: None,
+            socket_path_userdata: std::ptr::null_mut(),
         };
         WSGIRT_STATUS_OK
     })
@@ -432,6 +449,24 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
             Ok(environ) => environ.into_iter(),
             Err(status) => return status,
         };
+        let (path_cb, path_userdata) = (target.socket_path_cb, target.socket_path_userdata);
+        let current_path = path_cb.map(|cb| {
+            move || {
+                let mut out = wsgirt_str {
+                    ptr: std::ptr::null(),
+                    len: 0,
+                };
+                // SAFETY: the host's callback with its own userdata, per
+                // the contract of `socket_path_cb`; on true, `out` names
+                // readable bytes until it returns, copied right away.
+                unsafe {
+                    if !cb(path_userdata, &mut out) {
+                        return None;
+                    }
+                    bytes(out.ptr, out.len).map(<[u8]>::to_vec)
+                }
+            }
+        });
         let rust_target = Target {
             name,
             socket_path,
@@ -448,6 +483,9 @@ pub unsafe extern "C" fn wsgirt_daemon_proxy(
                 n => (n as usize).max(8192),
             },
             queue_timeout: micros(target.queue_timeout_us),
+            current_path: current_path
+                .as_ref()
+                .map(|f| f as &dyn Fn() -> Option<Vec<u8>>),
         };
         let head = RequestHead {
             application_group: group,

@@ -228,12 +228,16 @@ fn connect(
     let mut slept = Duration::ZERO;
     loop {
         attempts.connects += 1;
-        let err = match socket::connect_unix(target.socket_path) {
+        // Asked again on every attempt: the daemons may move meanwhile
+        // (a graceful restart while this request waited).
+        let moved = target.current_path.and_then(|current| current());
+        let socket_path = moved.as_deref().unwrap_or(target.socket_path);
+        let err = match socket::connect_unix(socket_path) {
             Ok(fd) => return Ok(fd),
             Err(err) => err,
         };
         let pid = std::process::id();
-        let path = String::from_utf8_lossy(target.socket_path);
+        let path = String::from_utf8_lossy(socket_path);
         let retry = matches!(
             err.raw_os_error(),
             Some(libc::ECONNREFUSED | libc::EAGAIN | libc::ENOENT)

@@ -94,7 +94,7 @@ impl Default for DaemonOptions {
 /// Where and how a worker reaches a daemon process group. Borrows the
 /// name and path (the C API builds one per proxied request from the host's
 /// strings, without copying them).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target<'a> {
     /// The process group's name, for log lines.
     pub name: &'a str,
@@ -116,6 +116,24 @@ pub struct Target<'a> {
     /// queue_timeout`, so a request does not wait for a busy daemon to
     /// free a thread before it learns it timed out.
     pub queue_timeout: Duration,
+    /// The host's current socket path for new connections, when it can
+    /// move (`wsgirt_daemon_target::socket_path_cb`); `None`, or a `None`
+    /// answer: `socket_path`.
+    pub current_path: Option<&'a dyn Fn() -> Option<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("socket_path", &String::from_utf8_lossy(self.socket_path))
+            .field("processes", &self.processes)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("socket_timeout", &self.socket_timeout)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("current_path", &self.current_path.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Target<'_> {
@@ -130,6 +148,7 @@ impl Default for Target<'_> {
             header_buffer_size: DEFAULT_HEADER_BUFFER_SIZE,
             response_buffer_size: DEFAULT_RESPONSE_BUFFER_SIZE,
             queue_timeout: Duration::ZERO,
+            current_path: None,
         }
     }
 }

@@ -497,6 +497,17 @@ pub struct Tgt {
     pub response_buffer_size: u32,
     /// The worker-side queue-timeout (zero: off).
     pub queue_timeout: Duration,
+    /// Answered by the target's `socket_path_cb` (None: no callback).
+    pub current_path: Option<String>,
+}
+
+/// `socket_path_cb` for tests: the userdata is the `Tgt`'s `current_path`.
+unsafe extern "C" fn current_path_cb(userdata: *mut c_void, out: *mut wsgirt_str) -> bool {
+    // SAFETY: the userdata is the `String` of the `Tgt` that outlives the proxy call.
+    let path = unsafe { &*userdata.cast::<String>() };
+    // SAFETY: `out` is writable per the callback's contract.
+    unsafe { *out = s(path.as_bytes()) };
+    true
 }
 
 impl Tgt {
@@ -517,6 +528,7 @@ impl Tgt {
             header_buffer_size: c.header_buffer_size,
             response_buffer_size: c.response_buffer_size,
             queue_timeout: Duration::from_micros(c.queue_timeout_us),
+            current_path: None,
         }
     }
 }
@@ -573,6 +585,16 @@ pub fn proxy(target: &Tgt, req: &Req, host: &mut Host) -> Outcome {
         header_buffer_size: target.header_buffer_size,
         response_buffer_size: target.response_buffer_size,
         queue_timeout_us: target.queue_timeout.as_micros() as u64,
+        socket_path_cb: target
+            .current_path
+            .as_ref()
+            .and(Some(current_path_cb as unsafe extern "C" fn(_, _) -> bool)),
+        socket_path_userdata: target
+            .current_path
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |p| {
+                (p as *const String).cast_mut().cast()
+            }),
     };
     let mut result = wsgirt_request_result {
         struct_size: std::mem::size_of::<wsgirt_request_result>(),

@@ -708,3 +708,48 @@ def test_graceful_restart_under_load_loses_no_request(faults):
     bad = [(round(d - s, 3), status) for s, d, status, _ in results if status != 200]
     assert len(results) > 50
     assert not bad, bad
+
+
+GENERATION = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGISocketRotation {rotation}
+WSGIDaemonProcess e2e-gen processes=1 threads=2 connect-timeout=10
+WSGIScriptAlias /g @APPS@/environ.wsgi process-group=e2e-gen
+<Location /g>
+    WSGIAccessScript @ROOT@/gen/access.wsgi
+</Location>
+"""
+
+# Runs in the Apache worker (embedded), before the request goes to the daemon.
+SLOW_ACCESS = """
+import time
+
+def allow_access(environ, host):
+    if 'sleep' in environ.get('QUERY_STRING', ''):
+        time.sleep(2.0)
+    return True
+"""
+
+
+@pytest.mark.beyond_modwsgi
+@pytest.mark.parametrize("rotation", ["On", "Off"])
+def test_request_in_an_old_worker_reaches_the_new_daemons(request, module, rotation):
+    """A request that an old-generation worker only sends to the daemons
+    after a graceful restart removed its generation's socket is served by
+    the new generation's daemons: with WSGISocketRotation On the worker
+    follows the running generation's socket, with Off the path is the
+    same, and in both the group keeps its origin token across generations.
+    mod_wsgi 4.9.4 answers 503."""
+    a = start_apache(request, module, GENERATION.format(rotation=rotation),
+                     files={"gen/access.wsgi": SLOW_ACCESS})
+    before = json.loads(wait_ok(a, "/g").body)["sys"]["pid"]
+    mark = a.log_mark()
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(r=a.get("/g?sleep")))
+    slow.start()
+    time.sleep(0.5)
+    a.graceful()
+    slow.join(30)
+    r = result["r"]
+    assert r.status == 200, (r.status, a.error_log(mark))
+    assert json.loads(r.body)["sys"]["pid"] != before, "served by the old daemon"
