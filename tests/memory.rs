@@ -142,3 +142,17 @@ fn no_leak_per_request() {
         "RSS grew from {before} KiB to {after} KiB over 40,000 requests"
     );
 }
+
+/// A new interpreter serving a plain request has not imported `traceback`
+/// (with `linecache`, `tokenize`, `re` and `textwrap` behind it, ~0.5 MiB
+/// per interpreter): the set-up imports it only when it is needed.
+#[test]
+fn interpreter_setup_imports_no_traceback() {
+    let req = Req::new("modules.wsgi").group("modules-check");
+    let text = get(&req).text();
+    let modules: Vec<&str> = text.split(' ').collect();
+    assert!(modules.contains(&"threading"), "{text}");
+    for heavy in ["traceback", "tokenize", "textwrap"] {
+        assert!(!modules.contains(&heavy), "{heavy} imported: {text}");
+    }
+}

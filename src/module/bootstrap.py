@@ -17,7 +17,6 @@ class _Restricted(object):
 def _intercept_signals(log):
     import os
     import signal
-    import traceback
 
     wrapped = signal.signal
     owner = os.getpid()
@@ -28,6 +27,10 @@ def _intercept_signals(log):
             return wrapped(signum, handler)
         log(4, 'WSGIRT0304: mod_wsgi (pid=%d): Callback registration for signal %d ignored.'
             % (os.getpid(), signum))
+        # Imported here, not at start-up: traceback pulls in linecache,
+        # tokenize, re and textwrap, ~0.5 MiB per interpreter that most
+        # applications never need.
+        import traceback
         for entry in traceback.format_stack()[:-1]:
             for line in entry.rstrip('\n').split('\n'):
                 log(4, line)
