@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Apache module target/release/mod_wsgirt.so from apache/mod_wsgi.c
-# and the static library target/release/libwsgirt.a (built here with
-# `cargo build --release`). The module exports only `wsgi_module`; libpython
+# and the static library target/module/libwsgirt.a (built here with
+# `cargo build --profile module`: release plus fat LTO, see Cargo.toml).
+# The module exports only `wsgi_module`; libpython
 # is linked dynamically, as Apache's own mod_wsgi does.
 #
 #   apache/build.sh                 # uses apxs from PATH
@@ -15,11 +16,12 @@ APXS=${APXS:-$(command -v apxs || command -v apxs2 || true)}
 CC=${CC:-gcc}
 OUT=target/release/mod_wsgirt.so
 
-cargo build --release --lib
+cargo build --profile module --lib
+mkdir -p "$(dirname "$OUT")"
 
 # The system libraries the staticlib needs (libpython, libgcc_s, ...), as rustc
 # reports them (replayed from cargo's cache when the library is up to date).
-native_libs=$(cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>&1 |
+native_libs=$(cargo rustc --profile module --lib --crate-type staticlib -- --print native-static-libs 2>&1 |
     sed -n 's/^note: native-static-libs: //p' | tail -n 1)
 if [ -z "$native_libs" ]; then
     echo "apache/build.sh: could not determine native-static-libs" >&2
@@ -44,7 +46,7 @@ done
     -std=gnu11 -O2 -Wall -Wextra -Werror \
     -DWSGIRT_PYTHON_VERSION="\"$pyversion\"" \
     $includes -Iinclude \
-    apache/mod_wsgi.c apache/auth.c apache/daemon.c apache/metrics.c target/release/libwsgirt.a \
+    apache/mod_wsgi.c apache/auth.c apache/daemon.c apache/metrics.c target/module/libwsgirt.a \
     -L"$pylibdir" $native_libs \
     -Wl,--version-script=apache/wsgirt.map -Wl,--gc-sections -Wl,-z,nodelete \
     -Wl,-z,relro -Wl,-z,now -Wl,--no-undefined-version
