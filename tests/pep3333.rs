@@ -300,8 +300,11 @@ fn environ_is_fresh_per_request() {
 
 // ---- wsgi.file_wrapper ---------------------------------------------------
 
-fn data_file() -> (std::path::PathBuf, Vec<u8>) {
-    let dir = temp_dir("filewrap");
+/// A 100,000-byte file in a directory of the test's own (`name`): tests run
+/// in parallel, and a shared directory is removed and rewritten under
+/// another test's reads.
+fn data_file(name: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let dir = temp_dir(name);
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let path = dir.join("data.bin");
     std::fs::write(&path, &data).unwrap();
@@ -336,7 +339,7 @@ fn file_closed(token: &str) -> bool {
 
 #[test]
 fn file_wrapper_uses_send_file() {
-    let (path, data) = data_file();
+    let (path, data) = data_file("filewrap-sendfile");
     let (r, _) = file_req("plain", "f1", &path, true);
     assert_eq!(r.files, vec![(0, data.len() as u64)]);
     assert!(r.writes.is_empty());
@@ -371,7 +374,7 @@ fn file_wrapper_uses_send_file() {
 
 #[test]
 fn file_wrapper_without_send_file_is_iterated() {
-    let (path, data) = data_file();
+    let (path, data) = data_file("filewrap-iterated");
     let (r, _) = file_req("plain", "g1", &path, false);
     assert!(r.files.is_empty());
     assert_eq!(r.body, data);
@@ -389,7 +392,7 @@ fn file_wrapper_without_send_file_is_iterated() {
 
 #[test]
 fn file_wrapper_over_bytesio_is_iterated() {
-    let (path, _) = data_file();
+    let (path, _) = data_file("filewrap-bytesio");
     let (r, _) = file_req("bytesio", "h1", &path, true);
     assert!(r.files.is_empty(), "a BytesIO has no descriptor");
     assert_eq!(r.body, vec![b'x'; 20000]);
