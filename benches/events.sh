@@ -7,20 +7,7 @@
 #
 #   benches/events.sh                          # hello, 1 round
 #   ROUNDS=3 OUT=/tmp/events.tsv benches/events.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-HARNESS=${HARNESS:-$ROOT/../shared/bench/run.sh}
-MODULE=${MODULE:-$ROOT/target/release/mod_wsgirt.so}
-[ -x "$HARNESS" ] || { echo "events.sh: harness not found at $HARNESS (set HARNESS=)" >&2; exit 2; }
-[ -f "$MODULE" ] || { echo "events.sh: $MODULE missing: run scripts/build.sh" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "events.sh: wrk missing: apt-get install -y wrk" >&2; exit 2; }
-
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
-cp -r "$(dirname "$HARNESS")/." "$work/"
-chmod -R u+w "$work"
+source "$(dirname "$0")/harness.sh"
 cp benches/subscriber.py "$work/subscriber.py"
 chmod 644 "$work/subscriber.py"
 {

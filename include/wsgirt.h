@@ -266,6 +266,8 @@ typedef uint32_t wsgirt_io;
 #endif // __cplusplus
 
 /*
+ Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
+ Values are never renumbered. `wsgirt_shutdown_reason_str` gives
  mod_wsgi's `shutdown_reason` string for each.
  */
 enum wsgirt_shutdown_reason
@@ -946,8 +948,6 @@ wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
                                              void *userdata);
 
 /*
- Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
- Values are never renumbered. `wsgirt_shutdown_reason_str` gives
  Managed-task mode (`threads=0`): prepares a daemon process whose
  import scripts are long-running tasks instead of serving requests.
  SIGTERM and SIGINT then raise `SystemExit` in the main thread (a

@@ -297,6 +297,16 @@ fn concurrent_clients() {
     }
 }
 
+/// The `'yielded': N` count in a `state:` answer of the daemon app.
+fn yielded(state: &str) -> usize {
+    state
+        .split("'yielded': ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no yielded count in {state}"))
+}
+
 #[test]
 fn client_gone_mid_stream_closes_the_iterable() {
     let target = shared();
@@ -310,12 +320,7 @@ fn client_gone_mid_stream_closes_the_iterable() {
     assert_eq!(result.bytes_written, 5000);
     let state = get(&target, &Req::app("state:g1")).text();
     assert!(state.contains("'closed': True"), "{state}");
-    let yielded: usize = state
-        .split("'yielded': ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap();
+    let yielded = yielded(&state);
     assert!(yielded < 10_000, "the application stopped early: {state}");
     assert_eq!(get(&target, &Req::app("hello")).status, 200);
 }
@@ -336,12 +341,7 @@ fn client_gone_mid_spooled_stream_closes_the_iterable() {
     assert!(result.bytes_written >= 3 << 20, "{}", result.bytes_written);
     let state = get(&target, &Req::app("state:s1")).text();
     assert!(state.contains("'closed': True"), "{state}");
-    let yielded: usize = state
-        .split("'yielded': ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap();
+    let yielded = yielded(&state);
     assert!(yielded < 2048, "the application stopped early: {state}");
     assert_eq!(get(&target, &Req::app("hello")).status, 200);
 }

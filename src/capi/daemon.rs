@@ -8,7 +8,7 @@ use crate::capi::host::CHost;
 use crate::capi::request::{
     wsgirt_host_io, wsgirt_request_result, wsgirt_request_spec, wsgirt_str,
 };
-use crate::capi::runtime::{status_of, wsgirt_runtime};
+use crate::capi::runtime::{status_of, with_runtime, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
 use crate::daemon::client::{self, ProxyError, RequestLog};
 use crate::daemon::monitor::ShutdownReason;
@@ -24,8 +24,6 @@ pub const WSGIRT_DAEMON_TOKEN_LEN: usize = 32;
 
 const _: () = assert!(WSGIRT_DAEMON_TOKEN_LEN == crate::daemon::protocol::TOKEN_LEN);
 
-/// Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
-/// Values are never renumbered. `wsgirt_shutdown_reason_str` gives
 /// Managed-task mode (`threads=0`): prepares a daemon process whose
 /// import scripts are long-running tasks instead of serving requests.
 /// SIGTERM and SIGINT then raise `SystemExit` in the main thread (a
@@ -45,19 +43,11 @@ const _: () = assert!(WSGIRT_DAEMON_TOKEN_LEN == crate::daemon::protocol::TOKEN_
 pub unsafe extern "C" fn wsgirt_daemon_task_prepare(
     runtime: *const wsgirt_runtime,
 ) -> wsgirt_status {
-    status_boundary(|| {
-        if runtime.is_null() {
-            return WSGIRT_STATUS_NULL_ARG;
-        }
-        // SAFETY: non-NULL and live per the contract.
-        let rt = unsafe { &*runtime };
-        match crate::daemon::task::prepare(&rt.inner) {
-            Ok(()) => WSGIRT_STATUS_OK,
-            Err(err) => status_of(&err),
-        }
-    })
+    with_runtime(runtime, crate::daemon::task::prepare)
 }
 
+/// Why `wsgirt_daemon_serve` returned (`wsgirt_daemon_result.reason`).
+/// Values are never renumbered. `wsgirt_shutdown_reason_str` gives
 /// mod_wsgi's `shutdown_reason` string for each.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

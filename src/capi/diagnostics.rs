@@ -4,10 +4,11 @@
 use crate::capi::boundary::{bytes, status_boundary};
 use crate::capi::config::wsgirt_config;
 use crate::capi::request::wsgirt_str;
-use crate::capi::runtime::{status_of, wsgirt_runtime};
+use crate::capi::runtime::{with_runtime, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
 use crate::diagnostics::metrics::{ScoreProcess, ScoreWorker, Scoreboard};
 use crate::diagnostics::registry;
+use crate::runtime::Runtime;
 use std::ffi::{c_char, c_void};
 
 /// One request in flight, as `wsgirt_requests_visit` reports it. The
@@ -98,17 +99,7 @@ pub unsafe extern "C" fn wsgirt_requests_visit(
 pub unsafe extern "C" fn wsgirt_runtime_dump_stacks(
     runtime: *const wsgirt_runtime,
 ) -> wsgirt_status {
-    status_boundary(|| {
-        if runtime.is_null() {
-            return WSGIRT_STATUS_NULL_ARG;
-        }
-        // SAFETY: non-NULL and live per the contract.
-        let rt = unsafe { &*runtime };
-        match rt.inner.dump_stacks() {
-            Ok(()) => WSGIRT_STATUS_OK,
-            Err(err) => status_of(&err),
-        }
-    })
+    with_runtime(runtime, Runtime::dump_stacks)
 }
 
 /// The scoreboard being filled by a `wsgirt_scoreboard_cb` (opaque; only

@@ -106,6 +106,25 @@ pub unsafe extern "C" fn wsgirt_runtime_free(runtime: *mut wsgirt_runtime) {
     });
 }
 
+/// Borrows a runtime (NULL: `NULL_ARG`) and runs `f` on it, mapping its
+/// error to a status.
+pub(crate) fn with_runtime(
+    runtime: *const wsgirt_runtime,
+    f: impl FnOnce(&Runtime) -> Result<(), RuntimeError>,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if runtime.is_null() {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: non-NULL, and live per the calling export's contract.
+        let rt = unsafe { &*runtime };
+        match f(&rt.inner) {
+            Ok(()) => WSGIRT_STATUS_OK,
+            Err(err) => status_of(&err),
+        }
+    })
+}
+
 /// Borrows a runtime and a UTF-8 argument, checking both.
 fn with_runtime_text(
     runtime: *const wsgirt_runtime,

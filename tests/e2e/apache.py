@@ -645,6 +645,17 @@ def read_all(s: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def read_at_least(s: socket.socket, n: int) -> bytes:
+    """Read from s until n bytes have arrived (or the peer closed)."""
+    buf = b""
+    while len(buf) < n:
+        b = s.recv(65536)
+        if not b:
+            break
+        buf += b
+    return buf
+
+
 def read_until(s: socket.socket, marker: bytes, limit: int = 1 << 20) -> bytes:
     """Read from s until ``marker`` has been seen; return everything read."""
     buf = b""
