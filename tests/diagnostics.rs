@@ -148,3 +148,108 @@ fn stack_dumps_show_the_current_line_and_leak_nothing() {
         "RSS grew from {rss_before} KiB to {rss_after} KiB over 1,000 dumps"
     );
 }
+
+/// The event calling convention, for the cases the e2e tests do not reach:
+/// a bound method as subscriber (vectorcall's scratch slot), more than four
+/// subscribers (the round is copied into a list), a dict returned by one
+/// subscriber merged into what every later one sees (mod_wsgi's
+/// `PyDict_Update`, new keys included), and a subscriber added during a
+/// round only called from the next event on.
+#[test]
+fn every_subscriber_sees_the_event_with_earlier_merges() {
+    let dir = temp_dir("event-subscribers");
+    let script = write_script(
+        &dir,
+        "events.wsgi",
+        r#"
+import mod_wsgi
+
+SEEN = []
+
+class Recorder:
+    def __init__(self, tag):
+        self.tag = tag
+    def __call__(self, name, **event):
+        SEEN.append((self.tag, name, "extra" in event, event.get("extra")))
+    def method(self, name, **event):
+        SEEN.append((self.tag + ".method", name, "extra" in event, event.get("extra")))
+
+def merger(name, **event):
+    SEEN.append(("merger", name, "extra" in event, event.get("extra")))
+    if name == "request_started":
+        inner = event["application_object"]
+        def wrapped(environ, start_response):
+            return [b"wrapped:"] + list(inner(environ, start_response))
+        return {"extra": 42, "application_object": wrapped}
+
+def late(name, **event):
+    SEEN.append(("late", name, "extra" in event, event.get("extra")))
+
+def adder(name, **event):
+    SEEN.append(("adder", name, "extra" in event, event.get("extra")))
+    if name == "request_started" and late not in mod_wsgi.event_callbacks:
+        mod_wsgi.subscribe_events(late)
+
+mod_wsgi.subscribe_events(Recorder("first"))
+mod_wsgi.subscribe_events(merger)
+mod_wsgi.subscribe_events(Recorder("second").method)
+mod_wsgi.subscribe_events(adder)
+mod_wsgi.subscribe_events(Recorder("third"))
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    seen = list(SEEN)
+    del SEEN[:]
+    return ["".join("%s %s %s %s\n" % entry for entry in seen).encode()]
+"#,
+    );
+    let req = Req::new(&script).group("event-subscribers");
+    let response = get(&req);
+    let body = response.text();
+    let text = body.strip_prefix("wrapped:").expect("the merged application ran");
+    let seen = parse_seen(text);
+    let started: Vec<_> = seen.iter().filter(|e| e.1 == "request_started").collect();
+    let expected = [
+        ("first", false),
+        ("merger", false),
+        ("second.method", true),
+        ("adder", true),
+        ("third", true),
+    ];
+    assert_eq!(started.len(), expected.len(), "{seen:?}");
+    for (entry, (tag, merged)) in started.iter().zip(expected) {
+        assert_eq!(entry.0, tag, "{seen:?}");
+        assert_eq!(entry.2, merged, "{seen:?}");
+        assert_eq!(entry.3, merged.then_some(42), "{seen:?}");
+    }
+    // response_started (published while the app ran) already reaches the
+    // subscriber added during request_started, without the merged key:
+    // each event starts from its own fields.
+    let response_started: Vec<_> = seen
+        .iter()
+        .filter(|e| e.1 == "response_started")
+        .map(|e| (e.0.as_str(), e.2))
+        .collect();
+    assert_eq!(
+        response_started,
+        [
+            ("first", false),
+            ("merger", false),
+            ("second.method", false),
+            ("adder", false),
+            ("third", false),
+            ("late", false)
+        ]
+    );
+}
+
+/// `tag name has_extra extra` lines as written by the script above.
+fn parse_seen(text: &str) -> Vec<(String, String, bool, Option<i64>)> {
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_eq!(f.len(), 4, "{line:?}");
+            (f[0].to_owned(), f[1].to_owned(), f[2] == "True", f[3].parse().ok())
+        })
+        .collect()
+}

@@ -124,7 +124,11 @@ impl EventKey {
 }
 
 /// The most fields an event has (`request_finished`).
-const MAX_EVENT_FIELDS: ffi::Py_ssize_t = 14;
+const MAX_EVENT_FIELDS: usize = 14;
+
+/// Callbacks copied onto the stack for one round of calls; longer lists
+/// are copied into a new list instead.
+const FEW_CALLBACKS: usize = 4;
 
 #[cfg(not(Py_3_13))]
 extern "C" {
@@ -141,34 +145,50 @@ unsafe fn new_event_dict() -> *mut ffi::PyObject {
     #[cfg(not(Py_3_13))]
     // SAFETY: GIL held (caller's contract); returns a new reference or NULL.
     unsafe {
-        _PyDict_NewPresized(MAX_EVENT_FIELDS)
+        _PyDict_NewPresized(MAX_EVENT_FIELDS as ffi::Py_ssize_t)
     }
     #[cfg(Py_3_13)]
     // SAFETY: GIL held (caller's contract).
     unsafe {
-        let _ = MAX_EVENT_FIELDS;
         ffi::PyDict_New()
     }
 }
 
-/// An event dict being built. Keys are the interpreter's interned strings
-/// (cached per interpreter), so building an event allocates only values.
+/// An event being built and published.
+///
+/// The fields live in two arrays (interned keys borrowed from the
+/// interpreter's cache, values owned) and are handed to each callback as
+/// vectorcall keywords: CPython builds the callee's `**event` straight from
+/// them, where a dict of ours would first be unpacked into a new keyword
+/// tuple and argument array on every call. The event only becomes a dict
+/// when a callback returns one to merge (mod_wsgi's `PyDict_Update`); from
+/// then on the dict is what later callbacks and [`Event::get`] see.
 pub struct Event<'i> {
-    dict: PyOwned,
     interp: &'i Interp,
+    /// `[reserved, name, values...]`: slot 0 is the scratch slot
+    /// `PY_VECTORCALL_ARGUMENTS_OFFSET` lets a callee (a bound method) use,
+    /// slot 1 the event name, then one owned reference per field.
+    args: [*mut ffi::PyObject; MAX_EVENT_FIELDS + 2],
+    /// Interned field names, borrowed from the interpreter's cache.
+    keys: [*mut ffi::PyObject; MAX_EVENT_FIELDS],
+    len: usize,
+    /// The event as a dict, once a callback returned a dict.
+    dict: Option<PyOwned>,
 }
 
 impl<'i> Event<'i> {
+    /// An empty event; allocates nothing.
+    ///
     /// # Safety
     /// GIL held with `interp` attached (for as long as the event is used).
-    pub unsafe fn new(interp: &'i Interp) -> Option<Event<'i>> {
-        // SAFETY: per contract.
-        let dict = unsafe { PyOwned::from_owned(new_event_dict()) }?;
-        Some(Event { dict, interp })
-    }
-
-    pub fn as_ptr(&self) -> *mut ffi::PyObject {
-        self.dict.as_ptr()
+    pub unsafe fn new(interp: &'i Interp) -> Event<'i> {
+        Event {
+            interp,
+            args: [std::ptr::null_mut(); MAX_EVENT_FIELDS + 2],
+            keys: [std::ptr::null_mut(); MAX_EVENT_FIELDS],
+            len: 0,
+            dict: None,
+        }
     }
 
     /// The interned key for `key` (NULL if it cannot be made).
@@ -179,18 +199,27 @@ impl<'i> Event<'i> {
 
     /// Sets `key` to `value` (a new reference, consumed; NULL is skipped
     /// and its error cleared: a missing field must not fail a request).
+    /// Each key is set at most once per event.
     ///
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_owned(&self, key: EventKey, value: *mut ffi::PyObject) {
-        // SAFETY: per contract; `value` is a new reference we release.
+    pub unsafe fn set_owned(&mut self, key: EventKey, value: *mut ffi::PyObject) {
+        // SAFETY: per contract; `value` is a new reference we keep or release.
         unsafe {
             let key = self.key(key);
-            match PyOwned::from_owned(value) {
-                Some(value) if !key.is_null() => {
-                    ffi::PyDict_SetItem(self.as_ptr(), key, value.as_ptr());
-                }
-                _ => ffi::PyErr_Clear(),
+            let Some(value) = PyOwned::from_owned(value) else {
+                ffi::PyErr_Clear();
+                return;
+            };
+            if key.is_null() {
+                ffi::PyErr_Clear();
+                return;
+            }
+            debug_assert!(self.dict.is_none(), "fields are set before publishing");
+            if self.len < MAX_EVENT_FIELDS {
+                self.keys[self.len] = key;
+                self.args[self.len + 2] = value.into_ptr();
+                self.len += 1;
             }
         }
     }
@@ -199,37 +228,33 @@ impl<'i> Event<'i> {
     ///
     /// # Safety
     /// GIL held; `value` NULL or valid.
-    pub unsafe fn set(&self, key: EventKey, value: *mut ffi::PyObject) {
+    pub unsafe fn set(&mut self, key: EventKey, value: *mut ffi::PyObject) {
         if !value.is_null() {
-            // SAFETY: per contract; the dict takes its own reference.
+            // SAFETY: per contract; the event takes its own reference.
             unsafe {
-                let key = self.key(key);
-                if key.is_null() {
-                    ffi::PyErr_Clear();
-                } else {
-                    ffi::PyDict_SetItem(self.as_ptr(), key, value);
-                }
+                ffi::Py_INCREF(value);
+                self.set_owned(key, value);
             }
         }
     }
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_f64(&self, key: EventKey, value: f64) {
+    pub unsafe fn set_f64(&mut self, key: EventKey, value: f64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyFloat_FromDouble(value)) }
     }
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_i64(&self, key: EventKey, value: i64) {
+    pub unsafe fn set_i64(&mut self, key: EventKey, value: i64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyLong_FromLongLong(value)) }
     }
 
     /// # Safety
     /// GIL held.
-    pub unsafe fn set_u64(&self, key: EventKey, value: u64) {
+    pub unsafe fn set_u64(&mut self, key: EventKey, value: u64) {
         // SAFETY: per contract.
         unsafe { self.set_owned(key, ffi::PyLong_FromUnsignedLongLong(value)) }
     }
@@ -245,7 +270,57 @@ impl<'i> Event<'i> {
             if key.is_null() {
                 return std::ptr::null_mut();
             }
-            ffi::PyDict_GetItem(self.as_ptr(), key)
+            if let Some(dict) = &self.dict {
+                return ffi::PyDict_GetItem(dict.as_ptr(), key);
+            }
+            (0..self.len)
+                .find(|&i| self.keys[i] == key)
+                .map_or(std::ptr::null_mut(), |i| self.args[i + 2])
+        }
+    }
+
+    /// The fields' names as a new tuple (NULL with an exception on failure).
+    unsafe fn kwnames(&self) -> *mut ffi::PyObject {
+        // SAFETY: GIL held (`new`'s contract); the tuple gets its own references.
+        unsafe {
+            let tuple = ffi::PyTuple_New(self.len as ffi::Py_ssize_t);
+            if !tuple.is_null() {
+                for (i, &key) in self.keys[..self.len].iter().enumerate() {
+                    ffi::Py_INCREF(key);
+                    ffi::PyTuple_SET_ITEM(tuple, i as ffi::Py_ssize_t, key);
+                }
+            }
+            tuple
+        }
+    }
+
+    /// Turns the event into a dict (once) and returns it, borrowed.
+    unsafe fn as_dict(&mut self) -> Option<*mut ffi::PyObject> {
+        if self.dict.is_none() {
+            // SAFETY: GIL held (`new`'s contract); the dict takes its own references.
+            unsafe {
+                let dict = PyOwned::from_owned(new_event_dict())?;
+                for i in 0..self.len {
+                    if ffi::PyDict_SetItem(dict.as_ptr(), self.keys[i], self.args[i + 2]) != 0 {
+                        return None;
+                    }
+                }
+                self.dict = Some(dict);
+            }
+        }
+        self.dict.as_ref().map(PyOwned::as_ptr)
+    }
+}
+
+impl Drop for Event<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the event is only used with the GIL held (`new`'s
+        // contract), and it is dropped where it was used; each value slot
+        // holds one reference of ours.
+        unsafe {
+            for &value in &self.args[2..self.len + 2] {
+                ffi::Py_DECREF(value);
+            }
         }
     }
 }
@@ -256,59 +331,93 @@ impl<'i> Event<'i> {
 ///
 /// # Safety
 /// GIL held with `interp` attached; no exception pending.
-pub unsafe fn publish(interp: &Interp, name: EventKey, event: &Event<'_>) {
+pub unsafe fn publish(interp: &Interp, name: EventKey, event: &mut Event<'_>) {
     // SAFETY: per contract.
     unsafe {
-        let Some(name_obj) = PyOwned::from_borrowed(event.key(name)) else {
+        let name_obj = event.key(name);
+        if name_obj.is_null() {
+            ffi::PyErr_Clear();
+            return;
+        }
+        event.args[1] = name_obj;
+        let Some(kwnames) = PyOwned::from_owned(event.kwnames()) else {
             ffi::PyErr_Clear();
             return;
         };
         let cache = interp.cache();
         let shutdown = (name == EventKey::ProcessStopping).then_some(cache.name_shutdown_callbacks);
         for list_name in std::iter::once(cache.name_event_callbacks).chain(shutdown) {
-            let Some(list) = PyOwned::from_borrowed(module_list(interp, list_name)) else {
+            let list = module_list(interp, list_name);
+            if list.is_null() {
                 continue;
-            };
-            // A snapshot (a new list holding its own references): a
-            // callback that subscribes or unsubscribes others must not
-            // change this round.
-            let len = ffi::PyList_GET_SIZE(list.as_ptr());
-            let Some(snapshot) = PyOwned::from_owned(ffi::PyList_GetSlice(list.as_ptr(), 0, len))
-            else {
-                ffi::PyErr_Clear();
-                continue;
-            };
-            for i in 0..ffi::PyList_GET_SIZE(snapshot.as_ptr()) {
-                call_one(
-                    ffi::PyList_GET_ITEM(snapshot.as_ptr(), i),
-                    name_obj.as_ptr(),
-                    event,
-                );
+            }
+            // A snapshot holding its own references: a callback that
+            // subscribes or unsubscribes others must not change this round.
+            let len = ffi::PyList_GET_SIZE(list) as usize;
+            if len <= FEW_CALLBACKS {
+                let mut few = [std::ptr::null_mut(); FEW_CALLBACKS];
+                for (i, slot) in few[..len].iter_mut().enumerate() {
+                    *slot = ffi::PyList_GET_ITEM(list, i as ffi::Py_ssize_t);
+                    ffi::Py_INCREF(*slot);
+                }
+                for &callback in &few[..len] {
+                    call_one(callback, event, kwnames.as_ptr());
+                }
+                for &callback in &few[..len] {
+                    ffi::Py_DECREF(callback);
+                }
+            } else {
+                let Some(snapshot) =
+                    PyOwned::from_owned(ffi::PyList_GetSlice(list, 0, len as ffi::Py_ssize_t))
+                else {
+                    ffi::PyErr_Clear();
+                    continue;
+                };
+                for i in 0..ffi::PyList_GET_SIZE(snapshot.as_ptr()) {
+                    call_one(
+                        ffi::PyList_GET_ITEM(snapshot.as_ptr(), i),
+                        event,
+                        kwnames.as_ptr(),
+                    );
+                }
             }
         }
+        event.args[1] = std::ptr::null_mut();
     }
 }
 
 /// `callback(name, **event)`; merges a returned dict; logs and swallows errors.
-unsafe fn call_one(callback: *mut ffi::PyObject, name: *mut ffi::PyObject, event: &Event<'_>) {
+unsafe fn call_one(
+    callback: *mut ffi::PyObject,
+    event: &mut Event<'_>,
+    kwnames: *mut ffi::PyObject,
+) {
     // SAFETY: GIL held by the caller; all objects are alive for the call
-    // (`callback` is held by the caller's snapshot, `name` by the cache).
+    // (`callback` is held by the caller's snapshot, the name by the cache,
+    // the values by the event).
     unsafe {
-        // One positional argument straight from the stack and the event as
-        // keywords: no argument tuple per call.
-        let args = [name];
-        let result = PyOwned::from_owned(ffi::PyObject_VectorcallDict(
-            callback,
-            args.as_ptr(),
-            1,
-            event.as_ptr(),
-        ));
-        match result {
+        // The event's name and values are already laid out as a vectorcall
+        // argument array, with the offset slot (which the callee may
+        // overwrite for the call's duration) in front.
+        let args = event.args.as_mut_ptr().add(1);
+        let result = match &event.dict {
+            Some(dict) => ffi::PyObject_VectorcallDict(callback, args, 1, dict.as_ptr()),
+            None => ffi::PyObject_Vectorcall(
+                callback,
+                args,
+                1 | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+                kwnames,
+            ),
+        };
+        match PyOwned::from_owned(result) {
             Some(result) => {
-                if ffi::PyDict_Check(result.as_ptr()) != 0
-                    && ffi::PyDict_Update(event.as_ptr(), result.as_ptr()) != 0
-                {
-                    log_callback_error();
+                if ffi::PyDict_Check(result.as_ptr()) != 0 {
+                    let merged = event
+                        .as_dict()
+                        .is_some_and(|dict| ffi::PyDict_Update(dict, result.as_ptr()) == 0);
+                    if !merged {
+                        log_callback_error();
+                    }
                 }
             }
             None => log_callback_error(),
@@ -344,15 +453,12 @@ unsafe fn log_callback_error() {
 pub unsafe fn publish_process_stopping(interp: &Interp, reason: &str) {
     // SAFETY: per contract.
     unsafe {
-        let Some(event) = Event::new(interp) else {
-            ffi::PyErr_Clear();
-            return;
-        };
+        let mut event = Event::new(interp);
         event.set_owned(
             EventKey::ShutdownReason,
             object::str_from_utf8(reason).map_or(std::ptr::null_mut(), PyOwned::into_ptr),
         );
-        publish(interp, EventKey::ProcessStopping, &event);
+        publish(interp, EventKey::ProcessStopping, &mut event);
     }
 }
 

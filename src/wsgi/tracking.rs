@@ -202,10 +202,7 @@ impl Tracking {
         }
         // SAFETY: per contract.
         unsafe {
-            let Some(event) = Event::new(interp) else {
-                ffi::PyErr_Clear();
-                return callable;
-            };
+            let mut event = Event::new(interp);
             event.set(EventKey::RequestId, self.request_id.as_ptr());
             event.set_u64(EventKey::ThreadId, self.thread_number);
             let numbers = StartNumbers::from_environ(spec);
@@ -225,7 +222,7 @@ impl Tracking {
                 events::seconds(self.application_start_us),
             );
             event.set(EventKey::RequestData, self.request_data.as_ptr());
-            events::publish(interp, EventKey::RequestStarted, &event);
+            events::publish(interp, EventKey::RequestStarted, &mut event);
             match PyOwned::from_borrowed(event.get(EventKey::ApplicationObject)) {
                 Some(replacement) => replacement,
                 None => callable,
@@ -268,10 +265,7 @@ impl Tracking {
         let application_time = self.started.elapsed().as_secs_f64();
         // SAFETY: GIL held by the caller.
         unsafe {
-            let Some(event) = Event::new(interp) else {
-                ffi::PyErr_Clear();
-                return;
-            };
+            let mut event = Event::new(interp);
             event.set(EventKey::RequestId, self.request_id.as_ptr());
             event.set_u64(EventKey::InputReads, state.input.reads);
             event.set_u64(EventKey::InputLength, state.input.bytes);
@@ -296,7 +290,7 @@ impl Tracking {
             );
             event.set_f64(EventKey::ApplicationTime, application_time);
             event.set(EventKey::RequestData, self.request_data.as_ptr());
-            events::publish(interp, EventKey::RequestFinished, &event);
+            events::publish(interp, EventKey::RequestFinished, &mut event);
         }
     }
 }
@@ -326,16 +320,13 @@ pub unsafe fn response_started(
 ) {
     // SAFETY: per contract; the context's pointers are kept alive by the Tracking.
     unsafe {
-        let Some(event) = Event::new(&*context.interp) else {
-            ffi::PyErr_Clear();
-            return;
-        };
+        let mut event = Event::new(&*context.interp);
         event.set(EventKey::RequestId, context.request_id);
         event.set(EventKey::ResponseStatus, status);
         event.set(EventKey::ResponseHeaders, headers);
         event.set(EventKey::ExceptionInfo, exc_info);
         event.set(EventKey::RequestData, context.request_data);
-        events::publish(&*context.interp, EventKey::ResponseStarted, &event);
+        events::publish(&*context.interp, EventKey::ResponseStarted, &mut event);
     }
 }
 
@@ -351,10 +342,7 @@ pub unsafe fn request_exception(
 ) {
     // SAFETY: per contract.
     unsafe {
-        let Some(event) = Event::new(&*context.interp) else {
-            ffi::PyErr_Clear();
-            return;
-        };
+        let mut event = Event::new(&*context.interp);
         let none = ffi::Py_None();
         let info = ffi::PyTuple_Pack(
             3,
@@ -365,6 +353,6 @@ pub unsafe fn request_exception(
         event.set(EventKey::RequestId, context.request_id);
         event.set_owned(EventKey::ExceptionInfo, info);
         event.set(EventKey::RequestData, context.request_data);
-        events::publish(&*context.interp, EventKey::RequestException, &event);
+        events::publish(&*context.interp, EventKey::RequestException, &mut event);
     }
 }
