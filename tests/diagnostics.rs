@@ -206,7 +206,9 @@ def application(environ, start_response):
     let req = Req::new(&script).group("event-subscribers");
     let response = get(&req);
     let body = response.text();
-    let text = body.strip_prefix("wrapped:").expect("the merged application ran");
+    let text = body
+        .strip_prefix("wrapped:")
+        .expect("the merged application ran");
     let seen = parse_seen(text);
     let started: Vec<_> = seen.iter().filter(|e| e.1 == "request_started").collect();
     let expected = [
@@ -249,7 +251,12 @@ fn parse_seen(text: &str) -> Vec<(String, String, bool, Option<i64>)> {
         .map(|line| {
             let f: Vec<&str> = line.split(' ').collect();
             assert_eq!(f.len(), 4, "{line:?}");
-            (f[0].to_owned(), f[1].to_owned(), f[2] == "True", f[3].parse().ok())
+            (
+                f[0].to_owned(),
+                f[1].to_owned(),
+                f[2] == "True",
+                f[3].parse().ok(),
+            )
         })
         .collect()
 }

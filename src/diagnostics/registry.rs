@@ -102,6 +102,9 @@ fn thread_number() -> u64 {
 pub struct Entered {
     pub serial: u64,
     pub thread_number: u64,
+    /// When it was entered, microseconds since the epoch (the request's
+    /// `application_start`; one clock read serves the registry and events).
+    pub start_us: i64,
 }
 
 /// Removes the request from the registry when dropped.
@@ -115,6 +118,7 @@ pub fn enter(request_id: Option<&[u8]>, group: &str) -> (RequestGuard, Entered) 
     let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
     let thread_number = thread_number();
     let started = Instant::now();
+    let start_us = now_us();
     let request_id = match request_id {
         Some(id) => String::from_utf8_lossy(id).into_owned(),
         None => serial.to_string(),
@@ -125,7 +129,7 @@ pub fn enter(request_id: Option<&[u8]>, group: &str) -> (RequestGuard, Entered) 
         group: group.to_owned(),
         thread_id: current_thread_ident(),
         thread_number,
-        start_us: now_us(),
+        start_us,
         started,
         interrupted: false,
     };
@@ -150,6 +154,7 @@ pub fn enter(request_id: Option<&[u8]>, group: &str) -> (RequestGuard, Entered) 
         Entered {
             serial,
             thread_number,
+            start_us,
         },
     )
 }
@@ -157,7 +162,10 @@ pub fn enter(request_id: Option<&[u8]>, group: &str) -> (RequestGuard, Entered) 
 impl RequestGuard {
     /// Removes the request; true if a `RequestTimeout` was injected into it.
     pub fn finish(self) -> bool {
-        self.remove()
+        let interrupted = self.remove();
+        // Already removed: skip Drop's second search under the lock.
+        std::mem::forget(self);
+        interrupted
     }
 
     fn remove(&self) -> bool {

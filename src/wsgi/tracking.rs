@@ -15,7 +15,6 @@ use crate::python::object::{self, PyOwned};
 use crate::wsgi::request::{RequestSpec, RequestState};
 use pyo3::ffi;
 use std::cell::Cell;
-use std::time::Instant;
 
 thread_local! {
     /// `request_data()` of the request running on this thread (borrowed
@@ -68,7 +67,6 @@ pub struct Tracking {
     active_requests: Option<PyOwned>,
     events: bool,
     application_start_us: i64,
-    started: Instant,
     cpu_start: Option<(f64, f64)>,
 }
 
@@ -167,8 +165,7 @@ impl Tracking {
                 previous_data,
                 active_requests,
                 events,
-                application_start_us: registry::now_us(),
-                started: Instant::now(),
+                application_start_us: entered.start_us,
                 cpu_start: if events { cpu_start } else { None },
             })
         }
@@ -262,7 +259,9 @@ impl Tracking {
     }
 
     unsafe fn request_finished(&self, interp: &Interp, state: &RequestState<'_>) {
-        let application_time = self.started.elapsed().as_secs_f64();
+        // As mod_wsgi: both ends from the wall clock, never negative.
+        let finish_us = registry::now_us();
+        let application_time = events::seconds((finish_us - self.application_start_us).max(0));
         // SAFETY: GIL held by the caller.
         unsafe {
             let mut event = Event::new(interp);
@@ -284,10 +283,7 @@ impl Tracking {
                 event.set_f64(EventKey::CpuUserTime, user);
                 event.set_f64(EventKey::CpuSystemTime, system);
             }
-            event.set_f64(
-                EventKey::ApplicationFinish,
-                events::seconds(registry::now_us()),
-            );
+            event.set_f64(EventKey::ApplicationFinish, events::seconds(finish_us));
             event.set_f64(EventKey::ApplicationTime, application_time);
             event.set(EventKey::RequestData, self.request_data.as_ptr());
             events::publish(interp, EventKey::RequestFinished, &mut event);
