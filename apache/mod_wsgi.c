@@ -1818,18 +1818,37 @@ static uint32_t wsgi_io_write(void *ctx, const uint8_t *data, size_t len, uint32
     return wsgi_io_pass(io);
 }
 
+/* True unless `EnableMMAP Off` applies to the request. */
+static int wsgi_mmap_allowed(request_rec *r)
+{
+    core_dir_config *core = ap_get_core_module_config(r->per_dir_config);
+    return core->enable_mmap != ENABLE_MMAP_OFF;
+}
+
 /*
- * Sends part of a regular file (wsgi.file_wrapper). The descriptor is the
- * application's: it is dup'ed into the request pool (a filter may keep the
- * bucket), the brigade is flushed before returning, and the file position is
- * restored for the application's buffered file object.
+ * Sends part of a regular file (wsgi.file_wrapper), flushed before returning.
+ *
+ * With WSGIEnableSendfile Off (the default) and mmap allowed, the bytes come
+ * from the library's shared mapping of the file (wsgirt_file_map) in a heap
+ * bucket that releases them when Apache is done with it: no mmap, munmap or
+ * page faults per response, and one mapping for all responses in flight.
+ * Otherwise, and for files the library does not map, the file goes as a file
+ * bucket: sent with sendfile when WSGIEnableSendfile is On, else read by the
+ * core output filter (through mmap only if EnableMMAP allows). The descriptor
+ * is the application's: it is dup'ed into the request pool (a filter may
+ * keep the bucket) and its position restored for the application's buffered
+ * file object.
  */
 static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t len)
 {
     wsgi_io_t *io = ctx;
     request_rec *r = io->r;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    int mmap_allowed;
+    const uint8_t *mapped = NULL;
     apr_os_file_t osfd = fd;
     apr_file_t *file = NULL, *copy = NULL;
+    apr_bucket *b;
     off_t position;
     uint32_t result;
 
@@ -1839,6 +1858,15 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
         return WSGIRT_IO_CLIENT_GONE;
     if (!len)
         return WSGIRT_IO_OK;
+    mmap_allowed = wsgi_mmap_allowed(r);
+    if (!io->enable_sendfile && mmap_allowed &&
+        wsgirt_file_map(fd, offset, len, &mapped) == WSGIRT_STATUS_OK) {
+        APR_BRIGADE_INSERT_TAIL(
+            io->out,
+            apr_bucket_heap_create((const char *)mapped, (apr_size_t)len, wsgirt_file_release, ba));
+        APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
+        return wsgi_io_pass(io);
+    }
     if (apr_os_file_put(&file, &osfd,
                         APR_FOPEN_READ | (io->enable_sendfile ? APR_SENDFILE_ENABLED : 0),
                         r->pool) != APR_SUCCESS ||
@@ -1846,7 +1874,10 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
         return WSGIRT_IO_ERROR;
     position = lseek(fd, 0, SEEK_CUR);
     apr_brigade_insert_file(io->out, copy, (apr_off_t)offset, (apr_off_t)len, r->pool);
-    APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(r->connection->bucket_alloc));
+    for (b = APR_BRIGADE_FIRST(io->out); b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
+        if (APR_BUCKET_IS_FILE(b))
+            apr_bucket_file_enable_mmap(b, mmap_allowed);
+    APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
     result = wsgi_io_pass(io);
     if (position >= 0)
         lseek(fd, position, SEEK_SET);

@@ -94,6 +94,11 @@ enum wsgirt_status
    */
   WSGIRT_STATUS_SHUTTING_DOWN = 7,
   /*
+   The call does not handle this input (for example a file it does not
+   map); the caller takes its other path.
+   */
+  WSGIRT_STATUS_UNSUPPORTED = 8,
+  /*
    Python could not be initialised (see the log).
    */
   WSGIRT_STATUS_PYTHON_INIT_FAILED = 100,
@@ -1168,6 +1173,41 @@ wsgirt_status wsgirt_scoreboard_add_process(struct wsgirt_scoreboard *board,
  */
 wsgirt_status wsgirt_scoreboard_add_worker(struct wsgirt_scoreboard *board,
                                            const struct wsgirt_scoreboard_worker *worker);
+
+/*
+ Points `*data` at `len` bytes at `offset` of the regular file open on
+ `fd`, from one mapping of that file shared by every caller in the
+ process (made on first use, checked against the file's size and times
+ on every call, so a changed file gets a new mapping).
+
+ Returns `WSGIRT_STATUS_UNSUPPORTED` for files it does not map (not a
+ regular file, empty, over 4 MiB, a range past the end) or when the
+ system refuses: send the file another way then.
+
+ Ownership: on success the bytes stay valid and must not be written
+ until `wsgirt_file_release(*data)` is called, exactly once. `fd` is
+ only examined (its position does not move); the caller keeps it.
+ Threading: any thread; no runtime or GIL needed.
+
+ # Safety
+ `data` must be NULL or writable.
+ */
+wsgirt_status wsgirt_file_map(int fd, uint64_t offset, uint64_t len, const uint8_t **data);
+
+/*
+ Releases bytes `wsgirt_file_map` returned; the mapping is unmapped once
+ nobody uses it and it has been replaced or evicted. Unknown pointers
+ are ignored.
+
+ The signature is APR's bucket free function, so a host can hand the
+ bytes to a heap bucket that releases them when Apache is done.
+
+ Ownership: ends the caller's use of `data`. Threading: any thread.
+
+ # Safety
+ `data` must come from `wsgirt_file_map` and not have been released.
+ */
+void wsgirt_file_release(void *data);
 
 /*
  `WSGIAccessScript`: calls `allow_access(environ, host)`; `host` may be

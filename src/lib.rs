@@ -11,6 +11,8 @@
 //! - [`module`]: the `mod_wsgi` and `apache` Python modules (PEP 489).
 //! - [`wsgi`]: PEP 3333: environ, `wsgi.input`, `start_response`, responses.
 //! - [`diagnostics`]: the request registry, events, metrics, stack dumps.
+//! - [`file_map`]: shared read-only mappings of `wsgi.file_wrapper` files
+//!   for hosts that send them from memory.
 //! - [`capi`]: the only place with `#[no_mangle]` exports and raw C pointers.
 //!
 //! `include/wsgirt.h` is generated from [`capi`] alone: every other module
@@ -23,6 +25,8 @@ pub mod config;
 pub mod daemon;
 /// cbindgen:ignore
 pub mod diagnostics;
+/// cbindgen:ignore
+pub mod file_map;
 /// cbindgen:ignore
 pub mod hooks;
 /// cbindgen:ignore

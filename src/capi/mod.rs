@@ -15,6 +15,7 @@ pub mod boundary;
 pub mod config;
 pub mod daemon;
 pub mod diagnostics;
+pub mod file_map;
 pub mod hooks;
 mod host;
 pub mod request;

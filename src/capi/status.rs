@@ -25,6 +25,9 @@ pub enum wsgirt_status {
     WSGIRT_STATUS_ALREADY_INITIALIZED = 6,
     /// The runtime is shutting down.
     WSGIRT_STATUS_SHUTTING_DOWN = 7,
+    /// The call does not handle this input (for example a file it does not
+    /// map); the caller takes its other path.
+    WSGIRT_STATUS_UNSUPPORTED = 8,
     /// Python could not be initialised (see the log).
     WSGIRT_STATUS_PYTHON_INIT_FAILED = 100,
     /// An application group's interpreter could not be created.
@@ -69,6 +72,7 @@ pub extern "C" fn wsgirt_status_str(status: u32) -> *const c_char {
             5 => c"called from the wrong process",
             6 => c"Python already initialised in this process",
             7 => c"runtime is shutting down",
+            8 => c"not supported for this input",
             100 => c"Python initialisation failed",
             101 => c"interpreter creation failed",
             201 => c"WSGI script could not be loaded",

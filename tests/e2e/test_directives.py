@@ -13,6 +13,7 @@ import pytest
 from conftest import start_apache
 
 BLOB = bytes((i * 31 + 7) % 256 for i in range(300_000))
+SENDFILE_MOUNTS = ("sendfile", "nosendfile", "nommap")
 RELOAD_SRC = open(os.path.join(os.path.dirname(__file__), "apps", "directives",
                                "reload.wsgi")).read()
 
@@ -25,6 +26,10 @@ WSGIScriptAlias /sendfile @APPS@/directives/sendfile.wsgi
     WSGIEnableSendfile On
 </Location>
 WSGIScriptAlias /nosendfile @APPS@/directives/sendfile.wsgi
+WSGIScriptAlias /nommap @APPS@/directives/sendfile.wsgi
+<Location /nommap>
+    EnableMMAP Off
+</Location>
 
 WSGIScriptAlias /reload-on @APPS@/directives/reload.wsgi
 WSGIScriptAlias /reload-off @APPS@/reload-off/reload.wsgi
@@ -90,6 +95,7 @@ def server(request, module):
     return start_apache(
         request, module, SNIPPET, modules=["deflate", "filter"],
         files={"apps/directives/blob.bin": BLOB,
+               **{f"apps/directives/own-{mount}.bin": BLOB for mount in SENDFILE_MOUNTS},
                "apps/reload-off/reload.wsgi": RELOAD_SRC})
 
 
@@ -151,6 +157,55 @@ def test_file_wrapper_real_file(server, path, flag):
     assert r.headers["Content-Length"] == str(len(BLOB))
     assert r.body == BLOB
     r = server.get(path)                               # no Content-Length given
+    assert (r.status, r.body) == (200, BLOB)
+
+
+@pytest.mark.parametrize("path", ["/sendfile", "/nosendfile", "/nommap"])
+def test_file_wrapper_follows_a_changing_file(server, path):
+    """Each response has the file as it is when the request starts: grown,
+    shrunk, rewritten in place at the same size, or replaced by a rename
+    (wsgirt keeps a mapping of the file between requests when it may)."""
+    target = os.path.join(server.apps, "directives", "changing.bin")
+    versions = [
+        ("written", bytes((i * 7) % 256 for i in range(200_000)), False),
+        ("shrunk", bytes((i * 13 + 1) % 256 for i in range(90_000)), False),
+        ("same size", bytes((i * 17 + 5) % 256 for i in range(90_000)), False),
+        ("grown", bytes((i * 3 + 2) % 256 for i in range(400_000)), False),
+        ("renamed over", bytes((i * 11 + 9) % 256 for i in range(250_000)), True),
+    ]
+    for what, data, rename in versions:
+        if rename:
+            os.rename(server.write_file("apps/directives/changing.new", data), target)
+        else:
+            with open(target, "r+b" if os.path.exists(target) else "wb") as f:
+                f.write(data)
+                f.truncate()
+            os.chmod(target, 0o644)
+        for _ in range(2):
+            r = server.get(path + "/changing")
+            assert r.status == 200, what
+            assert r.headers["Content-Length"] == str(len(data)), what
+            assert r.body == data, what
+
+
+@pytest.mark.parametrize("path", ["/sendfile", "/nommap"])
+def test_file_wrapper_file_is_not_kept_mapped(server, path):
+    """With WSGIEnableSendfile On, or EnableMMAP Off, the file is not left
+    mapped into the child after its response."""
+    r = server.get(path + "/own")
+    assert (r.status, r.body) == (200, BLOB)
+    assert server.get(path + "/mapped").body == b"0"
+
+
+@pytest.mark.beyond_modwsgi
+def test_file_wrapper_file_stays_mapped_for_the_next_response(server):
+    """wsgirt sends a file_wrapper file (WSGIEnableSendfile Off, EnableMMAP
+    On: the defaults) from one mapping kept between requests, where mod_wsgi
+    reads it through Python for every response."""
+    r = server.get("/nosendfile/own")
+    assert (r.status, r.body) == (200, BLOB)
+    assert server.get("/nosendfile/mapped").body == b"1"
+    r = server.get("/nosendfile/own")
     assert (r.status, r.body) == (200, BLOB)
 
 
