@@ -24,6 +24,7 @@ const ALL_STATUSES: &[(wsgirt_status, &str)] = &[
         "Python already initialised in this process",
     ),
     (WSGIRT_STATUS_SHUTTING_DOWN, "runtime is shutting down"),
+    (WSGIRT_STATUS_UNSUPPORTED, "not supported for this input"),
     (
         WSGIRT_STATUS_PYTHON_INIT_FAILED,
         "Python initialisation failed",
@@ -53,7 +54,7 @@ fn status_values_never_change() {
     let values: Vec<u32> = ALL_STATUSES.iter().map(|(s, _)| *s as u32).collect();
     assert_eq!(
         values,
-        [0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 201, 202, 300, 301, 302]
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 201, 202, 300, 301, 302]
     );
     assert_eq!(wsgirt_io::WSGIRT_IO_OK as u32, 0);
     assert_eq!(wsgirt_io::WSGIRT_IO_CLIENT_GONE as u32, 1);
@@ -73,7 +74,7 @@ fn status_str_for_every_status() {
         // Static: the same pointer every time.
         assert_eq!(ptr, wsgirt_status_str(*status as u32));
     }
-    for unknown in [8, 99, 102, 200, 203, 303, 1000, u32::MAX] {
+    for unknown in [9, 99, 102, 200, 203, 303, 1000, u32::MAX] {
         // SAFETY: as above.
         let got = unsafe { CStr::from_ptr(wsgirt_status_str(unknown)) };
         assert_eq!(got.to_str().unwrap(), "unknown status", "{unknown}");

@@ -1,11 +1,15 @@
 /*
  * C API contract without Python: versions, status strings, NULL and
- * invalid arguments, the ABI handshake. Uses nothing but include/wsgirt.h.
+ * invalid arguments, the ABI handshake, shared file mappings. Uses nothing
+ * but include/wsgirt.h.
  */
+#define _POSIX_C_SOURCE 200809L /* mkstemp, pipe */
 #include "wsgirt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int failures = 0;
 
@@ -16,6 +20,38 @@ static int failures = 0;
             failures++;                                                                            \
         }                                                                                          \
     } while (0)
+
+/* wsgirt_file_map / wsgirt_file_release from C: the bytes at an offset,
+ * outputs untouched on refusal, release through the APR-style pointer. */
+static void check_file_map(void)
+{
+    char path[] = "/tmp/wsgirt-contract-XXXXXX";
+    char data[5000];
+    const uint8_t *mapped = (const uint8_t *)&failures, *same = NULL;
+    int pipefd[2];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7);
+    CHECK(write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
+    CHECK(wsgirt_file_map(fd, 0, sizeof(data) + 1, &mapped) == WSGIRT_STATUS_UNSUPPORTED);
+    CHECK(mapped == (const uint8_t *)&failures);
+    CHECK(wsgirt_file_map(fd, 0, 1, NULL) == WSGIRT_STATUS_NULL_ARG);
+    CHECK(wsgirt_file_map(-1, 0, 1, &mapped) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_file_map(fd, 100, 1000, &mapped) == WSGIRT_STATUS_OK);
+    CHECK(memcmp(mapped, data + 100, 1000) == 0);
+    CHECK(wsgirt_file_map(fd, 0, sizeof(data), &same) == WSGIRT_STATUS_OK);
+    CHECK(same + 100 == mapped);
+    wsgirt_file_release((void *)mapped);
+    wsgirt_file_release((void *)same);
+    CHECK(pipe(pipefd) == 0);
+    CHECK(wsgirt_file_map(pipefd[0], 0, 1, &mapped) == WSGIRT_STATUS_UNSUPPORTED);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    close(fd);
+    unlink(path);
+}
 
 int main(void)
 {
@@ -31,6 +67,7 @@ int main(void)
         WSGIRT_STATUS_WRONG_PROCESS,
         WSGIRT_STATUS_ALREADY_INITIALIZED,
         WSGIRT_STATUS_SHUTTING_DOWN,
+        WSGIRT_STATUS_UNSUPPORTED,
         WSGIRT_STATUS_PYTHON_INIT_FAILED,
         WSGIRT_STATUS_INTERPRETER_FAILED,
         WSGIRT_STATUS_SCRIPT_LOAD_FAILED,
@@ -80,6 +117,7 @@ int main(void)
     CHECK(wsgirt_runtime_import_script(NULL, "", 0, "/x.wsgi", 7) == WSGIRT_STATUS_NULL_ARG);
 
     wsgirt_config_free(cfg);
+    check_file_map();
     printf("contract: %s (%d failed checks)\n", failures ? "FAILED" : "ok", failures);
     return failures ? 1 : 0;
 }
