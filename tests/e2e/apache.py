@@ -473,10 +473,11 @@ class Apache:
         self._signal(signal.SIGHUP)
         self._wait_generation(before, timeout)
 
-    def stop(self, timeout: float = 20.0) -> float:
-        """SIGTERM to the parent PID, wait, then make sure nothing of this
-        instance is left.  Returns the seconds the stop took.  Raises
-        ApacheError (after SIGKILLing them) if processes were left behind."""
+    def stop(self, timeout: float = 20.0, sig=signal.SIGTERM) -> float:
+        """SIGTERM (or ``sig``: SIGWINCH is a graceful stop) to the parent
+        PID, wait, then make sure nothing of this instance is left.  Returns
+        the seconds the stop took.  Raises ApacheError (after SIGKILLing
+        them) if processes were left behind."""
         if self.stopped or self.proc is None:
             return 0.0
         self.stopped = True
@@ -486,11 +487,12 @@ class Apache:
         if pidfile is not None and pidfile != self.pid:
             problems.append(f"pid file names {pidfile}, we started {self.pid}")
         if self.proc.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                problems.append(f"parent {self.pid} still running {timeout}s after SIGTERM")
+                problems.append(f"parent {self.pid} still running {timeout}s after "
+                                f"{signal.Signals(sig).name}")
         elapsed = time.monotonic() - t0
         # Children are signalled by the parent and normally gone before it
         # exits; allow a short grace for the last exit to be visible.

@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import signal
 import socket
 import time
 
@@ -187,12 +188,18 @@ def test_process_stopping_in_embedded_mode(request, module):
     """Child exit publishes process_stopping with reason "".  Debian's
     mod_wsgi 4.9.4 now and then does not exit cleanly on Python 3.11 (see
     test_lifecycle); only then, with the crash in the log, is a missing
-    event from it tolerated."""
+    event from it tolerated.
+
+    The server is stopped gracefully (SIGWINCH): on SIGTERM, mpm_event's
+    close_worker_sockets() reads worker sockets that finishing workers free,
+    and the child crashes before any module's exit code runs, in about one
+    stop in ten with either module even after a static-file request
+    (docs/status.md)."""
     server = start_apache(request, module, STOPPING, name="diag-stop", quick_exit=False)
     r = server.get("/e/stop/hello")
     assert r.status == 200
     pid = int(r.body.split(b"=")[1])
-    server.stop()
+    server.stop(sig=signal.SIGWINCH)
     if module.name == "modwsgi" and pid not in read_markers(server, "event"):
         log = server.error_log()
         if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):

@@ -20,6 +20,7 @@ the clean exit that wsgirt must achieve."""
 import http.client
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -85,9 +86,9 @@ def _zombie(pid):
         return False
 
 
-def timed_stop(server):
+def timed_stop(server, sig=signal.SIGTERM):
     t0 = time.monotonic()
-    server.stop(timeout=BOUND + 5)
+    server.stop(timeout=BOUND + 5, sig=sig)
     elapsed = time.monotonic() - t0
     assert elapsed < BOUND, f"stop took {elapsed:.1f}s\n" + server.error_log()
     assert not server.processes()
@@ -172,7 +173,12 @@ def test_graceful_old_children_exit(request, module, mpm):
     alive = wait_gone(old_children, 10)
     assert not alive, f"old children {alive} still running 10 s after graceful"
     use_interpreters(server)
-    timed_stop(server)
+    # A graceful stop: on SIGTERM, mpm_event's close_worker_sockets() can
+    # read a socket a finishing worker has just freed and crash the child
+    # before any module code runs (httpd's race, seen with either module
+    # and after static-file requests alone; docs/status.md). This test is
+    # about the old generation's exit, not that race.
+    timed_stop(server, sig=signal.SIGWINCH)
     assert_clean_exits(server)
 
 
