@@ -118,7 +118,10 @@ pub fn install_panic_hook() {
                 previous(info);
                 return;
             }
-            let backtrace = backtrace::Backtrace::new();
+            // std's capture (its symboliser is linked in anyway for the
+            // default hook; a second one from the backtrace crate cost
+            // ~150 KB of code, mapped into every Apache child).
+            let backtrace = std::backtrace::Backtrace::force_capture();
             log_process(
                 Level::Crit,
                 &format!(
@@ -126,7 +129,7 @@ pub fn install_panic_hook() {
                     std::process::id()
                 ),
             );
-            for line in format!("{backtrace:?}").lines().take(64) {
+            for line in format!("{backtrace}").lines().take(64) {
                 log_process(Level::Crit, line);
             }
         }));

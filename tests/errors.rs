@@ -372,3 +372,22 @@ fn start_response_twice() {
     assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text(ctx));
     assert_eq!(host.response.text(), "exception info must be a tuple");
 }
+
+/// A panic inside the library is reported through the host's log
+/// callback as WSGIRT0104 with its message, followed by a symbolised
+/// backtrace (docs/log-messages.md), and the process carries on.
+#[test]
+fn a_panic_is_logged_with_a_backtrace() {
+    runtime();
+    let caught = std::panic::catch_unwind(|| panic!("wsgirt-test: deliberate panic"));
+    assert!(caught.is_err());
+    let report = log_lines_with("wsgirt-test: deliberate panic");
+    assert!(
+        report
+            .iter()
+            .any(|l| l.starts_with("WSGIRT0104: wsgirt (pid=") && l.contains("internal error")),
+        "{report:?}"
+    );
+    let frames = log_lines_with("a_panic_is_logged_with_a_backtrace");
+    assert!(!frames.is_empty(), "the backtrace names this test's frame");
+}
