@@ -1196,8 +1196,8 @@ wsgirt_status wsgirt_file_map(int fd, uint64_t offset, uint64_t len, const uint8
 
 /*
  Releases bytes `wsgirt_file_map` returned; the mapping is unmapped once
- nobody uses it and it has been replaced or evicted. Unknown pointers
- are ignored.
+ nobody uses it and it has been replaced, evicted or left idle. Unknown
+ pointers are ignored.
 
  The signature is APR's bucket free function, so a host can hand the
  bytes to a heap bucket that releases them when Apache is done.

@@ -15,8 +15,9 @@
 //!   Apache's own mapping;
 //! - a replaced entry, or one evicted to stay within [`MAX_ENTRIES`] /
 //!   [`MAX_MAPPED_BYTES`], is unmapped when its last response releases it;
-//!   the mapping of a file replaced by a rename (a new inode) is only found
-//!   stale by eviction, so it stays within those limits until then;
+//!   the mapping of a file replaced by a rename (a new inode) cannot be
+//!   told from a live one, so an entry unused for [`MAX_IDLE`] is dropped
+//!   at the next mapping call;
 //! - only regular files of 1 byte to [`MAX_FILE_BYTES`] are mapped (APR's
 //!   own limit for mapping a file bucket); hosts send others as before.
 //!
@@ -27,6 +28,7 @@
 
 use parking_lot::Mutex;
 use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 /// Files larger than this are not mapped (APR's `APR_MMAP_LIMIT`).
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -35,6 +37,8 @@ pub const MAX_ENTRIES: usize = 16;
 /// Most bytes kept mapped at once (entries still in use may exceed it
 /// until released).
 pub const MAX_MAPPED_BYTES: u64 = 32 * 1024 * 1024;
+/// An entry nobody used for this long is unmapped at the next [`map`].
+pub const MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// What identifies one version of a file.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -57,6 +61,8 @@ struct Mapping {
     cached: bool,
     /// For eviction: larger is more recent.
     last_use: u64,
+    /// When it was last handed out.
+    used_at: Instant,
 }
 
 impl Mapping {
@@ -117,11 +123,13 @@ fn unmap(mapping: &Mapping) {
 }
 
 impl Cache {
-    /// Drops unused entries that are no longer cached, then evicts the
-    /// least recently used unused entries beyond the limits.
-    fn trim(&mut self) {
+    /// Drops unused entries that are no longer cached or idle for
+    /// [`MAX_IDLE`], then evicts the least recently used entries beyond
+    /// the limits.
+    fn trim(&mut self, now: Instant) {
         self.mappings.retain(|m| {
-            let keep = m.cached || m.users > 0;
+            let idle = m.users == 0 && now.duration_since(m.used_at) > MAX_IDLE;
+            let keep = (m.cached && !idle) || m.users > 0;
             if !keep {
                 unmap(m);
             }
@@ -165,6 +173,7 @@ pub fn map(fd: RawFd, offset: u64, len: u64) -> Result<*const u8, NotMapped> {
     let mut cache = CACHE.lock();
     cache.clock += 1;
     let now = cache.clock;
+    let instant = Instant::now();
     let key = (version.dev, version.ino);
     if let Some(found) = cache
         .mappings
@@ -174,7 +183,10 @@ pub fn map(fd: RawFd, offset: u64, len: u64) -> Result<*const u8, NotMapped> {
         if found.version == version {
             found.users += 1;
             found.last_use = now;
-            return Ok((found.base + offset as usize) as *const u8);
+            found.used_at = instant;
+            let data = (found.base + offset as usize) as *const u8;
+            cache.trim(instant);
+            return Ok(data);
         }
         // The file changed: later responses get a new mapping.
         found.cached = false;
@@ -201,8 +213,9 @@ pub fn map(fd: RawFd, offset: u64, len: u64) -> Result<*const u8, NotMapped> {
         users: 1,
         cached: true,
         last_use: now,
+        used_at: instant,
     });
-    cache.trim();
+    cache.trim(instant);
     Ok((base as usize + offset as usize) as *const u8)
 }
 
@@ -225,6 +238,12 @@ pub fn release(data: *const u8) -> bool {
         cache.mappings.swap_remove(index);
     }
     true
+}
+
+/// Applies the limits as [`map`] would at `now` (tests use a time past
+/// [`MAX_IDLE`] to see idle entries go).
+pub fn trim_at(now: Instant) {
+    CACHE.lock().trim(now);
 }
 
 /// How many files are mapped and how many bytes (cached or still in use),

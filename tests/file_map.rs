@@ -84,6 +84,11 @@ fn one_mapping_serves_every_response_of_a_file() {
     let again = map(&File::open(&path).unwrap(), 0, 10).unwrap();
     assert_eq!(again, first, "reused");
     release(again);
+    // Unused for longer than MAX_IDLE (a file renamed away looks just like
+    // this): unmapped when the cache is next trimmed.
+    let later = std::time::Instant::now() + file_map::MAX_IDLE + std::time::Duration::from_secs(1);
+    file_map::trim_at(later);
+    assert_eq!(file_map::stats().0, 0, "every idle entry is gone");
 }
 
 #[test]

@@ -48,8 +48,8 @@ pub unsafe extern "C" fn wsgirt_file_map(
 }
 
 /// Releases bytes `wsgirt_file_map` returned; the mapping is unmapped once
-/// nobody uses it and it has been replaced or evicted. Unknown pointers
-/// are ignored.
+/// nobody uses it and it has been replaced, evicted or left idle. Unknown
+/// pointers are ignored.
 ///
 /// The signature is APR's bucket free function, so a host can hand the
 /// bytes to a heap bucket that releases them when Apache is done.
