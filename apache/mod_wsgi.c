@@ -1818,6 +1818,59 @@ static uint32_t wsgi_io_write(void *ctx, const uint8_t *data, size_t len, uint32
     return wsgi_io_pass(io);
 }
 
+/*
+ * A bucket over bytes from wsgirt_file_map: read-only memory shared by every
+ * response of the file, released with wsgirt_file_release when the last
+ * bucket referring to it is destroyed. Its own type, not a heap bucket:
+ * apr_brigade_write may write into the spare room of a heap bucket, and
+ * this memory is mapped read-only.
+ */
+typedef struct {
+    apr_bucket_refcount refcount;
+    const char *base;
+} wsgi_mapped_t;
+
+static apr_status_t wsgi_mapped_read(apr_bucket *b, const char **str, apr_size_t *len,
+                                     apr_read_type_e block)
+{
+    wsgi_mapped_t *m = b->data;
+    (void)block;
+    *str = m->base + b->start;
+    *len = b->length;
+    return APR_SUCCESS;
+}
+
+static void wsgi_mapped_destroy(void *data)
+{
+    wsgi_mapped_t *m = data;
+    if (apr_bucket_shared_destroy(m)) {
+        wsgirt_file_release((void *)m->base);
+        apr_bucket_free(m);
+    }
+}
+
+static const apr_bucket_type_t wsgi_bucket_type_mapped = {
+    "WSGIRT_MAPPED",         5,
+    APR_BUCKET_DATA,         wsgi_mapped_destroy,
+    wsgi_mapped_read,        apr_bucket_setaside_noop,
+    apr_bucket_shared_split, apr_bucket_shared_copy,
+};
+
+static apr_bucket *wsgi_mapped_bucket_create(const uint8_t *data, apr_size_t len,
+                                             apr_bucket_alloc_t *list)
+{
+    apr_bucket *b = apr_bucket_alloc(sizeof(*b), list);
+    wsgi_mapped_t *m = apr_bucket_alloc(sizeof(*m), list);
+
+    APR_BUCKET_INIT(b);
+    b->free = apr_bucket_free;
+    b->list = list;
+    m->base = (const char *)data;
+    b = apr_bucket_shared_make(b, m, 0, len);
+    b->type = &wsgi_bucket_type_mapped;
+    return b;
+}
+
 /* True unless `EnableMMAP Off` applies to the request. */
 static int wsgi_mmap_allowed(request_rec *r)
 {
@@ -1826,18 +1879,20 @@ static int wsgi_mmap_allowed(request_rec *r)
 }
 
 /*
- * Sends part of a regular file (wsgi.file_wrapper), flushed before returning.
+ * Queues part of a regular file (wsgi.file_wrapper). The buckets are not
+ * passed here: they go out with the response's EOS (or ahead of any later
+ * output), so Apache's byterange filter, which only acts on a brigade that
+ * holds the whole response, answers Range requests for them as it does for
+ * mod_wsgi's [file, flush, EOS] brigade.
  *
  * With WSGIEnableSendfile Off (the default) and mmap allowed, the bytes come
- * from the library's shared mapping of the file (wsgirt_file_map) in a heap
+ * from the library's shared mapping of the file (wsgirt_file_map) in a
  * bucket that releases them when Apache is done with it: no mmap, munmap or
  * page faults per response, and one mapping for all responses in flight.
  * Otherwise, and for files the library does not map, the file goes as a file
  * bucket: sent with sendfile when WSGIEnableSendfile is On, else read by the
- * core output filter (through mmap only if EnableMMAP allows). The descriptor
- * is the application's: it is dup'ed into the request pool (a filter may
- * keep the bucket) and its position restored for the application's buffered
- * file object.
+ * core output filter (through mmap only if EnableMMAP allows). The
+ * descriptor is the application's: it is dup'ed into the request pool.
  */
 static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t len)
 {
@@ -1849,8 +1904,6 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
     apr_os_file_t osfd = fd;
     apr_file_t *file = NULL, *copy = NULL;
     apr_bucket *b;
-    off_t position;
-    uint32_t result;
 
     if (io->redirect || io->override_status)
         return WSGIRT_IO_OK;
@@ -1861,27 +1914,22 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
     mmap_allowed = wsgi_mmap_allowed(r);
     if (!io->enable_sendfile && mmap_allowed &&
         wsgirt_file_map(fd, offset, len, &mapped) == WSGIRT_STATUS_OK) {
-        APR_BRIGADE_INSERT_TAIL(
-            io->out,
-            apr_bucket_heap_create((const char *)mapped, (apr_size_t)len, wsgirt_file_release, ba));
-        APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
-        return wsgi_io_pass(io);
+        APR_BRIGADE_INSERT_TAIL(io->out, wsgi_mapped_bucket_create(mapped, (apr_size_t)len, ba));
+        return WSGIRT_IO_OK;
     }
     if (apr_os_file_put(&file, &osfd,
                         APR_FOPEN_READ | (io->enable_sendfile ? APR_SENDFILE_ENABLED : 0),
                         r->pool) != APR_SUCCESS ||
         apr_file_dup(&copy, file, r->pool) != APR_SUCCESS)
         return WSGIRT_IO_ERROR;
-    position = lseek(fd, 0, SEEK_CUR);
+    b = APR_BRIGADE_LAST(io->out);
     apr_brigade_insert_file(io->out, copy, (apr_off_t)offset, (apr_off_t)len, r->pool);
-    for (b = APR_BRIGADE_FIRST(io->out); b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
+    /* Only the buckets just inserted (after the previous last one). */
+    for (b = b == APR_BRIGADE_SENTINEL(io->out) ? APR_BRIGADE_FIRST(io->out) : APR_BUCKET_NEXT(b);
+         b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
         if (APR_BUCKET_IS_FILE(b))
             apr_bucket_file_enable_mmap(b, mmap_allowed);
-    APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
-    result = wsgi_io_pass(io);
-    if (position >= 0)
-        lseek(fd, position, SEEK_SET);
-    return result;
+    return WSGIRT_IO_OK;
 }
 
 static const wsgirt_host_io wsgi_host_io = {

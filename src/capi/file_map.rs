@@ -51,8 +51,10 @@ pub unsafe extern "C" fn wsgirt_file_map(
 /// nobody uses it and it has been replaced, evicted or left idle. Unknown
 /// pointers are ignored.
 ///
-/// The signature is APR's bucket free function, so a host can hand the
-/// bytes to a heap bucket that releases them when Apache is done.
+/// The signature is APR's bucket free function, so a host's bucket can
+/// release the bytes when Apache is done with them (keep the memory out of
+/// heap buckets: APR may write into a heap bucket's spare room, and the
+/// mapping is read-only).
 ///
 /// Ownership: ends the caller's use of `data`. Threading: any thread.
 ///

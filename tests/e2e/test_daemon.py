@@ -30,6 +30,7 @@ WSGIScriptAlias /d/global @APPS@/groups/probe.wsgi application-group=%{GLOBAL}
 WSGIScriptAlias /d/hello @APPS@/hello.wsgi process-group=e2e-daemon
 WSGIScriptAlias /d/blocks @APPS@/daemon/blocks.wsgi
 WSGIScriptAlias /d/big @APPS@/big.wsgi
+WSGIScriptAlias /d/sendfile @APPS@/directives/sendfile.wsgi
 WSGIScriptAlias /d/redirect @APPS@/daemon/redirect.wsgi
 WSGIScriptAlias /d/404 @APPS@/daemon/status404.wsgi
 WSGIScriptAlias /d/200error @APPS@/daemon/status200error.wsgi
@@ -52,7 +53,8 @@ DATA = bytes(range(256)) * 1024  # what pep3333/file_wrapper.wsgi serves
 
 @pytest.fixture(scope="module")
 def server(request, module):
-    return start_apache(request, module, SNIPPET, files={"apps/pep3333/data.bin": DATA})
+    return start_apache(request, module, SNIPPET, files={"apps/pep3333/data.bin": DATA,
+                                                         "apps/directives/blob.bin": DATA})
 
 
 def env(server, path):
@@ -163,6 +165,20 @@ def test_file_wrapper(server, kind):
     r = server.get(f"/d/pep/file_wrapper.wsgi/{kind}?t{time.monotonic_ns()}")
     assert r.status == 200
     assert r.body == DATA
+
+
+@pytest.mark.beyond_modwsgi
+def test_file_wrapper_answers_range_requests(server):
+    """A daemon's file_wrapper response reaches the worker as a file and is
+    answered like embedded mode, Range requests included (206). mod_wsgi
+    4.9.4 answers Range there only in embedded mode: its daemon mode sends
+    the whole file with 200."""
+    r = server.get("/d/sendfile/length", headers={"Range": "bytes=1000-1099"})
+    assert r.status == 206
+    assert r.headers["Content-Range"] == f"bytes 1000-1099/{len(DATA)}"
+    assert r.body == DATA[1000:1100]
+    r = server.get("/d/sendfile/length")
+    assert (r.status, r.body) == (200, DATA)
 
 
 def test_app_error_is_500_with_traceback(server):

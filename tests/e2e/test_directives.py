@@ -14,6 +14,7 @@ from conftest import start_apache
 
 BLOB = bytes((i * 31 + 7) % 256 for i in range(300_000))
 SENDFILE_MOUNTS = ("sendfile", "nosendfile", "nommap")
+SENDFILE_PATHS = ["/" + mount for mount in SENDFILE_MOUNTS]
 RELOAD_SRC = open(os.path.join(os.path.dirname(__file__), "apps", "directives",
                                "reload.wsgi")).read()
 
@@ -186,6 +187,25 @@ def test_file_wrapper_follows_a_changing_file(server, path):
             assert r.status == 200, what
             assert r.headers["Content-Length"] == str(len(data)), what
             assert r.body == data, what
+
+
+@pytest.mark.parametrize("path", SENDFILE_PATHS)
+def test_file_wrapper_answers_range_requests(server, path):
+    """Apache's byterange filter answers Range requests on a file_wrapper
+    response (the file reaches Apache in one brigade with the response's
+    end), single and multipart, and the next plain request is whole."""
+    r = server.get(path + "/length", headers={"Range": "bytes=100-199"})
+    assert r.status == 206
+    assert r.headers["Content-Range"] == f"bytes 100-199/{len(BLOB)}"
+    assert r.body == BLOB[100:200]
+    r = server.get(path + "/length", headers={"Range": "bytes=-10"})
+    assert (r.status, r.body) == (206, BLOB[-10:])
+    r = server.get(path + "/length", headers={"Range": "bytes=0-9,1000-1009"})
+    assert r.status == 206
+    assert r.headers["Content-Type"].startswith("multipart/byteranges; boundary=")
+    assert BLOB[0:10] in r.body and BLOB[1000:1010] in r.body
+    r = server.get(path + "/length")
+    assert (r.status, r.body) == (200, BLOB)
 
 
 @pytest.mark.parametrize("path", ["/sendfile", "/nommap"])
