@@ -1879,11 +1879,13 @@ static int wsgi_mmap_allowed(request_rec *r)
 }
 
 /*
- * Queues part of a regular file (wsgi.file_wrapper). The buckets are not
- * passed here: they go out with the response's EOS (or ahead of any later
- * output), so Apache's byterange filter, which only acts on a brigade that
- * holds the whole response, answers Range requests for them as it does for
- * mod_wsgi's [file, flush, EOS] brigade.
+ * Queues part of a regular file (wsgi.file_wrapper), with a FLUSH bucket
+ * behind it. The buckets are not passed here: they go out with the
+ * response's EOS (or ahead of any later output), the brigade mod_wsgi
+ * passes ([file, flush, EOS]), so Apache's byterange filter, which only acts
+ * on a brigade that holds the whole response, answers Range requests for
+ * them, and the worker writes the file itself (the FLUSH) instead of leaving
+ * it to the MPM's write completion.
  *
  * With WSGIEnableSendfile Off (the default) and mmap allowed, the bytes come
  * from the library's shared mapping of the file (wsgirt_file_map) in a
@@ -1915,6 +1917,7 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
     if (!io->enable_sendfile && mmap_allowed &&
         wsgirt_file_map(fd, offset, len, &mapped) == WSGIRT_STATUS_OK) {
         APR_BRIGADE_INSERT_TAIL(io->out, wsgi_mapped_bucket_create(mapped, (apr_size_t)len, ba));
+        APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
         return WSGIRT_IO_OK;
     }
     if (apr_os_file_put(&file, &osfd,
@@ -1929,6 +1932,7 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
          b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
         if (APR_BUCKET_IS_FILE(b))
             apr_bucket_file_enable_mmap(b, mmap_allowed);
+    APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));
     return WSGIRT_IO_OK;
 }
 
