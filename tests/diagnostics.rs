@@ -122,9 +122,11 @@ fn stack_dumps_show_the_current_line_and_leak_nothing() {
     let line = log_lines_with(&format!("Thread {ident} executing file"));
     assert!(!line.is_empty(), "no stack line for thread {ident}");
     assert!(
-        line[0].ends_with("executing file \"<string>\", line 6, in spin"),
-        "the executing line (6: time.sleep), not the def line: {}",
         line[0]
+            .text
+            .ends_with("executing file \"<string>\", line 6, in spin"),
+        "the executing line (6: time.sleep), not the def line: {}",
+        line[0].text
     );
 
     for _ in 0..20 {

@@ -91,8 +91,7 @@ fn read_failing(
         .env("REQUEST_METHOD", "POST")
         .env("CONTENT_LENGTH", "100000");
     let mut host = Host::new(vec![b'r'; 100_000]);
-    host.read_error_after = Some(10_000);
-    host.read_error_code = code;
+    host.read_error_after = Some((10_000, code));
     let (status, _) = run(&req, &mut host);
     (req, status, host)
 }

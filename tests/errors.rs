@@ -385,7 +385,8 @@ fn a_panic_is_logged_with_a_backtrace() {
     assert!(
         report
             .iter()
-            .any(|l| l.starts_with("WSGIRT0104: wsgirt (pid=") && l.contains("internal error")),
+            .any(|l| l.text.starts_with("WSGIRT0104: wsgirt (pid=")
+                && l.text.contains("internal error")),
         "{report:?}"
     );
     let frames = log_lines_with("a_panic_is_logged_with_a_backtrace");

@@ -8,15 +8,6 @@ mod common;
 use common::*;
 use wsgirt::capi::runtime::wsgirt_runtime_import_script;
 
-fn lines_with(needle: &str) -> Vec<LogLine> {
-    LOG.lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.text.contains(needle))
-        .cloned()
-        .collect()
-}
-
 /// Runs `code` in exec.wsgi in `group`; returns the request's ctx.
 fn exec_ctx(group: &str, code: &str) -> usize {
     let req = Req::new("exec.wsgi")
@@ -50,7 +41,7 @@ fn stdout_and_stderr_are_line_buffered_at_err_level() {
                  s.writelines(['{tag}-x', 'y\\n'])"
             ),
         );
-        let got: Vec<String> = lines_with(&tag).into_iter().map(|l| l.text).collect();
+        let got: Vec<String> = log_lines_with(&tag).into_iter().map(|l| l.text).collect();
         assert_eq!(
             got,
             [
@@ -64,7 +55,7 @@ fn stdout_and_stderr_are_line_buffered_at_err_level() {
             ],
             "{group:?}"
         );
-        for line in lines_with(&tag) {
+        for line in log_lines_with(&tag) {
             assert_eq!(line.level, 3, "{line:?}");
             assert_eq!(line.ctx, ctx, "the request writing the line: {line:?}");
         }
@@ -74,7 +65,7 @@ fn stdout_and_stderr_are_line_buffered_at_err_level() {
 #[test]
 fn print_goes_to_the_log() {
     let ctx = exec_ctx("log-print", "print('wsgirt-print-check', 'x', sep='-')");
-    let lines = lines_with("wsgirt-print-check");
+    let lines = log_lines_with("wsgirt-print-check");
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].text, "wsgirt-print-check-x");
     assert_eq!((lines[0].level, lines[0].ctx), (3, ctx));
@@ -93,7 +84,7 @@ fn output_outside_requests_has_no_request_context() {
                  t.start(); t.join()"
             ),
         );
-        let lines = lines_with(&tag);
+        let lines = log_lines_with(&tag);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!((lines[0].level, lines[0].ctx), (3, 0), "{lines:?}");
     }
@@ -119,7 +110,7 @@ fn output_outside_requests_has_no_request_context() {
     };
     assert_eq!(status, WSGIRT_STATUS_OK);
     for tag in ["wsgirt-import-print", "wsgirt-import-err"] {
-        let lines = lines_with(tag);
+        let lines = log_lines_with(tag);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!((lines[0].level, lines[0].ctx), (3, 0), "{lines:?}");
     }
@@ -154,7 +145,7 @@ fn wsgi_errors_lines_carry_the_request() {
             ],
             "{group:?}"
         );
-        assert!(lines_with("werr-").iter().all(|l| l.ctx != 0));
+        assert!(log_lines_with("werr-").iter().all(|l| l.ctx != 0));
         // A wsgi.errors kept past its request is closed.
         let later = exec_in(
             group,

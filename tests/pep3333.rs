@@ -341,7 +341,7 @@ fn file_closed(token: &str) -> bool {
 fn file_wrapper_uses_send_file() {
     let (path, data) = data_file("filewrap-sendfile");
     let (r, _) = file_req("plain", "f1", &path, true);
-    assert_eq!(r.files, vec![(0, data.len() as u64)]);
+    assert_eq!(r.files, vec![(0, data.len() as u64, true)]);
     assert!(r.writes.is_empty());
     assert_eq!(r.body, data);
     // Content-Length is added when the application set none.
@@ -350,17 +350,17 @@ fn file_wrapper_uses_send_file() {
 
     // After a seek, or a partial read, the file is sent from there.
     let (r, _) = file_req("seek", "f2", &path, true);
-    assert_eq!(r.files, vec![(10, data.len() as u64 - 10)]);
+    assert_eq!(r.files, vec![(10, data.len() as u64 - 10, true)]);
     assert_eq!(r.body, &data[10..]);
     assert_eq!(r.header("Content-Length"), Some("99990"));
     let (r, _) = file_req("read", "f3", &path, true);
-    assert_eq!(r.files, vec![(7, data.len() as u64 - 7)]);
+    assert_eq!(r.files, vec![(7, data.len() as u64 - 7, true)]);
     assert_eq!(r.body, &data[7..]);
     assert!(file_closed("f3"));
 
     // The application's Content-Length limits what is sent, and is kept.
     let (r, _) = file_req("cl", "f4", &path, true);
-    assert_eq!(r.files, vec![(0, 5)]);
+    assert_eq!(r.files, vec![(0, 5, true)]);
     assert_eq!(r.body, &data[..5]);
     assert_eq!(r.header("Content-Length"), Some("5"));
     assert_eq!(
