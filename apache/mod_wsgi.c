@@ -1925,11 +1925,9 @@ static uint32_t wsgi_io_send_file(void *ctx, int fd, uint64_t offset, uint64_t l
                         r->pool) != APR_SUCCESS ||
         apr_file_dup(&copy, file, r->pool) != APR_SUCCESS)
         return WSGIRT_IO_ERROR;
-    b = APR_BRIGADE_LAST(io->out);
     apr_brigade_insert_file(io->out, copy, (apr_off_t)offset, (apr_off_t)len, r->pool);
-    /* Only the buckets just inserted (after the previous last one). */
-    for (b = b == APR_BRIGADE_SENTINEL(io->out) ? APR_BRIGADE_FIRST(io->out) : APR_BUCKET_NEXT(b);
-         b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
+    /* Every file bucket held in io->out was queued here for this request. */
+    for (b = APR_BRIGADE_FIRST(io->out); b != APR_BRIGADE_SENTINEL(io->out); b = APR_BUCKET_NEXT(b))
         if (APR_BUCKET_IS_FILE(b))
             apr_bucket_file_enable_mmap(b, mmap_allowed);
     APR_BRIGADE_INSERT_TAIL(io->out, apr_bucket_flush_create(ba));

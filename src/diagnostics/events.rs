@@ -130,30 +130,6 @@ const MAX_EVENT_FIELDS: usize = 14;
 /// are copied into a new list instead.
 const FEW_CALLBACKS: usize = 4;
 
-#[cfg(not(Py_3_13))]
-extern "C" {
-    /// CPython's presized dict constructor (exported through 3.12).
-    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
-}
-
-/// A new dict with room for every event field, so filling it never
-/// resizes (a plain dict resizes twice on the way to 13 keys).
-///
-/// # Safety
-/// GIL held.
-unsafe fn new_event_dict() -> *mut ffi::PyObject {
-    #[cfg(not(Py_3_13))]
-    // SAFETY: GIL held (caller's contract); returns a new reference or NULL.
-    unsafe {
-        _PyDict_NewPresized(MAX_EVENT_FIELDS as ffi::Py_ssize_t)
-    }
-    #[cfg(Py_3_13)]
-    // SAFETY: GIL held (caller's contract).
-    unsafe {
-        ffi::PyDict_New()
-    }
-}
-
 /// An event being built and published.
 ///
 /// The fields live in two arrays (interned keys borrowed from the
@@ -299,7 +275,9 @@ impl<'i> Event<'i> {
         if self.dict.is_none() {
             // SAFETY: GIL held (`new`'s contract); the dict takes its own references.
             unsafe {
-                let dict = PyOwned::from_owned(new_event_dict())?;
+                // Only when a subscriber returned a dict to merge: a plain
+                // dict is fine on this rare path.
+                let dict = PyOwned::from_owned(ffi::PyDict_New())?;
                 for i in 0..self.len {
                     if ffi::PyDict_SetItem(dict.as_ptr(), self.keys[i], self.args[i + 2]) != 0 {
                         return None;

@@ -213,16 +213,15 @@ impl<'a> RequestState<'a> {
         let held = std::mem::take(&mut self.deferred);
         let (code, io, headers) = (*code, self.io, &self.headers);
         let result = self.host_call(|| {
-            if headers_now {
-                io.start_response(code, line, headers)?;
-            }
-            if !held.is_empty() {
-                io.write(&held, flush && data.is_empty())?;
-            }
-            if !data.is_empty() {
-                io.write(data, flush)?;
-            }
-            Ok(())
+            hand_over(
+                io,
+                code,
+                line,
+                headers_now.then_some(&headers[..]),
+                &held,
+                data,
+                flush,
+            )
         });
         self.headers_sent = true;
         self.deferred_headers = false;
@@ -240,15 +239,8 @@ impl<'a> RequestState<'a> {
         let Some((code, line)) = &self.status else {
             return;
         };
-        let result = (|| {
-            if self.deferred_headers {
-                self.io.start_response(*code, line, &self.headers)?;
-            }
-            if !self.deferred.is_empty() {
-                self.io.write(&self.deferred, false)?;
-            }
-            Ok(())
-        })();
+        let headers = self.deferred_headers.then_some(&self.headers[..]);
+        let result = hand_over(self.io, *code, line, headers, &self.deferred, &[], false);
         self.deferred_headers = false;
         self.deferred = Vec::new();
         match result {
@@ -286,6 +278,30 @@ impl<'a> RequestState<'a> {
             self.client_gone = true;
         }
     }
+}
+
+/// The host calls that hand output over, in order: the status and
+/// `headers` (when they are due), the held-back bytes `held`, then `data`.
+/// Only the last write carries `flush`.
+fn hand_over(
+    io: &dyn HostIo,
+    code: u16,
+    line: &[u8],
+    headers: Option<&[(Vec<u8>, Vec<u8>)]>,
+    held: &[u8],
+    data: &[u8],
+    flush: bool,
+) -> Result<(), IoError> {
+    if let Some(headers) = headers {
+        io.start_response(code, line, headers)?;
+    }
+    if !held.is_empty() {
+        io.write(held, flush && data.is_empty())?;
+    }
+    if !data.is_empty() {
+        io.write(data, flush)?;
+    }
+    Ok(())
 }
 
 /// Raises the `IOError` mod_wsgi raises for a failed client write.
