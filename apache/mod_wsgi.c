@@ -177,6 +177,7 @@ typedef struct {
     int server_metrics;
     int verbose_debugging;
     int lazy_initialization;
+    int destroy_interpreter;
     const char *socket_prefix;
     int socket_rotation;
     const char *accept_mutex;
@@ -267,6 +268,7 @@ static void *wsgi_create_server_config(apr_pool_t *p, server_rec *s)
     conf->server_metrics = -1;
     conf->verbose_debugging = -1;
     conf->lazy_initialization = -1;
+    conf->destroy_interpreter = -1;
     conf->socket_rotation = -1;
     return conf;
 }
@@ -2464,6 +2466,9 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RESTRICT_STDOUT, sconf->restrict_stdout == 1);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RESTRICT_SIGNAL, sconf->restrict_signal != 0);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_CASE_SENSITIVE, sconf->case_sensitivity != 0);
+    /* Off: process_stopping is still published, Python is left to exit(). */
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_DESTROY_INTERPRETER,
+                                 sconf->destroy_interpreter != 0);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, max_threads != 1);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTIPROCESS, max_daemons != 1);
     (void)wsgirt_config_set_process(config, "", 0, max_used > 0 ? max_used : max_daemons,
@@ -2593,6 +2598,8 @@ static const command_rec wsgi_commands[] = {
                   RSRC_CONF, "Enable/Disable writing of byte code."),
     AP_INIT_TAKE1("WSGILazyInitialization", wsgi_set_lazy_initialization, NULL, RSRC_CONF,
                   "Enable/Disable lazy Python initialization."),
+    AP_INIT_TAKE1("WSGIDestroyInterpreter", wsgi_set_global_flag, WSGI_SERVER(destroy_interpreter),
+                  RSRC_CONF, "Enable/Disable destruction of Python interpreter."),
     AP_INIT_TAKE1("WSGICaseSensitivity", wsgi_set_global_flag, WSGI_SERVER(case_sensitivity),
                   RSRC_CONF, "Define whether file system is case sensitive."),
 

@@ -228,6 +228,13 @@ enum wsgirt_flag
    `mod_wsgi.server_metrics()` report the host's scoreboard.
    */
   WSGIRT_FLAG_SERVER_METRICS = 9,
+  /*
+   `WSGIDestroyInterpreter` (default on): `wsgirt_runtime_free` stops
+   the interpreters (`atexit` callbacks run). Off leaves Python to the
+   process exit after `process_stopping`: mod_wsgi 4.9.1's switch for
+   interpreters that hang while being destroyed.
+   */
+  WSGIRT_FLAG_DESTROY_INTERPRETER = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1346,6 +1353,11 @@ wsgirt_status wsgirt_runtime_new(uint32_t abi_version,
  NULL is a no-op. No request may be running and no other thread may call
  into the runtime any more; call it from the thread that created it when
  possible. Python cannot be started again in this process.
+
+ With `WSGIRT_FLAG_DESTROY_INTERPRETER` off the runtime only publishes
+ `process_stopping` and stops serving: Python keeps running (no `atexit`
+ callbacks) and its memory is left to the process exit, which the host
+ is expected to reach next.
 
  Ownership: consumes `runtime`.
 

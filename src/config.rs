@@ -42,6 +42,9 @@ pub struct RuntimeConfig {
     /// `WSGIServerMetrics On` / `server-metrics=On`: `server_metrics()`
     /// reports the host's scoreboard instead of `None`.
     pub server_metrics: bool,
+    /// `WSGIDestroyInterpreter` (default On): stop the interpreters when the
+    /// runtime is freed. Off leaves Python running until the process exits.
+    pub destroy_interpreter: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -65,6 +68,7 @@ impl Default for RuntimeConfig {
             host_version: (0, 0, 0),
             case_sensitive: true,
             server_metrics: false,
+            destroy_interpreter: true,
         }
     }
 }

@@ -62,6 +62,11 @@ pub enum wsgirt_flag {
     /// `WSGIServerMetrics` / `server-metrics` (default off): lets
     /// `mod_wsgi.server_metrics()` report the host's scoreboard.
     WSGIRT_FLAG_SERVER_METRICS = 9,
+    /// `WSGIDestroyInterpreter` (default on): `wsgirt_runtime_free` stops
+    /// the interpreters (`atexit` callbacks run). Off leaves Python to the
+    /// process exit after `process_stopping`: mod_wsgi 4.9.1's switch for
+    /// interpreters that hang while being destroyed.
+    WSGIRT_FLAG_DESTROY_INTERPRETER = 10,
 }
 
 /// Creates a configuration with mod_wsgi's defaults.
@@ -278,6 +283,7 @@ pub unsafe extern "C" fn wsgirt_config_set_flag(
             7 => c.run_once = value,
             8 => c.case_sensitive = value,
             9 => c.server_metrics = value,
+            10 => c.destroy_interpreter = value,
             _ => return WSGIRT_STATUS_INVALID_ARG,
         }
         WSGIRT_STATUS_OK

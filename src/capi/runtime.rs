@@ -88,6 +88,11 @@ pub unsafe extern "C" fn wsgirt_runtime_new(
 /// into the runtime any more; call it from the thread that created it when
 /// possible. Python cannot be started again in this process.
 ///
+/// With `WSGIRT_FLAG_DESTROY_INTERPRETER` off the runtime only publishes
+/// `process_stopping` and stops serving: Python keeps running (no `atexit`
+/// callbacks) and its memory is left to the process exit, which the host
+/// is expected to reach next.
+///
 /// Ownership: consumes `runtime`.
 ///
 /// # Safety
@@ -101,7 +106,14 @@ pub unsafe extern "C" fn wsgirt_runtime_free(runtime: *mut wsgirt_runtime) {
         }
         // SAFETY: `runtime` came from `wsgirt_runtime_new` and is freed once.
         let handle = unsafe { Box::from_raw(runtime) };
-        let _ = handle.inner.shutdown();
+        if handle.inner.config().destroy_interpreter {
+            let _ = handle.inner.shutdown();
+        } else {
+            let _ = handle.inner.abandon();
+            // Python stays up until the process exits, so the runtime's
+            // Python references must never be released: leak it on purpose.
+            std::mem::forget(handle);
+        }
         WSGIRT_STATUS_OK
     });
 }

@@ -133,10 +133,10 @@ DocumentRoot "@ROOT@/htdocs"
 # Py_EndInterpreter when a child exits after sub-interpreters were used, and
 # Apache SIGKILLs the child ~10 s later.  Behaviour tests do not care how a
 # child exits, so they skip the interpreter teardown where the module offers a
-# switch for it (mod_wsgi >= 4.9.1).  A module without the directive (ours,
-# unless it adds it) still tears down for real on every stop, and the harness
-# still checks that nothing is left.  test_lifecycle.py runs with
-# quick_exit=False and so tests the real teardown of both modules.
+# switch for it (mod_wsgi >= 4.9.1; ours has it too, so every stop here also
+# exercises its Off path).  The harness still checks that nothing is left.
+# test_lifecycle.py runs with quick_exit=False and so tests the real teardown
+# of both modules.
 QUICK_EXIT = """\
 <IfDirective WSGIDestroyInterpreter>
     WSGIDestroyInterpreter Off

@@ -12,6 +12,8 @@ ACCEPTED = [
     "WSGIServerMetrics On",
     "WSGIVerboseDebugging On",
     "WSGILazyInitialization Off",
+    "WSGIDestroyInterpreter Off",
+    "WSGIDestroyInterpreter On",
     "WSGIChunkedRequest On",
     "WSGIMapHEADToGET Auto",
     "WSGIRestrictSignal Off",
@@ -67,6 +69,9 @@ REJECTED = [
     ("WSGIRestrictEmbedded Maybe", "WSGIRestrictEmbedded must be one of: Off | On"),
     ("WSGIMapHEADToGET Sometimes", "WSGIMapHEADToGET must be one of: Off | On | Auto"),
     ("WSGIChunkedRequest Of", "WSGIChunkedRequest must be one of: Off | On"),
+    ("WSGIDestroyInterpreter Maybe", "WSGIDestroyInterpreter must be one of: Off | On"),
+    ("<VirtualHost 127.0.0.1:9>\nWSGIDestroyInterpreter Off\n</VirtualHost>",
+     "WSGIDestroyInterpreter cannot occur within <VirtualHost> section"),
     ("WSGITrustedProxies not-an-ip",
      'Unable to parse trusted proxy IP address/subnet of "not-an-ip".'),
 ]

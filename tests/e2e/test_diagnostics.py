@@ -208,6 +208,48 @@ def test_process_stopping_in_embedded_mode(request, module):
     assert read_markers(server, "shutdown").get(pid) == ""
 
 
+ATEXIT = """
+WSGIScriptAlias /e/atexit @APPS@/diag/atexit.wsgi application-group=%{GLOBAL}
+"""
+
+
+def test_destroy_interpreter_on_runs_atexit_callbacks(request, module):
+    """By default (WSGIDestroyInterpreter On) a child's exit stops its
+    interpreters, so the application's atexit callbacks run, after
+    process_stopping.  Stopped gracefully, as above; a mod_wsgi child that
+    did not exit cleanly (test_lifecycle) is the one tolerated failure."""
+    server = start_apache(request, module, ATEXIT, name="diag-atexit", quick_exit=False)
+    r = server.get("/e/atexit")
+    assert r.status == 200
+    pid = int(r.body.split(b"=")[1])
+    server.stop(sig=signal.SIGWINCH)
+    if module.name == "modwsgi" and pid not in read_markers(server, "atexit"):
+        log = server.error_log()
+        if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):
+            pytest.xfail("mod_wsgi 4.9.4's child did not exit cleanly:\n" + log[-2000:])
+    assert read_markers(server, "event").get(pid) == "", server.error_log()[-3000:]
+    assert pid in read_markers(server, "atexit"), server.error_log()[-3000:]
+
+
+def test_destroy_interpreter_off_publishes_process_stopping_only(request, module):
+    """WSGIDestroyInterpreter Off (mod_wsgi 4.9.1's way around interpreters
+    that hang while being destroyed): the exiting child still publishes
+    process_stopping, but leaves Python to the process exit, so atexit
+    callbacks do not run; the child exits promptly and cleanly."""
+    server = start_apache(request, module, "WSGIDestroyInterpreter Off\n" + ATEXIT,
+                          name="diag-noatexit", quick_exit=False)
+    r = server.get("/e/atexit")
+    assert r.status == 200
+    pid = int(r.body.split(b"=")[1])
+    t0 = time.monotonic()
+    server.stop(sig=signal.SIGWINCH)
+    assert time.monotonic() - t0 < 10
+    log = server.error_log()
+    assert read_markers(server, "event").get(pid) == "", log[-3000:]
+    assert pid not in read_markers(server, "atexit"), log[-3000:]
+    assert not re.search(rf"child pid {pid} exit signal|still did not exit|SIGKILL", log), log
+
+
 TIMEOUT = """
 WSGISocketPrefix @ROOT@/run/wsgi
 WSGIDaemonProcess diagt processes=1 threads=1 request-timeout=2
