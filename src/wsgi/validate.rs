@@ -25,10 +25,9 @@ pub fn status_line(line: &[u8]) -> Result<u16, Invalid> {
     if line.len() == 3 || line[3] != b' ' {
         return Err(Invalid::Value("no space following status code"));
     }
+    // The reason phrase may be empty (RFC 9112 allows it; mod_wsgi 4.9.4
+    // accepts `"200 "` too): the host then sends its own phrase.
     let reason = &line[4..];
-    if reason.is_empty() {
-        return Err(Invalid::Value("no reason phrase supplied"));
-    }
     if reason.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(Invalid::Value("control character present in reason phrase"));
     }
@@ -101,10 +100,7 @@ mod tests {
             status_line(b"200OK"),
             Err(Invalid::Value("no space following status code"))
         );
-        assert_eq!(
-            status_line(b"200 "),
-            Err(Invalid::Value("no reason phrase supplied"))
-        );
+        assert_eq!(status_line(b"200 "), Ok(200));
         assert_eq!(
             status_line(b"200 OK\r\nX: y"),
             Err(Invalid::Value("control character present in reason phrase"))

@@ -5,7 +5,6 @@ import sys
 CASES = {
     'status_bytes': (b'200 OK', []),
     'status_int': (200, []),
-    'status_no_reason': ('200 ', []),
     'status_no_space': ('200', []),
     'status_two_digits': ('20 OK', []),
     'status_letters': ('2x0 OK', []),

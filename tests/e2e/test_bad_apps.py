@@ -101,6 +101,15 @@ CASES_500 = [
 ]
 
 
+def test_empty_reason_phrase_is_accepted(server):
+    """'200 ' (a space and no reason phrase) is a valid status line (RFC 9112
+    allows an empty reason phrase): mod_wsgi accepts it and Apache sends it
+    as it is."""
+    r = server.get("/bad/status.wsgi/empty_reason")
+    # (The body text is written for the failing statuses.)
+    assert (r.status, r.reason, r.body) == (200, "", b"should not be sent")
+
+
 @pytest.mark.parametrize("path, exc_line, tracebacks", CASES_500,
                          ids=[c[0] for c in CASES_500])
 def test_error_gives_500_and_one_report(server, path, exc_line, tracebacks):

@@ -1,7 +1,8 @@
-"""Bad status lines.  PATH_INFO picks one."""
+"""Bad status lines (and one good one).  PATH_INFO picks one."""
 
 STATUSES = {
     "/no_reason": "200",
+    "/empty_reason": "200 ",
     "/abc": "abc",
     "/bytes": b"200 OK",
     "/int": 200,
