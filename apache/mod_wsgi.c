@@ -2247,6 +2247,8 @@ static int wsgi_handler(request_rec *r)
                                          &rc.process_group, &rc.application_group,
                                          &rc.callable_object)) != OK)
             return status;
+        /* The script's answers are expanded as the directives' values are. */
+        rc.process_group = wsgi_expand_group(r, rc.process_group);
         rc.application_group = wsgi_expand_group(r, rc.application_group);
         apr_table_set(r->subprocess_env, "mod_wsgi.process_group", rc.process_group);
         apr_table_set(r->subprocess_env, "mod_wsgi.application_group", rc.application_group);

@@ -73,6 +73,11 @@ def allow_access(environ, host):
 '''
 
 DISPATCH = r'''
+def process_group(environ):
+    # Expanded as WSGIProcessGroup's value is: %{GLOBAL} is embedded mode.
+    return "%{GLOBAL}"
+
+
 def application_group(environ):
     return "dispatched"
 
