@@ -2411,6 +2411,13 @@ static void wsgi_configure(wsgirt_status status, const char *what, const char *v
                      (int)getpid(), what, value ? value : "", wsgirt_status_str(status));
 }
 
+/* One text of the Python apache module; a NULL or non-UTF-8 text is left out. */
+static void wsgi_set_host_text(wsgirt_config *config, wsgirt_host_text which, const char *text)
+{
+    if (text)
+        (void)wsgirt_config_set_host_text(config, which, text, strlen(text));
+}
+
 /* The runtime configuration from the main server's directives and the MPM. */
 static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_t *sconf)
 {
@@ -2479,6 +2486,12 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
     ap_get_server_revision(&version);
     (void)wsgirt_config_set_host_version(config, (uint32_t)version.major, (uint32_t)version.minor,
                                          (uint32_t)version.patch);
+    /* The Python apache module describes Apache and its MPM, daemon processes included. */
+    (void)wsgirt_config_set_host_workers(config, max_used > 0 ? max_used : max_daemons,
+                                         max_threads);
+    wsgi_set_host_text(config, WSGIRT_HOST_DESCRIPTION, ap_get_server_description());
+    wsgi_set_host_text(config, WSGIRT_HOST_MPM_NAME, ap_show_mpm());
+    wsgi_set_host_text(config, WSGIRT_HOST_BUILD_DATE, ap_get_server_built());
     (void)wsgirt_config_set_log_callback(config, wsgi_log_callback, NULL);
     /* mod_wsgi.server_metrics(): WSGIServerMetrics here, server-metrics in daemon.c. */
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_SERVER_METRICS, sconf->server_metrics == 1);

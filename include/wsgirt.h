@@ -245,6 +245,36 @@ typedef uint32_t wsgirt_flag;
 #endif // __cplusplus
 
 /*
+ Texts describing the host, for `wsgirt_config_set_host_text`.
+ */
+enum wsgirt_host_text
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   `apache.description`: the server's description
+   (`Apache/2.4.62 (Debian) ...`).
+   */
+  WSGIRT_HOST_DESCRIPTION = 1,
+  /*
+   `apache.mpm_name`: the MPM serving requests (`event`, `worker`, ...).
+   */
+  WSGIRT_HOST_MPM_NAME = 2,
+  /*
+   `apache.build_date`: when the server was built.
+   */
+  WSGIRT_HOST_BUILD_DATE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsgirt_host_text wsgirt_host_text;
+#else
+typedef uint32_t wsgirt_host_text;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  What a host I/O callback reports (returned as `uint32_t`).
  */
 enum wsgirt_io
@@ -942,6 +972,38 @@ wsgirt_status wsgirt_config_set_host_version(struct wsgirt_config *config,
                                              uint32_t major,
                                              uint32_t minor,
                                              uint32_t patch);
+
+/*
+ Sets one text of the Python `apache` module (`which` is a
+ `wsgirt_host_text`); UTF-8, copied. Unset texts leave their attribute
+ out.
+
+ Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_config_set_host_text(struct wsgirt_config *config,
+                                          uint32_t which,
+                                          const char *value,
+                                          size_t value_len);
+
+/*
+ Sets the host's own worker figures, reported as
+ `apache.maximum_processes` and `apache.threads_per_process` (without
+ them those report `wsgirt_config_set_process`'s figures). Apache passes
+ its MPM's, which a daemon process reports too.
+
+ Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_config_set_host_workers(struct wsgirt_config *config,
+                                             int32_t maximum_processes,
+                                             int32_t threads_per_process);
 
 /*
  Installs the log callback that receives every line the runtime logs

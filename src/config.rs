@@ -37,6 +37,16 @@ pub struct RuntimeConfig {
     pub threads_per_process: i32,
     /// The host's version (Apache's `x.y.z`), for `apache.version`.
     pub host_version: (u32, u32, u32),
+    /// `apache.description`, `apache.mpm_name` and `apache.build_date`
+    /// (each attribute is absent while its text is empty).
+    pub host_description: String,
+    pub host_mpm_name: String,
+    pub host_build_date: String,
+    /// The host's own worker figures for `apache.maximum_processes` and
+    /// `apache.threads_per_process`; `None`: the serving process's
+    /// (`maximum_processes`, `threads_per_process`). They differ in a
+    /// daemon process, whose `mod_wsgi.*` figures are its group's.
+    pub host_workers: Option<(i32, i32)>,
     /// `WSGICaseSensitivity Off` lowercases script paths for module names.
     pub case_sensitive: bool,
     /// `WSGIServerMetrics On` / `server-metrics=On`: `server_metrics()`
@@ -66,6 +76,10 @@ impl Default for RuntimeConfig {
             maximum_processes: 1,
             threads_per_process: 1,
             host_version: (0, 0, 0),
+            host_description: String::new(),
+            host_mpm_name: String::new(),
+            host_build_date: String::new(),
+            host_workers: None,
             case_sensitive: true,
             server_metrics: false,
             destroy_interpreter: true,

@@ -130,6 +130,14 @@ fn config_null_arguments() {
             WSGIRT_STATUS_NULL_ARG
         );
         assert_eq!(
+            wsgirt_config_set_host_text(null_cfg, 1, p, 1),
+            WSGIRT_STATUS_NULL_ARG
+        );
+        assert_eq!(
+            wsgirt_config_set_host_workers(null_cfg, 1, 1),
+            WSGIRT_STATUS_NULL_ARG
+        );
+        assert_eq!(
             wsgirt_config_set_log_callback(null_cfg, None, null_mut()),
             WSGIRT_STATUS_NULL_ARG
         );
@@ -197,12 +205,36 @@ fn config_argument_validation() {
                 WSGIRT_STATUS_INVALID_ARG
             );
         }
-        for flag in 1..=9 {
+        for flag in 1..=10 {
             assert_eq!(wsgirt_config_set_flag(cfg, flag, true), WSGIRT_STATUS_OK);
         }
-        for flag in [0, 10, 100, u32::MAX] {
+        for flag in [0, 11, 100, u32::MAX] {
             assert_eq!(
                 wsgirt_config_set_flag(cfg, flag, true),
+                WSGIRT_STATUS_INVALID_ARG
+            );
+        }
+        let mpm = b"event";
+        for which in 1..=3 {
+            assert_eq!(
+                wsgirt_config_set_host_text(cfg, which, mpm.as_ptr().cast(), mpm.len()),
+                WSGIRT_STATUS_OK
+            );
+        }
+        for which in [0, 4, u32::MAX] {
+            assert_eq!(
+                wsgirt_config_set_host_text(cfg, which, mpm.as_ptr().cast(), mpm.len()),
+                WSGIRT_STATUS_INVALID_ARG
+            );
+        }
+        assert_eq!(
+            wsgirt_config_set_host_text(cfg, 1, std::ptr::null(), 0),
+            WSGIRT_STATUS_NULL_ARG
+        );
+        assert_eq!(wsgirt_config_set_host_workers(cfg, 2, 25), WSGIRT_STATUS_OK);
+        for (processes, threads) in [(0, 1), (1, 0), (-1, 5)] {
+            assert_eq!(
+                wsgirt_config_set_host_workers(cfg, processes, threads),
                 WSGIRT_STATUS_INVALID_ARG
             );
         }

@@ -335,6 +335,72 @@ pub unsafe extern "C" fn wsgirt_config_set_host_version(
     })
 }
 
+/// Texts describing the host, for `wsgirt_config_set_host_text`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsgirt_host_text {
+    /// `apache.description`: the server's description
+    /// (`Apache/2.4.62 (Debian) ...`).
+    WSGIRT_HOST_DESCRIPTION = 1,
+    /// `apache.mpm_name`: the MPM serving requests (`event`, `worker`, ...).
+    WSGIRT_HOST_MPM_NAME = 2,
+    /// `apache.build_date`: when the server was built.
+    WSGIRT_HOST_BUILD_DATE = 3,
+}
+
+/// Sets one text of the Python `apache` module (`which` is a
+/// `wsgirt_host_text`); UTF-8, copied. Unset texts leave their attribute
+/// out.
+///
+/// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_host_text(
+    config: *mut wsgirt_config,
+    which: u32,
+    value: *const c_char,
+    value_len: usize,
+) -> wsgirt_status {
+    with_text(config, value, value_len, |c, text| {
+        let slot = match which {
+            1 => &mut c.host_description,
+            2 => &mut c.host_mpm_name,
+            3 => &mut c.host_build_date,
+            _ => return WSGIRT_STATUS_INVALID_ARG,
+        };
+        *slot = text.to_owned();
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Sets the host's own worker figures, reported as
+/// `apache.maximum_processes` and `apache.threads_per_process` (without
+/// them those report `wsgirt_config_set_process`'s figures). Apache passes
+/// its MPM's, which a daemon process reports too.
+///
+/// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_host_workers(
+    config: *mut wsgirt_config,
+    maximum_processes: i32,
+    threads_per_process: i32,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        if maximum_processes < 1 || threads_per_process < 1 {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        c.config.host_workers = Some((maximum_processes, threads_per_process));
+        WSGIRT_STATUS_OK
+    })
+}
+
 /// Installs the log callback that receives every line the runtime logs
 /// (its own messages, tracebacks, `sys.stdout`/`sys.stderr`, `wsgi.errors`).
 /// Without one, lines go to the process's stderr. `userdata` is passed back

@@ -321,21 +321,33 @@ unsafe extern "C" fn apache_exec(module: *mut ffi::PyObject) -> c_int {
     types::trampoline_int(|| {
         let config = process();
         let (a, b, c) = config.host_version;
+        let (processes, threads) = config
+            .host_workers
+            .unwrap_or((config.maximum_processes, config.threads_per_process));
         // SAFETY: GIL held by CPython during exec.
         unsafe {
-            let ok = add_object(
+            let mut ok = add_object(
                 module,
                 c"version",
                 version_tuple(&[a.into(), b.into(), c.into()]),
             ) && add_object(
                 module,
                 c"maximum_processes",
-                PyOwned::from_owned(ffi::PyLong_FromLong(config.maximum_processes.into())),
+                PyOwned::from_owned(ffi::PyLong_FromLong(processes.into())),
             ) && add_object(
                 module,
                 c"threads_per_process",
-                PyOwned::from_owned(ffi::PyLong_FromLong(config.threads_per_process.into())),
+                PyOwned::from_owned(ffi::PyLong_FromLong(threads.into())),
             );
+            for (name, text) in [
+                (c"description", &config.host_description),
+                (c"mpm_name", &config.host_mpm_name),
+                (c"build_date", &config.host_build_date),
+            ] {
+                if ok && !text.is_empty() {
+                    ok = add_object(module, name, object::str_from_utf8(text));
+                }
+            }
             if ok {
                 0
             } else {

@@ -204,3 +204,35 @@ def test_basic_auth_sets_remote_user(server):
     assert env["AUTH_TYPE"] == "Basic"
     # Apache authenticated; the credentials themselves stay hidden
     assert "HTTP_AUTHORIZATION" not in env
+
+
+APACHE_MODULE = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess apachemod processes=2 threads=3
+WSGIScriptAlias /embedded @APPS@/apache_module.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /daemon @APPS@/apache_module.wsgi process-group=apachemod \\
+    application-group=%{GLOBAL}
+"""
+
+
+def test_apache_module_describes_the_server(request, module):
+    """The Python ``apache`` module: version, Apache's description, MPM name
+    and build date, and the MPM's process and thread figures.  A daemon
+    process reports the same Apache figures while its ``mod_wsgi`` ones
+    are its group's."""
+    server = start_apache(request, module, APACHE_MODULE, name="apache-module")
+    embedded = json.loads(server.get("/embedded").body)
+    daemon = json.loads(server.get("/daemon").body)
+    info = embedded["apache"]
+    assert info["version"][:2] == [2, 4], info
+    assert info["description"].startswith("Apache/2.4"), info
+    assert "Python/3" in info["description"], info
+    assert info["mpm_name"] == "event", info
+    assert isinstance(info["build_date"], str) and info["build_date"], info
+    assert info["threads_per_process"] > 1, info
+    assert (embedded["mod_wsgi"]["maximum_processes"],
+            embedded["mod_wsgi"]["threads_per_process"]) == (
+        info["maximum_processes"], info["threads_per_process"])
+    assert daemon["mod_wsgi"] == {"process_group": "apachemod",
+                                  "maximum_processes": 2, "threads_per_process": 3}
+    assert daemon["apache"] == info
