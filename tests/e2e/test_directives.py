@@ -408,3 +408,39 @@ def test_restrict_embedded(restricted):
         + re.escape(restricted.apps + "/hello.wsgi") + "$", since=mark)
     # Python is never asked to run the script
     assert "Loading Python script file" not in restricted.error_log()
+
+
+# ---------------------------------------------------------------- restrict process
+
+@pytest.fixture(scope="module")
+def restrict_process(request, module):
+    return start_apache(request, module, """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess allowed processes=1 threads=2
+WSGIDaemonProcess other processes=1 threads=2
+WSGIScriptAlias /rp/allowed @APPS@/hello.wsgi process-group=allowed application-group=%{GLOBAL}
+WSGIScriptAlias /rp/other @APPS@/hello.wsgi process-group=other application-group=%{GLOBAL}
+WSGIScriptAlias /rp/embedded @APPS@/hello.wsgi
+<Location /rp>
+    WSGIRestrictProcess allowed
+</Location>
+""", name="restrict-process")
+
+
+def test_restrict_process_allows_a_listed_group(restrict_process):
+    r = restrict_process.get("/rp/allowed")
+    assert (r.status, r.body) == (200, b"Hello, world!\n")
+
+
+@pytest.mark.parametrize("path, group", [("/rp/other", "other"), ("/rp/embedded", "")])
+def test_restrict_process_refuses_other_groups(restrict_process, path, group):
+    """A group not listed (embedded mode is %{GLOBAL}, the empty group) gets
+    500 and one line naming it; the next request is served."""
+    mark = restrict_process.log_mark()
+    r = restrict_process.get(path)
+    assert r.status == 500
+    restrict_process.wait_log(
+        PREFIX + re.escape(f"Daemon process called '{group}' cannot be accessed by this "
+                           "WSGI application as not a member of allowed groups: "
+                           + restrict_process.apps + "/hello.wsgi") + "$", since=mark)
+    assert restrict_process.get("/rp/allowed").status == 200
