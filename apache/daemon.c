@@ -604,7 +604,8 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     options.startup_timeout_us = wsgi_opt_us(group, "startup-timeout", 0);
     options.deadlock_timeout_us =
         wsgi_opt_us(group, "deadlock-timeout", options.deadlock_timeout_us);
-    options.graceful_timeout_us = wsgi_opt_us(group, "graceful-timeout", 0);
+    options.graceful_timeout_us =
+        wsgi_opt_us(group, "graceful-timeout", options.graceful_timeout_us);
     options.eviction_timeout_us = wsgi_opt_us(group, "eviction-timeout", 0);
     options.shutdown_timeout_us =
         wsgi_opt_us(group, "shutdown-timeout", options.shutdown_timeout_us);

@@ -532,6 +532,9 @@ typedef struct wsgirt_daemon_options {
    Default 300 s.
    */
   uint64_t deadlock_timeout_us;
+  /*
+   Default 15 s.
+   */
   uint64_t graceful_timeout_us;
   uint64_t eviction_timeout_us;
   /*
@@ -984,8 +987,9 @@ wsgirt_status wsgirt_daemon_target_init(struct wsgirt_daemon_target *target);
 
 /*
  Fills `*options` with mod_wsgi's defaults (threads 15, deadlock-timeout
- 300 s, shutdown-timeout 5 s, every other timer off) and an empty name
- and token. `options->struct_size` must be set first.
+ 300 s, graceful-timeout 15 s, shutdown-timeout 5 s, every other timer
+ off) and an empty name and token. `options->struct_size` must be set
+ first.
 
  # Safety
  `options` must be NULL or point at a writable `wsgirt_daemon_options`.
