@@ -462,6 +462,10 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
         }
     }
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, group->threads > 1);
+    /* mod_wsgi: wsgi.run_once for a process that serves exactly one request. */
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RUN_ONCE,
+                                 group->threads == 1 &&
+                                     wsgi_opt_number(group, "maximum-requests", 0) == 1);
     /* A managed task (threads=0) may install its own signal handlers, as in mod_wsgi. */
     if (group->threads == 0)
         (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RESTRICT_SIGNAL, 0);

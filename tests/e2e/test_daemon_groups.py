@@ -40,6 +40,19 @@ def once(request, module):
     return start_apache(request, module, ONCE)
 
 
+@pytest.mark.parametrize("path,expected", [
+    ("/once", "True"),      # threads=1 maximum-requests=1
+    ("/twice", "False"),    # maximum-requests=2
+    ("/once-mt", "False"),  # threads=2
+])
+def test_run_once(once, path, expected):
+    """wsgi.run_once is True only for a daemon group with threads=1 and
+    maximum-requests=1 (mod_wsgi 4.9.4 Adapter_environ)."""
+    for _ in range(2):
+        d = env(once, path)
+        assert (d["environ"]["wsgi.run_once"], d["types"]["wsgi.run_once"]) == (expected, "bool")
+
+
 def test_graceful_timeout_defaults_to_15_seconds(once):
     """maximum-requests reached while another request is still running:
     with graceful-timeout unset the process drains (its default is 15 s in
