@@ -19,6 +19,62 @@ def env(server, path, headers=None):
 
 
 # ---------------------------------------------------------------------------
+# home=, python-path= and WSGIPythonPath
+
+PATHS = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIPythonPath @ROOT@/global-path
+WSGIPythonEggs @ROOT@/global-eggs
+WSGIDaemonProcess e2e-home threads=2 home=@ROOT@/home python-path=@ROOT@/pp1:@ROOT@/pp2 python-eggs=@ROOT@/home-eggs
+WSGIScriptAlias /home/env @APPS@/environ.wsgi process-group=e2e-home
+WSGIScriptAlias /home/main @APPS@/environ.wsgi process-group=e2e-home application-group=%{GLOBAL}
+WSGIScriptAlias /home/import @APPS@/daemon/import_home.wsgi process-group=e2e-home
+WSGIDaemonProcess e2e-nohome threads=2
+WSGIScriptAlias /nohome/env @APPS@/environ.wsgi process-group=e2e-nohome
+WSGIScriptAlias /embedded/env @APPS@/environ.wsgi
+"""
+
+IMPORT_HOME = """
+import home_module
+
+
+def application(environ, start_response):
+    body = home_module.WHERE.encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"""
+
+
+@pytest.fixture(scope="module")
+def paths(request, module):
+    return start_apache(request, module, PATHS, files={
+        "home/home_module.py": "WHERE = 'home'\n",
+        "pp1/pp1_module.py": "",
+        "pp2/pp2_module.py": "",
+        "global-path/global_module.py": "",
+        "apps/daemon/import_home.wsgi": IMPORT_HOME,
+    })
+
+
+@pytest.mark.parametrize("path", ["/home/env", "/nohome/env"])
+def test_python_path_directive_stays_out_of_daemons(paths, path):
+    """WSGIPythonPath is embedded mode's: a daemon process has only its
+    group's python-path= (mod_wsgi 4.9.4 wsgi_interp.c: `if
+    (!wsgi_daemon_pool) wsgi_python_path = ...->python_path`)."""
+    assert f"{paths.root}/global-path" in env(paths, "/embedded/env")["sys"]["path"]
+    sys_path = env(paths, path)["sys"]["path"]
+    assert f"{paths.root}/global-path" not in sys_path, sys_path
+
+
+def test_python_eggs_directive_stays_out_of_daemons(paths):
+    """Likewise WSGIPythonEggs: a daemon's PYTHON_EGG_CACHE is its group's
+    python-eggs=, or unset (mod_wsgi 4.9.4 wsgi_interp.c)."""
+    assert env(paths, "/embedded/env")["sys"]["egg_cache"] == f"{paths.root}/global-eggs"
+    assert env(paths, "/home/env")["sys"]["egg_cache"] == f"{paths.root}/home-eggs"
+    assert env(paths, "/nohome/env")["sys"]["egg_cache"] is None
+
+
+# ---------------------------------------------------------------------------
 # wsgi.run_once and graceful-timeout
 
 ONCE = """
