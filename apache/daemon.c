@@ -374,7 +374,10 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          (int)getpid(), value);
             wsgi_daemon_fail();
         }
-    } else if (default_home && chdir(default_home) < 0) {
+    } else if (geteuid() != ap_unixd_config.user_id && default_home && chdir(default_home) < 0) {
+        /* As mod_wsgi: only a daemon running as another user than Apache's
+         * moves to that user's home directory. (mod_wsgi also gives up on
+         * the process when it cannot; a warning is enough here.) */
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
                      WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
                                         "Unable to change working directory to '%s'.",
@@ -461,6 +464,9 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
                 (void)wsgirt_config_add_python_path(config, entry, strlen(entry));
         }
     }
+    /* home= is also the front of sys.path, ahead of python-path (mod_wsgi). */
+    if ((value = wsgi_opt(group, "home")))
+        (void)wsgirt_config_set_home_directory(config, value, strlen(value));
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, group->threads > 1);
     /* mod_wsgi: wsgi.run_once for a process that serves exactly one request. */
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RUN_ONCE,

@@ -860,6 +860,23 @@ wsgirt_status wsgirt_config_add_python_path(struct wsgirt_config *config,
                                             size_t path_len);
 
 /*
+ Sets a daemon process's home directory (`home=` of `WSGIDaemonProcess`):
+ it is inserted at the front of `sys.path` in every interpreter, ahead of
+ the `wsgirt_config_add_python_path` entries, as mod_wsgi does. The
+ working directory is the host's business. Empty clears it. The string
+ is copied.
+
+ Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_config_set_home_directory(struct wsgirt_config *config,
+                                               const char *directory,
+                                               size_t directory_len);
+
+/*
  Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
 
  Threading: not concurrently with other uses of `config`.

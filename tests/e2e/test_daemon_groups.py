@@ -56,6 +56,23 @@ def paths(request, module):
     })
 
 
+@pytest.mark.parametrize("path", ["/home/env", "/home/main"])
+def test_home_is_first_on_sys_path(paths, path):
+    """home= goes to the front of sys.path in every interpreter of the
+    daemon (sub-interpreter and %{GLOBAL}), ahead of the python-path
+    entries (mod_wsgi 4.9.4 newInterpreterObject: python-path first, then
+    home inserted at 0)."""
+    d = env(paths, path)
+    root = paths.root
+    assert d["sys"]["path"][:3] == [f"{root}/home", f"{root}/pp1", f"{root}/pp2"], d["sys"]["path"]
+    assert d["sys"]["cwd"] == f"{root}/home"
+
+
+def test_home_modules_are_importable(paths):
+    r = paths.get("/home/import")
+    assert (r.status, r.body) == (200, b"home"), r.body[:500]
+
+
 @pytest.mark.parametrize("path", ["/home/env", "/nohome/env"])
 def test_python_path_directive_stays_out_of_daemons(paths, path):
     """WSGIPythonPath is embedded mode's: a daemon process has only its
@@ -72,6 +89,19 @@ def test_python_eggs_directive_stays_out_of_daemons(paths):
     assert env(paths, "/embedded/env")["sys"]["egg_cache"] == f"{paths.root}/global-eggs"
     assert env(paths, "/home/env")["sys"]["egg_cache"] == f"{paths.root}/home-eggs"
     assert env(paths, "/nohome/env")["sys"]["egg_cache"] is None
+
+
+def test_without_home_the_daemon_keeps_apaches_directory(paths):
+    """Without home= a daemon running as Apache's own user does not change
+    directory (mod_wsgi 4.9.4 only moves to the user's home directory when
+    user= names another user than Apache's): it works where Apache's
+    children work, not in www-data's home, and that is not on sys.path."""
+    embedded = env(paths, "/embedded/env")["sys"]
+    daemon = env(paths, "/nohome/env")["sys"]
+    assert daemon["pid"] != embedded["pid"]
+    assert daemon["cwd"] == embedded["cwd"], (daemon["cwd"], embedded["cwd"])
+    assert daemon["cwd"] != "/var/www"
+    assert daemon["cwd"] not in daemon["path"]
 
 
 # ---------------------------------------------------------------------------
