@@ -1029,6 +1029,21 @@ static int wsgi_check_owner(request_rec *r, const apr_finfo_t *finfo, int is_use
     return OK;
 }
 
+/*
+ * mod_wsgi's rule: a group defined in a virtual host serves that host and
+ * hosts with the same ServerName; one of the main server serves every host.
+ * The configuration can only check process-group= options, so
+ * WSGIProcessGroup (a name or %{ENV:...}) is checked here, per request.
+ */
+static int wsgi_group_accessible(const wsgi_group_t *group, const request_rec *r)
+{
+    const char *mine = group->server->server_hostname, *theirs = r->server->server_hostname;
+
+    if (group->server == r->server || !group->server->is_virtual)
+        return 1;
+    return mine && theirs ? !strcmp(mine, theirs) : mine == theirs;
+}
+
 int wsgi_daemon_check_script(request_rec *r, const char *name)
 {
     const wsgi_group_t *group = wsgi_find_group(name);
@@ -1038,6 +1053,13 @@ int wsgi_daemon_check_script(request_rec *r, const char *name)
 
     if (!group)
         return OK;
+    if (!wsgi_group_accessible(group, r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGIRT_LOGNO(0546) "Daemon process called '%s' cannot be accessed by "
+                                         "this WSGI application: %s",
+                      name, r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     user = wsgi_opt(group, "script-user");
     grp = wsgi_opt(group, "script-group");
     if (!user && !grp)

@@ -161,3 +161,77 @@ def test_graceful_timeout_defaults_to_15_seconds(once):
     first_line = next(l for l in log.splitlines() if "Maximum requests reached, " in l)
     assert "Maximum requests reached, attempt a graceful shutdown 'e2e-drain'." in first_line, log
 
+
+# ---------------------------------------------------------------------------
+# Virtual hosts and daemon groups
+
+VHOSTS = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess e2e-main threads=2
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    WSGIDaemonProcess e2e-va threads=2
+    WSGIScriptAlias /env @APPS@/environ.wsgi
+    SetEnv E2E_GROUP e2e-va
+    WSGIProcessGroup %{ENV:E2E_GROUP}
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName b.test
+    WSGIScriptAlias /env @APPS@/environ.wsgi
+    WSGIScriptAlias /literal @APPS@/environ.wsgi
+    WSGIScriptAlias /main @APPS@/environ.wsgi
+    <Location /env>
+        SetEnv E2E_GROUP e2e-va
+        WSGIProcessGroup %{ENV:E2E_GROUP}
+    </Location>
+    <Location /literal>
+        WSGIProcessGroup e2e-va
+    </Location>
+    <Location /main>
+        SetEnv E2E_GROUP e2e-main
+        WSGIProcessGroup %{ENV:E2E_GROUP}
+    </Location>
+</VirtualHost>
+<VirtualHost *:@PORT@>
+    ServerName a.test
+    ServerAlias c.test
+    WSGIScriptAlias /env @APPS@/environ.wsgi
+    WSGIProcessGroup e2e-va
+</VirtualHost>
+"""
+
+
+@pytest.fixture(scope="module")
+def vhosts(request, module):
+    return start_apache(request, module, VHOSTS, modules=("env",))
+
+
+def group_of(server, host, path):
+    return env(server, path, headers={"Host": host})["environ"]["mod_wsgi.process_group"]
+
+
+def test_vhost_uses_its_own_group_through_env(vhosts):
+    assert group_of(vhosts, "a.test", "/env") == "e2e-va"
+
+
+def test_vhost_with_the_same_server_name_may_use_the_group(vhosts):
+    # c.test is an alias of the second vhost named a.test
+    assert group_of(vhosts, "c.test", "/env") == "e2e-va"
+
+
+def test_group_of_the_main_server_is_open_to_every_vhost(vhosts):
+    assert group_of(vhosts, "b.test", "/main") == "e2e-main"
+
+
+@pytest.mark.parametrize("path", ["/env", "/literal"])
+def test_group_of_another_vhost_is_refused_at_request_time(vhosts, path):
+    """A WSGIProcessGroup (an %{ENV:...} value or a plain name, which is not
+    checked when the configuration is read) naming a group defined in a
+    virtual host with another ServerName: 500, and mod_wsgi 4.9.4's line
+    (wsgi_execute_remote)."""
+    mark = vhosts.log_mark()
+    r = vhosts.get(path, headers={"Host": "b.test"})
+    assert r.status == 500
+    assert b"mod_wsgi.process_group" not in r.body
+    vhosts.wait_log(r"Daemon process called 'e2e-va' cannot be accessed by this WSGI "
+                    r"application: " + vhosts.apps + "/environ.wsgi$", since=mark)
