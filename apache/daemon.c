@@ -374,7 +374,10 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          (int)getpid(), value);
             wsgi_daemon_fail();
         }
-    } else if (default_home && chdir(default_home) < 0) {
+    } else if (geteuid() != ap_unixd_config.user_id && default_home && chdir(default_home) < 0) {
+        /* As mod_wsgi: only a daemon running as another user than Apache's
+         * moves to that user's home directory. (mod_wsgi also gives up on
+         * the process when it cannot; a warning is enough here.) */
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
                      WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
                                         "Unable to change working directory to '%s'.",
@@ -461,7 +464,14 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
                 (void)wsgirt_config_add_python_path(config, entry, strlen(entry));
         }
     }
+    /* home= is also the front of sys.path, ahead of python-path (mod_wsgi). */
+    if ((value = wsgi_opt(group, "home")))
+        (void)wsgirt_config_set_home_directory(config, value, strlen(value));
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, group->threads > 1);
+    /* mod_wsgi: wsgi.run_once for a process that serves exactly one request. */
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RUN_ONCE,
+                                 group->threads == 1 &&
+                                     wsgi_opt_number(group, "maximum-requests", 0) == 1);
     /* A managed task (threads=0) may install its own signal handlers, as in mod_wsgi. */
     if (group->threads == 0)
         (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_RESTRICT_SIGNAL, 0);
@@ -604,7 +614,8 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     options.startup_timeout_us = wsgi_opt_us(group, "startup-timeout", 0);
     options.deadlock_timeout_us =
         wsgi_opt_us(group, "deadlock-timeout", options.deadlock_timeout_us);
-    options.graceful_timeout_us = wsgi_opt_us(group, "graceful-timeout", 0);
+    options.graceful_timeout_us =
+        wsgi_opt_us(group, "graceful-timeout", options.graceful_timeout_us);
     options.eviction_timeout_us = wsgi_opt_us(group, "eviction-timeout", 0);
     options.shutdown_timeout_us =
         wsgi_opt_us(group, "shutdown-timeout", options.shutdown_timeout_us);
@@ -1018,6 +1029,21 @@ static int wsgi_check_owner(request_rec *r, const apr_finfo_t *finfo, int is_use
     return OK;
 }
 
+/*
+ * mod_wsgi's rule: a group defined in a virtual host serves that host and
+ * hosts with the same ServerName; one of the main server serves every host.
+ * The configuration can only check process-group= options, so
+ * WSGIProcessGroup (a name or %{ENV:...}) is checked here, per request.
+ */
+static int wsgi_group_accessible(const wsgi_group_t *group, const request_rec *r)
+{
+    const char *mine = group->server->server_hostname, *theirs = r->server->server_hostname;
+
+    if (group->server == r->server || !group->server->is_virtual)
+        return 1;
+    return mine && theirs ? !strcmp(mine, theirs) : mine == theirs;
+}
+
 int wsgi_daemon_check_script(request_rec *r, const char *name)
 {
     const wsgi_group_t *group = wsgi_find_group(name);
@@ -1027,6 +1053,13 @@ int wsgi_daemon_check_script(request_rec *r, const char *name)
 
     if (!group)
         return OK;
+    if (!wsgi_group_accessible(group, r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      WSGIRT_LOGNO(0546) "Daemon process called '%s' cannot be accessed by "
+                                         "this WSGI application: %s",
+                      name, r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     user = wsgi_opt(group, "script-user");
     grp = wsgi_opt(group, "script-group");
     if (!user && !grp)

@@ -42,7 +42,12 @@ void wsgi_daemon_child_init(server_rec *s, wsgirt_log_cb callback, void *userdat
 /* Whether `name` is a daemon group of the running configuration. */
 int wsgi_daemon_exists(const char *name);
 
-/* Worker: script-user=/script-group= checks; OK or HTTP_FORBIDDEN (logged). */
+/*
+ * Worker, per request, mod_wsgi's checks of the group: it was defined in the
+ * main server or in a virtual host with this request's ServerName (else
+ * HTTP_INTERNAL_SERVER_ERROR), then script-user=/script-group= (else
+ * HTTP_FORBIDDEN). OK, or the status, logged.
+ */
 int wsgi_daemon_check_script(request_rec *r, const char *name);
 
 /* Worker: runs one request in daemon group `name` (wsgirt_daemon_proxy). */

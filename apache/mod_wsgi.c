@@ -2418,8 +2418,9 @@ static void wsgi_set_host_text(wsgirt_config *config, wsgirt_host_text which, co
         (void)wsgirt_config_set_host_text(config, which, text, strlen(text));
 }
 
-/* The runtime configuration from the main server's directives and the MPM. */
-static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_t *sconf)
+/* The runtime configuration from the main server's directives and the MPM (WSGIPythonPath:
+ * wsgi_child_init adds it, as it is embedded mode's only). */
+static wsgirt_config *wsgi_runtime_config(const wsgi_server_conf_t *sconf)
 {
     wsgirt_config *config = NULL;
     int threaded = 0, forked = 0, max_threads = 1, max_daemons = 1, max_used = -1;
@@ -2433,15 +2434,6 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
         wsgi_configure(
             wsgirt_config_set_python_home(config, sconf->python_home, strlen(sconf->python_home)),
             "WSGIPythonHome", sconf->python_home);
-    if (sconf->python_path) {
-        const char *rest = sconf->python_path;
-        while (*rest) {
-            const char *entry = ap_getword(p, &rest, ':');
-            if (*entry)
-                wsgi_configure(wsgirt_config_add_python_path(config, entry, strlen(entry)),
-                               "WSGIPythonPath entry", entry);
-        }
-    }
     for (i = 0; sconf->python_warnings && i < sconf->python_warnings->nelts; ++i) {
         const char *option = APR_ARRAY_IDX(sconf->python_warnings, i, const char *);
         wsgi_configure(wsgirt_config_add_warnings_option(config, option, strlen(option)),
@@ -2499,13 +2491,15 @@ static wsgirt_config *wsgi_runtime_config(apr_pool_t *p, const wsgi_server_conf_
     return config;
 }
 
-/* A daemon process's runtime configuration: embedded mode's; daemon.c adds the group's. */
+/*
+ * A daemon process's runtime configuration: embedded mode's without
+ * WSGIPythonPath and WSGIPythonEggs, which are embedded mode's only in
+ * mod_wsgi; daemon.c adds the group's python-path= and python-eggs=.
+ */
 static wsgirt_config *wsgi_daemon_runtime_config(apr_pool_t *p)
 {
-    const wsgi_server_conf_t *sconf = wsgi_server_conf(wsgi_server);
-    if (sconf->python_eggs && !getenv("PYTHON_EGG_CACHE"))
-        setenv("PYTHON_EGG_CACHE", sconf->python_eggs, 1);
-    return wsgi_runtime_config(p, sconf);
+    WSGI_UNUSED(p);
+    return wsgi_runtime_config(wsgi_server_conf(wsgi_server));
 }
 
 /* WSGIImportScript ... process-group=<group>, in the daemon process. */
@@ -2539,12 +2533,22 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     }
     if (sconf->python_eggs)
         setenv("PYTHON_EGG_CACHE", sconf->python_eggs, 1);
-    if (!(config = wsgi_runtime_config(p, sconf))) {
+    if (!(config = wsgi_runtime_config(sconf))) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, s,
                      WSGIRT_LOGNO(0707) "mod_wsgi (pid=%d): "
                                         "Cannot create the wsgirt configuration.",
                      (int)getpid());
         return;
+    }
+    /* WSGIPythonPath: embedded mode only (daemons use their python-path=). */
+    if (sconf->python_path) {
+        const char *rest = sconf->python_path;
+        while (*rest) {
+            const char *entry = ap_getword(p, &rest, ':');
+            if (*entry)
+                wsgi_configure(wsgirt_config_add_python_path(config, entry, strlen(entry)),
+                               "WSGIPythonPath entry", entry);
+        }
     }
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &wsgi_runtime);
     wsgirt_config_free(config);

@@ -569,6 +569,9 @@ typedef struct wsgirt_daemon_options {
    Default 300 s.
    */
   uint64_t deadlock_timeout_us;
+  /*
+   Default 15 s.
+   */
   uint64_t graceful_timeout_us;
   uint64_t eviction_timeout_us;
   /*
@@ -894,6 +897,23 @@ wsgirt_status wsgirt_config_add_python_path(struct wsgirt_config *config,
                                             size_t path_len);
 
 /*
+ Sets a daemon process's home directory (`home=` of `WSGIDaemonProcess`):
+ it is inserted at the front of `sys.path` in every interpreter, ahead of
+ the `wsgirt_config_add_python_path` entries, as mod_wsgi does. The
+ working directory is the host's business. Empty clears it. The string
+ is copied.
+
+ Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ Every pointer argument must be NULL or point at a live object of the
+ documented type; `(pointer, length)` pairs must describe readable memory.
+ */
+wsgirt_status wsgirt_config_set_home_directory(struct wsgirt_config *config,
+                                               const char *directory,
+                                               size_t directory_len);
+
+/*
  Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
 
  Threading: not concurrently with other uses of `config`.
@@ -1053,8 +1073,9 @@ wsgirt_status wsgirt_daemon_target_init(struct wsgirt_daemon_target *target);
 
 /*
  Fills `*options` with mod_wsgi's defaults (threads 15, deadlock-timeout
- 300 s, shutdown-timeout 5 s, every other timer off) and an empty name
- and token. `options->struct_size` must be set first.
+ 300 s, graceful-timeout 15 s, shutdown-timeout 5 s, every other timer
+ off) and an empty name and token. `options->struct_size` must be set
+ first.
 
  # Safety
  `options` must be NULL or point at a writable `wsgirt_daemon_options`.

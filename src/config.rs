@@ -16,8 +16,13 @@ pub enum HashSeed {
 pub struct RuntimeConfig {
     /// `WSGIPythonHome` / `python-home`: a prefix or a virtual environment.
     pub python_home: Option<String>,
-    /// `WSGIPythonPath` entries, added with `site.addsitedir` in every interpreter.
+    /// `WSGIPythonPath` entries (a daemon's `python-path=`), added with
+    /// `site.addsitedir` in every interpreter.
     pub python_paths: Vec<String>,
+    /// A daemon's `home=`: inserted at the front of `sys.path` in every
+    /// interpreter, ahead of `python_paths` (mod_wsgi 4.9.4
+    /// `newInterpreterObject`).
+    pub home_directory: Option<String>,
     /// `WSGIPythonOptimize`.
     pub optimize: i32,
     pub hash_seed: HashSeed,
@@ -62,6 +67,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             python_home: None,
             python_paths: Vec::new(),
+            home_directory: None,
             optimize: 0,
             hash_seed: HashSeed::Random,
             warnings: Vec::new(),

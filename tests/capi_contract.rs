@@ -106,6 +106,10 @@ fn config_null_arguments() {
             WSGIRT_STATUS_NULL_ARG
         );
         assert_eq!(
+            wsgirt_config_set_home_directory(null_cfg, p, 1),
+            WSGIRT_STATUS_NULL_ARG
+        );
+        assert_eq!(
             wsgirt_config_add_warnings_option(null_cfg, p, 1),
             WSGIRT_STATUS_NULL_ARG
         );
@@ -152,6 +156,10 @@ fn config_null_arguments() {
         );
         assert_eq!(
             wsgirt_config_add_python_path(cfg, null(), 3),
+            WSGIRT_STATUS_NULL_ARG
+        );
+        assert_eq!(
+            wsgirt_config_set_home_directory(cfg, null(), 3),
             WSGIRT_STATUS_NULL_ARG
         );
         assert_eq!(
@@ -242,6 +250,10 @@ fn config_argument_validation() {
         let bad = b"/srv/\xff";
         assert_eq!(
             wsgirt_config_add_python_path(cfg, bad.as_ptr().cast(), bad.len()),
+            WSGIRT_STATUS_INVALID_ARG
+        );
+        assert_eq!(
+            wsgirt_config_set_home_directory(cfg, bad.as_ptr().cast(), bad.len()),
             WSGIRT_STATUS_INVALID_ARG
         );
         // Strings are (pointer, length) pairs, not NUL-terminated.

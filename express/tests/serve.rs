@@ -277,6 +277,30 @@ fn serves_with_the_wsgirt_module() {
     assert_eq!(r.field("multithread"), "True");
     assert_eq!(r.field("multiprocess"), "False");
     server.stop();
+
+    // Daemon mode: the working directory is importable through home=
+    // alone (mod_wsgi puts a daemon's home= first on sys.path).
+    s.write(
+        "local_helper.py",
+        "GREETING = b'from the working directory'\n",
+    );
+    s.write(
+        "imports.wsgi",
+        "import local_helper\n\n\
+         def application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [local_helper.GREETING]\n",
+    );
+    let mut server = Server::start(
+        &s,
+        &["imports.wsgi", "--daemon-mode"],
+        &[("WSGIRT_MODULE", &module)],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "from the working directory");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
 }
 
 /// With a controlling terminal, a window resize (SIGWINCH, which Apache

@@ -189,6 +189,29 @@ pub unsafe extern "C" fn wsgirt_config_add_python_path(
     })
 }
 
+/// Sets a daemon process's home directory (`home=` of `WSGIDaemonProcess`):
+/// it is inserted at the front of `sys.path` in every interpreter, ahead of
+/// the `wsgirt_config_add_python_path` entries, as mod_wsgi does. The
+/// working directory is the host's business. Empty clears it. The string
+/// is copied.
+///
+/// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// Every pointer argument must be NULL or point at a live object of the
+/// documented type; `(pointer, length)` pairs must describe readable memory.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_home_directory(
+    config: *mut wsgirt_config,
+    directory: *const c_char,
+    directory_len: usize,
+) -> wsgirt_status {
+    with_text(config, directory, directory_len, |c, directory| {
+        c.home_directory = (!directory.is_empty()).then(|| directory.to_owned());
+        WSGIRT_STATUS_OK
+    })
+}
+
 /// Adds a warnings filter (`-W` option; `WSGIPythonWarnings`).
 ///
 /// Threading: not concurrently with other uses of `config`.

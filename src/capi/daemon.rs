@@ -149,6 +149,7 @@ pub struct wsgirt_daemon_options {
     pub startup_timeout_us: u64,
     /// Default 300 s.
     pub deadlock_timeout_us: u64,
+    /// Default 15 s.
     pub graceful_timeout_us: u64,
     pub eviction_timeout_us: u64,
     /// Default 5 s: how long stopping waits for requests in progress.
@@ -238,8 +239,9 @@ pub unsafe extern "C" fn wsgirt_daemon_target_init(
 }
 
 /// Fills `*options` with mod_wsgi's defaults (threads 15, deadlock-timeout
-/// 300 s, shutdown-timeout 5 s, every other timer off) and an empty name
-/// and token. `options->struct_size` must be set first.
+/// 300 s, graceful-timeout 15 s, shutdown-timeout 5 s, every other timer
+/// off) and an empty name and token. `options->struct_size` must be set
+/// first.
 ///
 /// # Safety
 /// `options` must be NULL or point at a writable `wsgirt_daemon_options`.

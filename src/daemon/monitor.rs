@@ -372,8 +372,27 @@ mod tests {
             name: "g".into(),
             threads: 4,
             deadlock_timeout: Duration::ZERO,
+            // The tests that drain set it themselves.
+            graceful_timeout: Duration::ZERO,
             ..DaemonOptions::default()
         }
+    }
+
+    #[test]
+    fn maximum_requests_drain_by_default() {
+        // graceful-timeout defaults to 15 s, as in mod_wsgi 4.9.4.
+        let now = Instant::now();
+        let mut s = snapshot(now);
+        s.max_requests_reached = true;
+        s.active = 1;
+        let defaults = DaemonOptions {
+            deadlock_timeout: Duration::ZERO,
+            ..DaemonOptions::default()
+        };
+        assert_eq!(defaults.graceful_timeout, Duration::from_secs(15));
+        let mut m = Monitor::new(&defaults, now);
+        assert_eq!(m.check(&s), Step::Wait(Some(Duration::from_secs(15))));
+        assert!(m.draining());
     }
 
     #[test]

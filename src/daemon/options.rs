@@ -15,6 +15,10 @@ use std::time::Duration;
 pub const DEFAULT_THREADS: u32 = 15;
 /// mod_wsgi's default `deadlock-timeout=` (300 s).
 pub const DEFAULT_DEADLOCK_TIMEOUT: Duration = Duration::from_secs(300);
+/// mod_wsgi's default `graceful-timeout=` (15 s): how long a process that
+/// reached maximum-requests, its restart-interval or its CPU time limit
+/// with requests in progress waits for them.
+pub const DEFAULT_GRACEFUL_TIMEOUT: Duration = Duration::from_secs(15);
 /// mod_wsgi's default `shutdown-timeout=` (5 s).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// mod_wsgi's default `connect-timeout=` (15 s).
@@ -79,7 +83,7 @@ impl Default for DaemonOptions {
             request_timeout: Duration::ZERO,
             startup_timeout: Duration::ZERO,
             deadlock_timeout: DEFAULT_DEADLOCK_TIMEOUT,
-            graceful_timeout: Duration::ZERO,
+            graceful_timeout: DEFAULT_GRACEFUL_TIMEOUT,
             eviction_timeout: Duration::ZERO,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             queue_timeout: Duration::ZERO,

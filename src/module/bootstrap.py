@@ -51,7 +51,7 @@ def _add_site_dirs(paths):
     sys.path[:] = added + before
 
 
-def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, paths, log):
+def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, paths, home, log):
     # Import threading now, on the thread creating the interpreter, so that
     # threading's idea of the main thread is this one and not whichever
     # request thread imports it first (which would make threading._shutdown()
@@ -65,3 +65,7 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
         _intercept_signals(log)
     if paths:
         _add_site_dirs(paths)
+    if home is not None:
+        # A daemon's home= goes first, ahead of its python-path, as mod_wsgi
+        # does it (like the script's directory of `python script.py`).
+        sys.path.insert(0, home)

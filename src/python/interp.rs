@@ -424,6 +424,10 @@ unsafe fn run_bootstrap(
                 return None;
             }
         }
+        let home = match &config.home_directory {
+            Some(home) => object::str_from_utf8(home)?,
+            None => PyOwned::from_borrowed(ffi::Py_None())?,
+        };
         let log_fn = object::getattr(module, c"_wsgirt_log")?;
         let flags = [
             PyOwned::from_owned(object::py_bool(config.restrict_stdin))?,
@@ -439,6 +443,7 @@ unsafe fn run_bootstrap(
                 flags[1].as_ptr(),
                 flags[2].as_ptr(),
                 path_list.as_ptr(),
+                home.as_ptr(),
                 log_fn.as_ptr(),
             ],
         )?;

@@ -100,6 +100,7 @@ int main(void)
     CHECK(wsgirt_config_set_flag(cfg, WSGIRT_FLAG_CASE_SENSITIVE, true) == WSGIRT_STATUS_OK);
     CHECK(wsgirt_config_set_python_home(NULL, "/usr", 4) == WSGIRT_STATUS_NULL_ARG);
     CHECK(wsgirt_config_add_python_path(cfg, "/srv/x", 6) == WSGIRT_STATUS_OK);
+    CHECK(wsgirt_config_set_home_directory(cfg, "/srv/home", 9) == WSGIRT_STATUS_OK);
     CHECK(wsgirt_config_set_process(cfg, "", 0, 1, 1) == WSGIRT_STATUS_OK);
 
     /* Outputs are untouched on failure. */

@@ -34,6 +34,8 @@ def describe(environ):
             "warnoptions": sys.warnoptions,
             "hash_abc": hash("abc"),
             "pid": os.getpid(),
+            "cwd": os.getcwd(),
+            "egg_cache": os.environ.get("PYTHON_EGG_CACHE"),
             "version": sys.version,
         },
     }
