@@ -764,3 +764,32 @@ def test_request_in_an_old_worker_reaches_the_new_daemons(request, module, rotat
     r = result["r"]
     assert r.status == 200, (r.status, a.error_log(mark))
     assert json.loads(r.body)["sys"]["pid"] != before, "served by the old daemon"
+
+
+REPEATED_HEADERS_APP = r'''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("X-Multi", "a"), ("X-Multi", "b"),
+                              ("Set-Cookie", "x=1"), ("Set-Cookie", "y=2")])
+    return [b"ok"]
+'''
+
+
+@pytest.mark.beyond_modwsgi
+def test_repeated_response_headers_stay_separate(request, module):
+    """Generated for wsgirt only.  A header the application sends twice
+    reaches the client twice in daemon mode, as in embedded mode.  mod_wsgi
+    4.9.4's daemon mode parses the daemon's reply as CGI output, and Apache
+    merges the repeats (other than Set-Cookie) into one 'a, b' header."""
+    server = start_apache(request, module, """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess repeated processes=1 threads=2
+WSGIScriptAlias /d @ROOT@/repeated.wsgi process-group=repeated application-group=%{GLOBAL}
+<Directory @ROOT@>
+    Require all granted
+</Directory>
+""", files={"repeated.wsgi": REPEATED_HEADERS_APP}, name="repeated-headers")
+    r = server.get("/d")
+    assert r.status == 200
+    assert r.headers.get_all("X-Multi") == ["a", "b"]
+    assert r.headers.get_all("Set-Cookie") == ["x=1", "y=2"]
