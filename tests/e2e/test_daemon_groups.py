@@ -235,3 +235,43 @@ def test_group_of_another_vhost_is_refused_at_request_time(vhosts, path):
     assert b"mod_wsgi.process_group" not in r.body
     vhosts.wait_log(r"Daemon process called 'e2e-va' cannot be accessed by this WSGI "
                     r"application: " + vhosts.apps + "/environ.wsgi$", since=mark)
+
+
+# ---------------------------------------------------------------------------
+# lang=, locale= and umask=
+
+PROCESS_ENV_APP = """
+import json
+import locale
+import os
+
+
+def application(environ, start_response):
+    mask = os.umask(0)
+    os.umask(mask)
+    body = json.dumps({
+        "LANG": os.environ.get("LANG"),
+        "LC_ALL": os.environ.get("LC_ALL"),
+        "LC_CTYPE": locale.setlocale(locale.LC_CTYPE),
+        "umask": mask,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"""
+
+PROCESS_ENV = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess e2e-locale threads=2 lang=C.UTF-8 locale=C.UTF-8 umask=0027
+WSGIScriptAlias /locale @APPS@/daemon/process_env.wsgi process-group=e2e-locale \\
+    application-group=%{GLOBAL}
+"""
+
+
+def test_lang_locale_and_umask(request, module):
+    """lang= sets LANG, locale= sets LC_ALL and the C locale, umask= the
+    process's file mode mask."""
+    server = start_apache(request, module, PROCESS_ENV, name="daemon-locale", files={
+        "apps/daemon/process_env.wsgi": PROCESS_ENV_APP,
+    })
+    assert env(server, "/locale") == {
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LC_CTYPE": "C.UTF-8", "umask": 0o027}
