@@ -180,3 +180,25 @@ def test_python_home_venv(home, venv, path):
 def test_no_python_home_means_system_prefix(flags, path):
     d = info(flags, path)
     assert d["prefix"] == "/usr"
+
+
+DAEMON_HOME_SNIPPET = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess e2e-venv threads=2 python-home=@VENV@
+WSGIScriptAlias /dpyinfo @APPS@/directives/pyinfo.wsgi process-group=e2e-venv
+WSGIScriptAlias /dgpyinfo @APPS@/directives/pyinfo.wsgi process-group=e2e-venv \\
+    application-group=%{GLOBAL}
+WSGIScriptAlias /epyinfo @APPS@/directives/pyinfo.wsgi
+"""
+
+
+@pytest.mark.parametrize("path", ["/dpyinfo", "/dgpyinfo"], ids=["sub", "main"])
+def test_daemon_python_home_venv(request, module, venv, path):
+    """python-home= gives the daemon group's processes the venv while
+    embedded mode keeps the system Python."""
+    server = start_apache(request, module, DAEMON_HOME_SNIPPET.replace("@VENV@", venv),
+                          name="daemon-venv")
+    d = info(server, path + "?import=e2e_venv_mod")
+    assert (d["prefix"], d["base_prefix"]) == (venv, "/usr")
+    assert d["import"]["value"] == "from-venv"
+    assert info(server, "/epyinfo")["prefix"] == "/usr"
