@@ -2,9 +2,11 @@
 does it: a changed WSGI script restarts the daemon process and the request
 that saw the change is answered by the new code, inactivity-timeout
 replaces an idle process, restart-interval replaces a busy-or-not process
-after its time."""
+after its time, SIGUSR1 evicts a process within eviction-timeout, and
+requests under WSGIIgnoreActivity On do not keep a process alive."""
 
 import os
+import signal
 import time
 
 from conftest import start_apache
@@ -32,6 +34,16 @@ WSGIScriptAlias /idle @ROOT@/app/idle.wsgi process-group=idle application-group=
 WSGIDaemonProcess interval processes=1 threads=2 restart-interval=1
 WSGIScriptAlias /interval @ROOT@/app/interval.wsgi process-group=interval \\
     application-group=%{GLOBAL}
+WSGIDaemonProcess evict processes=1 threads=2 eviction-timeout=1 graceful-timeout=30
+WSGIScriptAlias /evict @ROOT@/app/evict.wsgi process-group=evict application-group=%{GLOBAL}
+WSGIDaemonProcess ignored processes=1 threads=2 inactivity-timeout=2
+WSGIScriptAlias /ignored @ROOT@/app/ignored.wsgi process-group=ignored \\
+    application-group=%{GLOBAL}
+WSGIScriptAlias /counted @ROOT@/app/ignored.wsgi process-group=ignored \\
+    application-group=%{GLOBAL}
+<Location /ignored>
+    WSGIIgnoreActivity On
+</Location>
 <Directory @ROOT@/app>
     Require all granted
 </Directory>
@@ -44,6 +56,8 @@ def server(request, module):
         "app/reload.wsgi": APP.format(version=1),
         "app/idle.wsgi": APP.format(version=1),
         "app/interval.wsgi": APP.format(version=1),
+        "app/evict.wsgi": APP.format(version=1),
+        "app/ignored.wsgi": APP.format(version=1),
     })
 
 
@@ -88,3 +102,36 @@ def test_restart_interval_replaces_the_process(server):
     assert not os.path.exists(f"/proc/{first}"), "daemon not restarted after its interval"
     _, second = answer(server, "/interval")
     assert second != first
+
+
+def wait_gone(pid, timeout=15):
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not os.path.exists(f"/proc/{pid}")
+
+
+def test_sigusr1_evicts_within_eviction_timeout(server):
+    """SIGUSR1 asks a daemon process to restart gracefully; with
+    eviction-timeout=1 it goes within about a second even though its
+    graceful-timeout is 30 s, and a new process serves."""
+    _, first = answer(server, "/evict")
+    os.kill(first, signal.SIGUSR1)
+    assert wait_gone(first, timeout=10), "evicted daemon still running"
+    _, second = answer(server, "/evict")
+    assert second != first
+
+
+def test_ignored_activity_does_not_keep_a_process_alive(server):
+    """Requests to a location with WSGIIgnoreActivity On do not count as
+    activity: once a counted request has started the inactivity timer (2 s),
+    the process is replaced on time while ignored requests keep coming.
+    (Before any counted request, mod_wsgi's timer is not running at all.)"""
+    _, first = answer(server, "/counted")
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        _, pid = answer(server, "/ignored")
+        if pid != first:
+            break
+        time.sleep(0.4)
+    assert pid != first, "the ignored requests kept the daemon alive"
