@@ -57,6 +57,9 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
     # request thread imports it first (which would make threading._shutdown()
     # wait forever at exit), as mod_wsgi does.
     import threading  # noqa: F401
+    # mod_wsgi gives every interpreter this argv (argparse's prog, and code
+    # that looks at sys.argv[0], see the same).
+    sys.argv = ['mod_wsgi']
     sys.stderr = stderr
     sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
     if restrict_stdin:

@@ -177,6 +177,11 @@ def test_python_home_venv(home, venv, path):
 
 
 @INTERPRETERS
+def test_sys_argv(flags, path):
+    assert info(flags, path)["argv"] == ["mod_wsgi"]
+
+
+@INTERPRETERS
 def test_no_python_home_means_system_prefix(flags, path):
     d = info(flags, path)
     assert d["prefix"] == "/usr"
@@ -200,5 +205,6 @@ def test_daemon_python_home_venv(request, module, venv, path):
                           name="daemon-venv")
     d = info(server, path + "?import=e2e_venv_mod")
     assert (d["prefix"], d["base_prefix"]) == (venv, "/usr")
+    assert d["argv"] == ["mod_wsgi"]
     assert d["import"]["value"] == "from-venv"
     assert info(server, "/epyinfo")["prefix"] == "/usr"

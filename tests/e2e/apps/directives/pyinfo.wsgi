@@ -25,6 +25,7 @@ def application(environ, start_response):
         "warnings_filters": [repr(f) for f in warnings.filters[:5]],
         "path": sys.path,
         "version_info": list(sys.version_info[:3]),
+        "argv": sys.argv,
     }
     try:
         assert False, "asserts are on"
