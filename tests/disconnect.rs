@@ -122,6 +122,17 @@ fn read_errors_raise_ioerror_into_the_application() {
     assert_no_traceback(req.ctx);
 }
 
+#[test]
+fn a_failed_read_leaves_the_input_in_error() {
+    let (req, status, _) = read_failing("read_again", "ra", wsgirt_io::WSGIRT_IO_TIMEOUT);
+    assert_eq!(status, WSGIRT_STATUS_OK, "{}", log_text(req.ctx));
+    let again = "'Apache/mod_wsgi request data read error: Input is already in error state.'";
+    assert_eq!(
+        state("ra"),
+        format!("{{'first': 'OSError', 'again': [{again}, {again}, {again}, {again}, {again}]}}")
+    );
+}
+
 /// A small list body is handed to the host in one write after the
 /// application has finished (the request takes the GIL once).
 #[test]

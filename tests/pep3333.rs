@@ -296,6 +296,17 @@ fn environ_is_fresh_per_request() {
          except RuntimeError as e:\n    result = str(e)",
     );
     assert_eq!(expired, "request object has expired");
+    // close() and iter() too, as in mod_wsgi.
+    let expired = environ_probe(
+        req.again(),
+        "out = []\nfor call in (G['env']['wsgi.input'].close, lambda: iter(G['env']['wsgi.input'])):\n\
+         \x20   try:\n        call()\n        out.append('ok')\n\
+         \x20   except RuntimeError as e:\n        out.append(str(e))\nresult = '|'.join(out)",
+    );
+    assert_eq!(
+        expired,
+        "request object has expired|request object has expired"
+    );
 }
 
 // ---- wsgi.file_wrapper ---------------------------------------------------

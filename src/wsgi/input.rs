@@ -101,6 +101,23 @@ unsafe fn live<'a>(slf: *mut ffi::PyObject) -> Option<&'a mut RequestState<'a>> 
     }
 }
 
+/// The live request of an input object that can still be read, or NULL
+/// with an exception set (expired, busy, or failed before).
+unsafe fn readable<'a>(slf: *mut ffi::PyObject) -> Option<&'a mut RequestState<'a>> {
+    // SAFETY: per `live`'s contract; GIL held.
+    unsafe {
+        let state = live(slf)?;
+        if state.input.failed {
+            error::set(
+                ffi::PyExc_OSError,
+                "Apache/mod_wsgi request data read error: Input is already in error state.",
+            );
+            return None;
+        }
+        Some(state)
+    }
+}
+
 unsafe fn raise_read_error(err: IoError) {
     let message = match err {
         IoError::ClientGone => "Apache/mod_wsgi request data read error: Connection reset by peer",
@@ -144,6 +161,7 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
         }
         Err(err) => {
             state.input.buf.truncate(start);
+            state.input.failed = true;
             state.note_io_error(err);
             Err(err)
         }
@@ -253,7 +271,7 @@ unsafe extern "C" fn input_read(
             let Ok(size) = size_arg(args, "read") else {
                 return std::ptr::null_mut();
             };
-            let Some(state) = live(slf) else {
+            let Some(state) = readable(slf) else {
                 return std::ptr::null_mut();
             };
             match size {
@@ -310,6 +328,7 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
             state.input.reads += reads;
             state.input.eof |= eof;
             if let Some(err) = err {
+                state.input.failed = true;
                 state.note_io_error(err);
                 failure = Some(err);
             }
@@ -341,7 +360,7 @@ unsafe extern "C" fn input_readline(
             let Ok(size) = size_arg(args, "readline") else {
                 return std::ptr::null_mut();
             };
-            let Some(state) = live(slf) else {
+            let Some(state) = readable(slf) else {
                 return std::ptr::null_mut();
             };
             to_bytes(read_line(state, size))
@@ -364,7 +383,7 @@ unsafe extern "C" fn input_readlines(
             };
             let mut total = 0usize;
             loop {
-                let Some(state) = live(slf) else {
+                let Some(state) = readable(slf) else {
                     return std::ptr::null_mut();
                 };
                 let line = match read_line(state, None) {
@@ -391,16 +410,26 @@ unsafe extern "C" fn input_readlines(
 }
 
 unsafe extern "C" fn input_close(
-    _: *mut ffi::PyObject,
+    slf: *mut ffi::PyObject,
     _: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: GIL held. Closing wsgi.input is a no-op, as in mod_wsgi.
-    types::trampoline(|| unsafe { object::none() })
+    // SAFETY: GIL held. Closing wsgi.input is a no-op, as in mod_wsgi, which
+    // also raises once the request has ended.
+    types::trampoline(|| unsafe {
+        if (*slf.cast::<InputObject>()).state.is_null() {
+            return request::expired();
+        }
+        object::none()
+    })
 }
 
 unsafe extern "C" fn input_iter(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: GIL held; returns a new reference to self.
+    // SAFETY: GIL held; returns a new reference to self (or raises, as
+    // mod_wsgi does, once the request has ended).
     unsafe {
+        if (*slf.cast::<InputObject>()).state.is_null() {
+            return request::expired();
+        }
         ffi::Py_INCREF(slf);
     }
     slf
@@ -410,7 +439,7 @@ unsafe extern "C" fn input_iternext(slf: *mut ffi::PyObject) -> *mut ffi::PyObje
     types::trampoline(|| {
         // SAFETY: GIL held; a NULL return without an exception ends iteration.
         unsafe {
-            let Some(state) = live(slf) else {
+            let Some(state) = readable(slf) else {
                 return std::ptr::null_mut();
             };
             match read_line(state, None) {

@@ -68,6 +68,10 @@ pub struct InputState {
     pub buf: Vec<u8>,
     pub pos: usize,
     pub eof: bool,
+    /// A host read failed: every later read raises, as in mod_wsgi, so an
+    /// application that catches the error cannot take a cut-off body for
+    /// a whole one.
+    pub failed: bool,
     pub bytes: u64,
     pub reads: u64,
     /// Time spent waiting for the host's reads.

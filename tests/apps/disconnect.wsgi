@@ -59,6 +59,26 @@ def application(environ, start_response):
         start_response('200 OK', [])
         return [b'read']
 
+    if mode == 'read_again':
+        # After a failed read every way of reading raises again (mod_wsgi's
+        # "already in error state"), even with bytes still buffered.
+        stream = environ['wsgi.input']
+        st = STATE[token] = {'first': None, 'again': []}
+        try:
+            while stream.read(4096):
+                pass
+        except IOError as e:
+            st['first'] = type(e).__name__
+        for attempt in (lambda: stream.read(10), stream.read, stream.readline,
+                        stream.readlines, lambda: next(iter(stream))):
+            try:
+                attempt()
+                st['again'].append('no error')
+            except IOError as e:
+                st['again'].append(str(e))
+        start_response('200 OK', [])
+        return [b'read']
+
     if mode == 'read_uncaught':
         environ['wsgi.input'].read()
         start_response('200 OK', [])
