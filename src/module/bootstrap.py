@@ -40,6 +40,84 @@ def _intercept_signals(log):
     signal.signal = signal_intercept
 
 
+class _LogBuffer(object):
+    """The `buffer` of a log stream. mod_wsgi's streams are io.TextIOWrapper
+    objects over its log, so code that writes bytes to `sys.stdout.buffer`
+    works there; here bytes are logged as UTF-8 text, errors replaced."""
+
+    def __init__(self, log):
+        self._log = log
+
+    def write(self, data):
+        data = memoryview(data).tobytes()
+        self._log.write(data.decode('utf-8', 'replace'))
+        return len(data)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        self._log.flush()
+
+    def close(self):
+        self._log.close()
+
+    def fileno(self):
+        return self._log.fileno()
+
+    def isatty(self):
+        return False
+
+    def readable(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    @property
+    def closed(self):
+        return self._log.closed
+
+    @property
+    def name(self):
+        return self._log.name
+
+
+def _text_stream_api(log_type, stdout, stderr):
+    # The rest of io.TextIOWrapper's surface that code reaches for on
+    # sys.stdout, sys.stderr and wsgi.errors, added once per interpreter on
+    # the log type (the write path stays in the module's C code).
+    import io
+
+    def fileno(self):
+        raise OSError('Apache/mod_wsgi log object is not associated with a file descriptor.')
+
+    def reconfigure(self, *, encoding=None, errors=None, newline=None,
+                    line_buffering=None, write_through=None):
+        # Lines are always logged whole and as text: nothing to change but,
+        # like TextIOWrapper, what is pending is flushed first.
+        self.flush()
+
+    def name(self):
+        if self is stdout:
+            return '<stdout>'
+        if self is stderr:
+            return '<stderr>'
+        return '<wsgi.errors>'
+
+    log_type.fileno = fileno
+    log_type.reconfigure = reconfigure
+    log_type.name = property(name)
+    log_type.buffer = property(_LogBuffer)
+    log_type.line_buffering = property(lambda self: True)
+    log_type.write_through = property(lambda self: True)
+    io.TextIOBase.register(log_type)
+
+
 def _add_site_dirs(paths):
     # site.addsitedir() appends; like mod_wsgi, move what it added (the
     # directory and anything its .pth files named) to the front of sys.path.
@@ -60,6 +138,7 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
     # mod_wsgi gives every interpreter this argv (argparse's prog, and code
     # that looks at sys.argv[0], see the same).
     sys.argv = ['mod_wsgi']
+    _text_stream_api(type(stderr), stdout, stderr)
     sys.stderr = stderr
     sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
     if restrict_stdin:

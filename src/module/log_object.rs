@@ -181,7 +181,8 @@ unsafe extern "C" fn log_write(
             if !check_open(log) || !write_text(log, arg) {
                 return std::ptr::null_mut();
             }
-            object::none()
+            // The number of characters written, as a text stream's write().
+            ffi::PyLong_FromSsize_t(ffi::PyUnicode_GetLength(arg))
         }
     })
 }
@@ -273,7 +274,7 @@ unsafe extern "C" fn log_get_encoding(_: *mut ffi::PyObject, _: *mut c_void) -> 
 unsafe extern "C" fn log_get_errors(_: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
     // SAFETY: GIL held.
     types::trampoline(|| unsafe {
-        object::str_from_utf8("backslashreplace").map_or(std::ptr::null_mut(), PyOwned::into_ptr)
+        object::str_from_utf8("replace").map_or(std::ptr::null_mut(), PyOwned::into_ptr)
     })
 }
 

@@ -20,6 +20,7 @@ RELOAD_SRC = open(os.path.join(os.path.dirname(__file__), "apps", "directives",
 
 SNIPPET = """
 WSGIScriptAlias /stdio @APPS@/directives/stdio.wsgi
+WSGIScriptAlias /streams @APPS@/directives/streams.wsgi
 WSGIScriptAlias /signal @APPS@/directives/signal.wsgi
 
 WSGIScriptAlias /sendfile @APPS@/directives/sendfile.wsgi
@@ -119,6 +120,27 @@ def test_output_streams_go_to_error_log_line_buffered(server, stream):
     assert re.search(PREFIX + f"e2e-{stream}-a-b$", log, re.M), log
     assert not re.search(f"e2e-{stream}-a$", log, re.M), log
     assert log.index(f"e2e-{stream}-a-b") < log.index(f"e2e-{stream}-2")
+
+
+def test_output_streams_are_text_streams(server):
+    """mod_wsgi's sys.stdout, sys.stderr and wsgi.errors are io.TextIOWrapper
+    objects over its log: io.TextIOBase instances with a name, line
+    buffering, a bytes `buffer`, reconfigure(), a write() that returns the
+    count, and a fileno() that raises OSError."""
+    mark = server.log_mark()
+    r = server.get("/streams")
+    assert r.status == 200, r.body[:2000]
+    streams = json.loads(r.body)
+    for key, name in (("stdout", "<stdout>"), ("stderr", "<stderr>"),
+                      ("errors", "<wsgi.errors>")):
+        expected = {"text_stream": True, "name": name, "line_buffering": True,
+                    "writable": True, "write": len(f"e2e-streams-{name}\n"),
+                    "fileno": "OSError"}
+        assert streams[key] == expected, (key, streams[key])
+        server.wait_log(PREFIX + re.escape(f"e2e-streams-{name}") + "$", since=mark)
+        # UTF-8 bytes through `buffer`; Apache escapes non-ASCII in its log.
+        server.wait_log(PREFIX + re.escape(f"e2e-streams-buffer-{name}-\\xc3\\xa9") + "$",
+                        since=mark)
 
 
 def test_stdin_not_restricted_by_default(server):
