@@ -39,7 +39,7 @@ fn epoch_seconds(t: SystemTime) -> f64 {
 }
 
 /// Resident set size now, from `/proc/self/statm` (0 where unavailable).
-fn current_rss() -> u64 {
+pub fn current_rss() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };

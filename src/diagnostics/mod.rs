@@ -9,4 +9,5 @@
 pub mod events;
 pub mod metrics;
 pub mod registry;
+pub mod request_metrics;
 pub mod stacks;

@@ -187,6 +187,25 @@ impl Drop for RequestGuard {
     }
 }
 
+/// Request-thread time spent in requests so far, in seconds, counting the
+/// part of the requests in flight already run, and the requests entered:
+/// two samples give the busy time and requests of the period between.
+pub fn busy_time_now() -> (f64, u64) {
+    let registry = REGISTRY.lock();
+    let running: u64 = registry
+        .active
+        .iter()
+        .map(|r| r.started.elapsed().as_nanos() as u64)
+        .sum();
+    let busy = BUSY_NS.load(Ordering::Relaxed) + running;
+    (busy as f64 / 1e9, REQUEST_COUNT.load(Ordering::Relaxed))
+}
+
+/// How many threads have served a request in this process.
+pub fn threads_started() -> u64 {
+    NEXT_THREAD_NUMBER.load(Ordering::Relaxed) - 1
+}
+
 /// A copy of every request in flight, oldest first.
 pub fn snapshot() -> Vec<ActiveRequest> {
     let mut active = REGISTRY.lock().active.clone();

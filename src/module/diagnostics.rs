@@ -1,7 +1,8 @@
 //! The diagnostic part of the `mod_wsgi` module: `subscribe_events`,
 //! `subscribe_shutdown`, `event_callbacks`, `shutdown_callbacks`,
 //! `active_requests`, `request_data()`, `process_metrics()`,
-//! `server_metrics()` and the `RequestTimeout` exception.
+//! `request_metrics()`, `server_metrics()` and the `RequestTimeout`
+//! exception.
 //!
 //! The data behind them lives in [`crate::diagnostics`] and
 //! [`crate::wsgi::tracking`]; this file only turns it into Python objects.
@@ -178,7 +179,7 @@ impl Dict {
     }
 }
 
-/// A list of dicts built by `item`; NULL if any failed.
+/// A list of objects built by `item`; NULL if any failed.
 unsafe fn list_of<T>(items: &[T], item: impl Fn(&T) -> *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: GIL held by callers.
     unsafe {
@@ -229,6 +230,68 @@ pub unsafe extern "C" fn process_metrics(
                 entry.finish()
             });
             d.set(c"threads", threads);
+            d.finish()
+        }
+    })
+}
+
+/// `mod_wsgi.request_metrics()`: `{}` on the first call, which starts
+/// sampling; then the period since the previous call, with mod_wsgi's keys.
+///
+/// # Safety
+/// Called by CPython as a module method, with the GIL held.
+pub unsafe extern "C" fn request_metrics(
+    _module: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    types::trampoline(|| {
+        let (threads, daemon) = super::request_threads_and_daemon();
+        let report = crate::python::tstate::allow_threads(|| {
+            crate::diagnostics::request_metrics::sample(threads, daemon)
+        });
+        // SAFETY: GIL held.
+        unsafe {
+            let mut d = Dict::new();
+            let Some(r) = report else {
+                return d.finish();
+            };
+            let counts = |buckets: &[u32]| list_of(buckets, |&n| ffi::PyLong_FromLong(n.into()));
+            d.int(c"pid", r.pid.into());
+            d.float(c"start_time", r.start_time);
+            d.float(c"stop_time", r.stop_time);
+            d.float(c"sample_period", r.sample_period);
+            d.float(c"cpu_user_time", r.cpu_user_time);
+            d.float(c"cpu_system_time", r.cpu_system_time);
+            d.uint(c"memory_max_rss", r.memory_max_rss);
+            d.uint(c"memory_rss", r.memory_rss);
+            d.uint(c"request_threads_maximum", r.request_threads_maximum as u64);
+            d.uint(c"request_threads_started", r.request_threads_started);
+            d.float(c"capacity_utilization", r.capacity_utilization);
+            d.uint(c"request_count", r.request_count);
+            d.float(c"request_throughput", r.request_throughput);
+            d.set(c"server_time_buckets", counts(&r.server_time_buckets));
+            d.set(c"queue_time_buckets", counts(&r.queue_time_buckets));
+            d.set(c"daemon_time_buckets", counts(&r.daemon_time_buckets));
+            d.set(
+                c"application_time_buckets",
+                counts(&r.application_time_buckets),
+            );
+            d.set(
+                c"request_threads_buckets",
+                counts(&r.request_threads_buckets),
+            );
+            d.uint(c"request_threads_active", r.request_threads_active as u64);
+            d.float(c"server_time", r.server_time);
+            for (key, value) in [
+                (c"queue_time", r.queue_time),
+                (c"daemon_time", r.daemon_time),
+            ] {
+                match value {
+                    Some(v) => d.float(key, v),
+                    None => d.set(key, object::none()),
+                }
+            }
+            d.float(c"application_time", r.application_time);
             d.finish()
         }
     })

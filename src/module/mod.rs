@@ -35,6 +35,17 @@ fn process() -> RuntimeConfig {
     PROCESS.get().cloned().unwrap_or_default()
 }
 
+/// `request_metrics()`'s figures of this process: its request threads,
+/// and whether it is a daemon process (which has queue and daemon times).
+pub fn request_threads_and_daemon() -> (usize, bool) {
+    PROCESS.get().map_or((1, false), |config| {
+        (
+            config.threads_per_process.max(1) as usize,
+            !config.process_group.is_empty(),
+        )
+    })
+}
+
 /// `WSGIServerMetrics On` / `server-metrics=On` for this process.
 pub fn server_metrics_enabled() -> bool {
     PROCESS.get().is_some_and(|config| config.server_metrics)
@@ -62,7 +73,7 @@ static mut MOD_WSGI_SLOTS: [ffi::PyModuleDef_Slot; 2] = [
     },
 ];
 
-static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 8] = [
+static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 9] = [
     ffi::PyMethodDef {
         ml_name: c"_wsgirt_log".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer {
@@ -105,6 +116,14 @@ static mut MOD_WSGI_METHODS: [ffi::PyMethodDef; 8] = [
         },
         ml_flags: ffi::METH_NOARGS,
         ml_doc: c"process_metrics(): request counts, memory and CPU of this process.".as_ptr(),
+    },
+    ffi::PyMethodDef {
+        ml_name: c"request_metrics".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: diagnostics::request_metrics,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"request_metrics(): request times and throughput since the previous call ({} on the first, which starts sampling).".as_ptr(),
     },
     ffi::PyMethodDef {
         ml_name: c"server_metrics".as_ptr(),

@@ -10,6 +10,7 @@
 use crate::diagnostics::events::{self, Event, EventKey};
 use crate::diagnostics::metrics;
 use crate::diagnostics::registry::{self, RequestGuard};
+use crate::diagnostics::request_metrics::{self, RequestTimes};
 use crate::python::interp::Interp;
 use crate::python::object::{self, PyOwned};
 use crate::wsgi::request::{RequestSpec, RequestState};
@@ -68,6 +69,8 @@ pub struct Tracking {
     events: bool,
     application_start_us: i64,
     cpu_start: Option<(f64, f64)>,
+    /// The environ's start marks, kept while `request_metrics()` samples.
+    metrics_marks: Option<StartNumbers>,
 }
 
 /// The value of an environ pair, if present.
@@ -157,6 +160,8 @@ impl Tracking {
                 .events_hint
                 .store(events, std::sync::atomic::Ordering::Relaxed);
             let previous_data = CURRENT_DATA.with(|c| c.replace(request_data.as_ptr()));
+            let metrics_marks =
+                request_metrics::enabled().then(|| StartNumbers::from_environ(spec));
             Some(Tracking {
                 thread_number: entered.thread_number,
                 guard,
@@ -167,6 +172,7 @@ impl Tracking {
                 events,
                 application_start_us: entered.start_us,
                 cpu_start: if events { cpu_start } else { None },
+                metrics_marks,
             })
         }
     }
@@ -245,6 +251,17 @@ impl Tracking {
             }
         }
         CURRENT_DATA.with(|c| c.set(self.previous_data));
+        if let Some(marks) = &self.metrics_marks {
+            let times = RequestTimes::from_marks(
+                marks.request_start,
+                marks.queue_start,
+                marks.daemon_start,
+                self.application_start_us,
+                registry::now_us(),
+            );
+            let (_, daemon) = crate::module::request_threads_and_daemon();
+            request_metrics::record(times, self.thread_number, daemon);
+        }
         if self.guard.finish() {
             // A RequestTimeout raised too late to land must not hit the
             // thread's next request: clear whatever is still pending.

@@ -208,6 +208,68 @@ def test_process_stopping_in_embedded_mode(request, module):
     assert read_markers(server, "shutdown").get(pid) == ""
 
 
+REQUEST_METRICS = """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess metrics processes=1 threads=3
+WSGIScriptAlias /m/embedded @APPS@/diag/request_metrics.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /m/daemon @APPS@/diag/request_metrics.wsgi process-group=metrics \\
+    application-group=%{GLOBAL}
+"""
+
+REQUEST_METRICS_KEYS = {
+    "pid", "start_time", "stop_time", "sample_period", "cpu_user_time", "cpu_system_time",
+    "memory_max_rss", "memory_rss", "request_threads_maximum", "request_threads_started",
+    "capacity_utilization", "request_count", "request_throughput", "server_time_buckets",
+    "queue_time_buckets", "daemon_time_buckets", "application_time_buckets",
+    "request_threads_buckets", "request_threads_active", "server_time", "queue_time",
+    "daemon_time", "application_time"}
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_request_metrics(request, module, mode):
+    """mod_wsgi.request_metrics(): {} on the first call, which starts
+    sampling; then the period since the previous call: its requests, their
+    times sorted into 16 doubling buckets from 5 ms, and the thread figures.
+    Queue and daemon times are None in embedded mode."""
+    server = start_apache(request, module, REQUEST_METRICS, name=f"req-metrics-{mode}")
+    base = f"/m/{mode}"
+
+    def sample():
+        r = server.get(base + "/sample")
+        assert r.status == 200, r.body[:500]
+        return json.loads(r.body)
+
+    assert sample()["metrics"] == {}
+    for _ in range(4):
+        assert server.get(base + "/work").status == 200
+    got = sample()
+    m = got["metrics"]
+    assert set(m) == REQUEST_METRICS_KEYS, sorted(set(m) ^ REQUEST_METRICS_KEYS)
+    assert m["request_count"] >= 4
+    assert m["sample_period"] > 0.07 and m["stop_time"] > m["start_time"]
+    assert m["request_throughput"] > 0
+    assert 0 < m["capacity_utilization"] <= 1
+    assert m["request_threads_maximum"] == got["threads_per_process"]
+    assert m["request_threads_started"] >= 1
+    for key in ("server_time_buckets", "queue_time_buckets", "daemon_time_buckets",
+                "application_time_buckets"):
+        assert len(m[key]) == 16, (key, m[key])
+    # The four 20 ms requests (and the first sample) are in the 20-40 ms or
+    # lower buckets of the application times.
+    assert sum(m["application_time_buckets"][2:4]) >= 4, m["application_time_buckets"]
+    assert m["application_time"] >= 0.016
+    assert sum(m["request_threads_buckets"]) >= 4
+    assert m["request_threads_active"] >= 1
+    if mode == "embedded":
+        assert (m["queue_time"], m["daemon_time"]) == (None, None)
+        assert sum(m["queue_time_buckets"]) == 0
+    else:
+        assert isinstance(m["queue_time"], float) and isinstance(m["daemon_time"], float)
+        assert sum(m["queue_time_buckets"]) >= 4
+    # A new period starts with each call.
+    assert sample()["metrics"]["request_count"] <= 2
+
+
 ATEXIT = """
 WSGIScriptAlias /e/atexit @APPS@/diag/atexit.wsgi application-group=%{GLOBAL}
 """
