@@ -213,8 +213,17 @@ unsafe extern "C" fn start_response_call(
                 return std::ptr::null_mut();
             }
             if exc_info != ffi::Py_None() {
-                if ffi::PyTuple_Check(exc_info) == 0 || ffi::PyTuple_Size(exc_info) != 3 {
+                if ffi::PyTuple_Check(exc_info) == 0 {
                     error::set(ffi::PyExc_RuntimeError, "exception info must be a tuple");
+                    return std::ptr::null_mut();
+                }
+                // Its items only matter when it is re-raised (as mod_wsgi).
+                if state.headers_sent && ffi::PyTuple_Size(exc_info) != 3 {
+                    let given = ffi::PyTuple_Size(exc_info);
+                    error::set(
+                        ffi::PyExc_TypeError,
+                        &format!("function takes exactly 3 arguments ({given} given)"),
+                    );
                     return std::ptr::null_mut();
                 }
                 if state.headers_sent {

@@ -149,6 +149,13 @@ def test_raise_in_close(server):
     assert_next_request_ok(server)
 
 
+def test_short_exc_info_before_output_is_accepted(server):
+    """exc_info must be a tuple, but its items only matter when it is
+    re-raised (output already sent); before that mod_wsgi accepts any tuple."""
+    r = server.get("/bad/start_response.wsgi/exc_short")
+    assert (r.status, r.body) == (200, b"short exc_info accepted")
+
+
 def test_start_response_twice_without_exc_info(server):
     """PEP 3333 calls this a fatal error, but mod_wsgi accepts a second
     start_response() without exc_info as long as nothing was sent yet: the

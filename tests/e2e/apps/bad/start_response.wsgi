@@ -4,6 +4,8 @@
              the second one is "201 Created"
 /none        returns a body without ever calling start_response
 /exc_notuple exc_info that is not a tuple
+/exc_short   an empty exc_info tuple before any output (only re-raising
+             needs three items); the response goes on
 """
 
 
@@ -22,7 +24,13 @@ def exc_notuple(environ, start_response):
     return [b"nope"]
 
 
-ROUTES = {"/twice": twice, "/none": none, "/exc_notuple": exc_notuple}
+def exc_short(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")], ())
+    return [b"short exc_info accepted"]
+
+
+ROUTES = {"/twice": twice, "/none": none, "/exc_notuple": exc_notuple,
+          "/exc_short": exc_short}
 
 
 def application(environ, start_response):
