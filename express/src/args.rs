@@ -31,14 +31,13 @@ pub enum Command {
 /// Which way the application is hosted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModeChoice {
-    /// Nothing given: embedded mode for now (our module has no daemon mode
-    /// yet). When daemon mode lands this becomes daemon mode, as in
-    /// mod_wsgi-express.
+    /// Nothing given: daemon mode, as in mod_wsgi-express.
     #[default]
     Default,
     /// `--embedded-mode`.
     Embedded,
-    /// `--daemon-mode` (experimental).
+    /// `--daemon-mode`: the default spelled out (a wsgirt-express flag;
+    /// mod_wsgi-express 4.9.4 has none).
     Daemon,
 }
 
@@ -202,7 +201,7 @@ impl Section {
             Section::Application => "Application",
             Section::Server => "Server",
             Section::Logging => "Logging",
-            Section::Daemon => "Daemon mode (EXPERIMENTAL: needs a module with daemon mode)",
+            Section::Daemon => "Mode (daemon mode is the default)",
             Section::Locations => "Locations of Apache, the module and Python",
         }
     }
@@ -302,8 +301,8 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         App,
         "Reload the WSGI script when the script file changes \
          (WSGIScriptReloading On). Unlike mod_wsgi-express this watches only \
-         the script file, not every imported module. Off by default in \
-         embedded mode.",
+         the script file, not every imported module. Daemon mode always \
+         reloads a changed script; in embedded mode this is off by default.",
     ),
     one(
         Opt::MapHeadToGet,
@@ -442,17 +441,18 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Opt::EmbeddedMode,
         "--embedded-mode",
         Dmn,
-        "Run the application inside the Apache child processes. This is the \
-         default for now.",
+        "Run the application inside the Apache child processes instead of \
+         the default daemon process group. The daemon-only options below \
+         are then ignored (with a warning).",
     ),
     flag(
         Opt::DaemonMode,
         "--daemon-mode",
         Dmn,
-        "EXPERIMENTAL. Run the application in a WSGIDaemonProcess group named \
-         HOST:PORT, as mod_wsgi-express does. wsgirt's module does not \
-         implement daemon mode yet; this works with mod_wsgi itself \
-         (--module-path). The options below apply only in this mode.",
+        "Run the application in a WSGIDaemonProcess group named HOST:PORT. \
+         This is the default, as in mod_wsgi-express (which has no such \
+         flag); it is accepted for scripts that spell the default out. The \
+         options below apply only in this mode.",
     ),
     one(
         Opt::MaxClients,
@@ -1319,7 +1319,7 @@ mod tests {
         for line in text.lines() {
             assert!(line.len() <= WIDTH, "help line too long: {line:?}");
         }
-        assert!(text.contains("EXPERIMENTAL"));
+        assert!(text.contains("daemon mode is the default"));
         for cmd in ["setup-server", "module-config", "module-location"] {
             let text = command_help(cmd);
             assert!(text.starts_with(&format!("Usage: wsgirt-express {cmd}")));

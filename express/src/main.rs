@@ -112,7 +112,7 @@ fn print_summary(r: &Resolved, setup_only: bool) {
     lines.push(("WSGI Script", c.script.display().to_string()));
     let mode = match c.mode {
         Mode::Embedded => "embedded".to_string(),
-        Mode::Daemon => "daemon (experimental)".to_string(),
+        Mode::Daemon => "daemon".to_string(),
     };
     lines.push(("Operating Mode", mode));
     lines.push((

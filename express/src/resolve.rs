@@ -103,12 +103,12 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     let mut warnings = Vec::new();
 
     let mode = match args.mode {
-        ModeChoice::Default | ModeChoice::Embedded => Mode::Embedded,
-        ModeChoice::Daemon => Mode::Daemon,
+        ModeChoice::Embedded => Mode::Embedded,
+        ModeChoice::Default | ModeChoice::Daemon => Mode::Daemon,
     };
     if mode == Mode::Embedded && !args.daemon_only_given.is_empty() {
         warnings.push(format!(
-            "{} only appl{} with --daemon-mode; ignored in embedded mode",
+            "{} only appl{} in daemon mode; ignored with --embedded-mode",
             args.daemon_only_given.join(", "),
             if args.daemon_only_given.len() == 1 {
                 "ies"

@@ -63,13 +63,17 @@ fn every_command_has_help() {
         "--log-to-terminal",
         "--access-log",
         "--daemon-mode",
+        "--embedded-mode",
     ] {
         assert!(
             start.contains(opt),
             "{opt} missing from start-server --help"
         );
     }
-    assert!(start.contains("EXPERIMENTAL"));
+    assert!(
+        !start.contains("EXPERIMENTAL"),
+        "daemon mode is no longer experimental"
+    );
 }
 
 #[test]

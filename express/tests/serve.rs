@@ -67,6 +67,7 @@ fn embedded_mode_environment() {
             "--url-alias",
             "/static",
             "static",
+            "--embedded-mode",
             debian()[0],
             debian()[1],
         ],
@@ -113,6 +114,7 @@ fn processes_size_the_mpm() {
             "2",
             "--threads",
             "2",
+            "--embedded-mode",
             debian()[0],
             debian()[1],
         ],
@@ -190,10 +192,17 @@ fn reload_on_changes_reloads_the_script() {
     );
     server.stop();
 
-    // Without the flag the loaded script stays (WSGIScriptReloading Off).
+    // Without the flag, in embedded mode, the loaded script stays
+    // (WSGIScriptReloading Off; mod_wsgi-express 4.9.4 disables reloading
+    // with --embedded-mode). Daemon mode, the default, reloads a changed
+    // script as 4.9.4's handler does.
     let s = Scratch::new("no-reload");
     let script = s.write("app.wsgi", &version(1));
-    let mut server = Server::start(&s, &["app.wsgi", debian()[0], debian()[1]], &[]);
+    let mut server = Server::start(
+        &s,
+        &["app.wsgi", "--embedded-mode", debian()[0], debian()[1]],
+        &[],
+    );
     assert_eq!(server.get("/").body, "version 1");
     fs::write(&script, version(2)).unwrap();
     bump_mtime(&script);

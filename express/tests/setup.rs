@@ -90,13 +90,15 @@ fn setup_server_writes_the_server_root() {
         format!("ServerRoot \"{}\"", root.display()),
         "Listen 127.0.0.1:18000".to_string(),
         format!("LoadModule wsgi_module \"{DEBIAN_MOD_WSGI}\""),
+        // Daemon mode by default, as mod_wsgi-express 4.9.4.
+        "WSGIDaemonProcess \"127.0.0.1:18000\" \\".to_string(),
+        format!("    home=\"{}\" \\", s.path.display()),
         format!(
-            "WSGIScriptAlias / \"{}\" process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}",
+            "WSGIScriptAlias / \"{}\" process-group=\"127.0.0.1:18000\" application-group=%{{GLOBAL}}",
             script.display()
         ),
         format!("ErrorLog \"{}/error_log\"", root.display()),
         "LogLevel warn".to_string(),
-        format!("WSGIPythonPath \"{}\"", s.path.display()),
     ] {
         assert!(
             conf.lines().any(|l| l == line),
@@ -104,6 +106,10 @@ fn setup_server_writes_the_server_root() {
         );
     }
     assert!(!conf.contains("CustomLog"), "access log is off by default");
+    assert!(
+        !conf.contains("WSGIPythonPath"),
+        "daemon mode imports from home="
+    );
 
     // envvars is the user's once it exists.
     fs::write(root.join("envvars"), "export FROM_USER=1\n").unwrap();
@@ -134,6 +140,7 @@ fn apache_accepts_the_embedded_config() {
             "18001",
             "--server-root",
             "root",
+            "--embedded-mode",
         ],
     );
     configtest(&root);
@@ -175,6 +182,7 @@ fn apache_accepts_the_embedded_config() {
             "100",
             "--map-head-to-get",
             "Off",
+            "--embedded-mode",
         ],
     );
     configtest(&root);
@@ -209,14 +217,14 @@ fn apache_accepts_the_daemon_config() {
             "18002",
             "--server-root",
             "root",
-            "--daemon-mode",
             "--processes",
             "2",
             "--request-timeout",
             "30",
         ],
     );
-    assert!(text(&out.stdout).contains("Operating Mode     : daemon (experimental)"));
+    // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
+    assert!(text(&out.stdout).contains("Operating Mode     : daemon\n"));
     configtest(&root);
     let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
     assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
@@ -300,11 +308,30 @@ fn daemon_only_options_warn_in_embedded_mode() {
             "root",
             "--queue-timeout",
             "5",
+            "--embedded-mode",
         ],
     );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("warning: --queue-timeout only applies with --daemon-mode"),
+        stderr.contains("warning: --queue-timeout only applies in daemon mode"),
         "{stderr}"
     );
+    // Without --embedded-mode (daemon mode, the default) they apply silently.
+    let out = setup(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-root",
+            "root",
+            "--queue-timeout",
+            "5",
+        ],
+    );
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let conf = fs::read_to_string(s.join("root/httpd.conf")).unwrap();
+    assert!(conf.contains("    queue-timeout=5 \\"), "{conf}");
 }
