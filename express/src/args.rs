@@ -110,7 +110,7 @@ impl Default for ServerArgs {
             access_log: false,
             reload_on_changes: false,
             map_head_to_get: "Auto".into(),
-            keep_alive_timeout: 0,
+            keep_alive_timeout: 2,
             limit_request_body: 10_485_760,
             socket_timeout: 60,
             server_backlog: 500,
@@ -382,7 +382,7 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "SECONDS",
         Srv,
         "Keep client connections open for this long between requests. \
-         Defaults to 0 (KeepAlive Off).",
+         Defaults to 2; 0 turns keep-alive off (KeepAlive Off).",
     ),
     one(
         Opt::LimitRequestBody,
@@ -1081,6 +1081,7 @@ mod tests {
         assert_eq!(s.log_level, "warn");
         assert_eq!(s.callable_object, "application");
         assert_eq!(s.map_head_to_get, "Auto");
+        assert_eq!(s.keep_alive_timeout, 2, "4.8.0+ default");
         assert_eq!(s.mode, ModeChoice::Default);
         assert_eq!(s.daemon, DaemonSettings::default());
         assert_eq!(s.daemon.request_timeout, 60);

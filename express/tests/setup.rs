@@ -99,6 +99,8 @@ fn setup_server_writes_the_server_root() {
         ),
         format!("ErrorLog \"{}/error_log\"", root.display()),
         "LogLevel warn".to_string(),
+        "KeepAlive On".to_string(),
+        "KeepAliveTimeout 2".to_string(),
     ] {
         assert!(
             conf.lines().any(|l| l == line),
@@ -231,6 +233,9 @@ fn apache_accepts_the_daemon_config() {
     assert!(conf.contains("    processes=2 \\"));
     assert!(conf.contains("    request-timeout=30 \\"));
     assert!(conf.contains("WSGIRestrictEmbedded On"));
+    // mod_wsgi-express 4.8+ defaults --keep-alive-timeout to 2.
+    assert!(conf.lines().any(|l| l == "KeepAlive On"));
+    assert!(conf.lines().any(|l| l == "KeepAliveTimeout 2"));
 }
 
 #[test]
