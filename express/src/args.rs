@@ -65,6 +65,15 @@ pub struct ServerArgs {
     pub working_directory: Option<PathBuf>,
     pub python_paths: Vec<PathBuf>,
     pub url_aliases: Vec<(String, PathBuf)>,
+    /// `--entry-point`: wins over the positional SCRIPT, as in 4.9.4.
+    pub entry_point: Option<PathBuf>,
+    pub mount_point: String,
+    pub document_root: Option<PathBuf>,
+    pub include_files: Vec<PathBuf>,
+    pub envvars_script: Option<PathBuf>,
+    pub setenv: Vec<(String, String)>,
+    pub log_directory: Option<PathBuf>,
+    pub startup_log: bool,
     pub user: Option<String>,
     pub group: Option<String>,
     pub log_level: String,
@@ -103,6 +112,14 @@ impl Default for ServerArgs {
             working_directory: None,
             python_paths: Vec::new(),
             url_aliases: Vec::new(),
+            entry_point: None,
+            mount_point: "/".into(),
+            document_root: None,
+            include_files: Vec::new(),
+            envvars_script: None,
+            setenv: Vec::new(),
+            log_directory: None,
+            startup_log: false,
             user: None,
             group: None,
             log_level: "warn".into(),
@@ -137,10 +154,14 @@ enum Opt {
     Help,
     // Application
     ApplicationType,
+    EntryPoint,
     CallableObject,
     WorkingDirectory,
     PythonPath,
     UrlAlias,
+    MountPoint,
+    DocumentRoot,
+    SetEnv,
     ReloadOnChanges,
     MapHeadToGet,
     // Server
@@ -157,10 +178,14 @@ enum Opt {
     SocketTimeout,
     ServerBacklog,
     MaximumRequests,
+    IncludeFile,
+    EnvvarsScript,
     // Logging
     LogLevel,
     LogToTerminal,
     AccessLog,
+    LogDirectory,
+    StartupLog,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -262,6 +287,14 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          implemented yet.",
     ),
     one(
+        Opt::EntryPoint,
+        "--entry-point",
+        "FILE-PATH",
+        App,
+        "The WSGI script file, the same as giving SCRIPT. If both are given, \
+         this option wins (as in mod_wsgi-express).",
+    ),
+    one(
         Opt::CallableObject,
         "--callable-object",
         "NAME",
@@ -294,6 +327,32 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         section: App,
         help: "Serve a static file or directory at a sub URL (Apache Alias). \
                Repeatable.",
+    },
+    one(
+        Opt::MountPoint,
+        "--mount-point",
+        "URL-PATH",
+        App,
+        "The URL path the application is mounted at (its SCRIPT_NAME). \
+         Defaults to '/'.",
+    ),
+    one(
+        Opt::DocumentRoot,
+        "--document-root",
+        "DIRECTORY-PATH",
+        App,
+        "The directory of static files. A request for a file that exists \
+         there is served from it; every other request goes to the \
+         application. Defaults to SERVER-ROOT/htdocs.",
+    ),
+    OptSpec {
+        opt: Opt::SetEnv,
+        name: "--setenv",
+        metavar: "KEY VALUE",
+        arity: 2,
+        section: App,
+        help: "Add KEY=VALUE to every request's WSGI environ (Apache \
+               SetEnv). Repeatable.",
     },
     flag(
         Opt::ReloadOnChanges,
@@ -415,6 +474,24 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          (MaxConnectionsPerChild in embedded mode, maximum-requests= in daemon \
          mode). Defaults to 0, never.",
     ),
+    OptSpec {
+        opt: Opt::IncludeFile,
+        name: "--include-file",
+        metavar: "FILE-PATH",
+        arity: 1,
+        section: Srv,
+        help: "An extra Apache configuration file, included at the end of \
+               the generated httpd.conf. Repeatable.",
+    },
+    one(
+        Opt::EnvvarsScript,
+        "--envvars-script",
+        "FILE-PATH",
+        Srv,
+        "A shell script of environment settings for Apache and the \
+         application: SERVER-ROOT/envvars is rewritten to source it. \
+         Defaults to SERVER-ROOT/envvars itself.",
+    ),
     one(
         Opt::LogLevel,
         "--log-level",
@@ -434,8 +511,24 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Opt::AccessLog,
         "--access-log",
         Log,
-        "Write an access log (SERVER-ROOT/access_log, common format). Off by \
-         default.",
+        "Write an access log (access_log in the log directory, common \
+         format). Off by default.",
+    ),
+    one(
+        Opt::LogDirectory,
+        "--log-directory",
+        "DIRECTORY-PATH",
+        Log,
+        "Where error_log, access_log and startup_log go. Defaults to the \
+         server root. Overrides --log-to-terminal.",
+    ),
+    flag(
+        Opt::StartupLog,
+        "--startup-log",
+        Log,
+        "Send Apache's messages from before its error log is open to \
+         startup_log in the log directory (stderr with --log-to-terminal) \
+         instead of the terminal (httpd -E). Off by default.",
     ),
     flag(
         Opt::EmbeddedMode,
@@ -793,6 +886,23 @@ fn build_server_args(
         match opt {
             Opt::Help => {}
             Opt::ApplicationType => s.application_type = v,
+            Opt::EntryPoint => s.entry_point = Some(PathBuf::from(v)),
+            Opt::MountPoint => s.mount_point = v,
+            Opt::DocumentRoot => s.document_root = Some(PathBuf::from(v)),
+            Opt::SetEnv => {
+                let name = values[0].clone();
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--setenv KEY must be a non-empty word, got '{name}'"),
+                    ));
+                }
+                s.setenv.push((name, values[1].clone()));
+            }
+            Opt::IncludeFile => s.include_files.push(PathBuf::from(v)),
+            Opt::EnvvarsScript => s.envvars_script = Some(PathBuf::from(v)),
+            Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
+            Opt::StartupLog => s.startup_log = true,
             Opt::CallableObject => {
                 if v.is_empty() {
                     return Err(Error::usage(
@@ -898,6 +1008,9 @@ fn build_server_args(
                 }
             }
         }
+    }
+    if let Some(entry) = &s.entry_point {
+        s.script = Some(entry.clone());
     }
     if embedded {
         if s.mode == ModeChoice::Daemon {
@@ -1331,6 +1444,57 @@ mod tests {
             assert!(main.contains(name));
         }
         assert!(main.lines().all(|l| l.len() <= WIDTH), "{main}");
+    }
+
+    #[test]
+    fn express_4_9_options() {
+        let s = server(&[
+            "start-server",
+            "positional.wsgi",
+            "--entry-point",
+            "named.wsgi",
+            "--mount-point",
+            "/app",
+            "--document-root",
+            "static",
+            "--setenv",
+            "A",
+            "1",
+            "--setenv",
+            "B",
+            "two words",
+            "--include-file",
+            "x.conf",
+            "--include-file=y.conf",
+            "--envvars-script",
+            "env.sh",
+            "--log-directory",
+            "logs",
+            "--startup-log",
+        ]);
+        // --entry-point wins over the positional, as in 4.9.4.
+        assert_eq!(s.script, Some(PathBuf::from("named.wsgi")));
+        assert_eq!(s.mount_point, "/app");
+        assert_eq!(s.document_root, Some(PathBuf::from("static")));
+        assert_eq!(
+            s.setenv,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "two words".to_string())
+            ]
+        );
+        assert_eq!(
+            s.include_files,
+            vec![PathBuf::from("x.conf"), PathBuf::from("y.conf")]
+        );
+        assert_eq!(s.envvars_script, Some(PathBuf::from("env.sh")));
+        assert_eq!(s.log_directory, Some(PathBuf::from("logs")));
+        assert!(s.startup_log);
+        let d = server(&["start-server"]);
+        assert_eq!(d.mount_point, "/");
+        assert!(!d.startup_log && d.setenv.is_empty() && d.include_files.is_empty());
+        assert!(usage_message(&["start-server", "--setenv", "A"]).contains("two values"));
+        assert!(usage_message(&["start-server", "--setenv", "", "v"]).contains("non-empty"));
     }
 
     #[test]

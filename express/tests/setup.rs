@@ -340,3 +340,61 @@ fn daemon_only_options_warn_in_embedded_mode() {
     let conf = fs::read_to_string(s.join("root/httpd.conf")).unwrap();
     assert!(conf.contains("    queue-timeout=5 \\"), "{conf}");
 }
+
+#[test]
+fn apache_accepts_the_4_9_options_and_apachectl_matches() {
+    let s = Scratch::new("opts-t");
+    s.write("app/hello.wsgi", HELLO_APP);
+    s.write("extra.conf", "# nothing\n");
+    s.write("env.sh", "export X=1\n");
+    let root = s.join("root");
+    let out = setup(
+        &s,
+        &[
+            "--entry-point",
+            "app/hello.wsgi",
+            "--port",
+            "18004",
+            "--server-root",
+            "root",
+            "--mount-point",
+            "/app",
+            "--document-root",
+            "docs",
+            "--setenv",
+            "K",
+            "v w",
+            "--include-file",
+            "extra.conf",
+            "--envvars-script",
+            "env.sh",
+            "--log-directory",
+            "logs",
+            "--startup-log",
+        ],
+    );
+    configtest(&root);
+    assert!(s.join("docs").is_dir() && s.join("logs").is_dir());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Startup Log File   : {}/startup_log",
+            s.join("logs").display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("envvars")).unwrap(),
+        format!(". '{}'\n", s.join("env.sh").display())
+    );
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains(&format!("Include \"{}/extra.conf\"", s.path.display())));
+    assert!(conf.contains("SetEnv \"K\" \"v w\""));
+
+    // configtest passes the startup log (-E) like every other command.
+    let out = Command::new(root.join("apachectl"))
+        .arg("configtest")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
