@@ -122,6 +122,7 @@ pub fn render_apachectl(c: &ServerConfig) -> String {
 #   apachectl start|stop|restart|graceful|graceful-stop   (apache2 -k ...)
 #   apachectl configtest                                   (apache2 -t)
 #   apachectl start -DFOREGROUND                           (what start-server runs)
+#   apachectl                                              (apache2 -h)
 #   apachectl ANYTHING-ELSE ...                            (passed to apache2)
 #
 # Local environment settings go in the envvars file next to this script.
@@ -138,9 +139,9 @@ if [ -f "$SERVER_ROOT/envvars" ]; then
     . "$SERVER_ROOT/envvars"
 fi
 
+# No command: Apache's usage, as mod_wsgi-express's apachectl shows.
 if [ $# -eq 0 ]; then
-    echo "usage: $0 start|stop|restart|graceful|graceful-stop|configtest [httpd args]" >&2
-    exit 2
+    exec {httpd_cmd} -f "$HTTPD_CONF" -h
 fi
 ACMD="$1"
 shift
@@ -312,6 +313,8 @@ mod tests {
         assert!(text.contains("exec \"$HTTPD\" -f \"$HTTPD_CONF\" -k \"$ACMD\" \"$@\""));
         assert!(text.contains("configtest)\n    exec \"$HTTPD\" -f \"$HTTPD_CONF\" -t \"$@\""));
         assert!(text.contains(". \"$SERVER_ROOT/envvars\""));
+        // No command: Apache's usage (mod_wsgi-express runs httpd -h).
+        assert!(text.contains("exec \"$HTTPD\" -f \"$HTTPD_CONF\" -h"));
         // The variables an envvars written for mod_wsgi-express may use.
         assert!(text.contains(
             "MOD_WSGI_SERVER_ROOT='/tmp/mod_wsgi-127.0.0.1:8123:1000'\nexport MOD_WSGI_SERVER_ROOT"

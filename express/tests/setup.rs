@@ -391,6 +391,10 @@ fn apache_accepts_the_4_9_options_and_apachectl_matches() {
     assert!(conf.contains(&format!("Include \"{}/extra.conf\"", s.path.display())));
     assert!(conf.contains("SetEnv \"K\" \"v w\""));
 
+    // apachectl with no command prints Apache's usage, as 4.9.4's does.
+    let out = Command::new(root.join("apachectl")).output().unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("Usage:"), "{all}");
     // configtest passes the startup log (-E) like every other command.
     let out = Command::new(root.join("apachectl"))
         .arg("configtest")
