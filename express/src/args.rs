@@ -282,17 +282,19 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "--application-type",
         "TYPE",
         App,
-        "The type of entry point. Only 'script' (a WSGI script file, the \
-         default) is supported; 'module', 'paste' and 'static' are not \
-         implemented yet.",
+        "The type of entry point: 'script' (a WSGI script file, the default) \
+         or 'module' (a Python module name, such as 'mysite.wsgi', imported \
+         from the working directory or --python-path). 'paste' and 'static' \
+         are not implemented.",
     ),
     one(
         Opt::EntryPoint,
         "--entry-point",
         "FILE-PATH",
         App,
-        "The WSGI script file, the same as giving SCRIPT. If both are given, \
-         this option wins (as in mod_wsgi-express).",
+        "The WSGI script file (or module name with --application-type \
+         module), the same as giving SCRIPT. If both are given, this option \
+         wins (as in mod_wsgi-express).",
     ),
     one(
         Opt::CallableObject,
@@ -1023,13 +1025,35 @@ fn build_server_args(
     }
     match s.application_type.as_str() {
         "script" => {}
-        "module" | "paste" | "static" => {
+        "module" => {
+            if let Some(name) = &s.script {
+                let name = name.to_string_lossy();
+                if !is_module_name(&name) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "--application-type module needs a Python module name such as \
+                             'mysite.wsgi', got '{name}'"
+                        ),
+                    ));
+                }
+            }
+            if !is_module_name(&s.callable_object) || s.callable_object.contains('.') {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!(
+                        "--callable-object '{}' is not a Python name",
+                        s.callable_object
+                    ),
+                ));
+            }
+        }
+        "paste" | "static" => {
             return Err(Error::usage(
                 Some(cmd),
                 format!(
-                    "--application-type '{}' is not supported yet; only 'script' (a WSGI script \
-                     file) is. For a module, write a one-line script: \
-                     'from mypackage.wsgi import application'",
+                    "--application-type '{}' is not supported yet; only 'script' and 'module' \
+                     are",
                     s.application_type
                 ),
             ))
@@ -1037,11 +1061,21 @@ fn build_server_args(
         other => {
             return Err(Error::usage(
                 Some(cmd),
-                format!("unknown --application-type '{other}' (only 'script' is supported)"),
+                format!("unknown --application-type '{other}' (expected 'script' or 'module')"),
             ))
         }
     }
     Ok(s)
+}
+
+/// A dotted Python name of ASCII identifiers (`pkg.sub.module`).
+pub fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 const WIDTH: usize = 79;
@@ -1339,12 +1373,33 @@ mod tests {
     }
 
     #[test]
-    fn only_script_application_type_is_accepted() {
+    fn script_and_module_application_types_are_accepted() {
         assert_eq!(
             server(&["start-server", "--application-type", "script"]).application_type,
             "script"
         );
-        for t in ["module", "paste", "static"] {
+        let s = server(&[
+            "start-server",
+            "mysite.wsgi",
+            "--application-type",
+            "module",
+        ]);
+        assert_eq!(s.application_type, "module");
+        assert_eq!(s.script, Some(PathBuf::from("mysite.wsgi")));
+        for bad in ["my-site.wsgi", "mysite/wsgi.py", "1st", "a..b"] {
+            let msg = usage_message(&["start-server", bad, "--application-type", "module"]);
+            assert!(msg.contains("module name"), "{msg}");
+        }
+        assert!(usage_message(&[
+            "start-server",
+            "m",
+            "--application-type",
+            "module",
+            "--callable-object",
+            "a.b"
+        ])
+        .contains("not a Python name"));
+        for t in ["paste", "static"] {
             let msg = usage_message(&["start-server", "x", "--application-type", t]);
             assert!(msg.contains("not supported yet"), "{msg}");
         }

@@ -115,6 +115,9 @@ pub struct ServerConfig {
     pub log_to_terminal: bool,
     pub access_log: bool,
     pub url_aliases: Vec<UrlAlias>,
+    /// `--application-type module`: the module imported by the generated
+    /// `script`.
+    pub application_module: Option<String>,
     /// `--mount-point`: `/`, or a path without a trailing slash.
     pub mount_point: String,
     /// `DocumentRoot`: `--document-root`, else `SERVER-ROOT/htdocs`.
@@ -703,6 +706,7 @@ pub(crate) mod tests {
             log_to_terminal: false,
             access_log: false,
             url_aliases: Vec::new(),
+            application_module: None,
             mount_point: "/".into(),
             document_root: "/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs".into(),
             setenv: Vec::new(),

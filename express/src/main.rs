@@ -112,6 +112,10 @@ fn print_summary(r: &Resolved, setup_only: bool) {
     if let Some(startup) = c.startup_log_file() {
         lines.push(("Startup Log File", startup));
     }
+    if let Some(module) = &c.application_module {
+        lines.push(("Application Type", "module".to_string()));
+        lines.push(("Entry Point", module.clone()));
+    }
     lines.push(("WSGI Script", c.script.display().to_string()));
     let mode = match c.mode {
         Mode::Embedded => "embedded".to_string(),

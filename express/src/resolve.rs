@@ -147,7 +147,14 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     };
     path_text("the server root", &server_root)?;
 
+    let application_module = match &args.script {
+        Some(name) if args.application_type == "module" => {
+            Some(name.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
     let (script, welcome_page) = match &args.script {
+        Some(_) if application_module.is_some() => (layout::module_script(&server_root), false),
         Some(s) => {
             let script = absolute(&cwd, s);
             if !script.is_file() {
@@ -378,6 +385,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         log_to_terminal,
         access_log: args.access_log,
         url_aliases,
+        application_module,
         mount_point,
         document_root,
         setenv: args.setenv.clone(),

@@ -112,8 +112,17 @@ fn usage_errors_exit_2() {
         "unknown option '--threads'",
     );
     assert_usage_error(
-        &["start-server", "app.py", "--application-type", "module"],
+        &["start-server", "app.ini", "--application-type", "paste"],
         "not supported yet",
+    );
+    assert_usage_error(
+        &[
+            "setup-server",
+            "app/wsgi.py",
+            "--application-type",
+            "module",
+        ],
+        "needs a Python module name",
     );
     assert_usage_error(&["setup-server", "/nonexistent/app.wsgi"], "does not exist");
 }

@@ -505,3 +505,49 @@ fn express_options_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by express_options_with_mod_wsgi"),
     }
 }
+
+/// `--application-type module`: the entry point is a module name imported
+/// from the working directory, as mod_wsgi-express 4.9.4's handler does,
+/// in daemon mode (the default) and in embedded mode.
+fn application_type_module_with(module: &str) {
+    let s = Scratch::new("module-type");
+    s.write("mysite/__init__.py", "");
+    s.write(
+        "mysite/wsgi.py",
+        "def app(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [('module %s' % __name__).encode()]\n",
+    );
+    for mode in [None, Some("--embedded-mode")] {
+        let mut args = vec![
+            "mysite.wsgi",
+            "--application-type",
+            "module",
+            "--callable-object",
+            "app",
+            "--module-path",
+            module,
+        ];
+        args.extend(mode);
+        let mut server = Server::start(&s, &args, &[]);
+        let r = server.get("/");
+        assert_eq!(r.status, 200, "{mode:?}: {}", server.diagnostics());
+        assert_eq!(r.body, "module mysite.wsgi", "{mode:?}");
+        let status = server.stop();
+        assert!(status.success(), "{status}");
+    }
+}
+
+#[test]
+fn application_type_module_with_mod_wsgi() {
+    application_type_module_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn application_type_module_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => application_type_module_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by application_type_module_with_mod_wsgi"),
+    }
+}
