@@ -2,9 +2,10 @@
 //!
 //! Hand-rolled on purpose (the crate is std-only). The option table drives
 //! both parsing and the help text so they cannot drift apart. Options follow
-//! mod_wsgi-express 4.6: `--name VALUE` or `--name=VALUE`, options and the
+//! mod_wsgi-express 4.9.4: `--name VALUE` or `--name=VALUE`, options and the
 //! positional SCRIPT may be interleaved, `--` ends option parsing, and
-//! repeatable options (`--python-path`, `--url-alias`) accumulate.
+//! repeatable options (`--python-path`, `--url-alias`, `--setenv`,
+//! `--include-file`) accumulate.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -1169,7 +1170,7 @@ pub fn command_help(cmd: &str) -> String {
             } else {
                 "SCRIPT is a WSGI script file that defines 'application'. The server root \
                  gets httpd.conf, apachectl (start|stop|restart|graceful|configtest), \
-                 envvars (sourced by apachectl) and an htdocs directory."
+                 envvars (sourced before Apache starts) and an htdocs directory."
             };
             for line in wrap(intro, WIDTH) {
                 out.push_str(&line);

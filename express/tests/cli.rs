@@ -64,6 +64,14 @@ fn every_command_has_help() {
         "--access-log",
         "--daemon-mode",
         "--embedded-mode",
+        "--entry-point",
+        "--mount-point",
+        "--document-root",
+        "--setenv",
+        "--include-file",
+        "--envvars-script",
+        "--log-directory",
+        "--startup-log",
     ] {
         assert!(
             start.contains(opt),
