@@ -85,10 +85,61 @@ pub fn modules_directory(explicit: Option<&Path>) -> PathBuf {
 }
 
 /// The command that runs Apache in the foreground on a generated config.
-pub fn foreground_command(httpd: &Path, conf: &Path) -> Command {
+pub fn foreground_command(httpd: &Path, conf: &Path, extra: &[String]) -> Command {
     let mut cmd = Command::new(httpd);
-    cmd.arg("-f").arg(conf).arg("-DFOREGROUND");
+    cmd.args(extra).arg("-f").arg(conf).arg("-DFOREGROUND");
     cmd
+}
+
+/// The environment after `/bin/sh` sources `envvars` on top of ours plus
+/// `preset` (what apachectl does before it runs Apache). Only exported
+/// variables come back; anything else the script does (ulimit, umask, cd)
+/// stays in that shell. What the script prints goes to our stderr.
+pub fn environment_after(
+    envvars: &Path,
+    cwd: &Path,
+    preset: &[(&'static str, String)],
+) -> Result<Vec<(OsString, OsString)>, String> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#". "$1" >&2 && exec env -0"#)
+        .arg("sh")
+        .arg(envvars)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in preset {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run /bin/sh to read {}: {e}", envvars.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "sourcing {} failed ({})",
+            envvars.display(),
+            out.status
+        ));
+    }
+    Ok(parse_env0(&out.stdout))
+}
+
+/// Parses `env -0` output: NAME=VALUE entries, each ended by a NUL.
+fn parse_env0(bytes: &[u8]) -> Vec<(OsString, OsString)> {
+    use std::os::unix::ffi::OsStrExt;
+    bytes
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let eq = entry.iter().position(|b| *b == b'=')?;
+            if eq == 0 {
+                return None;
+            }
+            Some((
+                std::ffi::OsStr::from_bytes(&entry[..eq]).to_owned(),
+                std::ffi::OsStr::from_bytes(&entry[eq + 1..]).to_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// Whether this process has a controlling terminal (then a window resize
@@ -190,15 +241,17 @@ pub fn block_sigwinch_on_exec(cmd: &mut Command) {
 
 /// Replaces this process with Apache (`exec`), so Apache keeps our PID and
 /// receives SIGINT/SIGTERM directly. Returns only on failure.
+/// `env` is Apache's whole environment.
 pub fn exec_foreground(
     httpd: &Path,
     conf: &Path,
+    extra: &[String],
     arg0: &str,
     cwd: &Path,
-    env: &[(&str, &str)],
+    env: &[(OsString, OsString)],
 ) -> io::Error {
-    let mut cmd = foreground_command(httpd, conf);
-    cmd.arg0(arg0).current_dir(cwd);
+    let mut cmd = foreground_command(httpd, conf, extra);
+    cmd.arg0(arg0).current_dir(cwd).env_clear();
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -258,9 +311,53 @@ mod tests {
 
     #[test]
     fn foreground_command_line() {
-        let cmd = foreground_command(Path::new("/usr/sbin/apache2"), Path::new("/r/httpd.conf"));
+        let cmd = foreground_command(
+            Path::new("/usr/sbin/apache2"),
+            Path::new("/r/httpd.conf"),
+            &[],
+        );
         assert_eq!(cmd.get_program(), "/usr/sbin/apache2");
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["-f", "/r/httpd.conf", "-DFOREGROUND"]);
+        let cmd = foreground_command(
+            Path::new("/usr/sbin/apache2"),
+            Path::new("/r/httpd.conf"),
+            &["-E".into(), "/r/startup_log".into()],
+        );
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(
+            args,
+            [
+                "-E",
+                "/r/startup_log",
+                "-f",
+                "/r/httpd.conf",
+                "-DFOREGROUND"
+            ]
+        );
+    }
+
+    #[test]
+    fn envvars_exports_reach_the_environment() {
+        let dir = std::env::temp_dir().join(format!("wsgirt-envvars-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let envvars = dir.join("envvars");
+        std::fs::write(
+            &envvars,
+            "export FROM_ENVVARS=\"a b\"\nNOT_EXPORTED=1\nexport LANG=fr_FR.UTF-8\necho noise\n",
+        )
+        .unwrap();
+        let env = environment_after(&envvars, &dir, &[("LANG", "C.UTF-8".into())]).unwrap();
+        let get = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(get("FROM_ENVVARS").as_deref(), Some("a b"));
+        assert_eq!(get("NOT_EXPORTED"), None);
+        assert_eq!(get("LANG").as_deref(), Some("fr_FR.UTF-8"), "envvars wins");
+        std::fs::write(&envvars, "exit 3\n").unwrap();
+        assert!(environment_after(&envvars, &dir, &[]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Hand-rolled on purpose (the crate is std-only). The option table drives
 //! both parsing and the help text so they cannot drift apart. Options follow
-//! mod_wsgi-express 4.6: `--name VALUE` or `--name=VALUE`, options and the
+//! mod_wsgi-express 4.9.4: `--name VALUE` or `--name=VALUE`, options and the
 //! positional SCRIPT may be interleaved, `--` ends option parsing, and
-//! repeatable options (`--python-path`, `--url-alias`) accumulate.
+//! repeatable options (`--python-path`, `--url-alias`, `--setenv`,
+//! `--include-file`) accumulate.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -31,14 +32,13 @@ pub enum Command {
 /// Which way the application is hosted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModeChoice {
-    /// Nothing given: embedded mode for now (our module has no daemon mode
-    /// yet). When daemon mode lands this becomes daemon mode, as in
-    /// mod_wsgi-express.
+    /// Nothing given: daemon mode, as in mod_wsgi-express.
     #[default]
     Default,
     /// `--embedded-mode`.
     Embedded,
-    /// `--daemon-mode` (experimental).
+    /// `--daemon-mode`: the default spelled out (a wsgirt-express flag;
+    /// mod_wsgi-express 4.9.4 has none).
     Daemon,
 }
 
@@ -66,6 +66,15 @@ pub struct ServerArgs {
     pub working_directory: Option<PathBuf>,
     pub python_paths: Vec<PathBuf>,
     pub url_aliases: Vec<(String, PathBuf)>,
+    /// `--entry-point`: wins over the positional SCRIPT, as in 4.9.4.
+    pub entry_point: Option<PathBuf>,
+    pub mount_point: String,
+    pub document_root: Option<PathBuf>,
+    pub include_files: Vec<PathBuf>,
+    pub envvars_script: Option<PathBuf>,
+    pub setenv: Vec<(String, String)>,
+    pub log_directory: Option<PathBuf>,
+    pub startup_log: bool,
     pub user: Option<String>,
     pub group: Option<String>,
     pub log_level: String,
@@ -104,6 +113,14 @@ impl Default for ServerArgs {
             working_directory: None,
             python_paths: Vec::new(),
             url_aliases: Vec::new(),
+            entry_point: None,
+            mount_point: "/".into(),
+            document_root: None,
+            include_files: Vec::new(),
+            envvars_script: None,
+            setenv: Vec::new(),
+            log_directory: None,
+            startup_log: false,
             user: None,
             group: None,
             log_level: "warn".into(),
@@ -111,7 +128,7 @@ impl Default for ServerArgs {
             access_log: false,
             reload_on_changes: false,
             map_head_to_get: "Auto".into(),
-            keep_alive_timeout: 0,
+            keep_alive_timeout: 2,
             limit_request_body: 10_485_760,
             socket_timeout: 60,
             server_backlog: 500,
@@ -138,10 +155,14 @@ enum Opt {
     Help,
     // Application
     ApplicationType,
+    EntryPoint,
     CallableObject,
     WorkingDirectory,
     PythonPath,
     UrlAlias,
+    MountPoint,
+    DocumentRoot,
+    SetEnv,
     ReloadOnChanges,
     MapHeadToGet,
     // Server
@@ -158,10 +179,14 @@ enum Opt {
     SocketTimeout,
     ServerBacklog,
     MaximumRequests,
+    IncludeFile,
+    EnvvarsScript,
     // Logging
     LogLevel,
     LogToTerminal,
     AccessLog,
+    LogDirectory,
+    StartupLog,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -202,7 +227,7 @@ impl Section {
             Section::Application => "Application",
             Section::Server => "Server",
             Section::Logging => "Logging",
-            Section::Daemon => "Daemon mode (EXPERIMENTAL: needs a module with daemon mode)",
+            Section::Daemon => "Mode (daemon mode is the default)",
             Section::Locations => "Locations of Apache, the module and Python",
         }
     }
@@ -258,9 +283,19 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "--application-type",
         "TYPE",
         App,
-        "The type of entry point. Only 'script' (a WSGI script file, the \
-         default) is supported; 'module', 'paste' and 'static' are not \
-         implemented yet.",
+        "The type of entry point: 'script' (a WSGI script file, the default) \
+         or 'module' (a Python module name, such as 'mysite.wsgi', imported \
+         from the working directory or --python-path). 'paste' and 'static' \
+         are not implemented.",
+    ),
+    one(
+        Opt::EntryPoint,
+        "--entry-point",
+        "FILE-PATH",
+        App,
+        "The WSGI script file (or module name with --application-type \
+         module), the same as giving SCRIPT. If both are given, this option \
+         wins (as in mod_wsgi-express).",
     ),
     one(
         Opt::CallableObject,
@@ -296,14 +331,40 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         help: "Serve a static file or directory at a sub URL (Apache Alias). \
                Repeatable.",
     },
+    one(
+        Opt::MountPoint,
+        "--mount-point",
+        "URL-PATH",
+        App,
+        "The URL path the application is mounted at (its SCRIPT_NAME). \
+         Defaults to '/'.",
+    ),
+    one(
+        Opt::DocumentRoot,
+        "--document-root",
+        "DIRECTORY-PATH",
+        App,
+        "The directory of static files. A request for a file that exists \
+         there is served from it; every other request goes to the \
+         application. Defaults to SERVER-ROOT/htdocs.",
+    ),
+    OptSpec {
+        opt: Opt::SetEnv,
+        name: "--setenv",
+        metavar: "KEY VALUE",
+        arity: 2,
+        section: App,
+        help: "Add KEY=VALUE to every request's WSGI environ (Apache \
+               SetEnv). Repeatable.",
+    },
     flag(
         Opt::ReloadOnChanges,
         "--reload-on-changes",
         App,
         "Reload the WSGI script when the script file changes \
          (WSGIScriptReloading On). Unlike mod_wsgi-express this watches only \
-         the script file, not every imported module. Off by default in \
-         embedded mode.",
+         the script file, not every imported module. Daemon mode always \
+         reloads a changed script; in embedded mode this is off by default.",
     ),
     one(
         Opt::MapHeadToGet,
@@ -383,7 +444,7 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "SECONDS",
         Srv,
         "Keep client connections open for this long between requests. \
-         Defaults to 0 (KeepAlive Off).",
+         Defaults to 2; 0 turns keep-alive off (KeepAlive Off).",
     ),
     one(
         Opt::LimitRequestBody,
@@ -416,6 +477,24 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          (MaxConnectionsPerChild in embedded mode, maximum-requests= in daemon \
          mode). Defaults to 0, never.",
     ),
+    OptSpec {
+        opt: Opt::IncludeFile,
+        name: "--include-file",
+        metavar: "FILE-PATH",
+        arity: 1,
+        section: Srv,
+        help: "An extra Apache configuration file, included at the end of \
+               the generated httpd.conf. Repeatable.",
+    },
+    one(
+        Opt::EnvvarsScript,
+        "--envvars-script",
+        "FILE-PATH",
+        Srv,
+        "A shell script of environment settings for Apache and the \
+         application: SERVER-ROOT/envvars is rewritten to source it. \
+         Defaults to SERVER-ROOT/envvars itself.",
+    ),
     one(
         Opt::LogLevel,
         "--log-level",
@@ -435,24 +514,41 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Opt::AccessLog,
         "--access-log",
         Log,
-        "Write an access log (SERVER-ROOT/access_log, common format). Off by \
-         default.",
+        "Write an access log (access_log in the log directory, common \
+         format). Off by default.",
+    ),
+    one(
+        Opt::LogDirectory,
+        "--log-directory",
+        "DIRECTORY-PATH",
+        Log,
+        "Where error_log, access_log and startup_log go. Defaults to the \
+         server root. Overrides --log-to-terminal.",
+    ),
+    flag(
+        Opt::StartupLog,
+        "--startup-log",
+        Log,
+        "Send Apache's messages from before its error log is open to \
+         startup_log in the log directory (stderr with --log-to-terminal) \
+         instead of the terminal (httpd -E). Off by default.",
     ),
     flag(
         Opt::EmbeddedMode,
         "--embedded-mode",
         Dmn,
-        "Run the application inside the Apache child processes. This is the \
-         default for now.",
+        "Run the application inside the Apache child processes instead of \
+         the default daemon process group. The daemon-only options below \
+         are then ignored (with a warning).",
     ),
     flag(
         Opt::DaemonMode,
         "--daemon-mode",
         Dmn,
-        "EXPERIMENTAL. Run the application in a WSGIDaemonProcess group named \
-         HOST:PORT, as mod_wsgi-express does. wsgirt's module does not \
-         implement daemon mode yet; this works with mod_wsgi itself \
-         (--module-path). The options below apply only in this mode.",
+        "Run the application in a WSGIDaemonProcess group named HOST:PORT. \
+         This is the default, as in mod_wsgi-express (which has no such \
+         flag); it is accepted for scripts that spell the default out. The \
+         options below apply only in this mode.",
     ),
     one(
         Opt::MaxClients,
@@ -793,6 +889,23 @@ fn build_server_args(
         match opt {
             Opt::Help => {}
             Opt::ApplicationType => s.application_type = v,
+            Opt::EntryPoint => s.entry_point = Some(PathBuf::from(v)),
+            Opt::MountPoint => s.mount_point = v,
+            Opt::DocumentRoot => s.document_root = Some(PathBuf::from(v)),
+            Opt::SetEnv => {
+                let name = values[0].clone();
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--setenv KEY must be a non-empty word, got '{name}'"),
+                    ));
+                }
+                s.setenv.push((name, values[1].clone()));
+            }
+            Opt::IncludeFile => s.include_files.push(PathBuf::from(v)),
+            Opt::EnvvarsScript => s.envvars_script = Some(PathBuf::from(v)),
+            Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
+            Opt::StartupLog => s.startup_log = true,
             Opt::CallableObject => {
                 if v.is_empty() {
                     return Err(Error::usage(
@@ -899,6 +1012,9 @@ fn build_server_args(
             }
         }
     }
+    if let Some(entry) = &s.entry_point {
+        s.script = Some(entry.clone());
+    }
     if embedded {
         if s.mode == ModeChoice::Daemon {
             return Err(Error::usage(
@@ -910,13 +1026,35 @@ fn build_server_args(
     }
     match s.application_type.as_str() {
         "script" => {}
-        "module" | "paste" | "static" => {
+        "module" => {
+            if let Some(name) = &s.script {
+                let name = name.to_string_lossy();
+                if !is_module_name(&name) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "--application-type module needs a Python module name such as \
+                             'mysite.wsgi', got '{name}'"
+                        ),
+                    ));
+                }
+            }
+            if !is_module_name(&s.callable_object) || s.callable_object.contains('.') {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!(
+                        "--callable-object '{}' is not a Python name",
+                        s.callable_object
+                    ),
+                ));
+            }
+        }
+        "paste" | "static" => {
             return Err(Error::usage(
                 Some(cmd),
                 format!(
-                    "--application-type '{}' is not supported yet; only 'script' (a WSGI script \
-                     file) is. For a module, write a one-line script: \
-                     'from mypackage.wsgi import application'",
+                    "--application-type '{}' is not supported yet; only 'script' and 'module' \
+                     are",
                     s.application_type
                 ),
             ))
@@ -924,11 +1062,21 @@ fn build_server_args(
         other => {
             return Err(Error::usage(
                 Some(cmd),
-                format!("unknown --application-type '{other}' (only 'script' is supported)"),
+                format!("unknown --application-type '{other}' (expected 'script' or 'module')"),
             ))
         }
     }
     Ok(s)
+}
+
+/// A dotted Python name of ASCII identifiers (`pkg.sub.module`).
+pub fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 const WIDTH: usize = 79;
@@ -1022,7 +1170,7 @@ pub fn command_help(cmd: &str) -> String {
             } else {
                 "SCRIPT is a WSGI script file that defines 'application'. The server root \
                  gets httpd.conf, apachectl (start|stop|restart|graceful|configtest), \
-                 envvars (sourced by apachectl) and an htdocs directory."
+                 envvars (sourced before Apache starts) and an htdocs directory."
             };
             for line in wrap(intro, WIDTH) {
                 out.push_str(&line);
@@ -1081,6 +1229,7 @@ mod tests {
         assert_eq!(s.log_level, "warn");
         assert_eq!(s.callable_object, "application");
         assert_eq!(s.map_head_to_get, "Auto");
+        assert_eq!(s.keep_alive_timeout, 2, "4.8.0+ default");
         assert_eq!(s.mode, ModeChoice::Default);
         assert_eq!(s.daemon, DaemonSettings::default());
         assert_eq!(s.daemon.request_timeout, 60);
@@ -1225,12 +1374,33 @@ mod tests {
     }
 
     #[test]
-    fn only_script_application_type_is_accepted() {
+    fn script_and_module_application_types_are_accepted() {
         assert_eq!(
             server(&["start-server", "--application-type", "script"]).application_type,
             "script"
         );
-        for t in ["module", "paste", "static"] {
+        let s = server(&[
+            "start-server",
+            "mysite.wsgi",
+            "--application-type",
+            "module",
+        ]);
+        assert_eq!(s.application_type, "module");
+        assert_eq!(s.script, Some(PathBuf::from("mysite.wsgi")));
+        for bad in ["my-site.wsgi", "mysite/wsgi.py", "1st", "a..b"] {
+            let msg = usage_message(&["start-server", bad, "--application-type", "module"]);
+            assert!(msg.contains("module name"), "{msg}");
+        }
+        assert!(usage_message(&[
+            "start-server",
+            "m",
+            "--application-type",
+            "module",
+            "--callable-object",
+            "a.b"
+        ])
+        .contains("not a Python name"));
+        for t in ["paste", "static"] {
             let msg = usage_message(&["start-server", "x", "--application-type", t]);
             assert!(msg.contains("not supported yet"), "{msg}");
         }
@@ -1319,7 +1489,7 @@ mod tests {
         for line in text.lines() {
             assert!(line.len() <= WIDTH, "help line too long: {line:?}");
         }
-        assert!(text.contains("EXPERIMENTAL"));
+        assert!(text.contains("daemon mode is the default"));
         for cmd in ["setup-server", "module-config", "module-location"] {
             let text = command_help(cmd);
             assert!(text.starts_with(&format!("Usage: wsgirt-express {cmd}")));
@@ -1330,6 +1500,57 @@ mod tests {
             assert!(main.contains(name));
         }
         assert!(main.lines().all(|l| l.len() <= WIDTH), "{main}");
+    }
+
+    #[test]
+    fn express_4_9_options() {
+        let s = server(&[
+            "start-server",
+            "positional.wsgi",
+            "--entry-point",
+            "named.wsgi",
+            "--mount-point",
+            "/app",
+            "--document-root",
+            "static",
+            "--setenv",
+            "A",
+            "1",
+            "--setenv",
+            "B",
+            "two words",
+            "--include-file",
+            "x.conf",
+            "--include-file=y.conf",
+            "--envvars-script",
+            "env.sh",
+            "--log-directory",
+            "logs",
+            "--startup-log",
+        ]);
+        // --entry-point wins over the positional, as in 4.9.4.
+        assert_eq!(s.script, Some(PathBuf::from("named.wsgi")));
+        assert_eq!(s.mount_point, "/app");
+        assert_eq!(s.document_root, Some(PathBuf::from("static")));
+        assert_eq!(
+            s.setenv,
+            vec![
+                ("A".to_string(), "1".to_string()),
+                ("B".to_string(), "two words".to_string())
+            ]
+        );
+        assert_eq!(
+            s.include_files,
+            vec![PathBuf::from("x.conf"), PathBuf::from("y.conf")]
+        );
+        assert_eq!(s.envvars_script, Some(PathBuf::from("env.sh")));
+        assert_eq!(s.log_directory, Some(PathBuf::from("logs")));
+        assert!(s.startup_log);
+        let d = server(&["start-server"]);
+        assert_eq!(d.mount_point, "/");
+        assert!(!d.startup_log && d.setenv.is_empty() && d.include_files.is_empty());
+        assert!(usage_message(&["start-server", "--setenv", "A"]).contains("two values"));
+        assert!(usage_message(&["start-server", "--setenv", "", "v"]).contains("non-empty"));
     }
 
     #[test]

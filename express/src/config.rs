@@ -115,6 +115,23 @@ pub struct ServerConfig {
     pub log_to_terminal: bool,
     pub access_log: bool,
     pub url_aliases: Vec<UrlAlias>,
+    /// `--application-type module`: the module imported by the generated
+    /// `script`.
+    pub application_module: Option<String>,
+    /// `--mount-point`: `/`, or a path without a trailing slash.
+    pub mount_point: String,
+    /// `DocumentRoot`: `--document-root`, else `SERVER-ROOT/htdocs`.
+    pub document_root: PathBuf,
+    /// `--setenv` pairs, in order.
+    pub setenv: Vec<(String, String)>,
+    /// `--include-file`s, absolute, in order.
+    pub include_files: Vec<PathBuf>,
+    /// `--envvars-script`, absolute: `envvars` then only sources it.
+    pub envvars_script: Option<PathBuf>,
+    /// Where the log files go (`--log-directory`, else the server root).
+    pub log_directory: PathBuf,
+    /// `--startup-log`: `httpd -E` to a file (or stderr).
+    pub startup_log: bool,
     pub reload_on_changes: bool,
     pub map_head_to_get: String,
     pub keep_alive_timeout: u32,
@@ -136,8 +153,9 @@ impl ServerConfig {
         self.server_root.join("httpd.pid")
     }
 
-    pub fn document_root(&self) -> PathBuf {
-        self.server_root.join("htdocs")
+    /// The default document root inside a server root.
+    pub fn default_document_root(server_root: &Path) -> PathBuf {
+        server_root.join("htdocs")
     }
 
     /// `ErrorLog` target.
@@ -145,7 +163,7 @@ impl ServerConfig {
         if self.log_to_terminal {
             "/dev/stderr".into()
         } else {
-            self.server_root.join("error_log").display().to_string()
+            self.log_directory.join("error_log").display().to_string()
         }
     }
 
@@ -154,7 +172,26 @@ impl ServerConfig {
         match (self.access_log, self.log_to_terminal) {
             (false, _) => None,
             (true, true) => Some("/dev/stdout".into()),
-            (true, false) => Some(self.server_root.join("access_log").display().to_string()),
+            (true, false) => Some(self.log_directory.join("access_log").display().to_string()),
+        }
+    }
+
+    /// Where `httpd -E` sends Apache's startup messages, with
+    /// `--startup-log`.
+    pub fn startup_log_file(&self) -> Option<String> {
+        match (self.startup_log, self.log_to_terminal) {
+            (false, _) => None,
+            (true, true) => Some("/dev/stderr".into()),
+            (true, false) => Some(self.log_directory.join("startup_log").display().to_string()),
+        }
+    }
+
+    /// Arguments for httpd besides `-f CONF` and `-k ...`, used by both
+    /// start-server and apachectl.
+    pub fn httpd_args(&self) -> Vec<String> {
+        match self.startup_log_file() {
+            Some(file) => vec!["-E".into(), file],
+            None => Vec::new(),
         }
     }
 
@@ -230,6 +267,15 @@ pub fn quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A URL path as an Apache argument: bare when it needs no quoting.
+fn url_path(value: &str) -> String {
+    if value.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\' || c == '\'') {
+        quote(value)
+    } else {
+        value.to_string()
+    }
 }
 
 fn qp(path: &Path) -> String {
@@ -323,6 +369,8 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     }
     application_section(&mut out, c);
     aliases_section(&mut out, c);
+    setenv_section(&mut out, c);
+    include_section(&mut out, c);
     out
 }
 
@@ -389,6 +437,7 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         ("alias_module", "mod_alias.so"),
         ("dir_module", "mod_dir.so"),
         ("env_module", "mod_env.so"),
+        ("rewrite_module", "mod_rewrite.so"),
         ("reqtimeout_module", "mod_reqtimeout.so"),
     ] {
         load_module(out, c, name, file);
@@ -544,13 +593,51 @@ fn application_section(out: &mut String, c: &ServerConfig) {
         out,
         "\nDocumentRoot {}\n\
          <Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n\
-         <Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
-         WSGIScriptAlias / {} process-group={} application-group=%{{GLOBAL}}",
-        qp(&c.document_root()),
+         <Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+        qp(&c.document_root),
+        qp(&c.document_root),
+    );
+    // As in mod_wsgi-express, a file that exists in the document root is
+    // served as is and everything else goes to the application. mod_rewrite
+    // translates URLs before mod_alias and mod_wsgi, so the alias below
+    // never sees these requests.
+    out.push_str(
+        "# Existing files in the document root are served statically.\n\
+         RewriteEngine On\n\
+         RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -f\n\
+         RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n",
+    );
+    let _ = writeln!(
+        out,
+        "<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
+         WSGIScriptAlias {} {} process-group={} application-group=%{{GLOBAL}}",
         qp(script_dir),
+        url_path(&c.mount_point),
         qp(&c.script),
         process_group
     );
+}
+
+/// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
+fn setenv_section(out: &mut String, c: &ServerConfig) {
+    if c.setenv.is_empty() {
+        return;
+    }
+    out.push_str("\n# Request environment (--setenv).\n");
+    for (name, value) in &c.setenv {
+        let _ = writeln!(out, "SetEnv {} {}", quote(name), quote(value));
+    }
+}
+
+/// `--include-file`: last, so the user's directives can override ours.
+fn include_section(out: &mut String, c: &ServerConfig) {
+    if c.include_files.is_empty() {
+        return;
+    }
+    out.push_str("\n# Extra configuration (--include-file).\n");
+    for file in &c.include_files {
+        let _ = writeln!(out, "Include {}", qp(file));
+    }
 }
 
 /// `--url-alias`: Apache's mod_alias translates before mod_wsgi, so these
@@ -619,6 +706,14 @@ pub(crate) mod tests {
             log_to_terminal: false,
             access_log: false,
             url_aliases: Vec::new(),
+            application_module: None,
+            mount_point: "/".into(),
+            document_root: "/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs".into(),
+            setenv: Vec::new(),
+            include_files: Vec::new(),
+            envvars_script: None,
+            log_directory: "/tmp/mod_wsgi-127.0.0.1:8123:1000".into(),
+            startup_log: false,
             reload_on_changes: false,
             map_head_to_get: "Auto".into(),
             keep_alive_timeout: 0,
@@ -926,6 +1021,55 @@ pub(crate) mod tests {
             daemon_front_end_sizing(2, 10, Some(5)).max_request_workers,
             20
         );
+    }
+
+    #[test]
+    fn mount_point_document_root_setenv_and_includes() {
+        let mut c = sample();
+        c.mount_point = "/app".into();
+        c.document_root = "/srv/static".into();
+        c.setenv = vec![("DEPLOY".into(), "blue green".into())];
+        c.include_files = vec!["/etc/extra.conf".into(), "/etc/more.conf".into()];
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "WSGIScriptAlias /app \"/srv/app/app.wsgi\" process-group=%{GLOBAL} application-group=%{GLOBAL}",
+            "DocumentRoot \"/srv/static\"",
+            "<Directory \"/srv/static\">",
+            "RewriteEngine On",
+            "RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -f",
+            "RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]",
+            "SetEnv \"DEPLOY\" \"blue green\"",
+            "Include \"/etc/extra.conf\"",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        assert!(conf.contains("LoadModule rewrite_module"));
+        // Includes come last and in order, so they can override.
+        let tail: Vec<&str> = conf.lines().rev().take(2).collect();
+        assert_eq!(
+            tail,
+            ["Include \"/etc/more.conf\"", "Include \"/etc/extra.conf\""]
+        );
+        c.mount_point = "/my app".into();
+        assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn log_directory_and_startup_log() {
+        let mut c = sample();
+        c.log_directory = "/var/log/app".into();
+        c.access_log = true;
+        assert_eq!(c.error_log(), "/var/log/app/error_log");
+        assert_eq!(
+            c.access_log_file().as_deref(),
+            Some("/var/log/app/access_log")
+        );
+        assert_eq!(c.startup_log_file(), None);
+        assert!(c.httpd_args().is_empty());
+        c.startup_log = true;
+        assert_eq!(c.httpd_args(), ["-E", "/var/log/app/startup_log"]);
+        c.log_to_terminal = true;
+        assert_eq!(c.httpd_args(), ["-E", "/dev/stderr"]);
     }
 
     #[test]

@@ -109,10 +109,17 @@ fn print_summary(r: &Resolved, setup_only: bool) {
     if let Some(access) = c.access_log_file() {
         lines.push(("Access Log File", access));
     }
+    if let Some(startup) = c.startup_log_file() {
+        lines.push(("Startup Log File", startup));
+    }
+    if let Some(module) = &c.application_module {
+        lines.push(("Application Type", "module".to_string()));
+        lines.push(("Entry Point", module.clone()));
+    }
     lines.push(("WSGI Script", c.script.display().to_string()));
     let mode = match c.mode {
         Mode::Embedded => "embedded".to_string(),
-        Mode::Daemon => "daemon (experimental)".to_string(),
+        Mode::Daemon => "daemon".to_string(),
     };
     lines.push(("Operating Mode", mode));
     lines.push((
@@ -144,11 +151,15 @@ fn print_summary(r: &Resolved, setup_only: bool) {
     }
     lines.push(("Apache", c.httpd.display().to_string()));
     lines.push(("Locale Setting", c.locale.clone()));
-    if setup_only {
+    if let Some(script) = &c.envvars_script {
+        lines.push(("Environ Variables", script.display().to_string()));
+    } else if setup_only {
         lines.push((
             "Environ Variables",
             root.join("envvars").display().to_string(),
         ));
+    }
+    if setup_only {
         lines.push((
             "Control Script",
             root.join("apachectl").display().to_string(),
@@ -165,12 +176,21 @@ fn print_summary(r: &Resolved, setup_only: bool) {
 fn start(cmd: &'static str, s: &ServerArgs) -> Result<()> {
     let resolved = setup(cmd, s, false)?;
     let c = &resolved.config;
+    // Apache gets what apachectl would give it: our environment, the
+    // control variables, then whatever ROOT/envvars exports.
+    let env = apache::environment_after(
+        &c.server_root.join("envvars"),
+        &c.working_directory,
+        &layout::control_environment(c),
+    )
+    .map_err(Error::fatal)?;
     let err = apache::exec_foreground(
         &c.httpd,
         &c.httpd_conf(),
+        &c.httpd_args(),
         &c.process_name(),
         &c.working_directory,
-        &[("LANG", &c.locale), ("LC_ALL", &c.locale)],
+        &env,
     );
     Err(Error::fatal(format!(
         "cannot execute {}: {err}",

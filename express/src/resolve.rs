@@ -76,6 +76,23 @@ fn wildcard_warning(what: &str, path: &Path, warnings: &mut Vec<String>) {
     }
 }
 
+/// `--mount-point` as a URL path: a leading `/` added (mod_wsgi-express
+/// normalizes `app` to `/app`), `.`/`..`/empty segments folded, and no
+/// trailing `/` except for the root.
+pub fn normalize_mount_point(value: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in value.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 /// LANG/LC_ALL for Apache and the application: the user's locale, or
 /// C.UTF-8 instead of C/POSIX (glibc always has it), the way
 /// mod_wsgi-express upgrades C to a UTF-8 locale.
@@ -103,12 +120,12 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     let mut warnings = Vec::new();
 
     let mode = match args.mode {
-        ModeChoice::Default | ModeChoice::Embedded => Mode::Embedded,
-        ModeChoice::Daemon => Mode::Daemon,
+        ModeChoice::Embedded => Mode::Embedded,
+        ModeChoice::Default | ModeChoice::Daemon => Mode::Daemon,
     };
     if mode == Mode::Embedded && !args.daemon_only_given.is_empty() {
         warnings.push(format!(
-            "{} only appl{} with --daemon-mode; ignored in embedded mode",
+            "{} only appl{} in daemon mode; ignored with --embedded-mode",
             args.daemon_only_given.join(", "),
             if args.daemon_only_given.len() == 1 {
                 "ies"
@@ -130,7 +147,14 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     };
     path_text("the server root", &server_root)?;
 
+    let application_module = match &args.script {
+        Some(name) if args.application_type == "module" => {
+            Some(name.to_string_lossy().into_owned())
+        }
+        _ => None,
+    };
     let (script, welcome_page) = match &args.script {
+        Some(_) if application_module.is_some() => (layout::module_script(&server_root), false),
         Some(s) => {
             let script = absolute(&cwd, s);
             if !script.is_file() {
@@ -221,6 +245,50 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
             url: url.clone(),
             target,
         });
+    }
+
+    let mount_point = normalize_mount_point(&args.mount_point);
+    check_text("--mount-point", &mount_point)?;
+
+    let document_root = match &args.document_root {
+        Some(d) => absolute(&cwd, d),
+        None => ServerConfig::default_document_root(&server_root),
+    };
+    path_text("the document root", &document_root)?;
+    wildcard_warning("the document root", &document_root, &mut warnings);
+
+    // --log-directory overrides --log-to-terminal, as in mod_wsgi-express.
+    let (log_directory, log_to_terminal) = match &args.log_directory {
+        Some(d) => (absolute(&cwd, d), false),
+        None => (server_root.clone(), args.log_to_terminal),
+    };
+    path_text("the log directory", &log_directory)?;
+
+    let mut include_files = Vec::new();
+    for f in &args.include_files {
+        let f = absolute(&cwd, f);
+        let text = path_text("--include-file", &f)?;
+        if !text.contains(['*', '?', '[']) && !f.is_file() {
+            return Err(Error::usage(
+                Some(cmd),
+                format!("the --include-file {} does not exist", f.display()),
+            ));
+        }
+        include_files.push(f);
+    }
+
+    let envvars_script = match &args.envvars_script {
+        Some(e) => {
+            let e = absolute(&cwd, e);
+            path_text("--envvars-script", &e)?;
+            Some(e)
+        }
+        None => None,
+    };
+
+    for (name, value) in &args.setenv {
+        check_text("--setenv KEY", name)?;
+        check_text("--setenv VALUE", value)?;
     }
 
     let module_path = module::locate(args.module_path.as_deref()).map_err(Error::fatal)?;
@@ -314,9 +382,17 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         user,
         group,
         log_level: args.log_level.clone(),
-        log_to_terminal: args.log_to_terminal,
+        log_to_terminal,
         access_log: args.access_log,
         url_aliases,
+        application_module,
+        mount_point,
+        document_root,
+        setenv: args.setenv.clone(),
+        include_files,
+        envvars_script,
+        log_directory,
+        startup_log: args.startup_log,
         reload_on_changes: args.reload_on_changes,
         map_head_to_get: args.map_head_to_get.clone(),
         keep_alive_timeout: args.keep_alive_timeout,
@@ -380,6 +456,15 @@ mod tests {
             choose_locale(Some(""), Some("fr_FR.UTF-8"), Some("C")),
             "fr_FR.UTF-8"
         );
+    }
+
+    #[test]
+    fn mount_points() {
+        assert_eq!(normalize_mount_point("/"), "/");
+        assert_eq!(normalize_mount_point(""), "/");
+        assert_eq!(normalize_mount_point("app"), "/app");
+        assert_eq!(normalize_mount_point("/app/"), "/app");
+        assert_eq!(normalize_mount_point("/a//b/./c/../d"), "/a/b/d");
     }
 
     #[test]

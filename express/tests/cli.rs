@@ -63,13 +63,25 @@ fn every_command_has_help() {
         "--log-to-terminal",
         "--access-log",
         "--daemon-mode",
+        "--embedded-mode",
+        "--entry-point",
+        "--mount-point",
+        "--document-root",
+        "--setenv",
+        "--include-file",
+        "--envvars-script",
+        "--log-directory",
+        "--startup-log",
     ] {
         assert!(
             start.contains(opt),
             "{opt} missing from start-server --help"
         );
     }
-    assert!(start.contains("EXPERIMENTAL"));
+    assert!(
+        !start.contains("EXPERIMENTAL"),
+        "daemon mode is no longer experimental"
+    );
 }
 
 #[test]
@@ -108,8 +120,17 @@ fn usage_errors_exit_2() {
         "unknown option '--threads'",
     );
     assert_usage_error(
-        &["start-server", "app.py", "--application-type", "module"],
+        &["start-server", "app.ini", "--application-type", "paste"],
         "not supported yet",
+    );
+    assert_usage_error(
+        &[
+            "setup-server",
+            "app/wsgi.py",
+            "--application-type",
+            "module",
+        ],
+        "needs a Python module name",
     );
     assert_usage_error(&["setup-server", "/nonexistent/app.wsgi"], "does not exist");
 }

@@ -67,6 +67,7 @@ fn embedded_mode_environment() {
             "--url-alias",
             "/static",
             "static",
+            "--embedded-mode",
             debian()[0],
             debian()[1],
         ],
@@ -113,6 +114,7 @@ fn processes_size_the_mpm() {
             "2",
             "--threads",
             "2",
+            "--embedded-mode",
             debian()[0],
             debian()[1],
         ],
@@ -190,10 +192,17 @@ fn reload_on_changes_reloads_the_script() {
     );
     server.stop();
 
-    // Without the flag the loaded script stays (WSGIScriptReloading Off).
+    // Without the flag, in embedded mode, the loaded script stays
+    // (WSGIScriptReloading Off; mod_wsgi-express 4.9.4 disables reloading
+    // with --embedded-mode). Daemon mode, the default, reloads a changed
+    // script as 4.9.4's handler does.
     let s = Scratch::new("no-reload");
     let script = s.write("app.wsgi", &version(1));
-    let mut server = Server::start(&s, &["app.wsgi", debian()[0], debian()[1]], &[]);
+    let mut server = Server::start(
+        &s,
+        &["app.wsgi", "--embedded-mode", debian()[0], debian()[1]],
+        &[],
+    );
     assert_eq!(server.get("/").body, "version 1");
     fs::write(&script, version(2)).unwrap();
     bump_mtime(&script);
@@ -378,4 +387,167 @@ fn terminal_resize_does_not_stop_a_foreground_server() {
         )),
         "script(1) did not exit"
     );
+}
+
+const OPTIONS_APP: &str = "\
+import os
+
+
+def application(environ, start_response):
+    lines = [
+        'script_name=%s' % environ.get('SCRIPT_NAME'),
+        'path_info=%s' % environ.get('PATH_INFO'),
+        'setenv=%s' % environ.get('DEPLOY_COLOUR', ''),
+        'envvars=%s' % os.environ.get('FROM_ENVVARS', ''),
+        'server_root=%s' % os.environ.get('MOD_WSGI_SERVER_ROOT', ''),
+    ]
+    body = ('\\n'.join(lines) + '\\n').encode('utf-8')
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+";
+
+/// mod_wsgi-express 4.9.4's --entry-point, --mount-point, --document-root,
+/// --setenv, --include-file, --envvars-script, --log-directory and
+/// --startup-log, served for real with `module`.
+fn express_options_with(module: &str) {
+    let s = Scratch::new("options");
+    s.write("app/options.wsgi", OPTIONS_APP);
+    s.write("static/hello.txt", "static file\n");
+    s.write("static/app/inside.txt", "inside the mount point\n");
+    s.write("included/inc.txt", "from the include file\n");
+    let included = s.join("included");
+    s.write(
+        "extra.conf",
+        &format!(
+            "Alias /inc \"{0}\"\n<Directory \"{0}\">\n    Require all granted\n</Directory>\n",
+            included.display()
+        ),
+    );
+    s.write(
+        "env.sh",
+        "FROM_ENVVARS=\"yes: $MOD_WSGI_HTTP_PORT\"\nexport FROM_ENVVARS\n",
+    );
+    let mut server = Server::start(
+        &s,
+        &[
+            "--entry-point",
+            "app/options.wsgi",
+            "--mount-point",
+            "app",
+            "--document-root",
+            "static",
+            "--setenv",
+            "DEPLOY_COLOUR",
+            "blue",
+            "--include-file",
+            "extra.conf",
+            "--envvars-script",
+            "env.sh",
+            "--log-directory",
+            "logs",
+            "--startup-log",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/app/x/y");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("script_name"), "/app");
+    assert_eq!(r.field("path_info"), "/x/y");
+    assert_eq!(r.field("setenv"), "blue");
+    assert_eq!(r.field("envvars"), format!("yes: {}", server.port));
+    assert_eq!(r.field("server_root"), server.root.display().to_string());
+    // Files in the document root are served, even under the mount point.
+    let f = server.get("/hello.txt");
+    assert_eq!((f.status, f.body.as_str()), (200, "static file\n"));
+    let f = server.get("/app/inside.txt");
+    assert_eq!(
+        (f.status, f.body.as_str()),
+        (200, "inside the mount point\n")
+    );
+    // Outside the mount point only static files exist.
+    assert_eq!(server.get("/elsewhere").status, 404);
+    let f = server.get("/inc/inc.txt");
+    assert_eq!(
+        (f.status, f.body.as_str()),
+        (200, "from the include file\n")
+    );
+    assert!(
+        s.join("logs/error_log").is_file(),
+        "error_log not in --log-directory"
+    );
+    assert!(s.join("logs/startup_log").is_file(), "no startup_log");
+    assert!(!server.root.join("error_log").exists());
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Environ Variables  : {}",
+            s.join("env.sh").display()
+        )),
+        "{stdout}"
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn express_options_with_mod_wsgi() {
+    express_options_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn express_options_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => express_options_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by express_options_with_mod_wsgi"),
+    }
+}
+
+/// `--application-type module`: the entry point is a module name imported
+/// from the working directory, as mod_wsgi-express 4.9.4's handler does,
+/// in daemon mode (the default) and in embedded mode.
+fn application_type_module_with(module: &str) {
+    let s = Scratch::new("module-type");
+    s.write("mysite/__init__.py", "");
+    s.write(
+        "mysite/wsgi.py",
+        "def app(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+         return [('module %s' % __name__).encode()]\n",
+    );
+    for mode in [None, Some("--embedded-mode")] {
+        let mut args = vec![
+            "mysite.wsgi",
+            "--application-type",
+            "module",
+            "--callable-object",
+            "app",
+            "--module-path",
+            module,
+        ];
+        args.extend(mode);
+        let mut server = Server::start(&s, &args, &[]);
+        let r = server.get("/");
+        assert_eq!(r.status, 200, "{mode:?}: {}", server.diagnostics());
+        assert_eq!(r.body, "module mysite.wsgi", "{mode:?}");
+        let status = server.stop();
+        assert!(status.success(), "{status}");
+    }
+}
+
+#[test]
+fn application_type_module_with_mod_wsgi() {
+    application_type_module_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn application_type_module_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => application_type_module_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by application_type_module_with_mod_wsgi"),
+    }
 }

@@ -90,13 +90,17 @@ fn setup_server_writes_the_server_root() {
         format!("ServerRoot \"{}\"", root.display()),
         "Listen 127.0.0.1:18000".to_string(),
         format!("LoadModule wsgi_module \"{DEBIAN_MOD_WSGI}\""),
+        // Daemon mode by default, as mod_wsgi-express 4.9.4.
+        "WSGIDaemonProcess \"127.0.0.1:18000\" \\".to_string(),
+        format!("    home=\"{}\" \\", s.path.display()),
         format!(
-            "WSGIScriptAlias / \"{}\" process-group=%{{GLOBAL}} application-group=%{{GLOBAL}}",
+            "WSGIScriptAlias / \"{}\" process-group=\"127.0.0.1:18000\" application-group=%{{GLOBAL}}",
             script.display()
         ),
         format!("ErrorLog \"{}/error_log\"", root.display()),
         "LogLevel warn".to_string(),
-        format!("WSGIPythonPath \"{}\"", s.path.display()),
+        "KeepAlive On".to_string(),
+        "KeepAliveTimeout 2".to_string(),
     ] {
         assert!(
             conf.lines().any(|l| l == line),
@@ -104,6 +108,10 @@ fn setup_server_writes_the_server_root() {
         );
     }
     assert!(!conf.contains("CustomLog"), "access log is off by default");
+    assert!(
+        !conf.contains("WSGIPythonPath"),
+        "daemon mode imports from home="
+    );
 
     // envvars is the user's once it exists.
     fs::write(root.join("envvars"), "export FROM_USER=1\n").unwrap();
@@ -134,6 +142,7 @@ fn apache_accepts_the_embedded_config() {
             "18001",
             "--server-root",
             "root",
+            "--embedded-mode",
         ],
     );
     configtest(&root);
@@ -175,6 +184,7 @@ fn apache_accepts_the_embedded_config() {
             "100",
             "--map-head-to-get",
             "Off",
+            "--embedded-mode",
         ],
     );
     configtest(&root);
@@ -209,20 +219,23 @@ fn apache_accepts_the_daemon_config() {
             "18002",
             "--server-root",
             "root",
-            "--daemon-mode",
             "--processes",
             "2",
             "--request-timeout",
             "30",
         ],
     );
-    assert!(text(&out.stdout).contains("Operating Mode     : daemon (experimental)"));
+    // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
+    assert!(text(&out.stdout).contains("Operating Mode     : daemon\n"));
     configtest(&root);
     let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
     assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
     assert!(conf.contains("    processes=2 \\"));
     assert!(conf.contains("    request-timeout=30 \\"));
     assert!(conf.contains("WSGIRestrictEmbedded On"));
+    // mod_wsgi-express 4.8+ defaults --keep-alive-timeout to 2.
+    assert!(conf.lines().any(|l| l == "KeepAlive On"));
+    assert!(conf.lines().any(|l| l == "KeepAliveTimeout 2"));
 }
 
 #[test]
@@ -300,11 +313,92 @@ fn daemon_only_options_warn_in_embedded_mode() {
             "root",
             "--queue-timeout",
             "5",
+            "--embedded-mode",
         ],
     );
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("warning: --queue-timeout only applies with --daemon-mode"),
+        stderr.contains("warning: --queue-timeout only applies in daemon mode"),
         "{stderr}"
     );
+    // Without --embedded-mode (daemon mode, the default) they apply silently.
+    let out = setup(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-root",
+            "root",
+            "--queue-timeout",
+            "5",
+        ],
+    );
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let conf = fs::read_to_string(s.join("root/httpd.conf")).unwrap();
+    assert!(conf.contains("    queue-timeout=5 \\"), "{conf}");
+}
+
+#[test]
+fn apache_accepts_the_4_9_options_and_apachectl_matches() {
+    let s = Scratch::new("opts-t");
+    s.write("app/hello.wsgi", HELLO_APP);
+    s.write("extra.conf", "# nothing\n");
+    s.write("env.sh", "export X=1\n");
+    let root = s.join("root");
+    let out = setup(
+        &s,
+        &[
+            "--entry-point",
+            "app/hello.wsgi",
+            "--port",
+            "18004",
+            "--server-root",
+            "root",
+            "--mount-point",
+            "/app",
+            "--document-root",
+            "docs",
+            "--setenv",
+            "K",
+            "v w",
+            "--include-file",
+            "extra.conf",
+            "--envvars-script",
+            "env.sh",
+            "--log-directory",
+            "logs",
+            "--startup-log",
+        ],
+    );
+    configtest(&root);
+    assert!(s.join("docs").is_dir() && s.join("logs").is_dir());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Startup Log File   : {}/startup_log",
+            s.join("logs").display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("envvars")).unwrap(),
+        format!(". '{}'\n", s.join("env.sh").display())
+    );
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains(&format!("Include \"{}/extra.conf\"", s.path.display())));
+    assert!(conf.contains("SetEnv \"K\" \"v w\""));
+
+    // apachectl with no command prints Apache's usage, as 4.9.4's does.
+    let out = Command::new(root.join("apachectl")).output().unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("Usage:"), "{all}");
+    // configtest passes the startup log (-E) like every other command.
+    let out = Command::new(root.join("apachectl"))
+        .arg("configtest")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
