@@ -116,6 +116,35 @@ impl PyException {
     }
 }
 
+/// Sets the `OSError` Python would raise for `err` on `filename`: the
+/// errno's subclass (`PermissionError`, `FileNotFoundError`, ...) with
+/// errno, message and file name, as `open()` does.
+///
+/// # Safety
+/// The GIL must be held.
+pub unsafe fn set_os_error(err: &std::io::Error, filename: &str) {
+    let errno = err.raw_os_error().unwrap_or(libc::EIO);
+    // SAFETY: GIL held; every object is checked before use.
+    unsafe {
+        // strerror without the " (os error N)" std adds.
+        let message = std::ffi::CStr::from_ptr(libc::strerror(errno)).to_string_lossy();
+        let (Some(code), Some(text), Some(name)) = (
+            PyOwned::from_owned(ffi::PyLong_FromLong(errno.into())),
+            object::str_from_utf8(&message),
+            object::str_from_utf8(filename),
+        ) else {
+            return;
+        };
+        let Some(exc) = object::call(
+            ffi::PyExc_OSError,
+            &[code.as_ptr(), text.as_ptr(), name.as_ptr()],
+        ) else {
+            return;
+        };
+        ffi::PyErr_SetObject(ffi::Py_TYPE(exc.as_ptr()).cast(), exc.as_ptr());
+    }
+}
+
 /// Sets a Python exception of `kind` with `message`.
 ///
 /// # Safety

@@ -27,7 +27,8 @@ fn spec() -> &'static StaticSpec {
         types::build_spec(
             c"mod_wsgi.FileWrapper",
             std::mem::size_of::<FileWrapperObject>(),
-            ffi::Py_TPFLAGS_DEFAULT,
+            // Subclassable, as mod_wsgi's; a subclass still gets sent as a file.
+            ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_BASETYPE,
             vec![
                 (ffi::Py_tp_new, wrapper_new as *mut c_void),
                 (ffi::Py_tp_dealloc, wrapper_dealloc as *mut c_void),
@@ -126,12 +127,16 @@ unsafe extern "C" fn wrapper_iternext(slf: *mut ffi::PyObject) -> *mut ffi::PyOb
             let Some(data) = object::call(read.as_ptr(), &[size.as_ptr()]) else {
                 return std::ptr::null_mut();
             };
-            if ffi::PyBytes_Check(data.as_ptr()) != 0 && ffi::PyBytes_Size(data.as_ptr()) == 0 {
+            // Bytes only, as mod_wsgi: a text-mode file-like object is an
+            // error even when it is exhausted.
+            if ffi::PyBytes_Check(data.as_ptr()) == 0 {
+                error::set(
+                    ffi::PyExc_TypeError,
+                    "file like object yielded non string type",
+                );
                 return std::ptr::null_mut();
             }
-            if ffi::PyUnicode_Check(data.as_ptr()) != 0
-                && ffi::PyUnicode_GetLength(data.as_ptr()) == 0
-            {
+            if ffi::PyBytes_Size(data.as_ptr()) == 0 {
                 return std::ptr::null_mut();
             }
             data.into_ptr()
@@ -146,15 +151,14 @@ unsafe extern "C" fn wrapper_close(
     types::trampoline(|| {
         // SAFETY: GIL held.
         unsafe {
+            // As mod_wsgi: an error from the file's own close() is not the
+            // response's problem, so it is dropped.
             let wrapper = slf.cast::<FileWrapperObject>();
-            match object::getattr((*wrapper).filelike, c"close") {
-                Some(close) => object::call(close.as_ptr(), &[])
-                    .map_or(std::ptr::null_mut(), |_| object::none()),
-                None => {
-                    ffi::PyErr_Clear();
-                    object::none()
-                }
+            if let Some(close) = object::getattr((*wrapper).filelike, c"close") {
+                let _ = object::call(close.as_ptr(), &[]);
             }
+            ffi::PyErr_Clear();
+            object::none()
         }
     })
 }
@@ -195,7 +199,7 @@ pub unsafe fn real_file(
 ) -> Option<(i32, u64, u64)> {
     // SAFETY: per contract; every failure clears its exception and declines.
     unsafe {
-        if ffi::Py_TYPE(result) != tp.cast() {
+        if ffi::PyObject_TypeCheck(result, tp.cast()) == 0 {
             return None;
         }
         let filelike = (*result.cast::<FileWrapperObject>()).filelike;

@@ -2,6 +2,7 @@
 //! with mtime-based reloading (`WSGIScriptReloading`).
 
 use crate::logging::{self, Level};
+use crate::python::error;
 use crate::python::interp::{Interp, LoadedScript};
 use crate::python::object::{self, PyOwned};
 use crate::python::tstate::{self, Attached};
@@ -170,11 +171,19 @@ fn load_locked(
                 }
             ),
         );
-        let source = std::fs::read(path).ok().and_then(|mut bytes| {
-            bytes.retain(|&b| b != 0);
-            bytes.push(0);
-            CString::from_vec_with_nul(bytes).ok()
-        });
+        // A script Apache's user cannot read is a common first-deploy
+        // failure: keep the cause, logged below with the other details.
+        let source = match std::fs::read(path) {
+            Ok(mut bytes) => {
+                bytes.retain(|&b| b != 0);
+                bytes.push(0);
+                CString::from_vec_with_nul(bytes).ok()
+            }
+            Err(err) => {
+                error::set_os_error(&err, path);
+                None
+            }
+        };
         let code = source.and_then(|source| {
             PyOwned::from_owned(ffi::Py_CompileStringExFlags(
                 source.as_ptr(),

@@ -62,13 +62,32 @@ pub fn header_value(value: &[u8]) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Parses a `Content-Length` value; `None` when invalid.
+/// Parses a `Content-Length` value as mod_wsgi does (C's `strtoll`):
+/// leading white space and a sign are allowed, nothing may follow the
+/// digits, it may not be negative, and an empty value is 0. `None` when
+/// invalid. The Apache host parses the value with the same rule
+/// (`apr_strtoff`), so a value accepted here is never refused there.
 pub fn content_length(value: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(value).ok()?.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if value.is_empty() {
+        return Some(0);
+    }
+    let start = value
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .unwrap_or(value.len());
+    let (negative, digits) = match &value[start..] {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        rest => (false, rest),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    text.parse().ok()
+    let length: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    if length > i64::MAX as u64 || (negative && length != 0) {
+        return None;
+    }
+    Some(length)
 }
 
 #[cfg(test)]
@@ -121,9 +140,16 @@ mod tests {
     #[test]
     fn content_lengths() {
         assert_eq!(content_length(b"13"), Some(13));
-        assert_eq!(content_length(b" 7 "), Some(7));
+        assert_eq!(content_length(b" 7"), Some(7));
+        assert_eq!(content_length(b"+7"), Some(7));
+        assert_eq!(content_length(b"-0"), Some(0));
+        assert_eq!(content_length(b""), Some(0));
+        assert_eq!(content_length(b"7 "), None);
+        assert_eq!(content_length(b" 7 "), None);
+        assert_eq!(content_length(b"   "), None);
+        assert_eq!(content_length(b"+"), None);
         assert_eq!(content_length(b"-1"), None);
         assert_eq!(content_length(b"1e3"), None);
-        assert_eq!(content_length(b""), None);
+        assert_eq!(content_length(b"9223372036854775808"), None);
     }
 }

@@ -19,6 +19,7 @@ The "Traceback" line is absent when the exception has no Python frames
 that is how traceback.print_exception() formats it.
 """
 
+import os
 import re
 
 import pytest
@@ -98,6 +99,7 @@ CASES_500 = [
      "TypeError: list of tuple values expected for headers, value of type str found", 1),
     ("headers.wsgi/triple", "ValueError: tuple of length 2 expected for header, length is 3", 1),
     ("headers.wsgi/not_list", "TypeError: start_response() argument 2 must be list, not str", 1),
+    ("file_wrapper.wsgi/text", "TypeError: file like object yielded non string type", 0),
 ]
 
 
@@ -147,6 +149,60 @@ def test_raise_in_close(server):
     assert r.complete
     check_report(server, mark, "raises.wsgi", "RuntimeError: e2e-boom-in-close", 1)
     assert_next_request_ok(server)
+
+
+def test_content_length_with_trailing_characters_is_500(server):
+    """'18 ' is refused as mod_wsgi refuses it.  mod_wsgi notices at the
+    first output, so its report has no traceback; we refuse it in
+    start_response, whose line the traceback then shows."""
+    mark = server.log_mark()
+    r = server.get("/bad/headers.wsgi/length_trailing_space")
+    assert_500_page(r)
+    server.wait_log(PREFIX + re.escape("ValueError: invalid content length") + "$", since=mark)
+    log = server.settle_log(mark)
+    assert log.count("Exception occurred processing") == 1, log
+    assert_next_request_ok(server)
+
+
+@pytest.mark.parametrize("path", ["length_signed", "length_leading_space"])
+def test_content_length_parsed_as_mod_wsgi_parses_it(server, path):
+    """A sign or leading white space is accepted (C's strtoll, as in
+    mod_wsgi); trailing characters are not (the case above)."""
+    r = server.get("/bad/headers.wsgi/" + path)
+    assert (r.status, r.body) == (200, b"should not be sent")
+    assert r.headers["Content-Length"] == "18"
+
+
+def test_file_wrapper_subclass_is_sent_as_the_file(server):
+    """wsgi.file_wrapper can be subclassed, as mod_wsgi's can."""
+    r = server.get("/bad/file_wrapper.wsgi/subclass")
+    assert r.status == 200
+    with open(f"{server.apps}/bad/file_wrapper.wsgi", "rb") as f:
+        assert r.body == f.read()
+
+
+def test_file_wrapper_close_error_is_dropped(server):
+    """An exception from the wrapped object's close() is not reported."""
+    mark = server.log_mark()
+    r = server.get("/bad/file_wrapper.wsgi/close_fails")
+    assert (r.status, r.body) == (200, b"closing body")
+    log = server.settle_log(mark, quiet=0.2)
+    assert "e2e-close-fails" not in log, log
+    assert_next_request_ok(server)
+
+
+def test_unreadable_script_is_500_with_its_cause(request, module):
+    """A script Apache's user cannot read (0600, owned by root): 500 and the
+    cause, PermissionError with the path, in the log."""
+    server = start_apache(request, module, "WSGIScriptAlias /locked @APPS@/bad/locked.wsgi\n",
+                          name="locked", files={"apps/bad/locked.wsgi": "application = None\n"})
+    path = f"{server.apps}/bad/locked.wsgi"
+    os.chmod(path, 0o600)
+    mark = server.log_mark()
+    assert server.get("/locked").status == 500
+    server.wait_log(re.escape("Could not read/compile source file '" + path + "'."), since=mark)
+    server.wait_log(re.escape(f"PermissionError: [Errno 13] Permission denied: '{path}'"),
+                    since=mark)
 
 
 def test_short_exc_info_before_output_is_accepted(server):

@@ -9,6 +9,9 @@ HEADERS = {
     "/not_tuple": ["X-Not-Tuple: v"],
     "/triple": [("X-Triple", "v", "w")],
     "/not_list": "X-Header: v",
+    "/length_trailing_space": [("Content-Length", "18 ")],
+    "/length_signed": [("Content-Length", "+18")],
+    "/length_leading_space": [("Content-Length", " 18")],
 }
 
 
