@@ -105,7 +105,14 @@ unsafe fn latin1(obj: *mut ffi::PyObject) -> Option<Vec<u8>> {
             error::set(ffi::PyExc_TypeError, &message);
             return None;
         }
-        let encoded = PyOwned::from_owned(ffi::PyUnicode_AsLatin1String(obj))?;
+        let Some(encoded) = PyOwned::from_owned(ffi::PyUnicode_AsLatin1String(obj)) else {
+            // mod_wsgi's words in place of the codec's UnicodeEncodeError.
+            error::set(
+                ffi::PyExc_ValueError,
+                "unicode object contains non latin-1 characters",
+            );
+            return None;
+        };
         Some(object::bytes_as_slice(encoded.as_ptr()).to_vec())
     }
 }

@@ -19,7 +19,10 @@ impl Invalid {
 /// Validates a latin-1 encoded status line such as `200 OK` and returns the
 /// numeric code.
 pub fn status_line(line: &[u8]) -> Result<u16, Invalid> {
-    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+    if line.len() < 3
+        || !line[..3].iter().all(u8::is_ascii_digit)
+        || line.get(3).is_some_and(u8::is_ascii_digit)
+    {
         return Err(Invalid::Value("status code is not a 3 digit integer"));
     }
     if line.len() == 3 || line[3] != b' ' {
@@ -118,6 +121,10 @@ mod tests {
         assert_eq!(
             status_line(b"200OK"),
             Err(Invalid::Value("no space following status code"))
+        );
+        assert_eq!(
+            status_line(b"2000 OK"),
+            Err(Invalid::Value("status code is not a 3 digit integer"))
         );
         assert_eq!(status_line(b"200 "), Ok(200));
         assert_eq!(

@@ -10,6 +10,7 @@ HEADERS = {
     "/triple": [("X-Triple", "v", "w")],
     "/not_list": "X-Header: v",
     "/length_trailing_space": [("Content-Length", "18 ")],
+    "/value_not_latin1": [("Content-Disposition", "attachment; filename=\u20ac.txt")],
     "/length_signed": [("Content-Length", "+18")],
     "/length_leading_space": [("Content-Length", " 18")],
 }

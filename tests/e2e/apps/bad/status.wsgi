@@ -8,6 +8,7 @@ STATUSES = {
     "/int": 200,
     "/crlf": "200 OK\r\nX-Injected: yes",
     "/short_code": "20 OK",
+    "/long_code": "2000 OK",
 }
 
 
