@@ -222,7 +222,9 @@ fn load_locked(
                     Level::Err,
                     format!("WSGIRT0202: mod_wsgi (pid={pid}): SystemExit exception raised when doing exec of Python script file '{path}'."),
                 );
-                ffi::PyErr_Clear();
+                // Then, as mod_wsgi, "... ignored." with the traceback
+                // that shows where the script exited.
+                request::log_exception(path, log_ctx);
             } else {
                 log_now(
                     Level::Err,

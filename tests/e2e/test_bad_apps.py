@@ -208,6 +208,23 @@ def test_unreadable_script_is_500_with_its_cause(request, module):
                     since=mark)
 
 
+def test_system_exit_while_loading_is_500_with_its_traceback(request, module):
+    """sys.exit() at import: 500, the exec line, then mod_wsgi's 'ignored'
+    line with the traceback that shows where the script exited."""
+    server = start_apache(request, module, "WSGIScriptAlias /exits @APPS@/bad/exits.wsgi\n",
+                          name="exits", files={"apps/bad/exits.wsgi":
+                                               "import sys\nsys.exit('e2e-exit-at-import')\n"})
+    path = f"{server.apps}/bad/exits.wsgi"
+    mark = server.log_mark()
+    assert server.get("/exits").status == 500
+    server.wait_log(re.escape("SystemExit exception raised when doing exec of Python script "
+                              f"file '{path}'."), since=mark)
+    server.wait_log(re.escape(f"SystemExit exception raised by WSGI script '{path}' ignored."),
+                    since=mark)
+    log = server.wait_log(re.escape("SystemExit: e2e-exit-at-import"), since=mark)
+    assert "Traceback (most recent call last):" in log, log
+
+
 def test_short_exc_info_before_output_is_accepted(server):
     """exc_info must be a tuple, but its items only matter when it is
     re-raised (output already sent); before that mod_wsgi accepts any tuple."""
