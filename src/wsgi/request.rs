@@ -87,6 +87,9 @@ pub struct RequestState<'a> {
     pub headers_sent: bool,
     pub content_length: Option<u64>,
     pub bytes_written: u64,
+    /// Body bytes the application produced, before clipping to
+    /// `Content-Length` (for mod_wsgi's "Content length mismatch" line).
+    pub generated: u64,
     /// Host output calls made and the time spent in them (`request_finished`).
     pub output_writes: u64,
     pub output_time: Cell<Duration>,
@@ -141,6 +144,7 @@ impl<'a> RequestState<'a> {
             headers_sent: false,
             content_length: None,
             bytes_written: 0,
+            generated: 0,
             output_writes: 0,
             output_time: Cell::new(Duration::ZERO),
             client_gone: false,
@@ -176,6 +180,7 @@ impl<'a> RequestState<'a> {
     /// GIL held on entry and exit; released around the host call. Small
     /// unflushed blocks are held back instead ([`DEFER_LIMIT`]).
     pub fn output(&mut self, data: &[u8], flush: bool) -> Result<(), OutputError> {
+        self.generated += data.len() as u64;
         let data = match self.content_length {
             Some(limit) => {
                 let left = limit.saturating_sub(self.bytes_written);
@@ -407,6 +412,27 @@ pub unsafe fn log_request_exception(
     });
 }
 
+/// mod_wsgi's debug line when the body did not match its `Content-Length`:
+/// more bytes than declared, or (after a clean finish) fewer.
+fn log_length_mismatch(spec: &RequestSpec<'_>, state: &RequestState<'_>, outcome: Outcome) {
+    let Some(expected) = state.content_length else {
+        return;
+    };
+    let clean = outcome == Outcome::Responded && !state.failed && !state.client_gone;
+    if state.generated > expected || (clean && state.generated != expected) {
+        logging::log(
+            Level::Debug,
+            spec.log_ctx,
+            &format!(
+                "mod_wsgi (pid={}): Content length mismatch, expected {expected}, response generated {}: {}",
+                std::process::id(),
+                state.generated,
+                spec.script_path
+            ),
+        );
+    }
+}
+
 /// Runs one request in `interp` and reports how it ended.
 pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completion {
     let cpu_start = tracking::cpu_sample(interp);
@@ -421,6 +447,7 @@ pub fn run(interp: &Interp, spec: &RequestSpec<'_>, io: &dyn HostIo) -> Completi
         drop(attached);
         state.send_deferred();
     }
+    log_length_mismatch(spec, &state, outcome);
     Completion {
         outcome,
         http_status: state.status.as_ref().map_or(0, |(code, _)| *code),

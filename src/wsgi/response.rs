@@ -222,6 +222,7 @@ unsafe fn send_file(result: *mut ffi::PyObject, state: &mut RequestState<'_>) ->
         Ok(Some(Err(err))) => Some(unsafe { io_failure(state, err) }),
         Ok(Some(Ok(()))) => {
             state.bytes_written += len;
+            state.generated += len;
             state.output_writes += 1;
             Some(Sent::Done)
         }

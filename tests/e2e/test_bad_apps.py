@@ -225,6 +225,34 @@ def test_system_exit_while_loading_is_500_with_its_traceback(request, module):
     assert "Traceback (most recent call last):" in log, log
 
 
+LENGTH_APP = r'''
+def application(environ, start_response):
+    declared, produced = environ["PATH_INFO"].strip("/").split("/")
+    start_response("200 OK", [("Content-Length", declared)])
+    return [b"x" * int(produced)]
+'''
+
+
+@pytest.mark.parametrize("declared, produced", [(5, 10), (10, 5)])
+def test_content_length_mismatch_is_logged_at_debug(request, module, declared, produced):
+    """mod_wsgi's debug line for a body longer or shorter than its
+    Content-Length (the longer one is clipped)."""
+    server = start_apache(request, module, """
+LogLevel info wsgi:debug
+WSGIScriptAlias /length @ROOT@/length.wsgi
+<Directory @ROOT@>
+    Require all granted
+</Directory>
+""", name="length-mismatch", files={"length.wsgi": LENGTH_APP})
+    mark = server.log_mark()
+    r = server.get(f"/length/{declared}/{produced}")
+    assert r.status == 200
+    assert r.body == b"x" * min(declared, produced)
+    server.wait_log(re.escape(f"Content length mismatch, expected {declared}, response "
+                              f"generated {produced}: {server.root}/length.wsgi") + "$",
+                    since=mark)
+
+
 def test_short_exc_info_before_output_is_accepted(server):
     """exc_info must be a tuple, but its items only matter when it is
     re-raised (output already sent); before that mod_wsgi accepts any tuple."""
