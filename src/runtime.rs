@@ -245,26 +245,13 @@ impl Runtime {
     }
 
     /// Ends the runtime's service without stopping Python
-    /// (`WSGIDestroyInterpreter Off`): publishes `process_stopping` and makes
-    /// later calls fail with `ShuttingDown`, as [`Runtime::shutdown`] does,
-    /// but neither destroys an interpreter nor runs `atexit` callbacks. The
-    /// caller must then never drop the runtime: its objects hold Python
-    /// references that only a live, attached interpreter may release.
+    /// (`WSGIDestroyInterpreter Off`, and the first step of
+    /// [`Runtime::shutdown`]): publishes `process_stopping` and makes later
+    /// calls fail with `ShuttingDown`, but neither destroys an interpreter
+    /// nor runs `atexit` callbacks. A caller that stops here must never
+    /// drop the runtime: its objects hold Python references that only a
+    /// live, attached interpreter may release.
     pub fn abandon(&self) -> Result<(), RuntimeError> {
-        if std::process::id() != self.pid {
-            return Err(RuntimeError::WrongProcess);
-        }
-        self.publish_process_stopping("");
-        if self.shutting_down.swap(true, Ordering::AcqRel) {
-            return Err(RuntimeError::ShuttingDown);
-        }
-        Ok(())
-    }
-
-    /// Stops Python: sub-interpreters first (each waits for its threads and
-    /// runs its `atexit` callbacks), then the main interpreter. No request
-    /// may be running; later calls fail with `ShuttingDown`.
-    pub fn shutdown(&self) -> Result<(), RuntimeError> {
         if std::process::id() != self.pid {
             return Err(RuntimeError::WrongProcess);
         }
@@ -277,6 +264,15 @@ impl Runtime {
         if self.shutting_down.swap(true, Ordering::AcqRel) {
             return Err(RuntimeError::ShuttingDown);
         }
+        Ok(())
+    }
+
+    /// Stops serving ([`Runtime::abandon`]), then stops Python:
+    /// sub-interpreters first (each waits for its threads and runs its
+    /// `atexit` callbacks), then the main interpreter. No request may be
+    /// running; later calls fail with `ShuttingDown`.
+    pub fn shutdown(&self) -> Result<(), RuntimeError> {
+        self.abandon()?;
         let pid = self.pid;
         logging::log_process(
             Level::Info,

@@ -58,8 +58,9 @@ impl RequestTimes {
     }
 }
 
+/// The process figures at one `request_metrics()` call (a period's ends).
 #[derive(Clone, Copy)]
-struct Start {
+struct Mark {
     time_us: i64,
     busy_time: f64,
     request_count: u64,
@@ -68,7 +69,7 @@ struct Start {
 }
 
 struct Sampler {
-    start: Option<Start>,
+    start: Option<Mark>,
     requests: u64,
     totals: RequestTimes,
     server: [u32; BUCKETS],
@@ -98,13 +99,15 @@ impl Sampler {
         }
     }
 
+    /// Clears what the period recorded; keeps its start and thread slots.
     fn reset_period(&mut self) {
-        let threads = std::mem::take(&mut self.threads);
-        let start = self.start;
-        *self = Sampler::new();
-        self.start = start;
-        self.threads = threads;
-        self.threads.iter_mut().for_each(|n| *n = 0);
+        self.requests = 0;
+        self.totals = RequestTimes::default();
+        self.server = [0; BUCKETS];
+        self.queue = [0; BUCKETS];
+        self.daemon = [0; BUCKETS];
+        self.application = [0; BUCKETS];
+        self.threads.fill(0);
     }
 }
 
@@ -192,7 +195,7 @@ pub fn sample(threads_maximum: usize, daemon: bool) -> Option<Report> {
     let (busy_time, request_count) = registry::busy_time_now();
     let now_us = registry::now_us();
     let usage = crate::diagnostics::metrics::usage(libc::RUSAGE_SELF).unwrap_or_default();
-    let stop = Start {
+    let stop = Mark {
         time_us: now_us,
         busy_time,
         request_count,

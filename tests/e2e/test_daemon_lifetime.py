@@ -69,6 +69,14 @@ def answer(server, path):
     return int(version), int(pid)
 
 
+def wait_gone(pid, timeout=15):
+    """True once process ``pid`` has gone (within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not os.path.exists(f"/proc/{pid}")
+
+
 def test_changed_script_restarts_the_daemon_and_serves_the_new_code(server):
     version, first = answer(server, "/reload")
     assert version == 1
@@ -86,29 +94,16 @@ def test_changed_script_restarts_the_daemon_and_serves_the_new_code(server):
 
 def test_inactivity_timeout_replaces_an_idle_process(server):
     _, first = answer(server, "/idle")
-    deadline = time.monotonic() + 15
-    while os.path.exists(f"/proc/{first}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{first}"), "idle daemon still running"
+    assert wait_gone(first), "idle daemon still running"
     _, second = answer(server, "/idle")
     assert second != first
 
 
 def test_restart_interval_replaces_the_process(server):
     _, first = answer(server, "/interval")
-    deadline = time.monotonic() + 15
-    while os.path.exists(f"/proc/{first}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{first}"), "daemon not restarted after its interval"
+    assert wait_gone(first), "daemon not restarted after its interval"
     _, second = answer(server, "/interval")
     assert second != first
-
-
-def wait_gone(pid, timeout=15):
-    deadline = time.monotonic() + timeout
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return not os.path.exists(f"/proc/{pid}")
 
 
 def test_sigusr1_evicts_within_eviction_timeout(server):

@@ -184,6 +184,22 @@ def read_markers(server, kind):
     return out
 
 
+def serve_then_stop(server, module, path, marker):
+    """Requests ``path`` (which answers ``pid=N``), stops the server
+    gracefully and returns N.  A Debian mod_wsgi child that left no
+    ``marker`` file because it did not exit cleanly (test_lifecycle) makes
+    the test xfail; nothing else is tolerated."""
+    r = server.get(path)
+    assert r.status == 200
+    pid = int(r.body.split(b"=")[1])
+    server.stop(sig=signal.SIGWINCH)
+    if module.name == "modwsgi" and pid not in read_markers(server, marker):
+        log = server.error_log()
+        if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):
+            pytest.xfail("mod_wsgi 4.9.4's child did not exit cleanly:\n" + log[-2000:])
+    return pid
+
+
 def test_process_stopping_in_embedded_mode(request, module):
     """Child exit publishes process_stopping with reason "".  Debian's
     mod_wsgi 4.9.4 now and then does not exit cleanly on Python 3.11 (see
@@ -196,14 +212,7 @@ def test_process_stopping_in_embedded_mode(request, module):
     stop in ten with either module even after a static-file request
     (docs/status.md)."""
     server = start_apache(request, module, STOPPING, name="diag-stop", quick_exit=False)
-    r = server.get("/e/stop/hello")
-    assert r.status == 200
-    pid = int(r.body.split(b"=")[1])
-    server.stop(sig=signal.SIGWINCH)
-    if module.name == "modwsgi" and pid not in read_markers(server, "event"):
-        log = server.error_log()
-        if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):
-            pytest.xfail("mod_wsgi 4.9.4's child did not exit cleanly:\n" + log[-2000:])
+    pid = serve_then_stop(server, module, "/e/stop/hello", "event")
     assert read_markers(server, "event").get(pid) == "", server.error_log()[-3000:]
     assert read_markers(server, "shutdown").get(pid) == ""
 
@@ -281,14 +290,7 @@ def test_destroy_interpreter_on_runs_atexit_callbacks(request, module):
     process_stopping.  Stopped gracefully, as above; a mod_wsgi child that
     did not exit cleanly (test_lifecycle) is the one tolerated failure."""
     server = start_apache(request, module, ATEXIT, name="diag-atexit", quick_exit=False)
-    r = server.get("/e/atexit")
-    assert r.status == 200
-    pid = int(r.body.split(b"=")[1])
-    server.stop(sig=signal.SIGWINCH)
-    if module.name == "modwsgi" and pid not in read_markers(server, "atexit"):
-        log = server.error_log()
-        if re.search(rf"child pid {pid} exit signal|{pid}.*(still did not exit|SIGKILL)", log):
-            pytest.xfail("mod_wsgi 4.9.4's child did not exit cleanly:\n" + log[-2000:])
+    pid = serve_then_stop(server, module, "/e/atexit", "atexit")
     assert read_markers(server, "event").get(pid) == "", server.error_log()[-3000:]
     assert pid in read_markers(server, "atexit"), server.error_log()[-3000:]
 
