@@ -627,7 +627,10 @@ typedef struct wsgirt_request_spec {
    */
   struct wsgirt_str callable_object;
   /*
-   Reload the script when its modification time changes.
+   Reload the script when its modification time changes, or when the
+   script's own `reload_required(resource)` function answers true
+   (`resource` is the environ's `SCRIPT_FILENAME`), as mod_wsgi's
+   `WSGIScriptReloading On`.
    */
   bool reload_script;
   /*

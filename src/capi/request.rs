@@ -102,7 +102,10 @@ pub struct wsgirt_request_spec {
     pub script_path: wsgirt_str,
     /// Callable name; empty means `application`.
     pub callable_object: wsgirt_str,
-    /// Reload the script when its modification time changes.
+    /// Reload the script when its modification time changes, or when the
+    /// script's own `reload_required(resource)` function answers true
+    /// (`resource` is the environ's `SCRIPT_FILENAME`), as mod_wsgi's
+    /// `WSGIScriptReloading On`.
     pub reload_script: bool,
     /// The script's mtime in microseconds if the host knows it (saves a
     /// `stat`), else 0.
@@ -190,6 +193,7 @@ pub unsafe extern "C" fn wsgirt_request_run(
             },
             reload_script: spec.reload_script,
             script_mtime: (spec.script_mtime != 0).then_some(spec.script_mtime),
+            reload_hook: crate::wsgi::script::ReloadHook::ReloadModule,
             environ: &pairs,
             log_ctx: spec.log_ctx,
         };
@@ -214,6 +218,9 @@ pub unsafe extern "C" fn wsgirt_request_run(
             Outcome::AppError => WSGIRT_STATUS_APP_ERROR,
             Outcome::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
             Outcome::Interrupted => WSGIRT_STATUS_REQUEST_TIMEOUT,
+            // Never here: this entry point reloads a script in place
+            // (`ReloadHook::ReloadModule`); only daemon processes restart.
+            Outcome::RestartRequired => WSGIRT_STATUS_SCRIPT_LOAD_FAILED,
         }
     })
 }

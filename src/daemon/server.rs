@@ -178,6 +178,22 @@ impl Shared {
     /// Stops accepting at once (mod_wsgi's `wsgi_daemon_shutdown++` in a
     /// request thread), so no connection is taken between a decision to
     /// stop and the monitor acting on it.
+    /// A script changed, or its `reload_required()` asked: the process
+    /// stops taking requests and is replaced (mod_wsgi daemon semantics:
+    /// restart, don't reload in place); the request that noticed is
+    /// answered `Rejected`, so the worker retries it on the new process.
+    fn force_restart(&self, process_name: &str) {
+        logging::log_process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Force restart of process '{process_name}'.",
+                pid()
+            ),
+        );
+        self.reload.store(true, Ordering::Release);
+        self.stop_accepting();
+    }
+
     fn stop_accepting(&self) {
         self.stopping.store(true, Ordering::Release);
         self.wake.wake();
@@ -969,16 +985,7 @@ fn handle(
         0
     };
     if head.reload_script && shared.script_changed(group, script_path, mtime) {
-        logging::log_process(
-            Level::Info,
-            &format!(
-                "mod_wsgi (pid={}): Force restart of process '{}'.",
-                pid(),
-                opts.name
-            ),
-        );
-        shared.reload.store(true, Ordering::Release);
-        shared.stop_accepting();
+        shared.force_restart(&opts.name);
         send_end(conn, EndOutcome::Rejected);
         return Served::closed();
     }
@@ -1000,6 +1007,7 @@ fn handle(
         callable,
         reload_script: head.reload_script,
         script_mtime: (mtime != 0).then_some(mtime),
+        reload_hook: crate::wsgi::script::ReloadHook::RestartProcess,
         environ: &pairs,
         log_ctx: std::ptr::null_mut(),
     };
@@ -1021,6 +1029,12 @@ fn handle(
                 Outcome::AppError => EndOutcome::AppError,
                 Outcome::ClientGone => EndOutcome::ClientGone,
                 Outcome::Interrupted => EndOutcome::RequestTimeout,
+                // The script's reload_required() said yes before anything
+                // was read or sent: the worker retries on the new process.
+                Outcome::RestartRequired => {
+                    shared.force_restart(&opts.name);
+                    EndOutcome::Rejected
+                }
             },
             done.failed_after_start,
             done.http_status,

@@ -131,6 +131,7 @@ fn call<R>(
         callable: functions.first().copied().unwrap_or(""),
         reload_script: true,
         script_mtime: None,
+        reload_hook: crate::wsgi::script::ReloadHook::Skip,
         environ: spec.environ,
         log_ctx: spec.log_ctx,
     };

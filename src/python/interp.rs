@@ -80,6 +80,9 @@ pub struct InterpCache {
     pub name_event_callbacks: *mut ffi::PyObject,
     pub name_shutdown_callbacks: *mut ffi::PyObject,
     pub name_active_requests: *mut ffi::PyObject,
+    /// Interned `"reload_required"`, looked up in a loaded script's module
+    /// on every request while `WSGIScriptReloading` is on.
+    pub name_reload_required: *mut ffi::PyObject,
     pub scripts: HashMap<String, LoadedScript>,
     /// Interned event field names, by [`EventKey`] (NULL until first use).
     event_keys: [*mut ffi::PyObject; EventKey::COUNT],
@@ -284,6 +287,7 @@ impl Interp {
                 cache.name_event_callbacks,
                 cache.name_shutdown_callbacks,
                 cache.name_active_requests,
+                cache.name_reload_required,
                 cache.module,
             ]
             .into_iter()
@@ -369,6 +373,7 @@ unsafe fn try_setup(
             name_event_callbacks: std::ptr::null_mut(),
             name_shutdown_callbacks: std::ptr::null_mut(),
             name_active_requests: std::ptr::null_mut(),
+            name_reload_required: std::ptr::null_mut(),
             scripts: HashMap::new(),
             event_keys: [std::ptr::null_mut(); EventKey::COUNT],
         };
@@ -377,6 +382,7 @@ unsafe fn try_setup(
             (&mut cache.name_event_callbacks, "event_callbacks"),
             (&mut cache.name_shutdown_callbacks, "shutdown_callbacks"),
             (&mut cache.name_active_requests, "active_requests"),
+            (&mut cache.name_reload_required, "reload_required"),
             (&mut cache.key_url_scheme, "wsgi.url_scheme"),
             (&mut cache.key_input, "wsgi.input"),
             (&mut cache.key_errors, "wsgi.errors"),

@@ -28,8 +28,28 @@ pub struct RequestSpec<'a> {
     /// The script's modification time if the host already knows it
     /// (saves a `stat`), else `None`.
     pub script_mtime: Option<i64>,
+    /// Whether the script's `reload_required(resource)` is asked, and what
+    /// a true answer does (embedded: reload, daemon: restart).
+    pub reload_hook: script::ReloadHook,
     pub environ: &'a [(&'a [u8], &'a [u8])],
     pub log_ctx: *mut c_void,
+}
+
+impl<'a> RequestSpec<'a> {
+    /// The file the request maps to, as mod_wsgi's `r->filename`: the
+    /// environ's `SCRIPT_FILENAME` (for `WSGIHandlerScript`, the handled
+    /// file rather than the handler), else the script.
+    pub fn resource(&self) -> &'a [u8] {
+        self.environ
+            .iter()
+            .find(|(key, _)| *key == b"SCRIPT_FILENAME")
+            .map_or(self.script_path.as_bytes(), |(_, value)| *value)
+    }
+
+    /// [`Self::resource`] as text, for log lines that name it.
+    pub fn resource_name(&self) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(self.resource())
+    }
 }
 
 /// How a request ended.
@@ -48,6 +68,10 @@ pub enum Outcome {
     /// `mod_wsgi.RequestTimeout` ended the application before a response
     /// was started (interrupt-timeout): answer 504.
     Interrupted,
+    /// The script's `reload_required()` asked for a process restart before
+    /// anything was read or sent (daemon mode only, [`script::ReloadHook`]):
+    /// the daemon restarts and the request is retried.
+    RestartRequired,
 }
 
 /// The result of [`run`].
@@ -427,7 +451,7 @@ fn log_length_mismatch(spec: &RequestSpec<'_>, state: &RequestState<'_>, outcome
                 "mod_wsgi (pid={}): Content length mismatch, expected {expected}, response generated {}: {}",
                 std::process::id(),
                 state.generated,
-                spec.script_path
+                spec.resource_name()
             ),
         );
     }
@@ -467,6 +491,7 @@ fn run_attached(
     let loaded = match script::load(attached, spec) {
         Ok(loaded) => loaded,
         Err(script::LoadError::Failed) => return Outcome::LoadFailed,
+        Err(script::LoadError::RestartRequired) => return Outcome::RestartRequired,
     };
     // SAFETY: attached (GIL held); the module and name are alive (owned).
     let callable = unsafe {
@@ -499,18 +524,20 @@ fn run_attached(
         state.request_timeout_type = types.request_timeout;
         state.name_close = interp.cache().name_close;
         let state_ptr = (state as *mut RequestState<'_>).cast::<c_void>();
+        // From here on an exception belongs to the request: mod_wsgi names
+        // the requested resource (`r->filename`), not a handler script.
         let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
-            log_exception(spec.script_path, spec.log_ctx);
+            log_exception(&spec.resource_name(), spec.log_ctx);
             return Outcome::AppError;
         };
         let Some(errors) = crate::module::log_object::new_log(types.log, Level::Err, spec.log_ctx)
         else {
-            log_exception(spec.script_path, spec.log_ctx);
+            log_exception(&spec.resource_name(), spec.log_ctx);
             return Outcome::AppError;
         };
         let Some(start) = start_response::new_start_response(types.start_response, state_ptr)
         else {
-            log_exception(spec.script_path, spec.log_ctx);
+            log_exception(&spec.resource_name(), spec.log_ctx);
             return Outcome::AppError;
         };
         let environ = environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr());
@@ -535,7 +562,7 @@ fn run_attached(
                 outcome
             }
             None => {
-                log_exception(spec.script_path, spec.log_ctx);
+                log_exception(&spec.resource_name(), spec.log_ctx);
                 Outcome::AppError
             }
         };

@@ -99,7 +99,7 @@ unsafe fn report_exception(state: &mut RequestState<'_>, spec: &RequestSpec<'_>)
             return;
         }
         let events = state.events;
-        request::log_request_exception(spec.script_path, spec.log_ctx, events.as_ref());
+        request::log_request_exception(&spec.resource_name(), spec.log_ctx, events.as_ref());
     }
 }
 

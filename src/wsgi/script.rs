@@ -23,10 +23,29 @@ pub fn set_quiet_system_exit(quiet: bool) {
     QUIET_SYSTEM_EXIT.store(quiet, Ordering::Release);
 }
 
-/// The script could not be loaded; the reason is already logged.
+/// Why no module came back.
 #[derive(Debug)]
 pub enum LoadError {
+    /// The script could not be loaded; the reason is already logged.
     Failed,
+    /// The script's `reload_required(resource)` answered true in a daemon
+    /// process ([`ReloadHook::RestartProcess`]): the process must restart
+    /// before the request is served.
+    RestartRequired,
+}
+
+/// Whether a request asks the script's own `reload_required(resource)`
+/// function (mod_wsgi 3.0) before using an unchanged, loaded script, and
+/// what a true answer means. Only with `WSGIScriptReloading On`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadHook {
+    /// Not asked: access, authentication and dispatch scripts, for which
+    /// mod_wsgi passes no resource.
+    Skip,
+    /// Embedded mode: the script is loaded again in place.
+    ReloadModule,
+    /// Daemon mode: the process restarts, as for a changed file.
+    RestartProcess,
 }
 
 /// The module name mod_wsgi gives a script: `_mod_wsgi_` + md5 hex of the
@@ -66,21 +85,80 @@ pub fn load(attached: &Attached<'_>, spec: &RequestSpec<'_>) -> Result<Loaded, L
             .unwrap_or_else(|| mtime_of(spec.script_path))
     });
     // SAFETY: attached; the cache borrow ends before any GIL release.
-    if let Some(loaded) = unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) }
-    {
-        return loaded;
-    }
+    let stale = match unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) } {
+        Some(Ok(loaded)) => {
+            // SAFETY: attached; the module is alive (owned by `loaded`).
+            let asked = spec.reload_script
+                && unsafe { reload_required(interp, spec, loaded.module.as_ptr()) };
+            if !asked {
+                return Ok(loaded);
+            }
+            if spec.reload_hook == ReloadHook::RestartProcess {
+                return Err(LoadError::RestartRequired);
+            }
+            true
+        }
+        Some(Err(err)) => return Err(err),
+        None => false,
+    };
     let _guard = tstate::allow_threads(|| interp.script_lock.lock());
-    // SAFETY: as above; re-checked under the lock (another thread may have loaded it).
-    if let Some(loaded) = unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) }
-    {
-        return loaded;
+    if !stale {
+        // SAFETY: as above; re-checked under the lock (another thread may have loaded it).
+        let again = unsafe { cached(interp, spec.script_path, current_mtime, spec.callable) };
+        if let Some(loaded) = again {
+            return loaded;
+        }
     }
     let mtime = current_mtime.unwrap_or_else(|| mtime_of(spec.script_path));
     load_locked(interp, spec.script_path, mtime, spec.log_ctx)?;
     // SAFETY: as above; just inserted.
     unsafe { cached(interp, spec.script_path, None, spec.callable) }
         .unwrap_or(Err(LoadError::Failed))
+}
+
+/// Asks the loaded script's `reload_required(resource)`, if it defines one
+/// and the request's [`ReloadHook`] allows: `resource` is the file the
+/// request maps to (`SCRIPT_FILENAME`: the script itself, or the file a
+/// `WSGIHandlerScript` handles), decoded as file names are. An exception
+/// is logged with its traceback, naming the script, and counts as "no",
+/// as in mod_wsgi.
+///
+/// # Safety
+/// GIL held with `interp` attached; `module` valid.
+unsafe fn reload_required(
+    interp: &Interp,
+    spec: &RequestSpec<'_>,
+    module: *mut ffi::PyObject,
+) -> bool {
+    if spec.reload_hook == ReloadHook::Skip {
+        return false;
+    }
+    // SAFETY: per contract; every new reference is owned by a PyOwned.
+    unsafe {
+        let dict = ffi::PyModule_GetDict(module);
+        let found = ffi::PyDict_GetItemWithError(dict, interp.cache().name_reload_required);
+        // Held for the call: the function may replace itself in the module.
+        let Some(function) = PyOwned::from_borrowed(found) else {
+            ffi::PyErr_Clear();
+            return false;
+        };
+        let resource = spec.resource();
+        let answer = PyOwned::from_owned(ffi::PyUnicode_DecodeFSDefaultAndSize(
+            resource.as_ptr().cast(),
+            resource.len() as ffi::Py_ssize_t,
+        ))
+        .and_then(|path| {
+            PyOwned::from_owned(ffi::PyObject_CallOneArg(function.as_ptr(), path.as_ptr()))
+        })
+        .map(|result| ffi::PyObject_IsTrue(result.as_ptr()));
+        match answer {
+            Some(truth) if truth >= 0 => truth == 1,
+            _ => {
+                request::log_exception(spec.script_path, spec.log_ctx);
+                false
+            }
+        }
+    }
 }
 
 /// Preloads a script into an interpreter (`WSGIImportScript`).
