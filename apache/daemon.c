@@ -524,7 +524,22 @@ static void wsgi_set_display_name(wsgi_group_t *group)
  * the process exits and the parent starts a new one. A stop or restart
  * (SIGTERM) raises SystemExit in the task, or runs the task's own handler.
  */
-static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group)
+/* mod_wsgi's first line in a new daemon process; the user and group are
+ * named only when the process started as root (and so could switch). */
+static void wsgi_log_starting(wsgi_group_t *group, int started_as_root)
+{
+    if (started_as_root)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Starting process '%s' with uid=%ld, gid=%ld and "
+                     "threads=%d.",
+                     (int)getpid(), group->name, (long)getuid(), (long)getgid(), group->threads);
+    else
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
+                     "mod_wsgi (pid=%d): Starting process '%s' with threads=%d.", (int)getpid(),
+                     group->name, group->threads);
+}
+
+static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_root)
 {
     wsgirt_runtime *runtime;
     wsgirt_status status;
@@ -538,9 +553,7 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group)
     signal(SIGUSR1, SIG_IGN);
     signal(SIGWINCH, SIG_IGN);
 
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
-                 "mod_wsgi (pid=%d): Starting process '%s' with uid=%ld, gid=%ld and threads=0.",
-                 (int)getpid(), group->name, (long)getuid(), (long)getgid());
+    wsgi_log_starting(group, started_as_root);
     if (!(runtime = wsgi_daemon_runtime(p, group)))
         wsgi_daemon_fail();
     if ((status = wsgirt_daemon_task_prepare(runtime)) != WSGIRT_STATUS_OK)
@@ -570,7 +583,7 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     wsgirt_daemon_result result;
     wsgirt_runtime *runtime;
     wsgirt_status status;
-    int stop_fd, i;
+    int stop_fd, i, started_as_root;
 
     /* Apache's listeners and the other groups' sockets are not ours. */
     ap_close_listeners();
@@ -582,17 +595,16 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
         }
     }
 
+    started_as_root = geteuid() == 0;
     wsgi_set_display_name(group);
     wsgi_daemon_setup(group);
     /* The parent's SIGCHLD wake-up handler is not ours (see wsgi_watch_children). */
     signal(SIGCHLD, SIG_DFL);
     if (group->threads == 0)
-        wsgi_task_main(p, group); /* does not return */
+        wsgi_task_main(p, group, started_as_root); /* does not return */
     stop_fd = wsgi_daemon_signals(group);
 
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
-                 "mod_wsgi (pid=%d): Starting process '%s' with uid=%ld, gid=%ld and threads=%d.",
-                 (int)getpid(), group->name, (long)getuid(), (long)getgid(), group->threads);
+    wsgi_log_starting(group, started_as_root);
 
     if (!(runtime = wsgi_daemon_runtime(p, group)))
         wsgi_daemon_fail();

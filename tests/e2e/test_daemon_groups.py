@@ -4,6 +4,8 @@ python-path= instead of WSGIPythonPath, wsgi.run_once, the graceful-timeout
 default, and which virtual hosts may send requests to a group."""
 
 import json
+import pwd
+import re
 import threading
 import time
 
@@ -242,6 +244,8 @@ def test_group_of_another_vhost_is_refused_at_request_time(vhosts, path):
 
 PROCESS_ENV_APP = """
 import json
+import pwd
+import re
 import locale
 import os
 
@@ -275,3 +279,14 @@ def test_lang_locale_and_umask(request, module):
     })
     assert env(server, "/locale") == {
         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LC_CTYPE": "C.UTF-8", "umask": 0o027}
+
+
+def test_starting_line_names_the_user_when_apache_started_as_root(paths):
+    """A daemon forked by a root parent (as here: Apache starts as root and
+    switches its children to www-data) logs the user and group it takes;
+    a daemon of a non-root Apache logs only its threads, as mod_wsgi."""
+    env(paths, "/nohome/env")
+    log = paths.error_log()
+    www = pwd.getpwnam("www-data")
+    assert re.search(r"mod_wsgi \(pid=\d+\): Starting process 'e2e-nohome' with "
+                     rf"uid={www.pw_uid}, gid={www.pw_gid} and threads=2\.$", log, re.M), log
