@@ -1691,7 +1691,7 @@ static uint32_t wsgi_io_read(void *ctx, uint8_t *buf, size_t capacity, size_t *o
     request_rec *r = io->r;
 
     *out_len = 0;
-    if (io->input_done || !capacity)
+    if (io->input_done)
         return WSGIRT_IO_OK;
     if (!io->input_started) {
         io->input_started = 1;
@@ -1705,6 +1705,23 @@ static uint32_t wsgi_io_read(void *ctx, uint8_t *buf, size_t capacity, size_t *o
             return WSGIRT_IO_OK;
         }
         io->in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    }
+    if (!capacity) {
+        /* The application's first read(0): as mod_wsgi, a zero-length read
+         * through the input filters, so HTTP_IN answers an Expect:
+         * 100-continue now. Nothing is read. */
+        apr_status_t rv =
+            ap_get_brigade(r->input_filters, io->in, AP_MODE_READBYTES, APR_BLOCK_READ, 0);
+        if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(io->in) &&
+            APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(io->in)))
+            io->input_done = 1;
+        apr_brigade_cleanup(io->in);
+        if (rv != APR_SUCCESS) {
+            io->input_done = 1;
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return wsgi_io_status(io, rv);
+        }
+        return WSGIRT_IO_OK;
     }
     for (;;) {
         apr_size_t length = capacity;

@@ -736,17 +736,19 @@ static uint32_t on_read(void *ctx, uint8_t *buf, size_t capacity, size_t *out_le
 {
     struct request *r = ctx;
     struct conn *c = r->conn;
-    if (r->body_left == 0 || capacity == 0) {
-        *out_len = 0;
+    *out_len = 0;
+    if (r->body_left == 0)
         return WSGIRT_IO_OK;
-    }
     if (r->expect_continue) {
-        /* The client waits for this before sending the body. */
+        /* The client waits for this before sending the body; a first
+         * read(0) asks for it too (capacity 0). */
         r->expect_continue = false;
         uint32_t st = send_bytes(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         if (st != WSGIRT_IO_OK)
             return st;
     }
+    if (capacity == 0)
+        return WSGIRT_IO_OK;
     size_t want = r->body_left < capacity ? (size_t)r->body_left : capacity;
     size_t n;
     if (c->pos < c->len) {

@@ -654,6 +654,9 @@ typedef struct wsgirt_request_spec {
  Reads up to `capacity` body bytes into `buf`, storing the count in
  `*out_len`; 0 means end of body. The host must never return bytes past
  the request body (it knows Content-Length or the chunked framing).
+ `capacity` 0 comes once at most, for the application's first
+ `read(0)`: read nothing, but do what starting the body takes (answer an
+ `Expect: 100-continue`, as mod_wsgi does then); it does not mean the end.
  */
 typedef uint32_t (*wsgirt_read_cb)(void *ctx, uint8_t *buf, size_t capacity, size_t *out_len);
 

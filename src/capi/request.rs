@@ -44,6 +44,9 @@ pub const WSGIRT_WRITE_FLUSH: u32 = 1;
 /// Reads up to `capacity` body bytes into `buf`, storing the count in
 /// `*out_len`; 0 means end of body. The host must never return bytes past
 /// the request body (it knows Content-Length or the chunked framing).
+/// `capacity` 0 comes once at most, for the application's first
+/// `read(0)`: read nothing, but do what starting the body takes (answer an
+/// `Expect: 100-continue`, as mod_wsgi does then); it does not mean the end.
 pub type wsgirt_read_cb = Option<
     unsafe extern "C" fn(
         ctx: *mut c_void,

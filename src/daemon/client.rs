@@ -15,7 +15,8 @@
 //!    unread), means nothing was delivered, and the request is sent again
 //!    on a fresh connection. A clean EOF means the daemon read the request:
 //!    that is a daemon failure, as on a fresh connection.
-//! 3. Serve the daemon's frames: `Read` → host read → `Body`/`IoFailed`;
+//! 3. Serve the daemon's frames: `Read` → host read → `Body`/`IoFailed`
+//!    (`Read(0)`: a zero-length host read, to start the body);
 //!    `Start` → host `start_response`; `Data` → host writes of at most
 //!    `response-buffer-size` bytes (flush flag on the frame's last piece);
 //!    `File` + descriptor → host `send_file` (or a copy when the host has
@@ -657,9 +658,8 @@ impl Relay<'_> {
         let Frame::Read(want) = frame(conn, header, scratch)? else {
             unreachable!("decoded by kind")
         };
-        if want == 0 {
-            return Err(unexpected("Read of zero bytes"));
-        }
+        // `Read(0)` is the application's first `read(0)`: the host reads
+        // nothing but starts the body (100-continue), answered `Body` of 0.
         self.body_read = true;
         let n = (want as usize).min(INPUT_CHUNK);
         if scratch.len() < n {

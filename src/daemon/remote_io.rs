@@ -317,9 +317,9 @@ impl HostIo for RemoteIo<'_> {
         if self.broken.get() {
             return Err(IoError::Failed);
         }
-        if buf.is_empty() {
-            return Ok(0);
-        }
+        // An empty `buf` still goes to the worker as `Read(0)`: its host
+        // starts the body (answers `Expect: 100-continue`), as in embedded
+        // mode; the `Body` of 0 bytes that answers it is not the end.
         (self.activity)();
         let want = buf.len().min(READ_CHUNK);
         let mut read = [0u8; protocol::HEADER_LEN + 4];

@@ -16,7 +16,10 @@ pub enum IoError {
 /// Host callbacks for one request. Every method is called with the GIL
 /// released, never re-entered, and only from the thread running the request.
 pub trait HostIo {
-    /// Reads request body bytes into `buf`; `Ok(0)` means end of body.
+    /// Reads request body bytes into `buf`; `Ok(0)` means end of body. An
+    /// empty `buf` (the application's first `read(0)`) reads nothing and
+    /// says nothing about the end: it lets the host start the body, e.g.
+    /// answer `Expect: 100-continue`.
     fn read(&self, buf: &mut [u8]) -> Result<usize, IoError>;
     /// Sets the response status and headers (sent with the first data).
     fn start_response(

@@ -275,11 +275,41 @@ unsafe extern "C" fn input_read(
                 return std::ptr::null_mut();
             };
             match size {
+                Some(0) => read_zero(state),
                 Some(n) if n <= MAX_FILL => read_direct(state, n),
                 _ => to_bytes(read_bytes(state, size)),
             }
         }
     })
+}
+
+/// `read(0)`: reads nothing, but as the first read it still goes to the
+/// host (an empty buffer), as mod_wsgi passes it through Apache's input
+/// filters: a client that sent `Expect: 100-continue` is then asked for its
+/// body, which some applications do before deciding how to read it.
+///
+/// # Safety
+/// GIL held; `state` is the live request.
+unsafe fn read_zero(state: &mut RequestState<'_>) -> *mut ffi::PyObject {
+    if state.input.reads == 0 && !state.input.eof {
+        let io = state.io;
+        state.busy.set(true);
+        let started = std::time::Instant::now();
+        let result = crate::python::tstate::allow_threads(|| io.read(&mut []));
+        state.input.time += started.elapsed();
+        state.busy.set(false);
+        // Counted as mod_wsgi counts it (request_finished's input_reads).
+        state.input.reads += 1;
+        if let Err(err) = result {
+            state.input.failed = true;
+            state.note_io_error(err);
+            // SAFETY: GIL held (contract).
+            unsafe { raise_read_error(err) };
+            return std::ptr::null_mut();
+        }
+    }
+    // SAFETY: GIL held (contract).
+    unsafe { to_bytes(Ok(Vec::new())) }
 }
 
 /// `read(n)` for a bounded `n`: fills a new `bytes` object in place, first
