@@ -192,6 +192,34 @@ def post_echo_curl(host):
     check(body == payload, 'curl: echoed body differs')
 
 
+@case('readzero.wsgi')
+def expect_continue_on_read_zero(host):
+    """A first read(0) reaches the host, which answers Expect: 100-continue
+    then, not only when the application reads bytes (1.5 s later)."""
+    with socket.create_connection(('127.0.0.1', host.port), timeout=10) as s:
+        start = time.monotonic()
+        s.sendall(b'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n'
+                  b'Expect: 100-continue\r\nConnection: close\r\n\r\n')
+        interim = b''
+        while not interim.endswith(b'\r\n\r\n'):
+            block = s.recv(1)
+            if not block:
+                break
+            interim += block
+        waited = time.monotonic() - start
+        equal(interim, b'HTTP/1.1 100 Continue\r\n\r\n', 'interim response')
+        check(waited < 1.0, '100 Continue came %.2f s after the request' % waited)
+        s.sendall(b'hello')
+        data = b''
+        while True:
+            block = s.recv(65536)
+            if not block:
+                break
+            data += block
+    check(data.startswith(b'HTTP/1.1 200 '), 'final response: %r' % data[:40])
+    check(b'\r\n0:hello\r\n' in data, 'body: %r' % data[-40:])
+
+
 @case('error.wsgi')
 def app_error(host):
     conn = host.connection()
