@@ -9,6 +9,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
+#include "http_main.h"
 #include "http_core.h"
 #include "ap_listen.h"
 #include "ap_mpm.h"
@@ -243,13 +244,144 @@ static void wsgi_group_identity(const wsgi_group_t *group, uid_t *uid, gid_t *gi
  * The daemon process
  * ------------------------------------------------------------------------- */
 
+/*
+ * What a daemon process keeps to log about one request as the Apache child
+ * that received it would (mod_wsgi rebuilds a request_rec likewise): the
+ * virtual host, the client's address and the log ids. Made per request by
+ * wsgi_daemon_request_log_begin from the environ (one allocation, strings
+ * inline); the request_rec itself is only built when a line is logged.
+ */
+typedef struct {
+    server_rec *server;
+    const char *client_ip;
+    apr_port_t client_port;
+    const char *log_id;      /* NULL: none */
+    const char *conn_log_id; /* NULL: none */
+} wsgi_request_log_t;
+
+/* Worker: the index of r's virtual host in the server list, which the
+ * daemons (forked from the same configuration) share. */
+const char *wsgi_daemon_server_index(request_rec *r)
+{
+    server_rec *s;
+    int index = 0;
+
+    for (s = ap_server_conf; s && s != r->server; s = s->next)
+        ++index;
+    return apr_itoa(r->pool, s ? index : 0);
+}
+
+/* Daemon: the virtual host at `index` (the main server when unknown). */
+static server_rec *wsgi_server_at(const char *index)
+{
+    server_rec *s = ap_server_conf;
+    long n = index ? strtol(index, NULL, 10) : 0;
+
+    while (n-- > 0 && s && s->next)
+        s = s->next;
+    return s;
+}
+
+/* wsgirt_request_log_begin_cb: called on the request's thread with its
+ * environ, before the request runs; the result is freed by ..._end. */
+static void *wsgi_daemon_request_log_begin(void *userdata, const wsgirt_pair *environ,
+                                           size_t environ_len)
+{
+    static const char *const names[] = {"REMOTE_ADDR", "REMOTE_PORT", "mod_wsgi.request_id",
+                                        "mod_wsgi.connection_id", WSGI_DAEMON_SERVER_VAR};
+    const wsgirt_str *found[5] = {NULL, NULL, NULL, NULL, NULL};
+    size_t i, k, strings = 0;
+    wsgi_request_log_t *log;
+    char *text, *copies[5] = {NULL, NULL, NULL, NULL, NULL};
+
+    (void)userdata;
+    for (i = 0; i < environ_len; ++i)
+        for (k = 0; k < 5; ++k)
+            if (!found[k] && environ[i].name.len == strlen(names[k]) &&
+                !memcmp(environ[i].name.ptr, names[k], environ[i].name.len))
+                found[k] = &environ[i].value;
+    if (!found[0])
+        return NULL;
+    for (k = 0; k < 5; ++k)
+        if (found[k])
+            strings += found[k]->len + 1;
+    if (!(log = calloc(1, sizeof(*log) + strings)))
+        return NULL;
+    text = (char *)(log + 1);
+    for (k = 0; k < 5; ++k)
+        if (found[k]) {
+            copies[k] = text;
+            memcpy(text, found[k]->ptr, found[k]->len);
+            text[found[k]->len] = '\0';
+            text += found[k]->len + 1;
+        }
+    log->server = wsgi_server_at(copies[4]);
+    log->client_ip = copies[0];
+    log->client_port = copies[1] ? (apr_port_t)atoi(copies[1]) : 0;
+    log->log_id = copies[2] && *copies[2] ? copies[2] : NULL;
+    log->conn_log_id = copies[3] && *copies[3] ? copies[3] : NULL;
+    return log;
+}
+
+/* wsgirt_request_log_end_cb. */
+static void wsgi_daemon_request_log_end(void *userdata, void *request_ctx)
+{
+    (void)userdata;
+    free(request_ctx);
+}
+
+/* Logs one line about a request as a minimal request_rec of its own: the
+ * line reads "[remote IP:PORT]" (Apache's form for a request without a
+ * scoreboard slot), carries the log ids, and goes to the virtual host's
+ * ErrorLog. The records live in a pool made for the line. */
+static void wsgi_daemon_log_request(const wsgi_request_log_t *log, int level, const char *message,
+                                    int len)
+{
+    apr_pool_t *p;
+    request_rec *r;
+    conn_rec *c;
+    apr_sockaddr_t *addr;
+
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, level, 0, log->server, "%.*s", len, message);
+        return;
+    }
+    c = apr_pcalloc(p, sizeof(*c));
+    r = apr_pcalloc(p, sizeof(*r));
+    addr = apr_pcalloc(p, sizeof(*addr));
+    addr->pool = p;
+    addr->port = log->client_port;
+    c->pool = p;
+    c->base_server = log->server;
+    c->client_ip = (char *)log->client_ip;
+    c->client_addr = addr;
+    c->log_id = log->conn_log_id;
+    c->notes = apr_table_make(p, 1);
+    r->pool = p;
+    r->connection = c;
+    r->server = log->server;
+    r->useragent_ip = (char *)log->client_ip;
+    r->useragent_addr = addr;
+    r->log_id = log->log_id;
+    r->headers_in = apr_table_make(p, 1);
+    r->headers_out = apr_table_make(p, 1);
+    r->err_headers_out = apr_table_make(p, 1);
+    r->subprocess_env = apr_table_make(p, 1);
+    r->notes = apr_table_make(p, 1);
+    ap_log_rerror(APLOG_MARK, level, 0, r, "%.*s", len, message);
+    apr_pool_destroy(p);
+}
+
 static void wsgi_daemon_log(void *userdata, uint32_t level, void *request_ctx, const char *message,
                             size_t message_len)
 {
     int lvl = level > APLOG_DEBUG ? APLOG_DEBUG : (int)level;
     int len = message_len > INT_MAX ? INT_MAX : (int)message_len;
-    (void)request_ctx;
-    ap_log_error(APLOG_MARK, lvl, 0, (server_rec *)userdata, "%.*s", len, message);
+
+    if (request_ctx)
+        wsgi_daemon_log_request(request_ctx, lvl, message, len);
+    else
+        ap_log_error(APLOG_MARK, lvl, 0, (server_rec *)userdata, "%.*s", len, message);
 }
 
 static void wsgi_daemon_signal(int signum)
@@ -479,6 +611,8 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     (void)wsgirt_config_set_process(config, group->name, strlen(group->name), group->processes,
                                     group->threads);
     (void)wsgirt_config_set_log_callback(config, wsgi_daemon_log, group->server);
+    (void)wsgirt_config_set_daemon_request_log(config, wsgi_daemon_request_log_begin,
+                                               wsgi_daemon_request_log_end);
     /* server-metrics=On enables mod_wsgi.server_metrics() in this group. */
     value = wsgi_opt(group, "server-metrics");
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_SERVER_METRICS,

@@ -50,6 +50,15 @@ int wsgi_daemon_exists(const char *name);
  */
 int wsgi_daemon_check_script(request_rec *r, const char *name);
 
+/*
+ * Worker, per request for a daemon: the environ entry that tells the daemon
+ * which virtual host received the request (so its log lines go to that
+ * host's ErrorLog). A `wsgirt.` name: the daemon keeps it from the
+ * application and hands it to its request log hooks only.
+ */
+#define WSGI_DAEMON_SERVER_VAR "wsgirt.server_index"
+const char *wsgi_daemon_server_index(request_rec *r);
+
 /* Worker: runs one request in daemon group `name` (wsgirt_daemon_proxy). */
 wsgirt_status wsgi_daemon_execute(request_rec *r, const char *name, const wsgirt_request_spec *spec,
                                   const wsgirt_host_io *io, void *io_ctx,

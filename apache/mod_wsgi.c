@@ -2027,6 +2027,8 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
     /* In daemon mode the daemon adds mod_wsgi.script_start itself. */
     apr_table_addn(r->subprocess_env, daemon ? "mod_wsgi.queue_start" : "mod_wsgi.script_start",
                    apr_ltoa(r->pool, (long)apr_time_now()));
+    if (daemon)
+        apr_table_setn(r->subprocess_env, WSGI_DAEMON_SERVER_VAR, wsgi_daemon_server_index(r));
 
     memset(&spec, 0, sizeof(spec));
     spec.struct_size = sizeof(spec);

@@ -433,6 +433,40 @@ typedef struct wsgirt_runtime wsgirt_runtime;
 typedef struct wsgirt_scoreboard wsgirt_scoreboard;
 
 /*
+ A byte string: `len` bytes at `ptr` (not NUL-terminated; NULL only when
+ `len` is 0).
+ */
+typedef struct wsgirt_str {
+  const char *ptr;
+  size_t len;
+} wsgirt_str;
+
+/*
+ A name/value pair of byte strings (environ variables, headers).
+ */
+typedef struct wsgirt_pair {
+  struct wsgirt_str name;
+  struct wsgirt_str value;
+} wsgirt_pair;
+
+/*
+ Makes the log context of one request a daemon process serves
+ (`wsgirt_config_set_daemon_request_log`): called on the request's thread,
+ before it runs, with the log callback's `userdata` and the request's
+ environ (valid only during the call). The pointer returned (NULL: none)
+ is the `request_ctx` of every log line about that request.
+ */
+typedef void *(*wsgirt_request_log_begin_cb)(void *userdata,
+                                             const struct wsgirt_pair *environ,
+                                             size_t environ_len);
+
+/*
+ Releases a context `wsgirt_request_log_begin_cb` returned (not called
+ for NULL), after the request's last log line; same thread.
+ */
+typedef void (*wsgirt_request_log_end_cb)(void *userdata, void *request_ctx);
+
+/*
  Log callback: `(userdata, level, request_ctx, message, message_len)`.
  `level` uses syslog/Apache numbering (0 emerg … 7 debug);
  `request_ctx` is the `log_ctx` of the request the line belongs to, or
@@ -445,15 +479,6 @@ typedef void (*wsgirt_log_cb)(void *userdata,
                               void *request_ctx,
                               const char *message,
                               size_t message_len);
-
-/*
- A byte string: `len` bytes at `ptr` (not NUL-terminated; NULL only when
- `len` is 0).
- */
-typedef struct wsgirt_str {
-  const char *ptr;
-  size_t len;
-} wsgirt_str;
 
 /*
  Names the socket a worker connects to now (see
@@ -600,14 +625,6 @@ typedef struct wsgirt_daemon_options {
    */
   uint32_t receive_buffer_size;
 } wsgirt_daemon_options;
-
-/*
- A name/value pair of byte strings (environ variables, headers).
- */
-typedef struct wsgirt_pair {
-  struct wsgirt_str name;
-  struct wsgirt_str value;
-} wsgirt_pair;
 
 /*
  What to run. `struct_size` must be `sizeof(wsgirt_request_spec)`.
@@ -1030,6 +1047,23 @@ wsgirt_status wsgirt_config_set_host_text(struct wsgirt_config *config,
 wsgirt_status wsgirt_config_set_host_workers(struct wsgirt_config *config,
                                              int32_t maximum_processes,
                                              int32_t threads_per_process);
+
+/*
+ Gives the requests a daemon process serves (`wsgirt_daemon_serve`) a log
+ context of the host's making, as embedded requests have the `log_ctx`
+ of their `wsgirt_request_spec`: Apache builds one from the environ so
+ that lines about the request name its client and reach its virtual
+ host's ErrorLog. Both callbacks get the log callback's `userdata`; both
+ or neither (NULL, the default: daemon lines have no request context).
+
+ Threading: not concurrently with other uses of `config`.
+
+ # Safety
+ `config` must be NULL or a live configuration.
+ */
+wsgirt_status wsgirt_config_set_daemon_request_log(struct wsgirt_config *config,
+                                                   wsgirt_request_log_begin_cb begin,
+                                                   wsgirt_request_log_end_cb end);
 
 /*
  Installs the log callback that receives every line the runtime logs

@@ -83,6 +83,80 @@ pub fn log(level: Level, request_ctx: *mut c_void, message: &str) {
     }
 }
 
+/// The host's per-request log context for requests a daemon process serves:
+/// `begin(userdata, environ, len)` makes it from the request's environ,
+/// `end(userdata, ctx)` releases it after the request's last line.
+#[derive(Clone, Copy)]
+pub struct RequestLogHooks {
+    pub begin: unsafe extern "C" fn(
+        *mut c_void,
+        *const crate::capi::request::wsgirt_pair,
+        usize,
+    ) -> *mut c_void,
+    pub end: unsafe extern "C" fn(*mut c_void, *mut c_void),
+    pub userdata: *mut c_void,
+}
+
+// SAFETY: the C API documents that both hooks may be called from any
+// thread; the userdata pointer is the host's to make thread-safe.
+unsafe impl Send for RequestLogHooks {}
+// SAFETY: as above.
+unsafe impl Sync for RequestLogHooks {}
+
+static REQUEST_LOG: RwLock<Option<RequestLogHooks>> = RwLock::new(None);
+
+/// Installs (or with `None`, removes) the per-request log context hooks.
+pub fn set_request_log_hooks(hooks: Option<RequestLogHooks>) {
+    *REQUEST_LOG.write() = hooks;
+}
+
+/// A request's log context made by the host's hooks (NULL without them),
+/// released when dropped.
+pub struct RequestLog {
+    ctx: *mut c_void,
+    hooks: Option<RequestLogHooks>,
+}
+
+impl RequestLog {
+    /// Asks the host for the log context of a request with this environ.
+    pub fn begin(environ: &[(&[u8], &[u8])]) -> RequestLog {
+        let Some(hooks) = *REQUEST_LOG.read() else {
+            return RequestLog {
+                ctx: std::ptr::null_mut(),
+                hooks: None,
+            };
+        };
+        let pairs: Vec<crate::capi::request::wsgirt_pair> = environ
+            .iter()
+            .map(|(name, value)| crate::capi::request::wsgirt_pair {
+                name: crate::capi::request::wsgirt_str::of(name),
+                value: crate::capi::request::wsgirt_str::of(value),
+            })
+            .collect();
+        // SAFETY: the pairs borrow `environ` for the call; the host copies
+        // what it keeps.
+        let ctx = unsafe { (hooks.begin)(hooks.userdata, pairs.as_ptr(), pairs.len()) };
+        RequestLog {
+            ctx,
+            hooks: Some(hooks),
+        }
+    }
+
+    /// The context to log the request's lines with.
+    pub fn ctx(&self) -> *mut c_void {
+        self.ctx
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if let (Some(hooks), false) = (self.hooks, self.ctx.is_null()) {
+            // SAFETY: `ctx` came from this host's `begin` and is released once.
+            unsafe { (hooks.end)(hooks.userdata, self.ctx) };
+        }
+    }
+}
+
 thread_local! {
     /// The `request_ctx` of the request running on this thread, if any.
     static CURRENT_REQUEST: std::cell::Cell<*mut c_void> =

@@ -22,6 +22,18 @@ fn dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Serializes the cache tests and starts each with an empty cache: entries
+/// an earlier test left (up to `MAX_ENTRIES`) would otherwise be evicted
+/// by this test's mappings and upset its counts.
+fn fresh_cache() -> std::sync::MutexGuard<'static, ()> {
+    let serial = CACHE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    file_map::trim_at(
+        std::time::Instant::now() + file_map::MAX_IDLE + std::time::Duration::from_secs(1),
+    );
+    assert_eq!(file_map::stats().0, 0, "every earlier mapping was released");
+    serial
+}
+
 fn write(path: &Path, data: &[u8]) {
     let mut f = File::create(path).unwrap();
     f.write_all(data).unwrap();
@@ -58,7 +70,7 @@ fn release(ptr: *const u8) {
 
 #[test]
 fn one_mapping_serves_every_response_of_a_file() {
-    let _serial = CACHE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = fresh_cache();
     let dir = dir("shared");
     let path = dir.join("a.bin");
     let content = data(300_000, 1);
@@ -93,7 +105,7 @@ fn one_mapping_serves_every_response_of_a_file() {
 
 #[test]
 fn a_replaced_file_gets_a_new_mapping_and_the_old_one_lives_until_released() {
-    let _serial = CACHE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = fresh_cache();
     let dir = dir("replaced");
     let path = dir.join("b.bin");
     let old = data(100_000, 2);
@@ -137,7 +149,7 @@ fn a_replaced_file_gets_a_new_mapping_and_the_old_one_lives_until_released() {
 
 #[test]
 fn the_cache_stays_within_its_limits() {
-    let _serial = CACHE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = fresh_cache();
     let dir = dir("limits");
     let mut held = Vec::new();
     for i in 0..file_map::MAX_ENTRIES + 4 {

@@ -15,7 +15,27 @@ pub struct wsgirt_config {
     pub(crate) log_userdata: *mut c_void,
     /// The host's scoreboard reader (`wsgirt_config_set_scoreboard_reader`).
     pub(crate) scoreboard: Option<ScoreboardFn>,
+    /// `wsgirt_config_set_daemon_request_log`.
+    pub(crate) request_log: Option<crate::logging::RequestLogHooks>,
 }
+
+/// Makes the log context of one request a daemon process serves
+/// (`wsgirt_config_set_daemon_request_log`): called on the request's thread,
+/// before it runs, with the log callback's `userdata` and the request's
+/// environ (valid only during the call). The pointer returned (NULL: none)
+/// is the `request_ctx` of every log line about that request.
+pub type wsgirt_request_log_begin_cb = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        environ: *const crate::capi::request::wsgirt_pair,
+        environ_len: usize,
+    ) -> *mut c_void,
+>;
+
+/// Releases a context `wsgirt_request_log_begin_cb` returned (not called
+/// for NULL), after the request's last log line; same thread.
+pub type wsgirt_request_log_end_cb =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, request_ctx: *mut c_void)>;
 
 /// A scoreboard reader as the configuration keeps it (cloneable, so a
 /// parent's configuration can serve several children).
@@ -87,6 +107,7 @@ pub unsafe extern "C" fn wsgirt_config_new(out: *mut *mut wsgirt_config) -> wsgi
             config: RuntimeConfig::default(),
             log: None,
             log_userdata: std::ptr::null_mut(),
+            request_log: None,
             scoreboard: None,
         });
         // SAFETY: `out` is non-NULL and, per the contract, writable.
@@ -420,6 +441,37 @@ pub unsafe extern "C" fn wsgirt_config_set_host_workers(
             return WSGIRT_STATUS_INVALID_ARG;
         }
         c.config.host_workers = Some((maximum_processes, threads_per_process));
+        WSGIRT_STATUS_OK
+    })
+}
+
+/// Gives the requests a daemon process serves (`wsgirt_daemon_serve`) a log
+/// context of the host's making, as embedded requests have the `log_ctx`
+/// of their `wsgirt_request_spec`: Apache builds one from the environ so
+/// that lines about the request name its client and reach its virtual
+/// host's ErrorLog. Both callbacks get the log callback's `userdata`; both
+/// or neither (NULL, the default: daemon lines have no request context).
+///
+/// Threading: not concurrently with other uses of `config`.
+///
+/// # Safety
+/// `config` must be NULL or a live configuration.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_config_set_daemon_request_log(
+    config: *mut wsgirt_config,
+    begin: wsgirt_request_log_begin_cb,
+    end: wsgirt_request_log_end_cb,
+) -> wsgirt_status {
+    with_config(config, |c| {
+        c.request_log = match (begin, end) {
+            (Some(begin), Some(end)) => Some(crate::logging::RequestLogHooks {
+                begin,
+                end,
+                userdata: c.log_userdata,
+            }),
+            (None, None) => None,
+            _ => return WSGIRT_STATUS_INVALID_ARG,
+        };
         WSGIRT_STATUS_OK
     })
 }

@@ -16,6 +16,16 @@ pub struct wsgirt_str {
     pub len: usize,
 }
 
+impl wsgirt_str {
+    /// A borrowed view of `bytes` (valid while they are).
+    pub fn of(bytes: &[u8]) -> wsgirt_str {
+        wsgirt_str {
+            ptr: bytes.as_ptr().cast(),
+            len: bytes.len(),
+        }
+    }
+}
+
 /// A name/value pair of byte strings (environ variables, headers).
 #[repr(C)]
 #[derive(Clone, Copy)]

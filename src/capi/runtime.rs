@@ -65,6 +65,11 @@ pub unsafe extern "C" fn wsgirt_runtime_new(
             return WSGIRT_STATUS_ALREADY_INITIALIZED;
         }
         logging::set_sink(config.log, config.log_userdata);
+        // The hooks take the log callback's userdata, whichever was set first.
+        logging::set_request_log_hooks(config.request_log.map(|hooks| logging::RequestLogHooks {
+            userdata: config.log_userdata,
+            ..hooks
+        }));
         crate::diagnostics::metrics::set_scoreboard_reader(
             config.scoreboard.clone().map(|read| {
                 Box::new(move || read()) as crate::diagnostics::metrics::ScoreboardReader

@@ -182,9 +182,10 @@ impl Shared {
     /// stops taking requests and is replaced (mod_wsgi daemon semantics:
     /// restart, don't reload in place); the request that noticed is
     /// answered `Rejected`, so the worker retries it on the new process.
-    fn force_restart(&self, process_name: &str) {
-        logging::log_process(
+    fn force_restart(&self, process_name: &str, log_ctx: *mut std::ffi::c_void) {
+        logging::log(
             Level::Info,
+            log_ctx,
             &format!(
                 "mod_wsgi (pid={}): Force restart of process '{process_name}'.",
                 pid()
@@ -946,11 +947,15 @@ fn handle(
         }
     };
     let daemon_start = registry::now_us();
+    // Lines about this request carry the host's context for it (Apache:
+    // the client's address and the virtual host's ErrorLog).
+    let request_log = logging::RequestLog::begin(&environ);
     let queue_timeout = opts.queue_timeout.as_micros() as i64;
     if queue_timeout > 0 && head.queue_start > 0 && daemon_start - head.queue_start > queue_timeout
     {
-        logging::log_process(
+        logging::log(
             Level::Err,
+            request_log.ctx(),
             &format!(
                 "WSGIRT0404: mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
                 pid(),
@@ -985,7 +990,7 @@ fn handle(
         0
     };
     if head.reload_script && shared.script_changed(group, script_path, mtime) {
-        shared.force_restart(&opts.name);
+        shared.force_restart(&opts.name, request_log.ctx());
         send_end(conn, EndOutcome::Rejected);
         return Served::closed();
     }
@@ -994,11 +999,12 @@ fn handle(
     let daemon_start_text = daemon_start.to_string();
     let script_start_text = registry::now_us().to_string();
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(environ.len() + 2);
+    // `wsgirt.*` names are the host's channel to its request log hooks.
     pairs.extend(environ.iter().copied().filter(|(k, _)| {
         !matches!(
             *k,
             b"mod_wsgi.daemon_start" | b"mod_wsgi.script_start" | b"mod_wsgi.magic"
-        )
+        ) && !k.starts_with(b"wsgirt.")
     }));
     pairs.push((b"mod_wsgi.daemon_start", daemon_start_text.as_bytes()));
     pairs.push((b"mod_wsgi.script_start", script_start_text.as_bytes()));
@@ -1009,7 +1015,7 @@ fn handle(
         script_mtime: (mtime != 0).then_some(mtime),
         reload_hook: crate::wsgi::script::ReloadHook::RestartProcess,
         environ: &pairs,
-        log_ctx: std::ptr::null_mut(),
+        log_ctx: request_log.ctx(),
     };
     let touch = || {
         if !ignore_activity {
@@ -1032,7 +1038,7 @@ fn handle(
                 // The script's reload_required() said yes before anything
                 // was read or sent: the worker retries on the new process.
                 Outcome::RestartRequired => {
-                    shared.force_restart(&opts.name);
+                    shared.force_restart(&opts.name, request_log.ctx());
                     EndOutcome::Rejected
                 }
             },
