@@ -5,7 +5,8 @@
 //! maps variable names to interned key strings (first tried at the
 //! position the name had in the previous request); a request copies the
 //! template and adds latin-1 decoded values (mod_wsgi's encoding rule).
-//! `PATH` is dropped; `HTTPS` becomes `wsgi.url_scheme` and is dropped.
+//! `PATH` is dropped; `HTTPS` becomes `wsgi.url_scheme` and is dropped; a
+//! variable named like a template key is ignored (the server's value wins).
 
 use crate::python::interp::Interp;
 use crate::python::object::{self, PyOwned};
@@ -30,6 +31,17 @@ pub unsafe fn build(
         for (index, (name, value)) in pairs.iter().enumerate() {
             match *name {
                 b"PATH" => continue,
+                // The server's own keys (in the template) win over request
+                // variables of the same name (`SetEnv wsgi.multithread 0`),
+                // as mod_wsgi sets them after copying the variables.
+                b"wsgi.version"
+                | b"wsgi.multithread"
+                | b"wsgi.multiprocess"
+                | b"wsgi.run_once"
+                | b"wsgi.input_terminated"
+                | b"wsgi.file_wrapper"
+                | b"apache.version"
+                | b"mod_wsgi.version" => continue,
                 b"HTTPS" => {
                     https = value.eq_ignore_ascii_case(b"on") || *value == b"1";
                     continue;

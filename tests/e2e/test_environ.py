@@ -23,6 +23,14 @@ WSGIScriptAlias /passauth @APPS@/environ.wsgi
     WSGIPassAuthorization On
 </Location>
 WSGIScriptAlias /passopt @APPS@/environ.wsgi pass-authorization=On
+WSGIScriptAlias /setenv @APPS@/environ.wsgi
+<Location /setenv>
+    SetEnv wsgi.multithread 0
+    SetEnv wsgi.version 9
+    SetEnv wsgi.run_once 1
+    SetEnv mod_wsgi.version 0
+    SetEnv E2E_PLAIN plain
+</Location>
 WSGIScriptAlias /basic @APPS@/environ.wsgi
 <Location /basic>
     AuthType Basic
@@ -38,7 +46,7 @@ WSGIScriptAlias /basic @APPS@/environ.wsgi
 def server(request, module):
     return start_apache(
         request, module, SNIPPET,
-        modules=["authn_core", "authn_file", "auth_basic", "authz_user"],
+        modules=["authn_core", "authn_file", "auth_basic", "authz_user", "env"],
         files={"htpasswd": HTPASSWD})
 
 
@@ -236,3 +244,16 @@ def test_apache_module_describes_the_server(request, module):
     assert daemon["mod_wsgi"] == {"process_group": "apachemod",
                                   "maximum_processes": 2, "threads_per_process": 3}
     assert daemon["apache"] == info
+
+
+def test_setenv_cannot_replace_the_servers_own_keys(server):
+    """A variable set with SetEnv reaches the environ as a string, but the
+    keys the server itself defines keep their values and types, as mod_wsgi
+    sets them after copying the request's variables."""
+    d = describe(server.get("/setenv"))
+    env, types = d["environ"], d["types"]
+    assert env["E2E_PLAIN"] == "plain"
+    assert (env["wsgi.multithread"], types["wsgi.multithread"]) == ("True", "bool")
+    assert (env["wsgi.version"], types["wsgi.version"]) == ("(1, 0)", "tuple")
+    assert (env["wsgi.run_once"], types["wsgi.run_once"]) == ("False", "bool")
+    assert types["mod_wsgi.version"] == "tuple"
