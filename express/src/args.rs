@@ -96,6 +96,8 @@ pub struct ServerArgs {
     pub modules_directory: Option<PathBuf>,
     pub module_path: Option<PathBuf>,
     pub mime_types: Option<PathBuf>,
+    pub server_status: bool,
+    pub server_metrics: bool,
 }
 
 impl Default for ServerArgs {
@@ -140,6 +142,8 @@ impl Default for ServerArgs {
             modules_directory: None,
             module_path: None,
             mime_types: None,
+            server_status: false,
+            server_metrics: false,
         }
     }
 }
@@ -181,6 +185,8 @@ enum Opt {
     MaximumRequests,
     IncludeFile,
     EnvvarsScript,
+    ServerStatus,
+    ServerMetrics,
     // Logging
     LogLevel,
     LogToTerminal,
@@ -494,6 +500,22 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "A shell script of environment settings for Apache and the \
          application: SERVER-ROOT/envvars is rewritten to source it. \
          Defaults to SERVER-ROOT/envvars itself.",
+    ),
+    flag(
+        Opt::ServerStatus,
+        "--server-status",
+        Srv,
+        "Serve Apache's status page (mod_status, ExtendedStatus On) at \
+         /server-status, to clients on localhost only; 'apachectl status' \
+         prints it. Off by default.",
+    ),
+    flag(
+        Opt::ServerMetrics,
+        "--server-metrics",
+        Srv,
+        "Let the application read Apache's scoreboard through \
+         mod_wsgi.server_metrics() (WSGIServerMetrics On, server-metrics=On \
+         in daemon mode). Off by default.",
     ),
     one(
         Opt::LogLevel,
@@ -904,6 +926,8 @@ fn build_server_args(
             }
             Opt::IncludeFile => s.include_files.push(PathBuf::from(v)),
             Opt::EnvvarsScript => s.envvars_script = Some(PathBuf::from(v)),
+            Opt::ServerStatus => s.server_status = true,
+            Opt::ServerMetrics => s.server_metrics = true,
             Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
             Opt::StartupLog => s.startup_log = true,
             Opt::CallableObject => {
@@ -1235,6 +1259,14 @@ mod tests {
         assert_eq!(s.daemon.request_timeout, 60);
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
+        assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn server_status_and_metrics_flags() {
+        let s = server(&["start-server", "--server-status", "--server-metrics"]);
+        assert!(s.server_status && s.server_metrics);
+        assert!(usage_message(&["start-server", "--server-status=on"]).contains("takes no value"));
     }
 
     #[test]

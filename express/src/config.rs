@@ -142,6 +142,13 @@ pub struct ServerConfig {
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
+    /// `--server-status`: mod_status at `/server-status` (localhost only).
+    pub server_status: bool,
+    /// `--server-metrics`: `mod_wsgi.server_metrics()` in the application.
+    pub server_metrics: bool,
+    /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
+    /// status page with it. `None` when it could not be run.
+    pub python_executable: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -242,6 +249,12 @@ impl ServerConfig {
         let name = format!("{base} (wsgirt-express)");
         let width = self.daemon_display_name().len();
         format!("{name:<width$}")
+    }
+
+    /// The mod_status page, as `apachectl status` fetches it (the host is
+    /// `--host` or `localhost`, as mod_wsgi-express's `STATUSURL`).
+    pub fn server_status_url(&self) -> String {
+        format!("{}server-status", self.url())
     }
 
     /// Whether the module re-imports the script when its file changes.
@@ -368,6 +381,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Daemon => wsgi_daemon_block(&mut out, c),
     }
     application_section(&mut out, c);
+    status_section(&mut out, c);
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
     include_section(&mut out, c);
@@ -444,6 +458,13 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     }
     if c.access_log {
         load_module(out, c, "log_config_module", "mod_log_config.so");
+    }
+    if c.server_status || c.server_metrics {
+        load_module(out, c, "status_module", "mod_status.so");
+    }
+    if c.server_status {
+        // `Require host localhost` on /server-status.
+        load_module(out, c, "authz_host_module", "mod_authz_host.so");
     }
     let _ = writeln!(out, "\nTypesConfig {}", qp(&c.mime_types));
     out.push_str(
@@ -523,6 +544,16 @@ fn wsgi_common_section(out: &mut String, c: &ServerConfig) {
         if c.script_reloading() { "On" } else { "Off" }
     );
     let _ = writeln!(out, "WSGICallableObject {}", quote(&c.callable_object));
+    // Written either way, as mod_wsgi-express 4.9.4 does.
+    let _ = writeln!(out, "WSGIServerMetrics {}", on_off(c.server_metrics));
+}
+
+fn on_off(flag: bool) -> &'static str {
+    if flag {
+        "On"
+    } else {
+        "Off"
+    }
 }
 
 /// Embedded mode: Python in the Apache children, the main interpreter.
@@ -572,6 +603,7 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
     ] {
         opts.push(format!("{name}={value}"));
     }
+    opts.push(format!("server-metrics={}", on_off(c.server_metrics)));
     let _ = write!(out, "WSGIDaemonProcess {}", quote(&c.daemon_group()));
     for opt in opts {
         let _ = write!(out, " \\\n    {opt}");
@@ -616,6 +648,25 @@ fn application_section(out: &mut String, c: &ServerConfig) {
         qp(&c.script),
         process_group
     );
+}
+
+/// `--server-status` / `--server-metrics`: mod_status with per-request
+/// detail (`ExtendedStatus On`, which `mod_wsgi.server_metrics()` also
+/// reads), and with `--server-status` its page at `/server-status` for
+/// clients on localhost, as mod_wsgi-express 4.9.4 writes them. Apache runs
+/// `SetHandler` in its fixups, after `WSGIScriptAlias /` has mapped the URL,
+/// so the page wins over the application mounted at `/`.
+fn status_section(out: &mut String, c: &ServerConfig) {
+    if !(c.server_status || c.server_metrics) {
+        return;
+    }
+    out.push_str("\n# Server status (--server-status, --server-metrics).\nExtendedStatus On\n");
+    if c.server_status {
+        out.push_str(
+            "<Location /server-status>\n    SetHandler server-status\n    \
+             Require all denied\n    Require host localhost\n</Location>\n",
+        );
+    }
 }
 
 /// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
@@ -724,6 +775,9 @@ pub(crate) mod tests {
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
+            server_status: false,
+            server_metrics: false,
+            python_executable: Some("/usr/bin/python3".into()),
         }
     }
 
@@ -961,7 +1015,9 @@ pub(crate) mod tests {
             "    startup-timeout=15 \\",
             "    deadlock-timeout=60 \\",
             "    graceful-timeout=15 \\",
-            "    shutdown-timeout=5",
+            "    shutdown-timeout=5 \\",
+            "    server-metrics=Off",
+            "WSGIServerMetrics Off",
             "WSGIScriptReloading On",
             "WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=\"localhost:8000\" application-group=%{GLOBAL}",
             "ThreadStackSize 262144",
@@ -981,6 +1037,46 @@ pub(crate) mod tests {
         c.multiprocess = true;
         c.processes = 2;
         assert!(has_line(&render_httpd_conf(&c), "    processes=2 \\"));
+    }
+
+    #[test]
+    fn server_status_and_metrics() {
+        let conf = render_httpd_conf(&sample());
+        assert!(has_line(&conf, "WSGIServerMetrics Off"));
+        for absent in [
+            "status_module",
+            "ExtendedStatus",
+            "server-status",
+            "authz_host",
+        ] {
+            assert!(!conf.contains(absent), "{absent} without --server-status");
+        }
+
+        let mut c = sample();
+        c.server_status = true;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains(
+            "<IfModule !status_module>\nLoadModule status_module \"/usr/lib/apache2/modules/mod_status.so\"\n</IfModule>"
+        ));
+        assert!(conf.contains("LoadModule authz_host_module "));
+        assert!(has_line(&conf, "ExtendedStatus On"));
+        // As mod_wsgi-express 4.9.4: localhost only; metrics stay off.
+        assert!(conf.contains(
+            "<Location /server-status>\n    SetHandler server-status\n    Require all denied\n    Require host localhost\n</Location>\n"
+        ));
+        assert!(has_line(&conf, "WSGIServerMetrics Off"));
+        assert_eq!(c.server_status_url(), "http://127.0.0.1:8123/server-status");
+
+        let mut c = sample();
+        c.server_metrics = true;
+        c.mode = Mode::Daemon;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("LoadModule status_module "));
+        assert!(has_line(&conf, "ExtendedStatus On"));
+        assert!(has_line(&conf, "WSGIServerMetrics On"));
+        assert!(has_line(&conf, "    server-metrics=On"));
+        assert!(!conf.contains("<Location /server-status>"));
+        assert!(!conf.contains("authz_host_module"));
     }
 
     #[test]

@@ -108,6 +108,48 @@ pub fn control_environment(c: &ServerConfig) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Fetches a URL and prints the body; run by `apachectl status` with `-I`
+/// (so `envvars` settings such as `PYTHONPATH` cannot break it) and without
+/// proxies (the status page only answers clients on localhost).
+const STATUS_FETCH: &str = "import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(sys.argv[1], timeout=10) as response:
+        sys.stdout.write(response.read().decode(\"latin-1\"))
+except Exception as error:
+    sys.exit(\"apachectl status: %s: %s\" % (sys.argv[1], error))
+";
+
+/// The `status)` branch of `apachectl`.
+///
+/// mod_wsgi-express 4.9.4 runs `python -m webbrowser -t STATUSURL`, which
+/// needs a desktop or a text browser; a server usually has neither, and
+/// without one it fails or does nothing useful. We print mod_status's
+/// plain-text report (`?auto`) instead, fetched with the Python that set
+/// up the server root (always there: the module is built for it). Without
+/// `--server-status` there is no page to fetch, so we say how to get one.
+fn apachectl_status(c: &ServerConfig) -> String {
+    match (&c.python_executable, c.server_status) {
+        (_, false) => {
+            "    echo \"apachectl status: the server status page is off; set up the server \
+                       with --server-status\" >&2\n    exit 1\n"
+                .to_string()
+        }
+        (None, true) => {
+            "    echo \"apachectl status: no Python to fetch it with; open $STATUSURL\" >&2\n    \
+                         exit 1\n"
+                .to_string()
+        }
+        (Some(python), true) => format!(
+            "    # mod_wsgi-express opens $STATUSURL in a web browser; we print the\n    \
+             # plain-text report instead (a server has no browser).\n    \
+             exec {} -I -c {} \"$STATUSURL?auto\"\n",
+            sh_quote(&python.display().to_string()),
+            sh_quote(STATUS_FETCH)
+        ),
+    }
+}
+
 /// The `apachectl` control script.
 pub fn render_apachectl(c: &ServerConfig) -> String {
     let mut exports = String::new();
@@ -121,6 +163,7 @@ pub fn render_apachectl(c: &ServerConfig) -> String {
 #
 #   apachectl start|stop|restart|graceful|graceful-stop   (apache2 -k ...)
 #   apachectl configtest                                   (apache2 -t)
+#   apachectl status                                       (/server-status?auto)
 #   apachectl start -DFOREGROUND                           (what start-server runs)
 #   apachectl                                              (apache2 -h)
 #   apachectl ANYTHING-ELSE ...                            (passed to apache2)
@@ -130,6 +173,7 @@ pub fn render_apachectl(c: &ServerConfig) -> String {
 HTTPD={httpd}
 SERVER_ROOT={root}
 HTTPD_CONF="$SERVER_ROOT/httpd.conf"
+STATUSURL={status_url}
 
 {exports}
 # Foreground starts keep this as the working directory; daemonized ones chdir to /.
@@ -153,6 +197,8 @@ start|stop|restart|graceful|graceful-stop)
 configtest)
     exec {httpd_cmd} -f "$HTTPD_CONF" -t "$@"
     ;;
+status)
+{status}    ;;
 *)
     exec {httpd_cmd} -f "$HTTPD_CONF" "$ACMD" "$@"
     ;;
@@ -160,6 +206,8 @@ esac
 "#,
         httpd = sh_quote(&c.httpd.display().to_string()),
         root = sh_quote(&c.server_root.display().to_string()),
+        status_url = sh_quote(&c.server_status_url()),
+        status = apachectl_status(c),
         httpd_cmd = std::iter::once("\"$HTTPD\"".to_string())
             .chain(httpd_args)
             .collect::<Vec<_>>()
@@ -349,6 +397,24 @@ mod tests {
         assert!(text.contains(
             "exec \"$HTTPD\" '-E' '/tmp/mod_wsgi-127.0.0.1:8123:1000/startup_log' -f \"$HTTPD_CONF\" -k \"$ACMD\" \"$@\""
         ));
+    }
+
+    #[test]
+    fn apachectl_status_prints_the_plain_text_report() {
+        let text = render_apachectl(&sample());
+        assert!(text.contains("STATUSURL='http://127.0.0.1:8123/server-status'\n"));
+        assert!(text.contains(
+            "status)\n    echo \"apachectl status: the server status page is off; set up the \
+             server with --server-status\" >&2\n    exit 1\n    ;;"
+        ));
+        let mut c = sample();
+        c.server_status = true;
+        let text = render_apachectl(&c);
+        assert!(text.contains("exec '/usr/bin/python3' -I -c 'import sys, urllib.request\n"));
+        assert!(text.contains("ProxyHandler({})"));
+        assert!(text.contains("' \"$STATUSURL?auto\"\n    ;;"));
+        c.python_executable = None;
+        assert!(render_apachectl(&c).contains("no Python to fetch it with; open $STATUSURL"));
     }
 
     #[test]

@@ -97,15 +97,18 @@ fn setup(cmd: &'static str, s: &ServerArgs, setup_only: bool) -> Result<Resolved
 fn print_summary(r: &Resolved, setup_only: bool) {
     let c = &r.config;
     let root = &c.server_root;
-    let mut lines: Vec<(&str, String)> = vec![
-        ("Server URL", c.url()),
+    let mut lines: Vec<(&str, String)> = vec![("Server URL", c.url())];
+    if c.server_status {
+        lines.push(("Server Status", c.server_status_url()));
+    }
+    lines.extend([
         ("Server Root", root.display().to_string()),
         ("Server Conf", c.httpd_conf().display().to_string()),
         (
             "Error Log File",
             format!("{} ({})", c.error_log(), c.log_level),
         ),
-    ];
+    ]);
     if let Some(access) = c.access_log_file() {
         lines.push(("Access Log File", access));
     }

@@ -403,6 +403,9 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         daemon: args.daemon.clone(),
         locale,
         httpd,
+        server_status: args.server_status,
+        server_metrics: args.server_metrics,
+        python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {
         config,

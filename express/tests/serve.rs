@@ -551,3 +551,82 @@ fn application_type_module_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by application_type_module_with_mod_wsgi"),
     }
 }
+
+const METRICS_APP: &str = "\
+def application(environ, start_response):
+    import mod_wsgi
+    metrics = mod_wsgi.server_metrics()
+    body = ('metrics=%s' % (metrics is not None)).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+";
+
+/// `--server-status` and `--server-metrics`, served for real with `module`
+/// in daemon mode (the default): mod_status answers /server-status (before
+/// the application mounted at /), with ExtendedStatus counters;
+/// `apachectl status` prints the plain-text report; the application sees
+/// the scoreboard through `mod_wsgi.server_metrics()`.
+fn server_status_with(module: &str) {
+    let s = Scratch::new("status");
+    s.write("metrics.wsgi", METRICS_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "metrics.wsgi",
+            "--server-status",
+            "--server-metrics",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "metrics=True");
+
+    let r = server.get("/server-status?auto");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert!(r.body.contains("ServerUptimeSeconds: "), "{}", r.body);
+    // ExtendedStatus On adds the request counters.
+    assert!(r.body.contains("Total Accesses: "), "{}", r.body);
+    let page = server.get("/server-status");
+    assert!(page.body.contains("Apache Server Status"), "{}", page.body);
+
+    let out = common::clean_command(server.root.join("apachectl").to_str().unwrap())
+        .arg("status")
+        .output()
+        .unwrap();
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        common::text(&out.stderr)
+    );
+    assert!(stdout.contains("Total Accesses: "), "{stdout}");
+    assert!(stdout.contains("Scoreboard: "), "{stdout}");
+
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Server Status      : http://127.0.0.1:{}/server-status\n",
+            server.port
+        )),
+        "{stdout}"
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn server_status_with_mod_wsgi() {
+    server_status_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn server_status_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => server_status_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_status_with_mod_wsgi"),
+    }
+}

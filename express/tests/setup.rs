@@ -402,3 +402,60 @@ fn apache_accepts_the_4_9_options_and_apachectl_matches() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `--server-status` and `--server-metrics` in both modes: Apache loads
+/// mod_status and accepts the `<Location /server-status>` block, and the
+/// summary names the page, as mod_wsgi-express 4.9.4's does.
+#[test]
+fn apache_accepts_server_status_and_metrics() {
+    let s = Scratch::new("status-t");
+    s.write("hello.wsgi", HELLO_APP);
+    let root = s.join("root");
+    for mode in [None, Some("--embedded-mode")] {
+        let mut args = vec![
+            "hello.wsgi",
+            "--port",
+            "18005",
+            "--server-root",
+            "root",
+            "--server-status",
+            "--server-metrics",
+        ];
+        args.extend(mode);
+        let out = setup(&s, &args);
+        configtest(&root);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(
+                "Server URL         : http://localhost:18005/\n\
+                 Server Status      : http://localhost:18005/server-status\n"
+            ),
+            "{stdout}"
+        );
+        let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+        assert!(conf.lines().any(|l| l == "ExtendedStatus On"));
+        assert!(conf.lines().any(|l| l == "WSGIServerMetrics On"));
+        assert_eq!(
+            conf.lines().any(|l| l == "    server-metrics=On"),
+            mode.is_none(),
+            "server-metrics= is a daemon option"
+        );
+    }
+
+    // Without --server-status, apachectl status says how to get the page.
+    setup(
+        &s,
+        &["hello.wsgi", "--port", "18005", "--server-root", "root"],
+    );
+    let out = Command::new(root.join("apachectl"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("the server status page is off; set up the server with --server-status"),
+        "{}",
+        text(&out.stderr)
+    );
+}
