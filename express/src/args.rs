@@ -98,6 +98,7 @@ pub struct ServerArgs {
     pub mime_types: Option<PathBuf>,
     pub server_status: bool,
     pub server_metrics: bool,
+    pub python_eggs: Option<PathBuf>,
 }
 
 impl Default for ServerArgs {
@@ -144,6 +145,7 @@ impl Default for ServerArgs {
             mime_types: None,
             server_status: false,
             server_metrics: false,
+            python_eggs: None,
         }
     }
 }
@@ -209,6 +211,12 @@ enum Opt {
     RestartInterval,
     CpuTimeLimit,
     DaemonBacklog,
+    SendBufferSize,
+    ReceiveBufferSize,
+    HeaderBufferSize,
+    ResponseBufferSize,
+    ResponseSocketTimeout,
+    PythonEggs,
     // Locations
     ModulePath,
     HttpdExecutable,
@@ -669,6 +677,54 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "The listen queue depth of the daemon socket. Defaults to 100.",
     ),
     one(
+        Opt::SendBufferSize,
+        "--send-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Socket buffer size for sending request data to the daemon \
+         processes (>= 512). Defaults to 0, the system default.",
+    ),
+    one(
+        Opt::ReceiveBufferSize,
+        "--receive-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Socket buffer size for receiving responses from the daemon \
+         processes (>= 512). Defaults to 0, the system default.",
+    ),
+    one(
+        Opt::HeaderBufferSize,
+        "--header-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Largest response status line or header accepted from a daemon \
+         process (>= 8192). Defaults to 0, meaning 32768.",
+    ),
+    one(
+        Opt::ResponseBufferSize,
+        "--response-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Most response data buffered in Apache while relaying a response \
+         (>= 65536). Defaults to 0, meaning 65536.",
+    ),
+    one(
+        Opt::ResponseSocketTimeout,
+        "--response-socket-timeout",
+        "SECONDS",
+        Dmn,
+        "Timeout for writing a buffered response to the client. Defaults \
+         to 0, meaning --socket-timeout.",
+    ),
+    one(
+        Opt::PythonEggs,
+        "--python-eggs",
+        "DIRECTORY-PATH",
+        Dmn,
+        "Where Python eggs are unpacked (PYTHON_EGG_CACHE of the daemon \
+         processes). Defaults to SERVER-ROOT/python-eggs.",
+    ),
+    one(
         Opt::ModulePath,
         "--module-path",
         "FILE-PATH",
@@ -890,6 +946,20 @@ where
     }
 }
 
+/// A daemon buffer size: 0 (the module's default) or at least `min`, the
+/// limits mod_wsgi's `WSGIDaemonProcess` enforces. Checked here so the
+/// mistake is a usage error, not an Apache that fails to start.
+fn buffer_size(cmd: &'static str, name: &str, value: &str, min: u32) -> Result<u32> {
+    let n = number::<u32>(cmd, name, value, 0)?;
+    if n != 0 && n < min {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("option '{name}' must be >= {min} bytes, or 0 for the default; got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
 fn build_server_args(
     cmd: &'static str,
     given: Given,
@@ -1003,6 +1073,13 @@ fn build_server_args(
             Opt::EmbeddedMode => embedded = true,
             Opt::DaemonMode => s.mode = ModeChoice::Daemon,
             Opt::ModulePath => s.module_path = Some(PathBuf::from(v)),
+            Opt::PythonEggs => {
+                s.python_eggs = Some(PathBuf::from(v));
+                // 4.9.4 writes it only into WSGIDaemonProcess.
+                if !s.daemon_only_given.contains(&name) {
+                    s.daemon_only_given.push(name);
+                }
+            }
             Opt::HttpdExecutable => s.httpd_executable = Some(PathBuf::from(v)),
             Opt::ModulesDirectory => s.modules_directory = Some(PathBuf::from(v)),
             Opt::MimeTypes => s.mime_types = Some(PathBuf::from(v)),
@@ -1025,6 +1102,20 @@ fn build_server_args(
                     Opt::RestartInterval => Some(&mut d.restart_interval),
                     Opt::CpuTimeLimit => Some(&mut d.cpu_time_limit),
                     Opt::DaemonBacklog => Some(&mut d.listen_backlog),
+                    Opt::ResponseSocketTimeout => Some(&mut d.response_socket_timeout),
+                    Opt::SendBufferSize
+                    | Opt::ReceiveBufferSize
+                    | Opt::HeaderBufferSize
+                    | Opt::ResponseBufferSize => {
+                        let (slot, min) = match daemon_only {
+                            Opt::SendBufferSize => (&mut d.send_buffer_size, 512),
+                            Opt::ReceiveBufferSize => (&mut d.receive_buffer_size, 512),
+                            Opt::HeaderBufferSize => (&mut d.header_buffer_size, 8192),
+                            _ => (&mut d.response_buffer_size, 65536),
+                        };
+                        *slot = buffer_size(cmd, name, &v, min)?;
+                        None
+                    }
                     other => unreachable!("option {other:?} not handled"),
                 };
                 if let Some(slot) = slot {
@@ -1260,6 +1351,41 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn daemon_buffer_options() {
+        let s = server(&[
+            "start-server",
+            "--send-buffer-size",
+            "512",
+            "--receive-buffer-size",
+            "0",
+            "--header-buffer-size",
+            "65536",
+            "--response-buffer-size",
+            "1048576",
+            "--response-socket-timeout",
+            "9",
+            "--python-eggs",
+            "eggs",
+        ]);
+        assert_eq!(s.daemon.send_buffer_size, 512);
+        assert_eq!(s.daemon.receive_buffer_size, 0);
+        assert_eq!(s.daemon.header_buffer_size, 65536);
+        assert_eq!(s.daemon.response_buffer_size, 1_048_576);
+        assert_eq!(s.daemon.response_socket_timeout, 9);
+        assert_eq!(s.python_eggs, Some(PathBuf::from("eggs")));
+        assert!(s.daemon_only_given.contains(&"--python-eggs"));
+        for (opt, min) in [
+            ("--send-buffer-size", "512"),
+            ("--receive-buffer-size", "512"),
+            ("--header-buffer-size", "8192"),
+            ("--response-buffer-size", "65536"),
+        ] {
+            let msg = usage_message(&["start-server", opt, "100"]);
+            assert!(msg.contains(&format!(">= {min} bytes, or 0")), "{msg}");
+        }
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub struct DaemonSettings {
     pub restart_interval: u32,
     pub cpu_time_limit: u32,
     pub listen_backlog: u32,
+    /// `send-buffer-size=` .. `response-socket-timeout=`: 0 means the
+    /// module's default, as in mod_wsgi.
+    pub send_buffer_size: u32,
+    pub receive_buffer_size: u32,
+    pub header_buffer_size: u32,
+    pub response_buffer_size: u32,
+    pub response_socket_timeout: u32,
     /// `--max-clients`: sizes Apache's proxying front end.
     pub max_clients: Option<u32>,
 }
@@ -63,6 +70,11 @@ impl Default for DaemonSettings {
             restart_interval: 0,
             cpu_time_limit: 0,
             listen_backlog: 100,
+            send_buffer_size: 0,
+            receive_buffer_size: 0,
+            header_buffer_size: 0,
+            response_buffer_size: 0,
+            response_socket_timeout: 0,
             max_clients: None,
         }
     }
@@ -144,6 +156,12 @@ pub struct ServerConfig {
     pub httpd: PathBuf,
     /// `--server-status`: mod_status at `/server-status` (localhost only).
     pub server_status: bool,
+    /// `--python-eggs`, else `SERVER-ROOT/python-eggs`: `python-eggs=`
+    /// (`PYTHON_EGG_CACHE`) of the daemon processes.
+    pub python_eggs: PathBuf,
+    /// Who gets `python_eggs` when it is made: Apache's run user and group
+    /// when started as root (so the daemons can write there), else `None`.
+    pub python_eggs_owner: Option<(u32, u32)>,
     /// `--server-metrics`: `mod_wsgi.server_metrics()` in the application.
     pub server_metrics: bool,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
@@ -584,6 +602,7 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
     if let Some(path) = python_path_value(c) {
         opts.push(format!("python-path={}", quote(&path)));
     }
+    opts.push(format!("python-eggs={}", qp(&c.python_eggs)));
     opts.push(format!("lang={}", quote(&c.locale)));
     opts.push(format!("locale={}", quote(&c.locale)));
     for (name, value) in [
@@ -600,6 +619,11 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
         ("restart-interval", d.restart_interval),
         ("cpu-time-limit", d.cpu_time_limit),
         ("shutdown-timeout", d.shutdown_timeout),
+        ("send-buffer-size", d.send_buffer_size),
+        ("receive-buffer-size", d.receive_buffer_size),
+        ("header-buffer-size", d.header_buffer_size),
+        ("response-buffer-size", d.response_buffer_size),
+        ("response-socket-timeout", d.response_socket_timeout),
     ] {
         opts.push(format!("{name}={value}"));
     }
@@ -776,6 +800,8 @@ pub(crate) mod tests {
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
             server_status: false,
+            python_eggs: "/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs".into(),
+            python_eggs_owner: None,
             server_metrics: false,
             python_executable: Some("/usr/bin/python3".into()),
         }
@@ -1015,7 +1041,13 @@ pub(crate) mod tests {
             "    startup-timeout=15 \\",
             "    deadlock-timeout=60 \\",
             "    graceful-timeout=15 \\",
+            "    python-eggs=\"/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs\" \\",
             "    shutdown-timeout=5 \\",
+            "    send-buffer-size=0 \\",
+            "    receive-buffer-size=0 \\",
+            "    header-buffer-size=0 \\",
+            "    response-buffer-size=0 \\",
+            "    response-socket-timeout=0 \\",
             "    server-metrics=Off",
             "WSGIServerMetrics Off",
             "WSGIScriptReloading On",
@@ -1031,6 +1063,18 @@ pub(crate) mod tests {
         assert!(
             !conf.contains("WSGIPythonPath"),
             "daemon mode uses python-path="
+        );
+        // 4.9.4's order: python-path=, python-eggs=, lang=.
+        let at = |opt: &str| conf.find(opt).unwrap();
+        assert!(at("python-path=") < at("python-eggs=") && at("python-eggs=") < at("lang="));
+        c.daemon.header_buffer_size = 16384;
+        c.daemon.response_socket_timeout = 7;
+        let tuned = render_httpd_conf(&c);
+        assert!(has_line(&tuned, "    header-buffer-size=16384 \\"));
+        assert!(has_line(&tuned, "    response-socket-timeout=7 \\"));
+        assert!(
+            !render_httpd_conf(&sample()).contains("python-eggs"),
+            "daemon mode only"
         );
         // The daemon group must be defined before the alias that names it.
         assert!(conf.find("WSGIDaemonProcess").unwrap() < conf.find("WSGIScriptAlias").unwrap());

@@ -298,14 +298,20 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), String> {
 /// Writes every file of the server root (which must exist, see
 /// `prepare_server_root`).
 pub fn write_server_root(c: &ServerConfig, welcome_page: bool) -> Result<(), String> {
-    // The document root and log directory are made if missing, as
-    // mod_wsgi-express does (it makes only the last level; so do we).
-    for dir in [&c.document_root, &c.log_directory] {
+    // The document root, log directory and egg cache are made if missing,
+    // as mod_wsgi-express does (it makes only the last level; so do we).
+    let eggs_existed = c.python_eggs.is_dir();
+    for dir in [&c.document_root, &c.log_directory, &c.python_eggs] {
         if !dir.is_dir() {
             fs::create_dir(dir)
                 .and_then(|_| fs::set_permissions(dir, fs::Permissions::from_mode(0o755)))
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+    }
+    // Only a directory we just made, as 4.9.4 (it chowns after its mkdir).
+    if let (Some((uid, gid)), false) = (c.python_eggs_owner, eggs_existed) {
+        std::os::unix::fs::chown(&c.python_eggs, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {}: {e}", c.python_eggs.display()))?;
     }
     if welcome_page {
         write_file(&default_script(&c.server_root), DEFAULT_WSGI, 0o644)?;
@@ -434,6 +440,7 @@ mod tests {
         c.server_root = base.join("root");
         c.document_root = c.server_root.join("htdocs");
         c.log_directory = c.server_root.join("logs");
+        c.python_eggs = c.server_root.join("python-eggs");
         prepare_server_root(&c.server_root, euid()).unwrap();
         fs::write(c.server_root.join("envvars"), "export OLD=1\n").unwrap();
         c.envvars_script = Some("/etc/my app/env.sh".into());
@@ -505,8 +512,10 @@ mod tests {
         c.server_root = base.join("root");
         c.document_root = c.server_root.join("htdocs");
         c.log_directory = c.server_root.clone();
+        c.python_eggs = c.server_root.join("python-eggs");
         prepare_server_root(&c.server_root, euid()).unwrap();
         write_server_root(&c, true).unwrap();
+        assert!(c.python_eggs.is_dir(), "the egg cache is made");
         let conf = fs::read_to_string(c.server_root.join("httpd.conf")).unwrap();
         assert!(conf.contains("WSGIScriptAlias / "));
         let ctl = fs::metadata(c.server_root.join("apachectl")).unwrap();

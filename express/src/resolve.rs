@@ -354,6 +354,20 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     check_text("--user", &user)?;
     check_text("--group", &group)?;
 
+    let python_eggs = match &args.python_eggs {
+        Some(e) => absolute(&cwd, e),
+        None => server_root.join("python-eggs"),
+    };
+    path_text("--python-eggs", &python_eggs)?;
+    // The daemons run as Apache's User when started as root: they must be
+    // able to write there (mod_wsgi-express chowns it too).
+    let python_eggs_owner = if id.is_root() {
+        let db = UserDb::load();
+        db.uid_of(&user).zip(db.gid_of(&group))
+    } else {
+        None
+    };
+
     let locale = choose_locale(
         env_text("LC_ALL").as_deref(),
         env_text("LC_CTYPE").as_deref(),
@@ -404,6 +418,8 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         locale,
         httpd,
         server_status: args.server_status,
+        python_eggs,
+        python_eggs_owner,
         server_metrics: args.server_metrics,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };

@@ -630,3 +630,78 @@ fn server_status_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by server_status_with_mod_wsgi"),
     }
 }
+
+const TUNING_APP: &str = "\
+import os
+
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/header':
+        size = int(environ['QUERY_STRING'])
+        start_response('200 OK', [('Content-Type', 'text/plain'),
+                                  ('X-Big', 'x' * size)])
+        return [b'big header']
+    cache = os.environ.get('PYTHON_EGG_CACHE', '')
+    body = 'eggs=%s\\nwritable=%s\\n' % (cache, os.access(cache, os.W_OK))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+";
+
+/// The daemon options 4.9.4 writes into `WSGIDaemonProcess` and we had
+/// not: `--python-eggs` reaches the daemons as a writable
+/// `PYTHON_EGG_CACHE` (the tests run as root, so the daemons run as
+/// www-data), and `--header-buffer-size` limits response headers (a
+/// header over it fails the request; the default, 32768, would pass it).
+fn daemon_tuning_with(module: &str) {
+    let s = Scratch::new("tuning");
+    s.write("tuning.wsgi", TUNING_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "tuning.wsgi",
+            "--python-eggs",
+            "eggs",
+            "--header-buffer-size",
+            "8192",
+            "--response-buffer-size",
+            "65536",
+            "--send-buffer-size",
+            "65536",
+            "--receive-buffer-size",
+            "65536",
+            "--response-socket-timeout",
+            "5",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("eggs"), s.join("eggs").display().to_string());
+    assert_eq!(r.field("writable"), "True");
+    let r = server.get("/header?4000");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "big header"),
+        "{}",
+        server.diagnostics()
+    );
+    assert_eq!(server.get("/header?9000").status, 500);
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn daemon_tuning_with_mod_wsgi() {
+    daemon_tuning_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn daemon_tuning_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => daemon_tuning_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by daemon_tuning_with_mod_wsgi"),
+    }
+}

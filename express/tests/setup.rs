@@ -223,6 +223,18 @@ fn apache_accepts_the_daemon_config() {
             "2",
             "--request-timeout",
             "30",
+            "--send-buffer-size",
+            "4096",
+            "--receive-buffer-size",
+            "4096",
+            "--header-buffer-size",
+            "16384",
+            "--response-buffer-size",
+            "131072",
+            "--response-socket-timeout",
+            "10",
+            "--python-eggs",
+            "eggs",
         ],
     );
     // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
@@ -232,6 +244,18 @@ fn apache_accepts_the_daemon_config() {
     assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
     assert!(conf.contains("    processes=2 \\"));
     assert!(conf.contains("    request-timeout=30 \\"));
+    for line in [
+        "    send-buffer-size=4096 \\",
+        "    receive-buffer-size=4096 \\",
+        "    header-buffer-size=16384 \\",
+        "    response-buffer-size=131072 \\",
+        "    response-socket-timeout=10 \\",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "missing {line:?}");
+    }
+    let eggs = s.join("eggs");
+    assert!(conf.contains(&format!("    python-eggs=\"{}\" \\", eggs.display())));
+    assert!(eggs.is_dir(), "--python-eggs is made");
     assert!(conf.contains("WSGIRestrictEmbedded On"));
     // mod_wsgi-express 4.8+ defaults --keep-alive-timeout to 2.
     assert!(conf.lines().any(|l| l == "KeepAlive On"));
