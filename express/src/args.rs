@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::DaemonSettings;
+use crate::config::{DaemonSettings, ReadTimeouts};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -87,6 +87,7 @@ pub struct ServerArgs {
     pub socket_timeout: u32,
     pub server_backlog: u32,
     pub maximum_requests: u32,
+    pub read_timeouts: ReadTimeouts,
     pub daemon: DaemonSettings,
     /// Daemon-only options the user gave explicitly (for the "ignored in
     /// embedded mode" warning).
@@ -136,6 +137,7 @@ impl Default for ServerArgs {
             socket_timeout: 60,
             server_backlog: 500,
             maximum_requests: 0,
+            read_timeouts: ReadTimeouts::default(),
             daemon: DaemonSettings::default(),
             daemon_only_given: Vec::new(),
             setup_only: false,
@@ -184,6 +186,12 @@ enum Opt {
     LimitRequestBody,
     SocketTimeout,
     ServerBacklog,
+    HeaderTimeout,
+    HeaderMaxTimeout,
+    HeaderMinRate,
+    BodyTimeout,
+    BodyMaxTimeout,
+    BodyMinRate,
     MaximumRequests,
     IncludeFile,
     EnvvarsScript,
@@ -481,6 +489,54 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "NUMBER",
         Srv,
         "The listen queue depth of the HTTP socket. Defaults to 500.",
+    ),
+    one(
+        Opt::HeaderTimeout,
+        "--header-timeout",
+        "SECONDS",
+        Srv,
+        "Time allowed for receiving the request line and headers \
+         (RequestReadTimeout header=). Defaults to 15; 0 sets no limit.",
+    ),
+    one(
+        Opt::HeaderMaxTimeout,
+        "--header-max-timeout",
+        "SECONDS",
+        Srv,
+        "Upper bound for the header timeout as --header-min-rate extends \
+         it. Defaults to 30; 0 means no extension.",
+    ),
+    one(
+        Opt::HeaderMinRate,
+        "--header-min-rate",
+        "BYTES",
+        Srv,
+        "Each time this many header bytes arrive the header timeout grows \
+         by a second. Defaults to 500.",
+    ),
+    one(
+        Opt::BodyTimeout,
+        "--body-timeout",
+        "SECONDS",
+        Srv,
+        "Time allowed for receiving the request body (RequestReadTimeout \
+         body=). Defaults to 15; 0 sets no limit.",
+    ),
+    one(
+        Opt::BodyMaxTimeout,
+        "--body-max-timeout",
+        "SECONDS",
+        Srv,
+        "Upper bound for the body timeout as --body-min-rate extends it. \
+         Defaults to 0, no upper bound.",
+    ),
+    one(
+        Opt::BodyMinRate,
+        "--body-min-rate",
+        "BYTES",
+        Srv,
+        "Each time this many body bytes arrive the body timeout grows by a \
+         second. Defaults to 500.",
     ),
     one(
         Opt::MaximumRequests,
@@ -960,6 +1016,37 @@ fn buffer_size(cmd: &'static str, name: &str, value: &str, min: u32) -> Result<u
     Ok(n)
 }
 
+/// mod_reqtimeout refuses a range whose maximum is not above its timeout,
+/// and a range without a MinRate (which is what extends the timeout).
+/// 4.9.4 writes such values and Apache then fails to start; we say which
+/// options clash instead.
+fn check_read_timeouts(cmd: &'static str, t: &ReadTimeouts) -> Result<()> {
+    for (part, timeout, max, rate) in [
+        ("header", t.header, t.header_max, t.header_min_rate),
+        ("body", t.body, t.body_max, t.body_min_rate),
+    ] {
+        if timeout == 0 || max == 0 {
+            continue;
+        }
+        if max <= timeout {
+            return Err(Error::usage(
+                Some(cmd),
+                format!(
+                    "--{part}-max-timeout ({max}) must be greater than --{part}-timeout \
+                     ({timeout}), or 0"
+                ),
+            ));
+        }
+        if rate == 0 {
+            return Err(Error::usage(
+                Some(cmd),
+                format!("--{part}-max-timeout needs a --{part}-min-rate above 0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn build_server_args(
     cmd: &'static str,
     given: Given,
@@ -1055,6 +1142,12 @@ fn build_server_args(
             Opt::SocketTimeout => s.socket_timeout = num(1)?,
             Opt::ServerBacklog => s.server_backlog = num(1)?,
             Opt::MaximumRequests => s.maximum_requests = num(0)?,
+            Opt::HeaderTimeout => s.read_timeouts.header = num(0)?,
+            Opt::HeaderMaxTimeout => s.read_timeouts.header_max = num(0)?,
+            Opt::HeaderMinRate => s.read_timeouts.header_min_rate = num(0)?,
+            Opt::BodyTimeout => s.read_timeouts.body = num(0)?,
+            Opt::BodyMaxTimeout => s.read_timeouts.body_max = num(0)?,
+            Opt::BodyMinRate => s.read_timeouts.body_min_rate = num(0)?,
             Opt::LogLevel => {
                 let level = v.to_ascii_lowercase();
                 if !LOG_LEVELS.contains(&level.as_str()) {
@@ -1130,6 +1223,7 @@ fn build_server_args(
     if let Some(entry) = &s.entry_point {
         s.script = Some(entry.clone());
     }
+    check_read_timeouts(cmd, &s.read_timeouts)?;
     if embedded {
         if s.mode == ModeChoice::Daemon {
             return Err(Error::usage(
@@ -1351,6 +1445,52 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn request_read_timeouts() {
+        let s = server(&[
+            "start-server",
+            "--header-timeout",
+            "20",
+            "--header-max-timeout",
+            "40",
+            "--header-min-rate",
+            "100",
+            "--body-timeout",
+            "0",
+            "--body-max-timeout",
+            "99",
+            "--body-min-rate",
+            "0",
+        ]);
+        assert_eq!(
+            s.read_timeouts,
+            ReadTimeouts {
+                header: 20,
+                header_max: 40,
+                header_min_rate: 100,
+                body: 0,
+                body_max: 99,
+                body_min_rate: 0,
+            }
+        );
+        assert_eq!(
+            server(&["start-server"]).read_timeouts,
+            ReadTimeouts::default()
+        );
+        assert!(
+            usage_message(&["start-server", "--header-max-timeout", "15"])
+                .contains("--header-max-timeout (15) must be greater than --header-timeout (15)")
+        );
+        assert!(usage_message(&[
+            "start-server",
+            "--body-max-timeout",
+            "30",
+            "--body-min-rate",
+            "0"
+        ])
+        .contains("--body-max-timeout needs a --body-min-rate above 0"));
     }
 
     #[test]

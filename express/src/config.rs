@@ -80,6 +80,69 @@ impl Default for DaemonSettings {
     }
 }
 
+/// mod_reqtimeout's limits on reading a request (`--header-timeout` ..
+/// `--body-min-rate`), with mod_wsgi-express 4.9.4's defaults. 0 leaves a
+/// part out, as 4.9.4 does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTimeouts {
+    pub header: u32,
+    pub header_max: u32,
+    pub header_min_rate: u32,
+    pub body: u32,
+    pub body_max: u32,
+    pub body_min_rate: u32,
+}
+
+impl Default for ReadTimeouts {
+    fn default() -> Self {
+        ReadTimeouts {
+            header: 15,
+            header_max: 30,
+            header_min_rate: 500,
+            body: 15,
+            body_max: 0,
+            body_min_rate: 500,
+        }
+    }
+}
+
+impl ReadTimeouts {
+    /// The `RequestReadTimeout` arguments, composed as 4.9.4 composes them:
+    /// `header=T[-MAX][,MinRate=R] body=T[-MAX][,MinRate=R]`, a part only
+    /// when its timeout is above 0. With both at 0, 4.9.4 writes the
+    /// directive with no arguments, which Apache rejects; we write
+    /// `header=0 body=0` (no limits), what the user asked for.
+    pub fn directive_value(&self) -> String {
+        let part = |name: &str, timeout: u32, max: u32, rate: u32| {
+            let mut p = format!("{name}={timeout}");
+            if max > 0 {
+                p.push_str(&format!("-{max}"));
+            }
+            if rate > 0 {
+                p.push_str(&format!(",MinRate={rate}"));
+            }
+            p
+        };
+        let mut parts = Vec::new();
+        if self.header > 0 {
+            parts.push(part(
+                "header",
+                self.header,
+                self.header_max,
+                self.header_min_rate,
+            ));
+        }
+        if self.body > 0 {
+            parts.push(part("body", self.body, self.body_max, self.body_min_rate));
+        }
+        if parts.is_empty() {
+            "header=0 body=0".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
 /// A `--url-alias` target, classified the way mod_wsgi-express does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasTarget {
@@ -151,6 +214,7 @@ pub struct ServerConfig {
     pub socket_timeout: u32,
     pub server_backlog: u32,
     pub maximum_requests: u32,
+    pub read_timeouts: ReadTimeouts,
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
@@ -485,10 +549,10 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         load_module(out, c, "authz_host_module", "mod_authz_host.so");
     }
     let _ = writeln!(out, "\nTypesConfig {}", qp(&c.mime_types));
-    out.push_str(
-        "<IfModule reqtimeout_module>\n\
-         RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500\n\
-         </IfModule>\n",
+    let _ = writeln!(
+        out,
+        "<IfModule reqtimeout_module>\nRequestReadTimeout {}\n</IfModule>",
+        c.read_timeouts.directive_value()
     );
 }
 
@@ -796,6 +860,7 @@ pub(crate) mod tests {
             socket_timeout: 60,
             server_backlog: 500,
             maximum_requests: 0,
+            read_timeouts: ReadTimeouts::default(),
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
@@ -1081,6 +1146,26 @@ pub(crate) mod tests {
         c.multiprocess = true;
         c.processes = 2;
         assert!(has_line(&render_httpd_conf(&c), "    processes=2 \\"));
+    }
+
+    #[test]
+    fn request_read_timeouts_compose_as_4_9_4() {
+        let mut c = sample();
+        assert!(has_line(
+            &render_httpd_conf(&c),
+            "RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500"
+        ));
+        c.read_timeouts.header_max = 0;
+        c.read_timeouts.body_max = 60;
+        c.read_timeouts.body_min_rate = 0;
+        assert_eq!(
+            c.read_timeouts.directive_value(),
+            "header=15,MinRate=500 body=15-60"
+        );
+        c.read_timeouts.header = 0;
+        assert_eq!(c.read_timeouts.directive_value(), "body=15-60");
+        c.read_timeouts.body = 0;
+        assert_eq!(c.read_timeouts.directive_value(), "header=0 body=0");
     }
 
     #[test]

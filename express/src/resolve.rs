@@ -414,6 +414,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         socket_timeout: args.socket_timeout,
         server_backlog: args.server_backlog,
         maximum_requests: args.maximum_requests,
+        read_timeouts: args.read_timeouts,
         daemon: args.daemon.clone(),
         locale,
         httpd,

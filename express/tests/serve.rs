@@ -705,3 +705,46 @@ fn daemon_tuning_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by daemon_tuning_with_mod_wsgi"),
     }
 }
+
+/// `--header-timeout` reaches mod_reqtimeout: a client that sends half a
+/// request and stalls gets 408 after about that long, not after the
+/// default 15 s. (Apache's behaviour, so Debian's mod_wsgi suffices.)
+#[test]
+fn header_timeout_limits_a_stalled_request() {
+    use std::io::{Read, Write};
+    let s = Scratch::new("reqtimeout");
+    s.write("hello.wsgi", HELLO_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--header-timeout",
+            "1",
+            "--header-max-timeout",
+            "0",
+            "--header-min-rate",
+            "0",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let conf = fs::read_to_string(server.conf()).unwrap();
+    assert!(conf
+        .lines()
+        .any(|l| l == "RequestReadTimeout header=1 body=15,MinRate=500"));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let waited = started.elapsed();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+    assert!(waited < Duration::from_secs(5), "408 after {waited:?}");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
