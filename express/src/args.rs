@@ -100,6 +100,8 @@ pub struct ServerArgs {
     pub server_status: bool,
     pub server_metrics: bool,
     pub python_eggs: Option<PathBuf>,
+    /// `--locale`, else `--lang` (4.9.4 keeps `--lang` as a hidden alias).
+    pub locale: Option<String>,
 }
 
 impl Default for ServerArgs {
@@ -148,6 +150,7 @@ impl Default for ServerArgs {
             server_status: false,
             server_metrics: false,
             python_eggs: None,
+            locale: None,
         }
     }
 }
@@ -197,6 +200,8 @@ enum Opt {
     EnvvarsScript,
     ServerStatus,
     ServerMetrics,
+    Locale,
+    Lang,
     // Logging
     LogLevel,
     LogToTerminal,
@@ -580,6 +585,23 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Let the application read Apache's scoreboard through \
          mod_wsgi.server_metrics() (WSGIServerMetrics On, server-metrics=On \
          in daemon mode). Off by default.",
+    ),
+    one(
+        Opt::Locale,
+        "--locale",
+        "NAME",
+        Srv,
+        "The locale (LANG and LC_ALL) of Apache and the application; \
+         lang= and locale= of the daemon processes. Defaults to the \
+         current one (LC_ALL, LC_CTYPE, LANG); C or POSIX becomes C.UTF-8.",
+    ),
+    one(
+        Opt::Lang,
+        "--lang",
+        "NAME",
+        Srv,
+        "The same as --locale, which wins when both are given (kept from \
+         mod_wsgi-express, where it is hidden).",
     ),
     one(
         Opt::LogLevel,
@@ -1062,6 +1084,7 @@ fn build_server_args(
         ));
     }
     let mut embedded = false;
+    let mut lang = None;
     for (opt, name, values) in given {
         let v = values.first().cloned().unwrap_or_default();
         let num = |min: u32| number::<u32>(cmd, name, &v, min);
@@ -1084,6 +1107,16 @@ fn build_server_args(
             Opt::IncludeFile => s.include_files.push(PathBuf::from(v)),
             Opt::EnvvarsScript => s.envvars_script = Some(PathBuf::from(v)),
             Opt::ServerStatus => s.server_status = true,
+            Opt::Locale | Opt::Lang => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '"') {
+                    return Err(Error::usage(Some(cmd), format!("invalid {name} '{v}'")));
+                }
+                if opt == Opt::Locale {
+                    s.locale = Some(v);
+                } else {
+                    lang = Some(v);
+                }
+            }
             Opt::ServerMetrics => s.server_metrics = true,
             Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
             Opt::StartupLog => s.startup_log = true,
@@ -1224,6 +1257,9 @@ fn build_server_args(
         s.script = Some(entry.clone());
     }
     check_read_timeouts(cmd, &s.read_timeouts)?;
+    if s.locale.is_none() {
+        s.locale = lang;
+    }
     if embedded {
         if s.mode == ModeChoice::Daemon {
             return Err(Error::usage(
@@ -1445,6 +1481,17 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn locale_and_lang() {
+        assert_eq!(server(&["start-server"]).locale, None);
+        let s = server(&["start-server", "--lang", "de_DE.UTF-8"]);
+        assert_eq!(s.locale.as_deref(), Some("de_DE.UTF-8"));
+        // --locale wins, in either order (4.9.4: locale, else lang).
+        let s = server(&["start-server", "--locale", "C.utf8", "--lang", "x"]);
+        assert_eq!(s.locale.as_deref(), Some("C.utf8"));
+        assert!(usage_message(&["start-server", "--locale", "a b"]).contains("invalid --locale"));
     }
 
     #[test]

@@ -93,18 +93,27 @@ pub fn normalize_mount_point(value: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// LANG/LC_ALL for Apache and the application: the user's locale, or
-/// C.UTF-8 instead of C/POSIX (glibc always has it), the way
-/// mod_wsgi-express upgrades C to a UTF-8 locale.
-pub fn choose_locale(lc_all: Option<&str>, lc_ctype: Option<&str>, lang: Option<&str>) -> String {
-    let current = [lc_all, lc_ctype, lang]
+/// LANG/LC_ALL for Apache and the application: `--locale` (or `--lang`),
+/// else the user's locale, with C.UTF-8 instead of C/POSIX in any case
+/// (glibc always has it), the way mod_wsgi-express upgrades C to a UTF-8
+/// locale, an explicit `--locale C` included. (4.9.4 tries en_US.UTF-8
+/// first; we skip it because it is often not generated, and C.UTF-8 gives
+/// the same UTF-8 encoding everywhere.)
+pub fn choose_locale(
+    given: Option<&str>,
+    lc_all: Option<&str>,
+    lc_ctype: Option<&str>,
+    lang: Option<&str>,
+) -> String {
+    let current = [given, lc_all, lc_ctype, lang]
         .into_iter()
         .flatten()
         .find(|v| !v.is_empty())
         .unwrap_or("C");
-    match current {
-        "C" | "POSIX" => "C.UTF-8".into(),
-        other => other.into(),
+    if current.eq_ignore_ascii_case("C") || current.eq_ignore_ascii_case("POSIX") {
+        "C.UTF-8".into()
+    } else {
+        current.into()
     }
 }
 
@@ -369,6 +378,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     };
 
     let locale = choose_locale(
+        args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
         env_text("LC_CTYPE").as_deref(),
         env_text("LANG").as_deref(),
@@ -462,20 +472,26 @@ mod tests {
 
     #[test]
     fn locale_choice() {
-        assert_eq!(choose_locale(None, None, None), "C.UTF-8");
-        assert_eq!(choose_locale(None, None, Some("C")), "C.UTF-8");
+        assert_eq!(choose_locale(None, None, None, None), "C.UTF-8");
+        assert_eq!(choose_locale(None, None, None, Some("C")), "C.UTF-8");
         assert_eq!(
-            choose_locale(Some("POSIX"), None, Some("de_DE.UTF-8")),
+            choose_locale(None, Some("POSIX"), None, Some("de_DE.UTF-8")),
             "C.UTF-8"
         );
         assert_eq!(
-            choose_locale(None, None, Some("en_GB.UTF-8")),
+            choose_locale(None, None, None, Some("en_GB.UTF-8")),
             "en_GB.UTF-8"
         );
         assert_eq!(
-            choose_locale(Some(""), Some("fr_FR.UTF-8"), Some("C")),
+            choose_locale(None, Some(""), Some("fr_FR.UTF-8"), Some("C")),
             "fr_FR.UTF-8"
         );
+        // --locale wins over the environment, and c/posix are upgraded too.
+        assert_eq!(
+            choose_locale(Some("C.utf8"), Some("fr_FR.UTF-8"), None, None),
+            "C.utf8"
+        );
+        assert_eq!(choose_locale(Some("posix"), None, None, None), "C.UTF-8");
     }
 
     #[test]

@@ -642,7 +642,9 @@ def application(environ, start_response):
                                   ('X-Big', 'x' * size)])
         return [b'big header']
     cache = os.environ.get('PYTHON_EGG_CACHE', '')
-    body = 'eggs=%s\\nwritable=%s\\n' % (cache, os.access(cache, os.W_OK))
+    body = 'eggs=%s\\nwritable=%s\\nlang=%s\\nlc_all=%s\\n' % (
+        cache, os.access(cache, os.W_OK), os.environ.get('LANG'),
+        os.environ.get('LC_ALL'))
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [body.encode()]
 ";
@@ -650,8 +652,9 @@ def application(environ, start_response):
 /// The daemon options 4.9.4 writes into `WSGIDaemonProcess` and we had
 /// not: `--python-eggs` reaches the daemons as a writable
 /// `PYTHON_EGG_CACHE` (the tests run as root, so the daemons run as
-/// www-data), and `--header-buffer-size` limits response headers (a
-/// header over it fails the request; the default, 32768, would pass it).
+/// www-data), `--header-buffer-size` limits response headers (a header
+/// over it fails the request; the default, 32768, would pass it), and
+/// `--locale` is the daemons' LANG and LC_ALL.
 fn daemon_tuning_with(module: &str) {
     let s = Scratch::new("tuning");
     s.write("tuning.wsgi", TUNING_APP);
@@ -671,6 +674,8 @@ fn daemon_tuning_with(module: &str) {
             "65536",
             "--response-socket-timeout",
             "5",
+            "--locale",
+            "C.utf8",
             "--module-path",
             module,
         ],
@@ -680,6 +685,10 @@ fn daemon_tuning_with(module: &str) {
     assert_eq!(r.status, 200, "{}", server.diagnostics());
     assert_eq!(r.field("eggs"), s.join("eggs").display().to_string());
     assert_eq!(r.field("writable"), "True");
+    assert_eq!(r.field("lang"), "C.utf8");
+    assert_eq!(r.field("lc_all"), "C.utf8");
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(stdout.contains("Locale Setting     : C.utf8\n"), "{stdout}");
     let r = server.get("/header?4000");
     assert_eq!(
         (r.status, r.body.as_str()),
