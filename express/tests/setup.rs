@@ -238,9 +238,26 @@ fn apache_accepts_the_daemon_config() {
         ],
     );
     // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
-    assert!(text(&out.stdout).contains("Operating Mode     : daemon\n"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Operating Mode     : daemon\n"));
     configtest(&root);
     let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    // 4.9.4's daemon summary lines; the capacity is what the MPM is sized to.
+    let workers = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("MaxRequestWorkers "))
+        .unwrap();
+    for line in [
+        "Request Capacity   : 10 (2 processes * 5 threads)\n".to_string(),
+        "Request Timeout    : 30 (seconds)\n".to_string(),
+        "Startup Timeout    : 15 (seconds)\n".to_string(),
+        "Queue Backlog      : 100 (connections)\n".to_string(),
+        "Queue Timeout      : 45 (seconds)\n".to_string(),
+        format!("Server Capacity    : {workers} (event/worker)\n"),
+        "Server Backlog     : 500 (connections)\n".to_string(),
+    ] {
+        assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+    }
     assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
     assert!(conf.contains("    processes=2 \\"));
     assert!(conf.contains("    request-timeout=30 \\"));
