@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, ReadTimeouts};
+use crate::config::{DaemonSettings, Fraction, ReadTimeouts};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -212,6 +212,9 @@ enum Opt {
     EmbeddedMode,
     DaemonMode,
     MaxClients,
+    InitialWorkers,
+    MinimumSpareWorkers,
+    MaximumSpareWorkers,
     RequestTimeout,
     QueueTimeout,
     ConnectTimeout,
@@ -667,6 +670,30 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          10 + max(10, 1.5 x processes x threads).",
     ),
     one(
+        Opt::InitialWorkers,
+        "--initial-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's child processes started at once. \
+         Defaults to 0.2.",
+    ),
+    one(
+        Opt::MinimumSpareWorkers,
+        "--minimum-spare-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's capacity kept idle and ready. \
+         Defaults to --initial-workers.",
+    ),
+    one(
+        Opt::MaximumSpareWorkers,
+        "--maximum-spare-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's capacity allowed to sit idle before \
+         children are stopped. Defaults to 0.6.",
+    ),
+    one(
         Opt::RequestTimeout,
         "--request-timeout",
         "SECONDS",
@@ -1024,6 +1051,18 @@ where
     }
 }
 
+/// A share of the front end's capacity, 0 to 1, as mod_wsgi-express's
+/// `check_percentage` demands.
+fn fraction(cmd: &'static str, name: &str, value: &str) -> Result<Fraction> {
+    match value.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(Fraction(f)),
+        _ => Err(Error::usage(
+            Some(cmd),
+            format!("option '{name}' expects a number from 0 to 1, got '{value}'"),
+        )),
+    }
+}
+
 /// A daemon buffer size: 0 (the module's default) or at least `min`, the
 /// limits mod_wsgi's `WSGIDaemonProcess` enforces. Checked here so the
 /// mistake is a usage error, not an Apache that fails to start.
@@ -1214,6 +1253,18 @@ fn build_server_args(
                 let slot = match daemon_only {
                     Opt::MaxClients => {
                         d.max_clients = Some(num(1)?);
+                        None
+                    }
+                    Opt::InitialWorkers => {
+                        d.initial_workers = Some(fraction(cmd, name, &v)?);
+                        None
+                    }
+                    Opt::MinimumSpareWorkers => {
+                        d.minimum_spare_workers = Some(fraction(cmd, name, &v)?);
+                        None
+                    }
+                    Opt::MaximumSpareWorkers => {
+                        d.maximum_spare_workers = Some(fraction(cmd, name, &v)?);
                         None
                     }
                     Opt::RequestTimeout => Some(&mut d.request_timeout),
@@ -1481,6 +1532,26 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn worker_fractions() {
+        let s = server(&[
+            "start-server",
+            "--initial-workers",
+            "0.5",
+            "--minimum-spare-workers=0",
+            "--maximum-spare-workers",
+            "1",
+        ]);
+        assert_eq!(s.daemon.initial_workers, Some(Fraction(0.5)));
+        assert_eq!(s.daemon.minimum_spare_workers, Some(Fraction(0.0)));
+        assert_eq!(s.daemon.maximum_spare_workers, Some(Fraction(1.0)));
+        assert!(s.daemon_only_given.contains(&"--initial-workers"));
+        for bad in ["1.5", "-0.1", "half", "NaN"] {
+            let msg = usage_message(&["start-server", "--initial-workers", bad]);
+            assert!(msg.contains("a number from 0 to 1"), "{msg}");
+        }
     }
 
     #[test]

@@ -28,6 +28,22 @@ impl Mode {
     }
 }
 
+/// A fraction of `--max-clients` in 0..=1 (`--initial-workers` and the
+/// spare-worker options), kept as the float mod_wsgi-express multiplies
+/// with so the truncated results match it exactly. Never NaN (checked when
+/// parsed), hence `Eq`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl Eq for Fraction {}
+
+impl Fraction {
+    /// Python's `int(fraction * n)`.
+    fn of(self, n: u32) -> u32 {
+        (self.0 * f64::from(n)) as u32
+    }
+}
+
 /// `WSGIDaemonProcess` tuning, with mod_wsgi-express 4.6 defaults. Used only
 /// in daemon mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +69,12 @@ pub struct DaemonSettings {
     pub response_socket_timeout: u32,
     /// `--max-clients`: sizes Apache's proxying front end.
     pub max_clients: Option<u32>,
+    /// `--initial-workers`, `--minimum-spare-workers`,
+    /// `--maximum-spare-workers`: the front end's `StartServers`,
+    /// `MinSpareThreads`, `MaxSpareThreads` as fractions of its children.
+    pub initial_workers: Option<Fraction>,
+    pub minimum_spare_workers: Option<Fraction>,
+    pub maximum_spare_workers: Option<Fraction>,
 }
 
 impl Default for DaemonSettings {
@@ -76,6 +98,9 @@ impl Default for DaemonSettings {
             response_buffer_size: 0,
             response_socket_timeout: 0,
             max_clients: None,
+            initial_workers: None,
+            minimum_spare_workers: None,
+            maximum_spare_workers: None,
         }
     }
 }
@@ -377,9 +402,12 @@ fn qp(path: &Path) -> String {
     quote(&path.display().to_string())
 }
 
-/// Front-end sizing for daemon mode, mod_wsgi-express 4.6's worker/event
+/// Front-end sizing for daemon mode, mod_wsgi-express 4.9.4's worker/event
 /// formula (`--max-clients` default 10 + max(10, 1.5 x processes x threads),
-/// split into children of at most 20 threads).
+/// split into children of at most 20 threads; of those children, 20%
+/// started (`--initial-workers` 0.2), as many kept spare
+/// (`--minimum-spare-workers`, default: the initial fraction) and at most
+/// 60% spare (`--maximum-spare-workers` 0.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerSizing {
     pub server_limit: u32,
@@ -390,13 +418,9 @@ pub struct WorkerSizing {
     pub max_spare_threads: u32,
 }
 
-pub fn daemon_front_end_sizing(
-    processes: u32,
-    threads: u32,
-    max_clients: Option<u32>,
-) -> WorkerSizing {
+pub fn daemon_front_end_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> WorkerSizing {
     let capacity = processes.saturating_mul(threads);
-    let max_clients = match max_clients {
+    let max_clients = match d.max_clients {
         Some(m) => m.max(capacity),
         None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
     };
@@ -406,10 +430,12 @@ pub fn daemon_front_end_sizing(
         10
     };
     let server_limit = max_clients.div_ceil(threads_per_child);
-    // The Python code uses int(0.2 * n) and int(0.6 * n): truncation.
-    let start_servers = (server_limit / 5).max(1);
-    let min_spare_threads = threads_per_child.max(server_limit / 5 * threads_per_child);
-    let max_spare_threads = threads_per_child.max(server_limit * 3 / 5 * threads_per_child);
+    let initial = d.initial_workers.unwrap_or(Fraction(0.2));
+    let min_spare = d.minimum_spare_workers.unwrap_or(initial);
+    let max_spare = d.maximum_spare_workers.unwrap_or(Fraction(0.6));
+    let start_servers = initial.of(server_limit).max(1);
+    let min_spare_threads = threads_per_child.max(min_spare.of(server_limit) * threads_per_child);
+    let max_spare_threads = threads_per_child.max(max_spare.of(server_limit) * threads_per_child);
     WorkerSizing {
         server_limit,
         start_servers,
@@ -451,7 +477,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Embedded => mpm_section(&mut out, &embedded_sizing(c.processes, c.threads), c, false),
         Mode::Daemon => mpm_section(
             &mut out,
-            &daemon_front_end_sizing(c.processes, c.threads, c.daemon.max_clients),
+            &daemon_front_end_sizing(c.processes, c.threads, &c.daemon),
             c,
             true,
         ),
@@ -1221,7 +1247,7 @@ pub(crate) mod tests {
     fn daemon_front_end_matches_mod_wsgi_express() {
         // Defaults: 1 process x 5 threads -> 20 clients in 2 children of 10.
         assert_eq!(
-            daemon_front_end_sizing(1, 5, None),
+            daemon_front_end_sizing(1, 5, &DaemonSettings::default()),
             WorkerSizing {
                 server_limit: 2,
                 start_servers: 1,
@@ -1232,7 +1258,7 @@ pub(crate) mod tests {
             }
         );
         // 4 x 10 = 40 -> 10 + 60 = 70 clients; 70 / (3 + 1) = 17 per child, 5 children.
-        let s = daemon_front_end_sizing(4, 10, None);
+        let s = daemon_front_end_sizing(4, 10, &DaemonSettings::default());
         assert_eq!(
             (s.threads_per_child, s.server_limit, s.max_request_workers),
             (17, 5, 85)
@@ -1242,10 +1268,31 @@ pub(crate) mod tests {
             (1, 17, 51)
         );
         // --max-clients never goes below the daemon capacity.
+        let mut d = DaemonSettings {
+            max_clients: Some(5),
+            ..DaemonSettings::default()
+        };
+        assert_eq!(daemon_front_end_sizing(2, 10, &d).max_request_workers, 20);
+
+        // The worker fractions, as 4.9.4 computes them: 200 clients are 12
+        // children of 18 threads; int(0.5 * 12) = 6 started, the minimum
+        // spare follows the initial fraction, int(0.9 * 12) = 10 at most.
+        d.max_clients = Some(200);
+        d.initial_workers = Some(Fraction(0.5));
+        d.maximum_spare_workers = Some(Fraction(0.9));
+        let s = daemon_front_end_sizing(1, 5, &d);
+        assert_eq!((s.server_limit, s.threads_per_child), (12, 18));
         assert_eq!(
-            daemon_front_end_sizing(2, 10, Some(5)).max_request_workers,
-            20
+            (s.start_servers, s.min_spare_threads, s.max_spare_threads),
+            (6, 6 * 18, 10 * 18)
         );
+        // Zero still starts one child and keeps one child's threads spare.
+        d.initial_workers = Some(Fraction(0.0));
+        d.minimum_spare_workers = Some(Fraction(0.0));
+        let s = daemon_front_end_sizing(1, 5, &d);
+        assert_eq!((s.start_servers, s.min_spare_threads), (1, 18));
+        d.minimum_spare_workers = Some(Fraction(1.0));
+        assert_eq!(daemon_front_end_sizing(1, 5, &d).min_spare_threads, 12 * 18);
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> 
             format!("{} (connections)", d.listen_backlog),
         ));
         lines.push(("Queue Timeout", format!("{} (seconds)", d.queue_timeout)));
-        let front = config::daemon_front_end_sizing(c.processes, c.threads, d.max_clients);
+        let front = config::daemon_front_end_sizing(c.processes, c.threads, d);
         lines.push((
             "Server Capacity",
             format!("{} (event/worker)", front.max_request_workers),

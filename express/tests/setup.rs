@@ -235,6 +235,12 @@ fn apache_accepts_the_daemon_config() {
             "10",
             "--python-eggs",
             "eggs",
+            "--max-clients",
+            "200",
+            "--initial-workers",
+            "0.5",
+            "--maximum-spare-workers",
+            "0.9",
         ],
     );
     // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
@@ -273,6 +279,16 @@ fn apache_accepts_the_daemon_config() {
     let eggs = s.join("eggs");
     assert!(conf.contains(&format!("    python-eggs=\"{}\" \\", eggs.display())));
     assert!(eggs.is_dir(), "--python-eggs is made");
+    // 200 clients: 12 children of 18 threads; 4.9.4's fractions of them.
+    for line in [
+        "ServerLimit 12",
+        "ThreadsPerChild 18",
+        "StartServers 6",
+        "MinSpareThreads 108",
+        "MaxSpareThreads 180",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "missing {line:?}");
+    }
     assert!(conf.contains("WSGIRestrictEmbedded On"));
     // mod_wsgi-express 4.8+ defaults --keep-alive-timeout to 2.
     assert!(conf.lines().any(|l| l == "KeepAlive On"));
