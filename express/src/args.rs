@@ -80,6 +80,11 @@ pub struct ServerArgs {
     pub log_level: String,
     pub log_to_terminal: bool,
     pub access_log: bool,
+    pub access_log_format: Option<String>,
+    pub error_log_format: Option<String>,
+    pub error_log_name: String,
+    pub access_log_name: String,
+    pub startup_log_name: String,
     pub reload_on_changes: bool,
     pub map_head_to_get: String,
     pub keep_alive_timeout: u32,
@@ -132,6 +137,11 @@ impl Default for ServerArgs {
             log_level: "warn".into(),
             log_to_terminal: false,
             access_log: false,
+            access_log_format: None,
+            error_log_format: None,
+            error_log_name: "error_log".into(),
+            access_log_name: "access_log".into(),
+            startup_log_name: "startup_log".into(),
             reload_on_changes: false,
             map_head_to_get: "Auto".into(),
             keep_alive_timeout: 2,
@@ -208,6 +218,11 @@ enum Opt {
     AccessLog,
     LogDirectory,
     StartupLog,
+    AccessLogFormat,
+    ErrorLogFormat,
+    ErrorLogName,
+    AccessLogName,
+    StartupLogName,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -643,6 +658,45 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Send Apache's messages from before its error log is open to \
          startup_log in the log directory (stderr with --log-to-terminal) \
          instead of the terminal (httpd -E). Off by default.",
+    ),
+    one(
+        Opt::AccessLogFormat,
+        "--access-log-format",
+        "FORMAT",
+        Log,
+        "The access log's format: 'common' (the default), 'combined', or a \
+         LogFormat string such as '%h %>s %D'.",
+    ),
+    one(
+        Opt::ErrorLogFormat,
+        "--error-log-format",
+        "FORMAT",
+        Log,
+        "The error log's format (ErrorLogFormat). Defaults to Apache's.",
+    ),
+    one(
+        Opt::ErrorLogName,
+        "--error-log-name",
+        "FILE-NAME",
+        Log,
+        "The error log's file name in the log directory. Defaults to \
+         'error_log'.",
+    ),
+    one(
+        Opt::AccessLogName,
+        "--access-log-name",
+        "FILE-NAME",
+        Log,
+        "The access log's file name in the log directory. Defaults to \
+         'access_log'.",
+    ),
+    one(
+        Opt::StartupLogName,
+        "--startup-log-name",
+        "FILE-NAME",
+        Log,
+        "The startup log's file name in the log directory. Defaults to \
+         'startup_log'.",
     ),
     flag(
         Opt::EmbeddedMode,
@@ -1159,6 +1213,32 @@ fn build_server_args(
             Opt::ServerMetrics => s.server_metrics = true,
             Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
             Opt::StartupLog => s.startup_log = true,
+            Opt::AccessLogFormat | Opt::ErrorLogFormat => {
+                if v.is_empty() {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("option '{name}' needs a format"),
+                    ));
+                }
+                if opt == Opt::AccessLogFormat {
+                    s.access_log_format = Some(v);
+                } else {
+                    s.error_log_format = Some(v);
+                }
+            }
+            Opt::ErrorLogName | Opt::AccessLogName | Opt::StartupLogName => {
+                if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("option '{name}' expects a file name, got '{v}'"),
+                    ));
+                }
+                match opt {
+                    Opt::ErrorLogName => s.error_log_name = v,
+                    Opt::AccessLogName => s.access_log_name = v,
+                    _ => s.startup_log_name = v,
+                }
+            }
             Opt::CallableObject => {
                 if v.is_empty() {
                     return Err(Error::usage(
@@ -1532,6 +1612,47 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn log_formats_and_names() {
+        let s = server(&[
+            "start-server",
+            "--access-log-format",
+            "%h %>s",
+            "--error-log-format",
+            "[%l] %M",
+            "--error-log-name",
+            "err.log",
+            "--access-log-name",
+            "acc.log",
+            "--startup-log-name",
+            "st.log",
+        ]);
+        assert_eq!(s.access_log_format.as_deref(), Some("%h %>s"));
+        assert_eq!(s.error_log_format.as_deref(), Some("[%l] %M"));
+        assert_eq!(
+            (
+                s.error_log_name.as_str(),
+                s.access_log_name.as_str(),
+                s.startup_log_name.as_str()
+            ),
+            ("err.log", "acc.log", "st.log")
+        );
+        let d = server(&["start-server"]);
+        assert_eq!(
+            (
+                d.error_log_name.as_str(),
+                d.access_log_name.as_str(),
+                d.startup_log_name.as_str()
+            ),
+            ("error_log", "access_log", "startup_log")
+        );
+        assert!(
+            usage_message(&["start-server", "--error-log-name", "logs/e"])
+                .contains("expects a file name")
+        );
+        assert!(usage_message(&["start-server", "--access-log-format="]).contains("needs a format"));
     }
 
     #[test]

@@ -214,6 +214,14 @@ pub struct ServerConfig {
     pub log_level: String,
     pub log_to_terminal: bool,
     pub access_log: bool,
+    /// `--access-log-format`: `common`, `combined` or a format string.
+    pub access_log_format: Option<String>,
+    /// `--error-log-format`: `ErrorLogFormat`.
+    pub error_log_format: Option<String>,
+    /// File names in the log directory (`--error-log-name` and friends).
+    pub error_log_name: String,
+    pub access_log_name: String,
+    pub startup_log_name: String,
     pub url_aliases: Vec<UrlAlias>,
     /// `--application-type module`: the module imported by the generated
     /// `script`.
@@ -277,7 +285,10 @@ impl ServerConfig {
         if self.log_to_terminal {
             "/dev/stderr".into()
         } else {
-            self.log_directory.join("error_log").display().to_string()
+            self.log_directory
+                .join(&self.error_log_name)
+                .display()
+                .to_string()
         }
     }
 
@@ -286,7 +297,12 @@ impl ServerConfig {
         match (self.access_log, self.log_to_terminal) {
             (false, _) => None,
             (true, true) => Some("/dev/stdout".into()),
-            (true, false) => Some(self.log_directory.join("access_log").display().to_string()),
+            (true, false) => Some(
+                self.log_directory
+                    .join(&self.access_log_name)
+                    .display()
+                    .to_string(),
+            ),
         }
     }
 
@@ -296,7 +312,12 @@ impl ServerConfig {
         match (self.startup_log, self.log_to_terminal) {
             (false, _) => None,
             (true, true) => Some("/dev/stderr".into()),
-            (true, false) => Some(self.log_directory.join("startup_log").display().to_string()),
+            (true, false) => Some(
+                self.log_directory
+                    .join(&self.startup_log_name)
+                    .display()
+                    .to_string(),
+            ),
         }
     }
 
@@ -614,12 +635,29 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
     }
 }
 
+/// The error log, and the access log with mod_wsgi-express 4.9.4's
+/// formats: `common` (the default) and `combined` by nickname, anything
+/// else as a `custom` format.
 fn logging_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "\nErrorLog {}", quote(&c.error_log()));
     let _ = writeln!(out, "LogLevel {}", c.log_level);
+    if let Some(format) = &c.error_log_format {
+        let _ = writeln!(out, "ErrorLogFormat {}", quote(format));
+    }
     if let Some(access) = c.access_log_file() {
-        out.push_str("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\n");
-        let _ = writeln!(out, "CustomLog {} common", quote(&access));
+        out.push_str(
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\n\
+             LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" combined\n",
+        );
+        let nickname = match c.access_log_format.as_deref() {
+            None => "common",
+            Some(name @ ("common" | "combined")) => name,
+            Some(format) => {
+                let _ = writeln!(out, "LogFormat {} custom", quote(format));
+                "custom"
+            }
+        };
+        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&access));
     }
 }
 
@@ -870,6 +908,11 @@ pub(crate) mod tests {
             log_level: "warn".into(),
             log_to_terminal: false,
             access_log: false,
+            access_log_format: None,
+            error_log_format: None,
+            error_log_name: "error_log".into(),
+            access_log_name: "access_log".into(),
+            startup_log_name: "startup_log".into(),
             url_aliases: Vec::new(),
             application_module: None,
             mount_point: "/".into(),
@@ -1324,6 +1367,47 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn log_formats_and_names() {
+        let mut c = sample();
+        c.access_log = true;
+        c.access_log_format = Some("combined".into());
+        c.error_log_format = Some("[%l] \"%M\"".into());
+        c.error_log_name = "err.log".into();
+        c.access_log_name = "acc.log".into();
+        c.startup_log_name = "st.log".into();
+        c.startup_log = true;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(
+            &conf,
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" combined"
+        ));
+        assert!(has_line(
+            &conf,
+            "CustomLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/acc.log\" combined"
+        ));
+        assert!(has_line(&conf, "ErrorLogFormat \"[%l] \\\"%M\\\"\""));
+        assert!(has_line(
+            &conf,
+            "ErrorLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/err.log\""
+        ));
+        assert_eq!(
+            c.httpd_args(),
+            ["-E", "/tmp/mod_wsgi-127.0.0.1:8123:1000/st.log"]
+        );
+        assert!(!conf.contains(" custom"));
+        c.access_log_format = Some("%h %{X-Test}i".into());
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "LogFormat \"%h %{X-Test}i\" custom"));
+        assert!(has_line(
+            &conf,
+            "CustomLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/acc.log\" custom"
+        ));
+        // The names apply to files only, not to the terminal.
+        c.log_to_terminal = true;
+        assert_eq!(c.error_log(), "/dev/stderr");
     }
 
     #[test]

@@ -295,6 +295,22 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         None => None,
     };
 
+    for (what, value) in [
+        ("--access-log-format", &args.access_log_format),
+        ("--error-log-format", &args.error_log_format),
+    ] {
+        if let Some(value) = value {
+            check_text(what, value)?;
+        }
+    }
+    for (what, value) in [
+        ("--error-log-name", &args.error_log_name),
+        ("--access-log-name", &args.access_log_name),
+        ("--startup-log-name", &args.startup_log_name),
+    ] {
+        check_text(what, value)?;
+    }
+
     for (name, value) in &args.setenv {
         check_text("--setenv KEY", name)?;
         check_text("--setenv VALUE", value)?;
@@ -408,6 +424,11 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         log_level: args.log_level.clone(),
         log_to_terminal,
         access_log: args.access_log,
+        access_log_format: args.access_log_format.clone(),
+        error_log_format: args.error_log_format.clone(),
+        error_log_name: args.error_log_name.clone(),
+        access_log_name: args.access_log_name.clone(),
+        startup_log_name: args.startup_log_name.clone(),
         url_aliases,
         application_module,
         mount_point,

@@ -757,3 +757,63 @@ fn header_timeout_limits_a_stalled_request() {
     let status = server.stop();
     assert!(status.success(), "{status}");
 }
+
+/// mod_wsgi-express 4.9.4's log options, for real: a custom access log
+/// format and file name, the error log's format and name, the startup
+/// log's name. (Apache's own logging, so Debian's mod_wsgi suffices.)
+#[test]
+fn log_formats_and_names() {
+    let s = Scratch::new("log-formats");
+    s.write("hello.wsgi", HELLO_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--access-log",
+            "--access-log-format",
+            "%h %>s \"%{X-Test}i\"",
+            "--access-log-name",
+            "acc.log",
+            "--error-log-name",
+            "err.log",
+            "--error-log-format",
+            "[%l] %M",
+            "--log-level",
+            "info",
+            "--startup-log",
+            "--startup-log-name",
+            "st.log",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let r = server.get_with("/", &[("X-Test", "from the test")]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+    let access = fs::read_to_string(server.root.join("acc.log")).unwrap();
+    assert!(
+        access
+            .lines()
+            .any(|l| l == "127.0.0.1 200 \"from the test\""),
+        "{access}"
+    );
+    let errors = fs::read_to_string(server.root.join("err.log")).unwrap();
+    assert!(
+        errors
+            .lines()
+            .any(|l| l.starts_with("[notice] ") && l.contains("resuming normal operations")),
+        "{errors}"
+    );
+    assert!(!server.root.join("error_log").exists());
+    assert!(server.root.join("st.log").is_file());
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Access Log File    : {}\n",
+            server.root.join("acc.log").display()
+        )),
+        "{stdout}"
+    );
+}
