@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Fraction, ReadTimeouts};
+use crate::config::{DaemonSettings, Features, Fraction, ReadTimeouts};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -93,6 +93,7 @@ pub struct ServerArgs {
     pub server_backlog: u32,
     pub maximum_requests: u32,
     pub read_timeouts: ReadTimeouts,
+    pub features: Features,
     pub daemon: DaemonSettings,
     /// Daemon-only options the user gave explicitly (for the "ignored in
     /// embedded mode" warning).
@@ -150,6 +151,7 @@ impl Default for ServerArgs {
             server_backlog: 500,
             maximum_requests: 0,
             read_timeouts: ReadTimeouts::default(),
+            features: Features::default(),
             daemon: DaemonSettings::default(),
             daemon_only_given: Vec::new(),
             setup_only: false,
@@ -185,7 +187,16 @@ enum Opt {
     DocumentRoot,
     SetEnv,
     ReloadOnChanges,
+    DisableReloading,
     MapHeadToGet,
+    ChunkedRequest,
+    EnableSendfile,
+    ErrorOverride,
+    OrphanInterpreter,
+    CompressResponses,
+    TrustProxyHeader,
+    TrustProxy,
+    PassEnv,
     // Server
     Host,
     Port,
@@ -411,6 +422,13 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          the script file, not every imported module. Daemon mode always \
          reloads a changed script; in embedded mode this is off by default.",
     ),
+    flag(
+        Opt::DisableReloading,
+        "--disable-reloading",
+        App,
+        "Never reload a changed script (WSGIScriptReloading Off), not even \
+         in daemon mode or with --reload-on-changes.",
+    ),
     one(
         Opt::MapHeadToGet,
         "--map-head-to-get",
@@ -419,6 +437,71 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Whether HEAD requests reach the application as GET \
          (WSGIMapHEADToGET). Defaults to 'Auto'.",
     ),
+    flag(
+        Opt::ChunkedRequest,
+        "--chunked-request",
+        App,
+        "Accept request bodies sent with chunked transfer encoding \
+         (WSGIChunkedRequest On); they are refused (411) by default.",
+    ),
+    flag(
+        Opt::EnableSendfile,
+        "--enable-sendfile",
+        App,
+        "Send files with sendfile() (EnableSendfile On, WSGIEnableSendfile \
+         On). Off by default; enable it only where the file system supports \
+         it.",
+    ),
+    flag(
+        Opt::ErrorOverride,
+        "--error-override",
+        App,
+        "Replace the application's error responses (4xx, 5xx) with \
+         Apache's error documents (WSGIErrorOverride On; daemon mode).",
+    ),
+    flag(
+        Opt::OrphanInterpreter,
+        "--orphan-interpreter",
+        App,
+        "Do not destroy the Python interpreter when a process exits \
+         (WSGIDestroyInterpreter Off): atexit callbacks do not run.",
+    ),
+    flag(
+        Opt::CompressResponses,
+        "--compress-responses",
+        App,
+        "Compress text responses (plain text, HTML, XML, CSS, JavaScript, \
+         JSON) for clients that accept it (mod_deflate).",
+    ),
+    OptSpec {
+        opt: Opt::TrustProxyHeader,
+        name: "--trust-proxy-header",
+        metavar: "HEADER-NAME",
+        arity: 1,
+        section: App,
+        help: "A proxy header (X-Forwarded-For, X-Forwarded-Proto, ...) \
+               whose value replaces the request's own details \
+               (WSGITrustedProxyHeaders). Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::TrustProxy,
+        name: "--trust-proxy",
+        metavar: "IP-ADDRESS/SUBNET",
+        arity: 1,
+        section: App,
+        help: "A proxy whose --trust-proxy-header headers are believed \
+               (WSGITrustedProxies). Repeatable; without it every client \
+               is trusted.",
+    },
+    OptSpec {
+        opt: Opt::PassEnv,
+        name: "--passenv",
+        metavar: "KEY",
+        arity: 1,
+        section: App,
+        help: "Copy Apache's environment variable KEY into every request's \
+               WSGI environ (PassEnv). Repeatable.",
+    },
     one(
         Opt::Host,
         "--host",
@@ -1261,6 +1344,45 @@ fn build_server_args(
                 s.url_aliases.push((url, PathBuf::from(&values[1])));
             }
             Opt::ReloadOnChanges => s.reload_on_changes = true,
+            Opt::DisableReloading => s.features.disable_reloading = true,
+            Opt::ChunkedRequest => s.features.chunked_request = true,
+            Opt::EnableSendfile => s.features.enable_sendfile = true,
+            Opt::ErrorOverride => s.features.error_override = true,
+            Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
+            Opt::CompressResponses => s.features.compress_responses = true,
+            Opt::TrustProxyHeader => {
+                let ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--trust-proxy-header expects a header name, got '{v}'"),
+                    ));
+                }
+                s.features.trusted_proxy_headers.push(v);
+            }
+            Opt::TrustProxy => {
+                let ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_hexdigit() || ".:/".contains(c));
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--trust-proxy expects an IP address or subnet, got '{v}'"),
+                    ));
+                }
+                s.features.trusted_proxies.push(v);
+            }
+            Opt::PassEnv => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '=') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--passenv expects a variable name, got '{v}'"),
+                    ));
+                }
+                s.features.passenv.push(v);
+            }
             Opt::MapHeadToGet => {
                 s.map_head_to_get = match v.to_ascii_lowercase().as_str() {
                     "off" => "Off".into(),
@@ -1612,6 +1734,45 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn feature_flags() {
+        let s = server(&[
+            "start-server",
+            "--disable-reloading",
+            "--chunked-request",
+            "--enable-sendfile",
+            "--error-override",
+            "--orphan-interpreter",
+            "--compress-responses",
+            "--trust-proxy-header",
+            "X-Forwarded-For",
+            "--trust-proxy-header=X-Forwarded-Proto",
+            "--trust-proxy",
+            "10.0.0.0/8",
+            "--trust-proxy",
+            "::1",
+            "--passenv",
+            "HOME",
+        ]);
+        let f = &s.features;
+        assert!(f.disable_reloading && f.chunked_request && f.enable_sendfile);
+        assert!(f.error_override && f.orphan_interpreter && f.compress_responses);
+        assert_eq!(
+            f.trusted_proxy_headers,
+            ["X-Forwarded-For", "X-Forwarded-Proto"]
+        );
+        assert_eq!(f.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(f.passenv, ["HOME"]);
+        assert_eq!(server(&["start-server"]).features, Features::default());
+        assert!(
+            usage_message(&["start-server", "--trust-proxy-header", "X Y"]).contains("header name")
+        );
+        assert!(
+            usage_message(&["start-server", "--trust-proxy", "proxy.local"]).contains("IP address")
+        );
+        assert!(usage_message(&["start-server", "--passenv", "A=B"]).contains("variable name"));
     }
 
     #[test]

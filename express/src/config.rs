@@ -168,6 +168,42 @@ impl ReadTimeouts {
     }
 }
 
+/// mod_wsgi-express 4.9.4's switches that map one to one onto Apache or
+/// module directives. All off or empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `--chunked-request`: `WSGIChunkedRequest On`.
+    pub chunked_request: bool,
+    /// `--enable-sendfile`: `EnableSendfile On`, `WSGIEnableSendfile On`.
+    pub enable_sendfile: bool,
+    /// `--error-override`: `WSGIErrorOverride On` (daemon mode).
+    pub error_override: bool,
+    /// `--orphan-interpreter`: `WSGIDestroyInterpreter Off`.
+    pub orphan_interpreter: bool,
+    /// `--disable-reloading`: `WSGIScriptReloading Off`, whatever else.
+    pub disable_reloading: bool,
+    /// `--compress-responses`: mod_deflate on common text types.
+    pub compress_responses: bool,
+    /// `--trust-proxy-header`: `WSGITrustedProxyHeaders`.
+    pub trusted_proxy_headers: Vec<String>,
+    /// `--trust-proxy`: `WSGITrustedProxies`.
+    pub trusted_proxies: Vec<String>,
+    /// `--passenv`: `PassEnv`.
+    pub passenv: Vec<String>,
+}
+
+/// The types 4.9.4 compresses with `--compress-responses`.
+const COMPRESSED_TYPES: &[&str] = &[
+    "text/plain",
+    "text/html",
+    "text/xml",
+    "text/css",
+    "text/javascript",
+    "application/xhtml+xml",
+    "application/javascript",
+    "application/json",
+];
+
 /// A `--url-alias` target, classified the way mod_wsgi-express does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AliasTarget {
@@ -248,6 +284,7 @@ pub struct ServerConfig {
     pub server_backlog: u32,
     pub maximum_requests: u32,
     pub read_timeouts: ReadTimeouts,
+    pub features: Features,
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
@@ -389,8 +426,10 @@ impl ServerConfig {
     /// Embedded mode: only with `--reload-on-changes` (mod_wsgi-express 4.8
     /// `--embedded-mode` disables reloading). Daemon mode: on, as in
     /// mod_wsgi-express 4.6 where a changed script restarts the daemon.
+    /// `--disable-reloading` turns it off in any case (in 4.9.4 it also
+    /// wins over `--reload-on-changes`).
     pub fn script_reloading(&self) -> bool {
-        self.reload_on_changes || self.mode == Mode::Daemon
+        !self.features.disable_reloading && (self.reload_on_changes || self.mode == Mode::Daemon)
     }
 }
 
@@ -595,6 +634,11 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         // `Require host localhost` on /server-status.
         load_module(out, c, "authz_host_module", "mod_authz_host.so");
     }
+    if c.features.compress_responses {
+        // AddOutputFilterByType lives in mod_filter since Apache 2.4.
+        load_module(out, c, "filter_module", "mod_filter.so");
+        load_module(out, c, "deflate_module", "mod_deflate.so");
+    }
     let _ = writeln!(out, "\nTypesConfig {}", qp(&c.mime_types));
     let _ = writeln!(
         out,
@@ -692,6 +736,36 @@ fn wsgi_common_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "WSGICallableObject {}", quote(&c.callable_object));
     // Written either way, as mod_wsgi-express 4.9.4 does.
     let _ = writeln!(out, "WSGIServerMetrics {}", on_off(c.server_metrics));
+    let f = &c.features;
+    let _ = writeln!(
+        out,
+        "WSGIDestroyInterpreter {}",
+        on_off(!f.orphan_interpreter)
+    );
+    if f.chunked_request {
+        out.push_str("WSGIChunkedRequest On\n");
+    }
+    if !f.trusted_proxy_headers.is_empty() {
+        let _ = writeln!(
+            out,
+            "WSGITrustedProxyHeaders {}",
+            f.trusted_proxy_headers.join(" ")
+        );
+    }
+    if !f.trusted_proxies.is_empty() {
+        let _ = writeln!(out, "WSGITrustedProxies {}", f.trusted_proxies.join(" "));
+    }
+    if f.error_override {
+        out.push_str("WSGIErrorOverride On\n");
+    }
+    if f.enable_sendfile {
+        out.push_str("EnableSendfile On\nWSGIEnableSendfile On\n");
+    }
+    if f.compress_responses {
+        for mime in COMPRESSED_TYPES {
+            let _ = writeln!(out, "AddOutputFilterByType DEFLATE {mime}");
+        }
+    }
 }
 
 fn on_off(flag: bool) -> &'static str {
@@ -822,13 +896,17 @@ fn status_section(out: &mut String, c: &ServerConfig) {
 }
 
 /// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
+/// `--passenv`: Apache's own environment variables copied in (`PassEnv`).
 fn setenv_section(out: &mut String, c: &ServerConfig) {
-    if c.setenv.is_empty() {
+    if c.setenv.is_empty() && c.features.passenv.is_empty() {
         return;
     }
-    out.push_str("\n# Request environment (--setenv).\n");
+    out.push_str("\n# Request environment (--setenv, --passenv).\n");
     for (name, value) in &c.setenv {
         let _ = writeln!(out, "SetEnv {} {}", quote(name), quote(value));
+    }
+    for name in &c.features.passenv {
+        let _ = writeln!(out, "PassEnv {}", quote(name));
     }
 }
 
@@ -930,6 +1008,7 @@ pub(crate) mod tests {
             server_backlog: 500,
             maximum_requests: 0,
             read_timeouts: ReadTimeouts::default(),
+            features: Features::default(),
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
@@ -1367,6 +1446,57 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn features_map_onto_directives() {
+        let conf = render_httpd_conf(&sample());
+        // 4.9.4 writes WSGIDestroyInterpreter either way.
+        assert!(has_line(&conf, "WSGIDestroyInterpreter On"));
+        for absent in [
+            "WSGIChunkedRequest",
+            "WSGITrusted",
+            "WSGIErrorOverride",
+            "Sendfile",
+            "DEFLATE",
+            "deflate_module",
+            "PassEnv",
+        ] {
+            assert!(!conf.contains(absent), "{absent} by default");
+        }
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        c.reload_on_changes = true;
+        c.features = Features {
+            chunked_request: true,
+            enable_sendfile: true,
+            error_override: true,
+            orphan_interpreter: true,
+            disable_reloading: true,
+            compress_responses: true,
+            trusted_proxy_headers: vec!["X-Forwarded-For".into(), "X-Forwarded-Proto".into()],
+            trusted_proxies: vec!["127.0.0.1".into(), "10.0.0.0/8".into()],
+            passenv: vec!["HOME".into()],
+        };
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "WSGIDestroyInterpreter Off",
+            "WSGIChunkedRequest On",
+            "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto",
+            "WSGITrustedProxies 127.0.0.1 10.0.0.0/8",
+            "WSGIErrorOverride On",
+            "EnableSendfile On",
+            "WSGIEnableSendfile On",
+            "AddOutputFilterByType DEFLATE text/plain",
+            "AddOutputFilterByType DEFLATE application/json",
+            "PassEnv \"HOME\"",
+            // --disable-reloading wins, even in daemon mode.
+            "WSGIScriptReloading Off",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        assert!(conf.contains("LoadModule deflate_module "));
+        assert!(conf.contains("LoadModule filter_module "));
     }
 
     #[test]

@@ -446,6 +446,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         server_backlog: args.server_backlog,
         maximum_requests: args.maximum_requests,
         read_timeouts: args.read_timeouts,
+        features: args.features.clone(),
         daemon: args.daemon.clone(),
         locale,
         httpd,

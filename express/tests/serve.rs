@@ -817,3 +817,133 @@ fn log_formats_and_names() {
         "{stdout}"
     );
 }
+
+const FEATURES_APP: &str = "\
+VERSION = 'one'
+
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/missing':
+        start_response('404 Not Found', [('Content-Type', 'text/plain')])
+        return [b'the application says not found']
+    if path == '/text':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'compress me ' * 200]
+    body = environ['wsgi.input'].read()
+    lines = [
+        'version=%s' % VERSION,
+        'remote_addr=%s' % environ['REMOTE_ADDR'],
+        'passenv=%s' % environ.get('EXPRESS_PASSENV', ''),
+        'body=%s' % body.decode(),
+    ]
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('\\n'.join(lines) + '\\n').encode()]
+";
+
+/// Sends raw bytes, returns the whole reply (the request must ask the
+/// server to close the connection).
+fn raw_request(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// mod_wsgi-express 4.9.4's switches that map onto module and Apache
+/// directives, served for real with `module` in daemon mode:
+/// `--chunked-request` (a chunked body is read, not refused with 411),
+/// `--trust-proxy-header`/`--trust-proxy` (REMOTE_ADDR from
+/// X-Forwarded-For), `--passenv`, `--error-override` (Apache's 404 page
+/// replaces the application's), `--compress-responses` (gzip for text),
+/// `--disable-reloading` (a changed script is not reloaded, although daemon
+/// mode reloads by default), with `--enable-sendfile` and
+/// `--orphan-interpreter` in play.
+fn features_with(module: &str) {
+    let s = Scratch::new("features");
+    let script = s.write("features.wsgi", FEATURES_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "features.wsgi",
+            "--chunked-request",
+            "--trust-proxy-header",
+            "X-Forwarded-For",
+            "--trust-proxy",
+            "127.0.0.1",
+            "--passenv",
+            "EXPRESS_PASSENV",
+            "--error-override",
+            "--compress-responses",
+            "--disable-reloading",
+            "--enable-sendfile",
+            "--orphan-interpreter",
+            "--module-path",
+            module,
+        ],
+        &[("EXPRESS_PASSENV", "from Apache's environment")],
+    );
+    let reply = raw_request(
+        server.port,
+        "POST /env HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n\
+         5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    assert!(
+        reply.starts_with("HTTP/1.1 200 "),
+        "{reply}\n{}",
+        server.diagnostics()
+    );
+    for line in [
+        "version=one",
+        "remote_addr=203.0.113.7",
+        "passenv=from Apache's environment",
+        "body=hello world",
+    ] {
+        assert!(
+            reply.lines().any(|l| l == line),
+            "missing {line:?} in {reply}"
+        );
+    }
+
+    let r = server.get("/missing");
+    assert_eq!(r.status, 404);
+    assert!(!r.body.contains("the application says"), "{}", r.body);
+    assert!(r.body.contains("Not Found"), "{}", r.body);
+
+    let r = server.get_with("/text", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Encoding").as_deref(), Some("gzip"));
+    assert!(r.body.len() < 600, "{} bytes", r.body.len());
+
+    fs::write(&script, FEATURES_APP.replace("'one'", "'two'")).unwrap();
+    let later = SystemTime::now() + Duration::from_secs(5);
+    fs::File::options()
+        .write(true)
+        .open(&script)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(server.get("/env").field("version"), "one");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn features_with_mod_wsgi() {
+    features_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn features_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => features_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by features_with_mod_wsgi"),
+    }
+}
