@@ -94,6 +94,11 @@ pub struct ServerArgs {
     pub maximum_requests: u32,
     pub read_timeouts: ReadTimeouts,
     pub features: Features,
+    pub pid_file: Option<PathBuf>,
+    pub process_name: Option<String>,
+    pub socket_prefix: Option<PathBuf>,
+    pub error_documents: Vec<(u16, String)>,
+    pub ignore_activity: Vec<String>,
     pub daemon: DaemonSettings,
     /// Daemon-only options the user gave explicitly (for the "ignored in
     /// embedded mode" warning).
@@ -152,6 +157,11 @@ impl Default for ServerArgs {
             maximum_requests: 0,
             read_timeouts: ReadTimeouts::default(),
             features: Features::default(),
+            pid_file: None,
+            process_name: None,
+            socket_prefix: None,
+            error_documents: Vec::new(),
+            ignore_activity: Vec::new(),
             daemon: DaemonSettings::default(),
             daemon_only_given: Vec::new(),
             setup_only: false,
@@ -197,6 +207,11 @@ enum Opt {
     TrustProxyHeader,
     TrustProxy,
     PassEnv,
+    ErrorDocument,
+    PidFile,
+    ProcessName,
+    SocketPrefix,
+    IgnoreActivity,
     // Server
     Host,
     Port,
@@ -494,6 +509,16 @@ const SERVER_OPTIONS: &[OptSpec] = &[
                is trusted.",
     },
     OptSpec {
+        opt: Opt::ErrorDocument,
+        name: "--error-document",
+        metavar: "STATUS URL-PATH",
+        arity: 2,
+        section: App,
+        help: "Answer errors of HTTP status STATUS (400-599) that Apache \
+               produces with the page at URL-PATH (ErrorDocument). \
+               Repeatable.",
+    },
+    OptSpec {
         opt: Opt::PassEnv,
         name: "--passenv",
         metavar: "KEY",
@@ -558,6 +583,23 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Where to write the generated configuration, control script and logs. \
          Defaults to $TMPDIR/mod_wsgi-HOST:PORT:UID (/tmp when TMPDIR is \
          unset).",
+    ),
+    one(
+        Opt::PidFile,
+        "--pid-file",
+        "FILE-PATH",
+        Srv,
+        "Where Apache writes its process ID. Defaults to \
+         SERVER-ROOT/httpd.pid.",
+    ),
+    one(
+        Opt::ProcessName,
+        "--process-name",
+        "NAME",
+        Srv,
+        "The name of Apache's parent process (its argv[0]), for process \
+         managers that look for one. Defaults to 'apache2 \
+         (wsgirt-express)'.",
     ),
     flag(
         Opt::SetupOnly,
@@ -918,6 +960,24 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Dmn,
         "The listen queue depth of the daemon socket. Defaults to 100.",
     ),
+    one(
+        Opt::SocketPrefix,
+        "--socket-prefix",
+        "DIRECTORY-PATH",
+        Dmn,
+        "The directory for the daemon processes' UNIX sockets \
+         (WSGISocketPrefix DIR/wsgi). Defaults to the server root.",
+    ),
+    OptSpec {
+        opt: Opt::IgnoreActivity,
+        name: "--ignore-activity",
+        metavar: "URL-PATH",
+        arity: 1,
+        section: Dmn,
+        help: "Requests under URL-PATH (a health check, say) do not count \
+               as activity for --inactivity-timeout (WSGIIgnoreActivity). \
+               Repeatable.",
+    },
     one(
         Opt::SendBufferSize,
         "--send-buffer-size",
@@ -1374,6 +1434,48 @@ fn build_server_args(
                 }
                 s.features.trusted_proxies.push(v);
             }
+            Opt::ErrorDocument => {
+                let status = number::<u16>(cmd, name, &values[0], 400)
+                    .ok()
+                    .filter(|s| *s <= 599)
+                    .ok_or_else(|| {
+                        Error::usage(
+                            Some(cmd),
+                            format!(
+                                "--error-document STATUS must be an HTTP error status \
+                                 (400-599), got '{}'",
+                                values[0]
+                            ),
+                        )
+                    })?;
+                if values[1].is_empty() {
+                    return Err(Error::usage(Some(cmd), "--error-document needs a URL-PATH"));
+                }
+                s.error_documents.push((status, values[1].clone()));
+            }
+            Opt::PidFile => s.pid_file = Some(PathBuf::from(v)),
+            Opt::ProcessName => {
+                if v.is_empty() {
+                    return Err(Error::usage(Some(cmd), "--process-name needs a name"));
+                }
+                s.process_name = Some(v)
+            }
+            Opt::SocketPrefix | Opt::IgnoreActivity => {
+                if opt == Opt::SocketPrefix {
+                    s.socket_prefix = Some(PathBuf::from(v));
+                } else {
+                    if !v.starts_with('/') {
+                        return Err(Error::usage(
+                            Some(cmd),
+                            format!("--ignore-activity URL-PATH must start with '/', got '{v}'"),
+                        ));
+                    }
+                    s.ignore_activity.push(v);
+                }
+                if !s.daemon_only_given.contains(&name) {
+                    s.daemon_only_given.push(name);
+                }
+            }
             Opt::PassEnv => {
                 if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '=') {
                     return Err(Error::usage(
@@ -1734,6 +1836,50 @@ mod tests {
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
         assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn pid_file_process_name_socket_prefix_error_documents_ignore_activity() {
+        let s = server(&[
+            "start-server",
+            "--pid-file",
+            "app.pid",
+            "--process-name",
+            "myapp",
+            "--socket-prefix",
+            "/run/app",
+            "--error-document",
+            "404",
+            "/404.html",
+            "--error-document",
+            "503",
+            "/busy.html",
+            "--ignore-activity",
+            "/health",
+        ]);
+        assert_eq!(s.pid_file, Some(PathBuf::from("app.pid")));
+        assert_eq!(s.process_name.as_deref(), Some("myapp"));
+        assert_eq!(s.socket_prefix, Some(PathBuf::from("/run/app")));
+        assert_eq!(
+            s.error_documents,
+            [
+                (404, "/404.html".to_string()),
+                (503, "/busy.html".to_string())
+            ]
+        );
+        assert_eq!(s.ignore_activity, ["/health"]);
+        assert_eq!(
+            s.daemon_only_given,
+            ["--socket-prefix", "--ignore-activity"]
+        );
+        for bad in ["200", "600", "abc"] {
+            let msg = usage_message(&["start-server", "--error-document", bad, "/x"]);
+            assert!(msg.contains("HTTP error status"), "{msg}");
+        }
+        assert!(
+            usage_message(&["start-server", "--ignore-activity", "health"])
+                .contains("must start with '/'")
+        );
     }
 
     #[test]

@@ -285,6 +285,18 @@ pub struct ServerConfig {
     pub maximum_requests: u32,
     pub read_timeouts: ReadTimeouts,
     pub features: Features,
+    /// `PidFile`: `--pid-file`, else `SERVER-ROOT/httpd.pid`.
+    pub pid_file: PathBuf,
+    /// `--process-name`: Apache's `argv[0]` instead of
+    /// `apache2 (wsgirt-express)`.
+    pub process_name: Option<String>,
+    /// `WSGISocketPrefix`: `--socket-prefix DIR` + `/wsgi`, else
+    /// `SERVER-ROOT/wsgi`.
+    pub socket_prefix: PathBuf,
+    /// `--error-document STATUS URL`s: `ErrorDocument`.
+    pub error_documents: Vec<(u16, String)>,
+    /// `--ignore-activity URL`s: `WSGIIgnoreActivity On` there.
+    pub ignore_activity: Vec<String>,
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
@@ -306,10 +318,6 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn httpd_conf(&self) -> PathBuf {
         self.server_root.join("httpd.conf")
-    }
-
-    pub fn pid_file(&self) -> PathBuf {
-        self.server_root.join("httpd.pid")
     }
 
     /// The default document root inside a server root.
@@ -402,16 +410,22 @@ impl ServerConfig {
         format!("(wsgi:{}:{}:{})", self.host, self.port, self.uid)
     }
 
-    /// Apache's `argv[0]`: mod_wsgi writes `display-name` over the argv
+    /// Apache's `argv[0]` (`--process-name`, else `apache2
+    /// (wsgirt-express)`): mod_wsgi writes `display-name` over the argv
     /// area in place, so it is padded to fit the daemon name (what
     /// mod_wsgi-express does with `exec -a`).
-    pub fn process_name(&self) -> String {
-        let base = self
-            .httpd
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "httpd".into());
-        let name = format!("{base} (wsgirt-express)");
+    pub fn argv0(&self) -> String {
+        let name = match &self.process_name {
+            Some(name) => name.clone(),
+            None => {
+                let base = self
+                    .httpd
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "httpd".into());
+                format!("{base} (wsgirt-express)")
+            }
+        };
         let width = self.daemon_display_name().len();
         format!("{name:<width$}")
     }
@@ -550,6 +564,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     }
     application_section(&mut out, c);
     status_section(&mut out, c);
+    error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
     include_section(&mut out, c);
@@ -570,7 +585,7 @@ fn header(out: &mut String, c: &ServerConfig) {
 
 fn core_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "\nServerRoot {}", qp(&c.server_root));
-    let _ = writeln!(out, "PidFile {}", qp(&c.pid_file()));
+    let _ = writeln!(out, "PidFile {}", qp(&c.pid_file));
     let _ = writeln!(out, "DefaultRuntimeDir {}", qp(&c.server_root));
     let _ = writeln!(out, "ServerName {}", c.host);
     out.push_str("ServerTokens ProductOnly\nServerSignature Off\n");
@@ -790,7 +805,7 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
     let d = &c.daemon;
     out.push_str("\n# Daemon mode: the application runs in its own process group.\n");
     out.push_str("WSGIRestrictEmbedded On\n");
-    let _ = writeln!(out, "WSGISocketPrefix {}", qp(&c.server_root.join("wsgi")));
+    let _ = writeln!(out, "WSGISocketPrefix {}", qp(&c.socket_prefix));
     out.push_str("WSGISocketRotation Off\n");
     let mut opts: Vec<String> = vec![
         format!("display-name={}", quote(&c.daemon_display_name())),
@@ -896,6 +911,22 @@ fn status_section(out: &mut String, c: &ServerConfig) {
 }
 
 /// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
+/// `--error-document` (Apache's `ErrorDocument`) and `--ignore-activity`
+/// (URLs, such as health checks, whose requests do not count as activity
+/// for `--inactivity-timeout`), as 4.9.4 writes them.
+fn error_documents_section(out: &mut String, c: &ServerConfig) {
+    for (status, url) in &c.error_documents {
+        let _ = writeln!(out, "ErrorDocument {status} {}", quote(url));
+    }
+    for url in &c.ignore_activity {
+        let _ = writeln!(
+            out,
+            "<Location {}>\nWSGIIgnoreActivity On\n</Location>",
+            quote(url)
+        );
+    }
+}
+
 /// `--passenv`: Apache's own environment variables copied in (`PassEnv`).
 fn setenv_section(out: &mut String, c: &ServerConfig) {
     if c.setenv.is_empty() && c.features.passenv.is_empty() {
@@ -1009,6 +1040,11 @@ pub(crate) mod tests {
             maximum_requests: 0,
             read_timeouts: ReadTimeouts::default(),
             features: Features::default(),
+            pid_file: "/tmp/mod_wsgi-127.0.0.1:8123:1000/httpd.pid".into(),
+            process_name: None,
+            socket_prefix: "/tmp/mod_wsgi-127.0.0.1:8123:1000/wsgi".into(),
+            error_documents: Vec::new(),
+            ignore_activity: Vec::new(),
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
@@ -1360,9 +1396,11 @@ pub(crate) mod tests {
     fn process_name_fits_the_daemon_display_name() {
         let mut c = sample();
         assert_eq!(c.daemon_display_name(), "(wsgi:127.0.0.1:8123:1000)");
-        assert_eq!(c.process_name(), "apache2 (wsgirt-express)  ");
+        assert_eq!(c.argv0(), "apache2 (wsgirt-express)  ");
         c.host = "h".into();
-        assert_eq!(c.process_name(), "apache2 (wsgirt-express)");
+        assert_eq!(c.argv0(), "apache2 (wsgirt-express)");
+        c.process_name = Some("myapp".into());
+        assert_eq!(c.argv0(), format!("{:<18}", "myapp"));
     }
 
     #[test]
@@ -1446,6 +1484,27 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn pid_file_socket_prefix_error_documents_ignore_activity() {
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        c.pid_file = "/run/app.pid".into();
+        c.socket_prefix = "/run/app/wsgi".into();
+        c.error_documents = vec![(404, "/404.html".into()), (500, "/oops.html".into())];
+        c.ignore_activity = vec!["/health".into()];
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "PidFile \"/run/app.pid\"",
+            "WSGISocketPrefix \"/run/app/wsgi\"",
+            "ErrorDocument 404 \"/404.html\"",
+            "ErrorDocument 500 \"/oops.html\"",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?}");
+        }
+        assert!(conf.contains("<Location \"/health\">\nWSGIIgnoreActivity On\n</Location>\n"));
+        assert!(!render_httpd_conf(&sample()).contains("ErrorDocument"));
     }
 
     #[test]

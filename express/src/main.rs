@@ -215,7 +215,7 @@ fn start(cmd: &'static str, s: &ServerArgs) -> Result<()> {
         &c.httpd,
         &c.httpd_conf(),
         &c.httpd_args(),
-        &c.process_name(),
+        &c.argv0(),
         &c.working_directory,
         &env,
     );

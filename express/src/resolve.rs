@@ -379,6 +379,27 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     check_text("--user", &user)?;
     check_text("--group", &group)?;
 
+    let pid_file = match &args.pid_file {
+        Some(p) => absolute(&cwd, p),
+        None => server_root.join("httpd.pid"),
+    };
+    path_text("--pid-file", &pid_file)?;
+    // mod_wsgi appends `.PID.N.sock` to the prefix; 4.9.4 uses DIR/wsgi.
+    let socket_prefix = match &args.socket_prefix {
+        Some(d) => absolute(&cwd, d).join("wsgi"),
+        None => server_root.join("wsgi"),
+    };
+    path_text("--socket-prefix", &socket_prefix)?;
+    if let Some(name) = &args.process_name {
+        check_text("--process-name", name)?;
+    }
+    for (_, url) in &args.error_documents {
+        check_text("--error-document URL-PATH", url)?;
+    }
+    for url in &args.ignore_activity {
+        check_text("--ignore-activity", url)?;
+    }
+
     let python_eggs = match &args.python_eggs {
         Some(e) => absolute(&cwd, e),
         None => server_root.join("python-eggs"),
@@ -447,6 +468,11 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         maximum_requests: args.maximum_requests,
         read_timeouts: args.read_timeouts,
         features: args.features.clone(),
+        pid_file,
+        process_name: args.process_name.clone(),
+        socket_prefix,
+        error_documents: args.error_documents.clone(),
+        ignore_activity: args.ignore_activity.clone(),
         daemon: args.daemon.clone(),
         locale,
         httpd,

@@ -862,11 +862,15 @@ fn raw_request(port: u16, request: &str) -> String {
 /// X-Forwarded-For), `--passenv`, `--error-override` (Apache's 404 page
 /// replaces the application's), `--compress-responses` (gzip for text),
 /// `--disable-reloading` (a changed script is not reloaded, although daemon
-/// mode reloads by default), with `--enable-sendfile` and
-/// `--orphan-interpreter` in play.
+/// mode reloads by default), `--error-document` (the page Apache answers
+/// the overridden 404 with), `--process-name`, `--pid-file` and
+/// `--socket-prefix`, with `--enable-sendfile`, `--orphan-interpreter` and
+/// `--ignore-activity` in play.
 fn features_with(module: &str) {
     let s = Scratch::new("features");
     let script = s.write("features.wsgi", FEATURES_APP);
+    s.write("docs/not-found.html", "custom not found page\n");
+    fs::create_dir(s.join("sockets")).unwrap();
     let mut server = Server::start(
         &s,
         &[
@@ -883,6 +887,19 @@ fn features_with(module: &str) {
             "--disable-reloading",
             "--enable-sendfile",
             "--orphan-interpreter",
+            "--document-root",
+            "docs",
+            "--error-document",
+            "404",
+            "/not-found.html",
+            "--process-name",
+            "wsgirt-test-server",
+            "--pid-file",
+            "app.pid",
+            "--socket-prefix",
+            "sockets",
+            "--ignore-activity",
+            "/health",
             "--module-path",
             module,
         ],
@@ -913,8 +930,26 @@ fn features_with(module: &str) {
 
     let r = server.get("/missing");
     assert_eq!(r.status, 404);
-    assert!(!r.body.contains("the application says"), "{}", r.body);
-    assert!(r.body.contains("Not Found"), "{}", r.body);
+    assert_eq!(r.body, "custom not found page\n");
+
+    let pid = server.pid().to_string();
+    assert_eq!(fs::read_to_string(s.join("app.pid")).unwrap().trim(), pid);
+    let argv0 = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        argv0.starts_with(b"wsgirt-test-server"),
+        "{}",
+        String::from_utf8_lossy(&argv0)
+    );
+    let sockets: Vec<String> = fs::read_dir(s.join("sockets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        sockets
+            .iter()
+            .any(|n| n.starts_with("wsgi.") && n.ends_with(".sock")),
+        "{sockets:?}"
+    );
 
     let r = server.get_with("/text", &[("Accept-Encoding", "gzip")]);
     assert_eq!(r.status, 200);
