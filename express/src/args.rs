@@ -99,6 +99,9 @@ pub struct ServerArgs {
     pub socket_prefix: Option<PathBuf>,
     pub error_documents: Vec<(u16, String)>,
     pub ignore_activity: Vec<String>,
+    pub server_name: Option<String>,
+    pub server_aliases: Vec<String>,
+    pub allow_localhost: bool,
     pub daemon: DaemonSettings,
     /// Daemon-only options the user gave explicitly (for the "ignored in
     /// embedded mode" warning).
@@ -162,6 +165,9 @@ impl Default for ServerArgs {
             socket_prefix: None,
             error_documents: Vec::new(),
             ignore_activity: Vec::new(),
+            server_name: None,
+            server_aliases: Vec::new(),
+            allow_localhost: false,
             daemon: DaemonSettings::default(),
             daemon_only_given: Vec::new(),
             setup_only: false,
@@ -215,6 +221,9 @@ enum Opt {
     // Server
     Host,
     Port,
+    ServerName,
+    ServerAlias,
+    AllowLocalhost,
     Processes,
     Threads,
     User,
@@ -541,6 +550,31 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "NUMBER",
         Srv,
         "The port to listen on. Defaults to 8000.",
+    ),
+    one(
+        Opt::ServerName,
+        "--server-name",
+        "HOSTNAME",
+        Srv,
+        "The site's host name: requests for other names get 403 \
+         (name-based virtual hosts). A name starting with 'www.' also \
+         redirects the bare domain to it.",
+    ),
+    OptSpec {
+        opt: Opt::ServerAlias,
+        name: "--server-alias",
+        metavar: "HOSTNAME",
+        arity: 1,
+        section: Srv,
+        help: "Another host name for the site (wildcards allowed), with \
+               --server-name. Repeatable.",
+    },
+    flag(
+        Opt::AllowLocalhost,
+        "--allow-localhost",
+        Srv,
+        "With --server-name, still serve clients on localhost whatever \
+         host name they use.",
     ),
     one(
         Opt::Processes,
@@ -1507,6 +1541,25 @@ fn build_server_args(
                 s.host = Some(v)
             }
             Opt::Port => s.port = number::<u16>(cmd, name, &v, 1)?,
+            Opt::ServerName | Opt::ServerAlias => {
+                let wildcards = if opt == Opt::ServerAlias { "*?" } else { "" };
+                let ok = !v.is_empty()
+                    && v.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || "-._".contains(c) || wildcards.contains(c)
+                    });
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} expects a host name, got '{v}'"),
+                    ));
+                }
+                if opt == Opt::ServerName {
+                    s.server_name = Some(v);
+                } else {
+                    s.server_aliases.push(v);
+                }
+            }
+            Opt::AllowLocalhost => s.allow_localhost = true,
             Opt::Processes => s.processes = Some(num(1)?),
             Opt::Threads => s.threads = num(1)?,
             Opt::User => s.user = Some(v),
@@ -1880,6 +1933,29 @@ mod tests {
             usage_message(&["start-server", "--ignore-activity", "health"])
                 .contains("must start with '/'")
         );
+    }
+
+    #[test]
+    fn server_name_alias_and_allow_localhost() {
+        let s = server(&[
+            "start-server",
+            "--server-name",
+            "www.example.com",
+            "--server-alias",
+            "example.org",
+            "--server-alias",
+            "*.example.net",
+            "--allow-localhost",
+        ]);
+        assert_eq!(s.server_name.as_deref(), Some("www.example.com"));
+        assert_eq!(s.server_aliases, ["example.org", "*.example.net"]);
+        assert!(s.allow_localhost);
+        assert!(
+            usage_message(&["start-server", "--server-name", "*.example.com"])
+                .contains("expects a host name")
+        );
+        assert!(usage_message(&["start-server", "--server-alias", "a b"])
+            .contains("expects a host name"));
     }
 
     #[test]

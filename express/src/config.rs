@@ -297,6 +297,13 @@ pub struct ServerConfig {
     pub error_documents: Vec<(u16, String)>,
     /// `--ignore-activity URL`s: `WSGIIgnoreActivity On` there.
     pub ignore_activity: Vec<String>,
+    /// `--server-name`: serve only this host name (and `server_aliases`),
+    /// through name-based virtual hosts; other names get 403.
+    pub server_name: Option<String>,
+    /// `--server-alias`es (wildcards allowed).
+    pub server_aliases: Vec<String>,
+    /// `--allow-localhost`: clients on localhost may use any host name.
+    pub allow_localhost: bool,
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
@@ -391,8 +398,10 @@ impl ServerConfig {
         }
     }
 
+    /// The site's URL: with `--server-name` that name, else the host (as
+    /// 4.9.4's `Server URL`).
     pub fn url(&self) -> String {
-        let host = Self::bracketed(&self.host);
+        let host = Self::bracketed(self.server_name.as_deref().unwrap_or(&self.host));
         if self.port == 80 {
             format!("http://{host}/")
         } else {
@@ -430,10 +439,20 @@ impl ServerConfig {
         format!("{name:<width$}")
     }
 
-    /// The mod_status page, as `apachectl status` fetches it (the host is
-    /// `--host` or `localhost`, as mod_wsgi-express's `STATUSURL`).
+    /// The mod_status page's URL, as the summary prints it.
     pub fn server_status_url(&self) -> String {
         format!("{}server-status", self.url())
+    }
+
+    /// Where `apachectl status` connects: `--host` or `localhost`, as
+    /// mod_wsgi-express's `STATUSURL` (it sends `--server-name` as the
+    /// `Host`, so that the right virtual host answers).
+    pub fn status_fetch_url(&self) -> String {
+        format!(
+            "http://{}:{}/server-status",
+            Self::bracketed(&self.host),
+            self.port
+        )
     }
 
     /// Whether the module re-imports the script when its file changes.
@@ -567,6 +586,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
+    virtual_hosts_section(&mut out, c);
     include_section(&mut out, c);
     out
 }
@@ -645,8 +665,8 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     if c.server_status || c.server_metrics {
         load_module(out, c, "status_module", "mod_status.so");
     }
-    if c.server_status {
-        // `Require host localhost` on /server-status.
+    if c.server_status || (c.server_name.is_some() && c.allow_localhost) {
+        // `Require host localhost`.
         load_module(out, c, "authz_host_module", "mod_authz_host.so");
     }
     if c.features.compress_responses {
@@ -941,6 +961,54 @@ fn setenv_section(out: &mut String, c: &ServerConfig) {
     }
 }
 
+/// `--server-name`: name-based virtual hosts, as mod_wsgi-express 4.9.4
+/// writes them. The first, default host answers names nobody asked for
+/// with 403 (`--allow-localhost`: except to clients on localhost); the
+/// second serves the name and its aliases; a `www.` name also gets a host
+/// for the bare name that redirects to it. Everything else is inherited
+/// from the main server, except mod_rewrite's rules, which a virtual host
+/// takes only with `RewriteOptions Inherit` (4.9.4 keeps its rules in a
+/// `<Directory>`, which needs no such line).
+///
+/// 4.9.4 writes `Allow from localhost` (mod_access_compat) for
+/// `--allow-localhost`; Apache 2.4 requires that *and* `Require all denied`,
+/// so localhost is refused as well. We write the 2.4 form, `Require host
+/// localhost` (what 4.9.4 writes for `/server-status`), so the option does
+/// what its help promises.
+fn virtual_hosts_section(out: &mut String, c: &ServerConfig) {
+    let Some(name) = &c.server_name else {
+        return;
+    };
+    let inherit = "RewriteEngine On\nRewriteOptions Inherit\n";
+    let _ = write!(
+        out,
+        "\n# Name-based virtual hosts (--server-name).\n\
+         <VirtualHost _default_:{port}>\n{inherit}<Location />\n    Require all denied\n",
+        port = c.port
+    );
+    if c.allow_localhost {
+        out.push_str("    Require host localhost\n");
+    }
+    out.push_str("</Location>\n</VirtualHost>\n");
+    let _ = writeln!(out, "<VirtualHost *:{}>\nServerName {name}", c.port);
+    if !c.server_aliases.is_empty() {
+        let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
+    }
+    let _ = write!(out, "{inherit}</VirtualHost>\n");
+    if let Some(parent) = name
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("www."))
+        .map(|_| &name[4..])
+    {
+        let _ = writeln!(
+            out,
+            "<VirtualHost *:{port}>\nServerName {parent}\n\
+             Redirect permanent / http://{name}:{port}/\n</VirtualHost>",
+            port = c.port
+        );
+    }
+}
+
 /// `--include-file`: last, so the user's directives can override ours.
 fn include_section(out: &mut String, c: &ServerConfig) {
     if c.include_files.is_empty() {
@@ -1045,6 +1113,9 @@ pub(crate) mod tests {
             socket_prefix: "/tmp/mod_wsgi-127.0.0.1:8123:1000/wsgi".into(),
             error_documents: Vec::new(),
             ignore_activity: Vec::new(),
+            server_name: None,
+            server_aliases: Vec::new(),
+            allow_localhost: false,
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
@@ -1505,6 +1576,35 @@ pub(crate) mod tests {
         }
         assert!(conf.contains("<Location \"/health\">\nWSGIIgnoreActivity On\n</Location>\n"));
         assert!(!render_httpd_conf(&sample()).contains("ErrorDocument"));
+    }
+
+    #[test]
+    fn server_name_makes_name_based_virtual_hosts() {
+        let mut c = sample();
+        assert!(!render_httpd_conf(&c).contains("VirtualHost"));
+        c.server_name = Some("www.example.com".into());
+        c.server_aliases = vec!["example.org".into(), "*.example.net".into()];
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains(
+            "<VirtualHost _default_:8123>\nRewriteEngine On\nRewriteOptions Inherit\n\
+             <Location />\n    Require all denied\n</Location>\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName www.example.com\n\
+             ServerAlias example.org *.example.net\n\
+             RewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName example.com\n\
+             Redirect permanent / http://www.example.com:8123/\n</VirtualHost>\n"
+        ));
+        assert!(!conf.contains("authz_host"));
+        assert_eq!(c.url(), "http://www.example.com:8123/");
+        assert_eq!(c.status_fetch_url(), "http://127.0.0.1:8123/server-status");
+
+        c.server_name = Some("app.example.com".into());
+        c.server_aliases.clear();
+        c.allow_localhost = true;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("    Require all denied\n    Require host localhost\n</Location>"));
+        assert!(conf.contains("LoadModule authz_host_module "));
+        assert!(!conf.contains("ServerAlias") && !conf.contains("Redirect"));
     }
 
     #[test]

@@ -113,8 +113,11 @@ pub fn control_environment(c: &ServerConfig) -> Vec<(&'static str, String)> {
 /// proxies (the status page only answers clients on localhost).
 const STATUS_FETCH: &str = "import sys, urllib.request
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+request = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    request.add_header(\"Host\", sys.argv[2])
 try:
-    with opener.open(sys.argv[1], timeout=10) as response:
+    with opener.open(request, timeout=10) as response:
         sys.stdout.write(response.read().decode(\"latin-1\"))
 except Exception as error:
     sys.exit(\"apachectl status: %s: %s\" % (sys.argv[1], error))
@@ -143,9 +146,14 @@ fn apachectl_status(c: &ServerConfig) -> String {
         (Some(python), true) => format!(
             "    # mod_wsgi-express opens $STATUSURL in a web browser; we print the\n    \
              # plain-text report instead (a server has no browser).\n    \
-             exec {} -I -c {} \"$STATUSURL?auto\"\n",
+             exec {} -I -c {} \"$STATUSURL?auto\"{}\n",
             sh_quote(&python.display().to_string()),
-            sh_quote(STATUS_FETCH)
+            sh_quote(STATUS_FETCH),
+            // The virtual host of --server-name, not the default one.
+            match &c.server_name {
+                Some(name) => format!(" {}", sh_quote(&format!("{name}:{}", c.port))),
+                None => String::new(),
+            }
         ),
     }
 }
@@ -206,7 +214,7 @@ esac
 "#,
         httpd = sh_quote(&c.httpd.display().to_string()),
         root = sh_quote(&c.server_root.display().to_string()),
-        status_url = sh_quote(&c.server_status_url()),
+        status_url = sh_quote(&c.status_fetch_url()),
         status = apachectl_status(c),
         httpd_cmd = std::iter::once("\"$HTTPD\"".to_string())
             .chain(httpd_args)
@@ -419,6 +427,8 @@ mod tests {
         assert!(text.contains("exec '/usr/bin/python3' -I -c 'import sys, urllib.request\n"));
         assert!(text.contains("ProxyHandler({})"));
         assert!(text.contains("' \"$STATUSURL?auto\"\n    ;;"));
+        c.server_name = Some("app.example.com".into());
+        assert!(render_apachectl(&c).contains("' \"$STATUSURL?auto\" 'app.example.com:8123'\n"));
         c.python_executable = None;
         assert!(render_apachectl(&c).contains("no Python to fetch it with; open $STATUSURL"));
     }

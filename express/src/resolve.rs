@@ -144,6 +144,23 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         ));
     }
 
+    if args.server_name.is_none() {
+        let unused: Vec<&str> = [
+            (!args.server_aliases.is_empty()).then_some("--server-alias"),
+            args.allow_localhost.then_some("--allow-localhost"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} with --server-name; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
+    }
+
     let listen_host = args.host.clone();
     let host = listen_host.clone().unwrap_or_else(|| "localhost".into());
     check_text("--host", &host)?;
@@ -473,6 +490,9 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         socket_prefix,
         error_documents: args.error_documents.clone(),
         ignore_activity: args.ignore_activity.clone(),
+        server_name: args.server_name.clone(),
+        server_aliases: args.server_aliases.clone(),
+        allow_localhost: args.allow_localhost,
         daemon: args.daemon.clone(),
         locale,
         httpd,

@@ -982,3 +982,120 @@ fn features_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by features_with_mod_wsgi"),
     }
 }
+
+/// GET with a given Host header; the status and the whole reply.
+fn get_host(port: u16, host: &str, path: &str) -> (u16, String) {
+    let reply = raw_request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, reply)
+}
+
+/// `--server-name`, `--server-alias` and `--allow-localhost`, served for
+/// real with `module`: the name and its aliases reach the application
+/// (and the document root's files, through the inherited rewrite rules),
+/// other names get 403 unless the client is on localhost and
+/// `--allow-localhost` is given, a `www.` name redirects the bare domain,
+/// and `apachectl status` reaches the page through the named host.
+fn server_name_with(module: &str) {
+    let s = Scratch::new("server-name");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("docs/static.txt", "static file\n");
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-name",
+            "app.example.test",
+            "--server-alias",
+            "*.alias.test",
+            "--document-root",
+            "docs",
+            "--server-status",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    for host in ["app.example.test", "x.alias.test"] {
+        let (status, reply) = get_host(port, host, "/");
+        assert_eq!(status, 200, "{host}: {reply}\n{}", server.diagnostics());
+        assert!(reply.contains("Hello World!"), "{reply}");
+        let (status, reply) = get_host(port, host, "/static.txt");
+        assert_eq!(status, 200, "{reply}");
+        assert!(reply.contains("\r\n\r\nstatic file\n"), "{reply}");
+    }
+    let (status, reply) = get_host(port, "other.test", "/");
+    assert_eq!(status, 403, "{reply}");
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Server URL         : http://app.example.test:{port}/\n"
+        )),
+        "{stdout}"
+    );
+    let out = common::clean_command(server.root.join("apachectl").to_str().unwrap())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && common::text(&out.stdout).contains("Total Accesses: "),
+        "{}{}",
+        common::text(&out.stdout),
+        common::text(&out.stderr)
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-name",
+            "www.example.test",
+            "--allow-localhost",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    let (status, reply) = get_host(port, "other.test", "/");
+    assert_eq!(
+        status,
+        200,
+        "--allow-localhost: {reply}\n{}",
+        server.diagnostics()
+    );
+    let (status, reply) = get_host(port, "example.test", "/page");
+    assert_eq!(status, 301, "{reply}");
+    assert!(
+        reply.contains(&format!(
+            "Location: http://www.example.test:{port}/page\r\n"
+        )),
+        "{reply}"
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn server_name_with_mod_wsgi() {
+    server_name_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn server_name_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => server_name_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_name_with_mod_wsgi"),
+    }
+}
