@@ -994,7 +994,7 @@ fn virtual_hosts_section(out: &mut String, c: &ServerConfig) {
     if !c.server_aliases.is_empty() {
         let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
     }
-    let _ = write!(out, "{inherit}</VirtualHost>\n");
+    let _ = writeln!(out, "{inherit}</VirtualHost>");
     if let Some(parent) = name
         .get(..4)
         .filter(|p| p.eq_ignore_ascii_case("www."))
