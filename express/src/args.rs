@@ -1822,7 +1822,7 @@ pub fn command_help(cmd: &str) -> String {
                  and stop it; resizing the terminal does not."
             } else {
                 "SCRIPT is a WSGI script file that defines 'application'. The server root \
-                 gets httpd.conf, apachectl (start|stop|restart|graceful|configtest), \
+                 gets httpd.conf, apachectl (start|stop|restart|graceful|configtest|status), \
                  envvars (sourced before Apache starts) and an htdocs directory."
             };
             for line in wrap(intro, WIDTH) {
