@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::DaemonSettings;
+use crate::config::{DaemonSettings, Features, Fraction, ReadTimeouts};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -80,6 +80,11 @@ pub struct ServerArgs {
     pub log_level: String,
     pub log_to_terminal: bool,
     pub access_log: bool,
+    pub access_log_format: Option<String>,
+    pub error_log_format: Option<String>,
+    pub error_log_name: String,
+    pub access_log_name: String,
+    pub startup_log_name: String,
     pub reload_on_changes: bool,
     pub map_head_to_get: String,
     pub keep_alive_timeout: u32,
@@ -87,6 +92,16 @@ pub struct ServerArgs {
     pub socket_timeout: u32,
     pub server_backlog: u32,
     pub maximum_requests: u32,
+    pub read_timeouts: ReadTimeouts,
+    pub features: Features,
+    pub pid_file: Option<PathBuf>,
+    pub process_name: Option<String>,
+    pub socket_prefix: Option<PathBuf>,
+    pub error_documents: Vec<(u16, String)>,
+    pub ignore_activity: Vec<String>,
+    pub server_name: Option<String>,
+    pub server_aliases: Vec<String>,
+    pub allow_localhost: bool,
     pub daemon: DaemonSettings,
     /// Daemon-only options the user gave explicitly (for the "ignored in
     /// embedded mode" warning).
@@ -96,6 +111,11 @@ pub struct ServerArgs {
     pub modules_directory: Option<PathBuf>,
     pub module_path: Option<PathBuf>,
     pub mime_types: Option<PathBuf>,
+    pub server_status: bool,
+    pub server_metrics: bool,
+    pub python_eggs: Option<PathBuf>,
+    /// `--locale`, else `--lang` (4.9.4 keeps `--lang` as a hidden alias).
+    pub locale: Option<String>,
 }
 
 impl Default for ServerArgs {
@@ -126,6 +146,11 @@ impl Default for ServerArgs {
             log_level: "warn".into(),
             log_to_terminal: false,
             access_log: false,
+            access_log_format: None,
+            error_log_format: None,
+            error_log_name: "error_log".into(),
+            access_log_name: "access_log".into(),
+            startup_log_name: "startup_log".into(),
             reload_on_changes: false,
             map_head_to_get: "Auto".into(),
             keep_alive_timeout: 2,
@@ -133,6 +158,16 @@ impl Default for ServerArgs {
             socket_timeout: 60,
             server_backlog: 500,
             maximum_requests: 0,
+            read_timeouts: ReadTimeouts::default(),
+            features: Features::default(),
+            pid_file: None,
+            process_name: None,
+            socket_prefix: None,
+            error_documents: Vec::new(),
+            ignore_activity: Vec::new(),
+            server_name: None,
+            server_aliases: Vec::new(),
+            allow_localhost: false,
             daemon: DaemonSettings::default(),
             daemon_only_given: Vec::new(),
             setup_only: false,
@@ -140,6 +175,10 @@ impl Default for ServerArgs {
             modules_directory: None,
             module_path: None,
             mime_types: None,
+            server_status: false,
+            server_metrics: false,
+            python_eggs: None,
+            locale: None,
         }
     }
 }
@@ -164,10 +203,27 @@ enum Opt {
     DocumentRoot,
     SetEnv,
     ReloadOnChanges,
+    DisableReloading,
     MapHeadToGet,
+    ChunkedRequest,
+    EnableSendfile,
+    ErrorOverride,
+    OrphanInterpreter,
+    CompressResponses,
+    TrustProxyHeader,
+    TrustProxy,
+    PassEnv,
+    ErrorDocument,
+    PidFile,
+    ProcessName,
+    SocketPrefix,
+    IgnoreActivity,
     // Server
     Host,
     Port,
+    ServerName,
+    ServerAlias,
+    AllowLocalhost,
     Processes,
     Threads,
     User,
@@ -178,19 +234,37 @@ enum Opt {
     LimitRequestBody,
     SocketTimeout,
     ServerBacklog,
+    HeaderTimeout,
+    HeaderMaxTimeout,
+    HeaderMinRate,
+    BodyTimeout,
+    BodyMaxTimeout,
+    BodyMinRate,
     MaximumRequests,
     IncludeFile,
     EnvvarsScript,
+    ServerStatus,
+    ServerMetrics,
+    Locale,
+    Lang,
     // Logging
     LogLevel,
     LogToTerminal,
     AccessLog,
     LogDirectory,
     StartupLog,
+    AccessLogFormat,
+    ErrorLogFormat,
+    ErrorLogName,
+    AccessLogName,
+    StartupLogName,
     // Mode
     EmbeddedMode,
     DaemonMode,
     MaxClients,
+    InitialWorkers,
+    MinimumSpareWorkers,
+    MaximumSpareWorkers,
     RequestTimeout,
     QueueTimeout,
     ConnectTimeout,
@@ -203,6 +277,12 @@ enum Opt {
     RestartInterval,
     CpuTimeLimit,
     DaemonBacklog,
+    SendBufferSize,
+    ReceiveBufferSize,
+    HeaderBufferSize,
+    ResponseBufferSize,
+    ResponseSocketTimeout,
+    PythonEggs,
     // Locations
     ModulePath,
     HttpdExecutable,
@@ -366,6 +446,13 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          the script file, not every imported module. Daemon mode always \
          reloads a changed script; in embedded mode this is off by default.",
     ),
+    flag(
+        Opt::DisableReloading,
+        "--disable-reloading",
+        App,
+        "Never reload a changed script (WSGIScriptReloading Off), not even \
+         in daemon mode or with --reload-on-changes.",
+    ),
     one(
         Opt::MapHeadToGet,
         "--map-head-to-get",
@@ -374,6 +461,81 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Whether HEAD requests reach the application as GET \
          (WSGIMapHEADToGET). Defaults to 'Auto'.",
     ),
+    flag(
+        Opt::ChunkedRequest,
+        "--chunked-request",
+        App,
+        "Accept request bodies sent with chunked transfer encoding \
+         (WSGIChunkedRequest On); they are refused (411) by default.",
+    ),
+    flag(
+        Opt::EnableSendfile,
+        "--enable-sendfile",
+        App,
+        "Send files with sendfile() (EnableSendfile On, WSGIEnableSendfile \
+         On). Off by default; enable it only where the file system supports \
+         it.",
+    ),
+    flag(
+        Opt::ErrorOverride,
+        "--error-override",
+        App,
+        "Replace the application's error responses (4xx, 5xx) with \
+         Apache's error documents (WSGIErrorOverride On; daemon mode).",
+    ),
+    flag(
+        Opt::OrphanInterpreter,
+        "--orphan-interpreter",
+        App,
+        "Do not destroy the Python interpreter when a process exits \
+         (WSGIDestroyInterpreter Off): atexit callbacks do not run.",
+    ),
+    flag(
+        Opt::CompressResponses,
+        "--compress-responses",
+        App,
+        "Compress text responses (plain text, HTML, XML, CSS, JavaScript, \
+         JSON) for clients that accept it (mod_deflate).",
+    ),
+    OptSpec {
+        opt: Opt::TrustProxyHeader,
+        name: "--trust-proxy-header",
+        metavar: "HEADER-NAME",
+        arity: 1,
+        section: App,
+        help: "A proxy header (X-Forwarded-For, X-Forwarded-Proto, ...) \
+               whose value replaces the request's own details \
+               (WSGITrustedProxyHeaders). Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::TrustProxy,
+        name: "--trust-proxy",
+        metavar: "IP-ADDRESS/SUBNET",
+        arity: 1,
+        section: App,
+        help: "A proxy whose --trust-proxy-header headers are believed \
+               (WSGITrustedProxies). Repeatable; without it every client \
+               is trusted.",
+    },
+    OptSpec {
+        opt: Opt::ErrorDocument,
+        name: "--error-document",
+        metavar: "STATUS URL-PATH",
+        arity: 2,
+        section: App,
+        help: "Answer errors of HTTP status STATUS (400-599) that Apache \
+               produces with the page at URL-PATH (ErrorDocument). \
+               Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::PassEnv,
+        name: "--passenv",
+        metavar: "KEY",
+        arity: 1,
+        section: App,
+        help: "Copy Apache's environment variable KEY into every request's \
+               WSGI environ (PassEnv). Repeatable.",
+    },
     one(
         Opt::Host,
         "--host",
@@ -388,6 +550,31 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "NUMBER",
         Srv,
         "The port to listen on. Defaults to 8000.",
+    ),
+    one(
+        Opt::ServerName,
+        "--server-name",
+        "HOSTNAME",
+        Srv,
+        "The site's host name: requests for other names get 403 \
+         (name-based virtual hosts). A name starting with 'www.' also \
+         redirects the bare domain to it.",
+    ),
+    OptSpec {
+        opt: Opt::ServerAlias,
+        name: "--server-alias",
+        metavar: "HOSTNAME",
+        arity: 1,
+        section: Srv,
+        help: "Another host name for the site (wildcards allowed), with \
+               --server-name. Repeatable.",
+    },
+    flag(
+        Opt::AllowLocalhost,
+        "--allow-localhost",
+        Srv,
+        "With --server-name, still serve clients on localhost whatever \
+         host name they use.",
     ),
     one(
         Opt::Processes,
@@ -431,6 +618,23 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          Defaults to $TMPDIR/mod_wsgi-HOST:PORT:UID (/tmp when TMPDIR is \
          unset).",
     ),
+    one(
+        Opt::PidFile,
+        "--pid-file",
+        "FILE-PATH",
+        Srv,
+        "Where Apache writes its process ID. Defaults to \
+         SERVER-ROOT/httpd.pid.",
+    ),
+    one(
+        Opt::ProcessName,
+        "--process-name",
+        "NAME",
+        Srv,
+        "The name of Apache's parent process (its argv[0]), for process \
+         managers that look for one. Defaults to 'apache2 \
+         (wsgirt-express)'.",
+    ),
     flag(
         Opt::SetupOnly,
         "--setup-only",
@@ -469,6 +673,54 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "The listen queue depth of the HTTP socket. Defaults to 500.",
     ),
     one(
+        Opt::HeaderTimeout,
+        "--header-timeout",
+        "SECONDS",
+        Srv,
+        "Time allowed for receiving the request line and headers \
+         (RequestReadTimeout header=). Defaults to 15; 0 sets no limit.",
+    ),
+    one(
+        Opt::HeaderMaxTimeout,
+        "--header-max-timeout",
+        "SECONDS",
+        Srv,
+        "Upper bound for the header timeout as --header-min-rate extends \
+         it. Defaults to 30; 0 means no extension.",
+    ),
+    one(
+        Opt::HeaderMinRate,
+        "--header-min-rate",
+        "BYTES",
+        Srv,
+        "Each time this many header bytes arrive the header timeout grows \
+         by a second. Defaults to 500.",
+    ),
+    one(
+        Opt::BodyTimeout,
+        "--body-timeout",
+        "SECONDS",
+        Srv,
+        "Time allowed for receiving the request body (RequestReadTimeout \
+         body=). Defaults to 15; 0 sets no limit.",
+    ),
+    one(
+        Opt::BodyMaxTimeout,
+        "--body-max-timeout",
+        "SECONDS",
+        Srv,
+        "Upper bound for the body timeout as --body-min-rate extends it. \
+         Defaults to 0, no upper bound.",
+    ),
+    one(
+        Opt::BodyMinRate,
+        "--body-min-rate",
+        "BYTES",
+        Srv,
+        "Each time this many body bytes arrive the body timeout grows by a \
+         second. Defaults to 500.",
+    ),
+    one(
         Opt::MaximumRequests,
         "--maximum-requests",
         "NUMBER",
@@ -494,6 +746,39 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "A shell script of environment settings for Apache and the \
          application: SERVER-ROOT/envvars is rewritten to source it. \
          Defaults to SERVER-ROOT/envvars itself.",
+    ),
+    flag(
+        Opt::ServerStatus,
+        "--server-status",
+        Srv,
+        "Serve Apache's status page (mod_status, ExtendedStatus On) at \
+         /server-status, to clients on localhost only; 'apachectl status' \
+         prints it. Off by default.",
+    ),
+    flag(
+        Opt::ServerMetrics,
+        "--server-metrics",
+        Srv,
+        "Let the application read Apache's scoreboard through \
+         mod_wsgi.server_metrics() (WSGIServerMetrics On, server-metrics=On \
+         in daemon mode). Off by default.",
+    ),
+    one(
+        Opt::Locale,
+        "--locale",
+        "NAME",
+        Srv,
+        "The locale (LANG and LC_ALL) of Apache and the application; \
+         lang= and locale= of the daemon processes. Defaults to the \
+         current one (LC_ALL, LC_CTYPE, LANG); C or POSIX becomes C.UTF-8.",
+    ),
+    one(
+        Opt::Lang,
+        "--lang",
+        "NAME",
+        Srv,
+        "The same as --locale, which wins when both are given (kept from \
+         mod_wsgi-express, where it is hidden).",
     ),
     one(
         Opt::LogLevel,
@@ -533,6 +818,45 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          startup_log in the log directory (stderr with --log-to-terminal) \
          instead of the terminal (httpd -E). Off by default.",
     ),
+    one(
+        Opt::AccessLogFormat,
+        "--access-log-format",
+        "FORMAT",
+        Log,
+        "The access log's format: 'common' (the default), 'combined', or a \
+         LogFormat string such as '%h %>s %D'.",
+    ),
+    one(
+        Opt::ErrorLogFormat,
+        "--error-log-format",
+        "FORMAT",
+        Log,
+        "The error log's format (ErrorLogFormat). Defaults to Apache's.",
+    ),
+    one(
+        Opt::ErrorLogName,
+        "--error-log-name",
+        "FILE-NAME",
+        Log,
+        "The error log's file name in the log directory. Defaults to \
+         'error_log'.",
+    ),
+    one(
+        Opt::AccessLogName,
+        "--access-log-name",
+        "FILE-NAME",
+        Log,
+        "The access log's file name in the log directory. Defaults to \
+         'access_log'.",
+    ),
+    one(
+        Opt::StartupLogName,
+        "--startup-log-name",
+        "FILE-NAME",
+        Log,
+        "The startup log's file name in the log directory. Defaults to \
+         'startup_log'.",
+    ),
     flag(
         Opt::EmbeddedMode,
         "--embedded-mode",
@@ -557,6 +881,30 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Dmn,
         "The most simultaneous client connections Apache accepts. Defaults to \
          10 + max(10, 1.5 x processes x threads).",
+    ),
+    one(
+        Opt::InitialWorkers,
+        "--initial-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's child processes started at once. \
+         Defaults to 0.2.",
+    ),
+    one(
+        Opt::MinimumSpareWorkers,
+        "--minimum-spare-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's capacity kept idle and ready. \
+         Defaults to --initial-workers.",
+    ),
+    one(
+        Opt::MaximumSpareWorkers,
+        "--maximum-spare-workers",
+        "NUMBER",
+        Dmn,
+        "The share (0 to 1) of Apache's capacity allowed to sit idle before \
+         children are stopped. Defaults to 0.6.",
     ),
     one(
         Opt::RequestTimeout,
@@ -645,6 +993,72 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "NUMBER",
         Dmn,
         "The listen queue depth of the daemon socket. Defaults to 100.",
+    ),
+    one(
+        Opt::SocketPrefix,
+        "--socket-prefix",
+        "DIRECTORY-PATH",
+        Dmn,
+        "The directory for the daemon processes' UNIX sockets \
+         (WSGISocketPrefix DIR/wsgi). Defaults to the server root.",
+    ),
+    OptSpec {
+        opt: Opt::IgnoreActivity,
+        name: "--ignore-activity",
+        metavar: "URL-PATH",
+        arity: 1,
+        section: Dmn,
+        help: "Requests under URL-PATH (a health check, say) do not count \
+               as activity for --inactivity-timeout (WSGIIgnoreActivity). \
+               Repeatable.",
+    },
+    one(
+        Opt::SendBufferSize,
+        "--send-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Socket buffer size for sending request data to the daemon \
+         processes (>= 512). Defaults to 0, the system default.",
+    ),
+    one(
+        Opt::ReceiveBufferSize,
+        "--receive-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Socket buffer size for receiving responses from the daemon \
+         processes (>= 512). Defaults to 0, the system default.",
+    ),
+    one(
+        Opt::HeaderBufferSize,
+        "--header-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Largest response status line or header accepted from a daemon \
+         process (>= 8192). Defaults to 0, meaning 32768.",
+    ),
+    one(
+        Opt::ResponseBufferSize,
+        "--response-buffer-size",
+        "NUMBER",
+        Dmn,
+        "Most response data buffered in Apache while relaying a response \
+         (>= 65536). Defaults to 0, meaning 65536.",
+    ),
+    one(
+        Opt::ResponseSocketTimeout,
+        "--response-socket-timeout",
+        "SECONDS",
+        Dmn,
+        "Timeout for writing a buffered response to the client. Defaults \
+         to 0, meaning --socket-timeout.",
+    ),
+    one(
+        Opt::PythonEggs,
+        "--python-eggs",
+        "DIRECTORY-PATH",
+        Dmn,
+        "Where Python eggs are unpacked (PYTHON_EGG_CACHE of the daemon \
+         processes). Defaults to SERVER-ROOT/python-eggs.",
     ),
     one(
         Opt::ModulePath,
@@ -868,6 +1282,63 @@ where
     }
 }
 
+/// A share of the front end's capacity, 0 to 1, as mod_wsgi-express's
+/// `check_percentage` demands.
+fn fraction(cmd: &'static str, name: &str, value: &str) -> Result<Fraction> {
+    match value.trim().parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(Fraction(f)),
+        _ => Err(Error::usage(
+            Some(cmd),
+            format!("option '{name}' expects a number from 0 to 1, got '{value}'"),
+        )),
+    }
+}
+
+/// A daemon buffer size: 0 (the module's default) or at least `min`, the
+/// limits mod_wsgi's `WSGIDaemonProcess` enforces. Checked here so the
+/// mistake is a usage error, not an Apache that fails to start.
+fn buffer_size(cmd: &'static str, name: &str, value: &str, min: u32) -> Result<u32> {
+    let n = number::<u32>(cmd, name, value, 0)?;
+    if n != 0 && n < min {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("option '{name}' must be >= {min} bytes, or 0 for the default; got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// mod_reqtimeout refuses a range whose maximum is not above its timeout,
+/// and a range without a MinRate (which is what extends the timeout).
+/// 4.9.4 writes such values and Apache then fails to start; we say which
+/// options clash instead.
+fn check_read_timeouts(cmd: &'static str, t: &ReadTimeouts) -> Result<()> {
+    for (part, timeout, max, rate) in [
+        ("header", t.header, t.header_max, t.header_min_rate),
+        ("body", t.body, t.body_max, t.body_min_rate),
+    ] {
+        if timeout == 0 || max == 0 {
+            continue;
+        }
+        if max <= timeout {
+            return Err(Error::usage(
+                Some(cmd),
+                format!(
+                    "--{part}-max-timeout ({max}) must be greater than --{part}-timeout \
+                     ({timeout}), or 0"
+                ),
+            ));
+        }
+        if rate == 0 {
+            return Err(Error::usage(
+                Some(cmd),
+                format!("--{part}-max-timeout needs a --{part}-min-rate above 0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn build_server_args(
     cmd: &'static str,
     given: Given,
@@ -883,6 +1354,7 @@ fn build_server_args(
         ));
     }
     let mut embedded = false;
+    let mut lang = None;
     for (opt, name, values) in given {
         let v = values.first().cloned().unwrap_or_default();
         let num = |min: u32| number::<u32>(cmd, name, &v, min);
@@ -904,8 +1376,46 @@ fn build_server_args(
             }
             Opt::IncludeFile => s.include_files.push(PathBuf::from(v)),
             Opt::EnvvarsScript => s.envvars_script = Some(PathBuf::from(v)),
+            Opt::ServerStatus => s.server_status = true,
+            Opt::Locale | Opt::Lang => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '"') {
+                    return Err(Error::usage(Some(cmd), format!("invalid {name} '{v}'")));
+                }
+                if opt == Opt::Locale {
+                    s.locale = Some(v);
+                } else {
+                    lang = Some(v);
+                }
+            }
+            Opt::ServerMetrics => s.server_metrics = true,
             Opt::LogDirectory => s.log_directory = Some(PathBuf::from(v)),
             Opt::StartupLog => s.startup_log = true,
+            Opt::AccessLogFormat | Opt::ErrorLogFormat => {
+                if v.is_empty() {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("option '{name}' needs a format"),
+                    ));
+                }
+                if opt == Opt::AccessLogFormat {
+                    s.access_log_format = Some(v);
+                } else {
+                    s.error_log_format = Some(v);
+                }
+            }
+            Opt::ErrorLogName | Opt::AccessLogName | Opt::StartupLogName => {
+                if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("option '{name}' expects a file name, got '{v}'"),
+                    ));
+                }
+                match opt {
+                    Opt::ErrorLogName => s.error_log_name = v,
+                    Opt::AccessLogName => s.access_log_name = v,
+                    _ => s.startup_log_name = v,
+                }
+            }
             Opt::CallableObject => {
                 if v.is_empty() {
                     return Err(Error::usage(
@@ -928,6 +1438,87 @@ fn build_server_args(
                 s.url_aliases.push((url, PathBuf::from(&values[1])));
             }
             Opt::ReloadOnChanges => s.reload_on_changes = true,
+            Opt::DisableReloading => s.features.disable_reloading = true,
+            Opt::ChunkedRequest => s.features.chunked_request = true,
+            Opt::EnableSendfile => s.features.enable_sendfile = true,
+            Opt::ErrorOverride => s.features.error_override = true,
+            Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
+            Opt::CompressResponses => s.features.compress_responses = true,
+            Opt::TrustProxyHeader => {
+                let ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--trust-proxy-header expects a header name, got '{v}'"),
+                    ));
+                }
+                s.features.trusted_proxy_headers.push(v);
+            }
+            Opt::TrustProxy => {
+                let ok = !v.is_empty()
+                    && v.chars()
+                        .all(|c| c.is_ascii_hexdigit() || ".:/".contains(c));
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--trust-proxy expects an IP address or subnet, got '{v}'"),
+                    ));
+                }
+                s.features.trusted_proxies.push(v);
+            }
+            Opt::ErrorDocument => {
+                let status = number::<u16>(cmd, name, &values[0], 400)
+                    .ok()
+                    .filter(|s| *s <= 599)
+                    .ok_or_else(|| {
+                        Error::usage(
+                            Some(cmd),
+                            format!(
+                                "--error-document STATUS must be an HTTP error status \
+                                 (400-599), got '{}'",
+                                values[0]
+                            ),
+                        )
+                    })?;
+                if values[1].is_empty() {
+                    return Err(Error::usage(Some(cmd), "--error-document needs a URL-PATH"));
+                }
+                s.error_documents.push((status, values[1].clone()));
+            }
+            Opt::PidFile => s.pid_file = Some(PathBuf::from(v)),
+            Opt::ProcessName => {
+                if v.is_empty() {
+                    return Err(Error::usage(Some(cmd), "--process-name needs a name"));
+                }
+                s.process_name = Some(v)
+            }
+            Opt::SocketPrefix | Opt::IgnoreActivity => {
+                if opt == Opt::SocketPrefix {
+                    s.socket_prefix = Some(PathBuf::from(v));
+                } else {
+                    if !v.starts_with('/') {
+                        return Err(Error::usage(
+                            Some(cmd),
+                            format!("--ignore-activity URL-PATH must start with '/', got '{v}'"),
+                        ));
+                    }
+                    s.ignore_activity.push(v);
+                }
+                if !s.daemon_only_given.contains(&name) {
+                    s.daemon_only_given.push(name);
+                }
+            }
+            Opt::PassEnv => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '=') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--passenv expects a variable name, got '{v}'"),
+                    ));
+                }
+                s.features.passenv.push(v);
+            }
             Opt::MapHeadToGet => {
                 s.map_head_to_get = match v.to_ascii_lowercase().as_str() {
                     "off" => "Off".into(),
@@ -950,6 +1541,25 @@ fn build_server_args(
                 s.host = Some(v)
             }
             Opt::Port => s.port = number::<u16>(cmd, name, &v, 1)?,
+            Opt::ServerName | Opt::ServerAlias => {
+                let wildcards = if opt == Opt::ServerAlias { "*?" } else { "" };
+                let ok = !v.is_empty()
+                    && v.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || "-._".contains(c) || wildcards.contains(c)
+                    });
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} expects a host name, got '{v}'"),
+                    ));
+                }
+                if opt == Opt::ServerName {
+                    s.server_name = Some(v);
+                } else {
+                    s.server_aliases.push(v);
+                }
+            }
+            Opt::AllowLocalhost => s.allow_localhost = true,
             Opt::Processes => s.processes = Some(num(1)?),
             Opt::Threads => s.threads = num(1)?,
             Opt::User => s.user = Some(v),
@@ -961,6 +1571,12 @@ fn build_server_args(
             Opt::SocketTimeout => s.socket_timeout = num(1)?,
             Opt::ServerBacklog => s.server_backlog = num(1)?,
             Opt::MaximumRequests => s.maximum_requests = num(0)?,
+            Opt::HeaderTimeout => s.read_timeouts.header = num(0)?,
+            Opt::HeaderMaxTimeout => s.read_timeouts.header_max = num(0)?,
+            Opt::HeaderMinRate => s.read_timeouts.header_min_rate = num(0)?,
+            Opt::BodyTimeout => s.read_timeouts.body = num(0)?,
+            Opt::BodyMaxTimeout => s.read_timeouts.body_max = num(0)?,
+            Opt::BodyMinRate => s.read_timeouts.body_min_rate = num(0)?,
             Opt::LogLevel => {
                 let level = v.to_ascii_lowercase();
                 if !LOG_LEVELS.contains(&level.as_str()) {
@@ -979,6 +1595,13 @@ fn build_server_args(
             Opt::EmbeddedMode => embedded = true,
             Opt::DaemonMode => s.mode = ModeChoice::Daemon,
             Opt::ModulePath => s.module_path = Some(PathBuf::from(v)),
+            Opt::PythonEggs => {
+                s.python_eggs = Some(PathBuf::from(v));
+                // 4.9.4 writes it only into WSGIDaemonProcess.
+                if !s.daemon_only_given.contains(&name) {
+                    s.daemon_only_given.push(name);
+                }
+            }
             Opt::HttpdExecutable => s.httpd_executable = Some(PathBuf::from(v)),
             Opt::ModulesDirectory => s.modules_directory = Some(PathBuf::from(v)),
             Opt::MimeTypes => s.mime_types = Some(PathBuf::from(v)),
@@ -987,6 +1610,18 @@ fn build_server_args(
                 let slot = match daemon_only {
                     Opt::MaxClients => {
                         d.max_clients = Some(num(1)?);
+                        None
+                    }
+                    Opt::InitialWorkers => {
+                        d.initial_workers = Some(fraction(cmd, name, &v)?);
+                        None
+                    }
+                    Opt::MinimumSpareWorkers => {
+                        d.minimum_spare_workers = Some(fraction(cmd, name, &v)?);
+                        None
+                    }
+                    Opt::MaximumSpareWorkers => {
+                        d.maximum_spare_workers = Some(fraction(cmd, name, &v)?);
                         None
                     }
                     Opt::RequestTimeout => Some(&mut d.request_timeout),
@@ -1001,6 +1636,20 @@ fn build_server_args(
                     Opt::RestartInterval => Some(&mut d.restart_interval),
                     Opt::CpuTimeLimit => Some(&mut d.cpu_time_limit),
                     Opt::DaemonBacklog => Some(&mut d.listen_backlog),
+                    Opt::ResponseSocketTimeout => Some(&mut d.response_socket_timeout),
+                    Opt::SendBufferSize
+                    | Opt::ReceiveBufferSize
+                    | Opt::HeaderBufferSize
+                    | Opt::ResponseBufferSize => {
+                        let (slot, min) = match daemon_only {
+                            Opt::SendBufferSize => (&mut d.send_buffer_size, 512),
+                            Opt::ReceiveBufferSize => (&mut d.receive_buffer_size, 512),
+                            Opt::HeaderBufferSize => (&mut d.header_buffer_size, 8192),
+                            _ => (&mut d.response_buffer_size, 65536),
+                        };
+                        *slot = buffer_size(cmd, name, &v, min)?;
+                        None
+                    }
                     other => unreachable!("option {other:?} not handled"),
                 };
                 if let Some(slot) = slot {
@@ -1014,6 +1663,10 @@ fn build_server_args(
     }
     if let Some(entry) = &s.entry_point {
         s.script = Some(entry.clone());
+    }
+    check_read_timeouts(cmd, &s.read_timeouts)?;
+    if s.locale.is_none() {
+        s.locale = lang;
     }
     if embedded {
         if s.mode == ModeChoice::Daemon {
@@ -1169,7 +1822,7 @@ pub fn command_help(cmd: &str) -> String {
                  and stop it; resizing the terminal does not."
             } else {
                 "SCRIPT is a WSGI script file that defines 'application'. The server root \
-                 gets httpd.conf, apachectl (start|stop|restart|graceful|configtest), \
+                 gets httpd.conf, apachectl (start|stop|restart|graceful|configtest|status), \
                  envvars (sourced before Apache starts) and an htdocs directory."
             };
             for line in wrap(intro, WIDTH) {
@@ -1235,6 +1888,273 @@ mod tests {
         assert_eq!(s.daemon.request_timeout, 60);
         assert_eq!(s.daemon.queue_timeout, 45);
         assert!(!s.access_log && !s.log_to_terminal && !s.reload_on_changes);
+        assert!(!s.server_status && !s.server_metrics);
+    }
+
+    #[test]
+    fn pid_file_process_name_socket_prefix_error_documents_ignore_activity() {
+        let s = server(&[
+            "start-server",
+            "--pid-file",
+            "app.pid",
+            "--process-name",
+            "myapp",
+            "--socket-prefix",
+            "/run/app",
+            "--error-document",
+            "404",
+            "/404.html",
+            "--error-document",
+            "503",
+            "/busy.html",
+            "--ignore-activity",
+            "/health",
+        ]);
+        assert_eq!(s.pid_file, Some(PathBuf::from("app.pid")));
+        assert_eq!(s.process_name.as_deref(), Some("myapp"));
+        assert_eq!(s.socket_prefix, Some(PathBuf::from("/run/app")));
+        assert_eq!(
+            s.error_documents,
+            [
+                (404, "/404.html".to_string()),
+                (503, "/busy.html".to_string())
+            ]
+        );
+        assert_eq!(s.ignore_activity, ["/health"]);
+        assert_eq!(
+            s.daemon_only_given,
+            ["--socket-prefix", "--ignore-activity"]
+        );
+        for bad in ["200", "600", "abc"] {
+            let msg = usage_message(&["start-server", "--error-document", bad, "/x"]);
+            assert!(msg.contains("HTTP error status"), "{msg}");
+        }
+        assert!(
+            usage_message(&["start-server", "--ignore-activity", "health"])
+                .contains("must start with '/'")
+        );
+    }
+
+    #[test]
+    fn server_name_alias_and_allow_localhost() {
+        let s = server(&[
+            "start-server",
+            "--server-name",
+            "www.example.com",
+            "--server-alias",
+            "example.org",
+            "--server-alias",
+            "*.example.net",
+            "--allow-localhost",
+        ]);
+        assert_eq!(s.server_name.as_deref(), Some("www.example.com"));
+        assert_eq!(s.server_aliases, ["example.org", "*.example.net"]);
+        assert!(s.allow_localhost);
+        assert!(
+            usage_message(&["start-server", "--server-name", "*.example.com"])
+                .contains("expects a host name")
+        );
+        assert!(usage_message(&["start-server", "--server-alias", "a b"])
+            .contains("expects a host name"));
+    }
+
+    #[test]
+    fn feature_flags() {
+        let s = server(&[
+            "start-server",
+            "--disable-reloading",
+            "--chunked-request",
+            "--enable-sendfile",
+            "--error-override",
+            "--orphan-interpreter",
+            "--compress-responses",
+            "--trust-proxy-header",
+            "X-Forwarded-For",
+            "--trust-proxy-header=X-Forwarded-Proto",
+            "--trust-proxy",
+            "10.0.0.0/8",
+            "--trust-proxy",
+            "::1",
+            "--passenv",
+            "HOME",
+        ]);
+        let f = &s.features;
+        assert!(f.disable_reloading && f.chunked_request && f.enable_sendfile);
+        assert!(f.error_override && f.orphan_interpreter && f.compress_responses);
+        assert_eq!(
+            f.trusted_proxy_headers,
+            ["X-Forwarded-For", "X-Forwarded-Proto"]
+        );
+        assert_eq!(f.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(f.passenv, ["HOME"]);
+        assert_eq!(server(&["start-server"]).features, Features::default());
+        assert!(
+            usage_message(&["start-server", "--trust-proxy-header", "X Y"]).contains("header name")
+        );
+        assert!(
+            usage_message(&["start-server", "--trust-proxy", "proxy.local"]).contains("IP address")
+        );
+        assert!(usage_message(&["start-server", "--passenv", "A=B"]).contains("variable name"));
+    }
+
+    #[test]
+    fn log_formats_and_names() {
+        let s = server(&[
+            "start-server",
+            "--access-log-format",
+            "%h %>s",
+            "--error-log-format",
+            "[%l] %M",
+            "--error-log-name",
+            "err.log",
+            "--access-log-name",
+            "acc.log",
+            "--startup-log-name",
+            "st.log",
+        ]);
+        assert_eq!(s.access_log_format.as_deref(), Some("%h %>s"));
+        assert_eq!(s.error_log_format.as_deref(), Some("[%l] %M"));
+        assert_eq!(
+            (
+                s.error_log_name.as_str(),
+                s.access_log_name.as_str(),
+                s.startup_log_name.as_str()
+            ),
+            ("err.log", "acc.log", "st.log")
+        );
+        let d = server(&["start-server"]);
+        assert_eq!(
+            (
+                d.error_log_name.as_str(),
+                d.access_log_name.as_str(),
+                d.startup_log_name.as_str()
+            ),
+            ("error_log", "access_log", "startup_log")
+        );
+        assert!(
+            usage_message(&["start-server", "--error-log-name", "logs/e"])
+                .contains("expects a file name")
+        );
+        assert!(usage_message(&["start-server", "--access-log-format="]).contains("needs a format"));
+    }
+
+    #[test]
+    fn worker_fractions() {
+        let s = server(&[
+            "start-server",
+            "--initial-workers",
+            "0.5",
+            "--minimum-spare-workers=0",
+            "--maximum-spare-workers",
+            "1",
+        ]);
+        assert_eq!(s.daemon.initial_workers, Some(Fraction(0.5)));
+        assert_eq!(s.daemon.minimum_spare_workers, Some(Fraction(0.0)));
+        assert_eq!(s.daemon.maximum_spare_workers, Some(Fraction(1.0)));
+        assert!(s.daemon_only_given.contains(&"--initial-workers"));
+        for bad in ["1.5", "-0.1", "half", "NaN"] {
+            let msg = usage_message(&["start-server", "--initial-workers", bad]);
+            assert!(msg.contains("a number from 0 to 1"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn locale_and_lang() {
+        assert_eq!(server(&["start-server"]).locale, None);
+        let s = server(&["start-server", "--lang", "de_DE.UTF-8"]);
+        assert_eq!(s.locale.as_deref(), Some("de_DE.UTF-8"));
+        // --locale wins, in either order (4.9.4: locale, else lang).
+        let s = server(&["start-server", "--locale", "C.utf8", "--lang", "x"]);
+        assert_eq!(s.locale.as_deref(), Some("C.utf8"));
+        assert!(usage_message(&["start-server", "--locale", "a b"]).contains("invalid --locale"));
+    }
+
+    #[test]
+    fn request_read_timeouts() {
+        let s = server(&[
+            "start-server",
+            "--header-timeout",
+            "20",
+            "--header-max-timeout",
+            "40",
+            "--header-min-rate",
+            "100",
+            "--body-timeout",
+            "0",
+            "--body-max-timeout",
+            "99",
+            "--body-min-rate",
+            "0",
+        ]);
+        assert_eq!(
+            s.read_timeouts,
+            ReadTimeouts {
+                header: 20,
+                header_max: 40,
+                header_min_rate: 100,
+                body: 0,
+                body_max: 99,
+                body_min_rate: 0,
+            }
+        );
+        assert_eq!(
+            server(&["start-server"]).read_timeouts,
+            ReadTimeouts::default()
+        );
+        assert!(
+            usage_message(&["start-server", "--header-max-timeout", "15"])
+                .contains("--header-max-timeout (15) must be greater than --header-timeout (15)")
+        );
+        assert!(usage_message(&[
+            "start-server",
+            "--body-max-timeout",
+            "30",
+            "--body-min-rate",
+            "0"
+        ])
+        .contains("--body-max-timeout needs a --body-min-rate above 0"));
+    }
+
+    #[test]
+    fn daemon_buffer_options() {
+        let s = server(&[
+            "start-server",
+            "--send-buffer-size",
+            "512",
+            "--receive-buffer-size",
+            "0",
+            "--header-buffer-size",
+            "65536",
+            "--response-buffer-size",
+            "1048576",
+            "--response-socket-timeout",
+            "9",
+            "--python-eggs",
+            "eggs",
+        ]);
+        assert_eq!(s.daemon.send_buffer_size, 512);
+        assert_eq!(s.daemon.receive_buffer_size, 0);
+        assert_eq!(s.daemon.header_buffer_size, 65536);
+        assert_eq!(s.daemon.response_buffer_size, 1_048_576);
+        assert_eq!(s.daemon.response_socket_timeout, 9);
+        assert_eq!(s.python_eggs, Some(PathBuf::from("eggs")));
+        assert!(s.daemon_only_given.contains(&"--python-eggs"));
+        for (opt, min) in [
+            ("--send-buffer-size", "512"),
+            ("--receive-buffer-size", "512"),
+            ("--header-buffer-size", "8192"),
+            ("--response-buffer-size", "65536"),
+        ] {
+            let msg = usage_message(&["start-server", opt, "100"]);
+            assert!(msg.contains(&format!(">= {min} bytes, or 0")), "{msg}");
+        }
+    }
+
+    #[test]
+    fn server_status_and_metrics_flags() {
+        let s = server(&["start-server", "--server-status", "--server-metrics"]);
+        assert!(s.server_status && s.server_metrics);
+        assert!(usage_message(&["start-server", "--server-status=on"]).contains("takes no value"));
     }
 
     #[test]

@@ -28,6 +28,22 @@ impl Mode {
     }
 }
 
+/// A fraction of `--max-clients` in 0..=1 (`--initial-workers` and the
+/// spare-worker options), kept as the float mod_wsgi-express multiplies
+/// with so the truncated results match it exactly. Never NaN (checked when
+/// parsed), hence `Eq`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl Eq for Fraction {}
+
+impl Fraction {
+    /// Python's `int(fraction * n)`.
+    fn of(self, n: u32) -> u32 {
+        (self.0 * f64::from(n)) as u32
+    }
+}
+
 /// `WSGIDaemonProcess` tuning, with mod_wsgi-express 4.6 defaults. Used only
 /// in daemon mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +60,21 @@ pub struct DaemonSettings {
     pub restart_interval: u32,
     pub cpu_time_limit: u32,
     pub listen_backlog: u32,
+    /// `send-buffer-size=` .. `response-socket-timeout=`: 0 means the
+    /// module's default, as in mod_wsgi.
+    pub send_buffer_size: u32,
+    pub receive_buffer_size: u32,
+    pub header_buffer_size: u32,
+    pub response_buffer_size: u32,
+    pub response_socket_timeout: u32,
     /// `--max-clients`: sizes Apache's proxying front end.
     pub max_clients: Option<u32>,
+    /// `--initial-workers`, `--minimum-spare-workers`,
+    /// `--maximum-spare-workers`: the front end's `StartServers`,
+    /// `MinSpareThreads`, `MaxSpareThreads` as fractions of its children.
+    pub initial_workers: Option<Fraction>,
+    pub minimum_spare_workers: Option<Fraction>,
+    pub maximum_spare_workers: Option<Fraction>,
 }
 
 impl Default for DaemonSettings {
@@ -63,10 +92,117 @@ impl Default for DaemonSettings {
             restart_interval: 0,
             cpu_time_limit: 0,
             listen_backlog: 100,
+            send_buffer_size: 0,
+            receive_buffer_size: 0,
+            header_buffer_size: 0,
+            response_buffer_size: 0,
+            response_socket_timeout: 0,
             max_clients: None,
+            initial_workers: None,
+            minimum_spare_workers: None,
+            maximum_spare_workers: None,
         }
     }
 }
+
+/// mod_reqtimeout's limits on reading a request (`--header-timeout` ..
+/// `--body-min-rate`), with mod_wsgi-express 4.9.4's defaults. 0 leaves a
+/// part out, as 4.9.4 does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTimeouts {
+    pub header: u32,
+    pub header_max: u32,
+    pub header_min_rate: u32,
+    pub body: u32,
+    pub body_max: u32,
+    pub body_min_rate: u32,
+}
+
+impl Default for ReadTimeouts {
+    fn default() -> Self {
+        ReadTimeouts {
+            header: 15,
+            header_max: 30,
+            header_min_rate: 500,
+            body: 15,
+            body_max: 0,
+            body_min_rate: 500,
+        }
+    }
+}
+
+impl ReadTimeouts {
+    /// The `RequestReadTimeout` arguments, composed as 4.9.4 composes them:
+    /// `header=T[-MAX][,MinRate=R] body=T[-MAX][,MinRate=R]`, a part only
+    /// when its timeout is above 0. With both at 0, 4.9.4 writes the
+    /// directive with no arguments, which Apache rejects; we write
+    /// `header=0 body=0` (no limits), what the user asked for.
+    pub fn directive_value(&self) -> String {
+        let part = |name: &str, timeout: u32, max: u32, rate: u32| {
+            let mut p = format!("{name}={timeout}");
+            if max > 0 {
+                p.push_str(&format!("-{max}"));
+            }
+            if rate > 0 {
+                p.push_str(&format!(",MinRate={rate}"));
+            }
+            p
+        };
+        let mut parts = Vec::new();
+        if self.header > 0 {
+            parts.push(part(
+                "header",
+                self.header,
+                self.header_max,
+                self.header_min_rate,
+            ));
+        }
+        if self.body > 0 {
+            parts.push(part("body", self.body, self.body_max, self.body_min_rate));
+        }
+        if parts.is_empty() {
+            "header=0 body=0".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// mod_wsgi-express 4.9.4's switches that map one to one onto Apache or
+/// module directives. All off or empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `--chunked-request`: `WSGIChunkedRequest On`.
+    pub chunked_request: bool,
+    /// `--enable-sendfile`: `EnableSendfile On`, `WSGIEnableSendfile On`.
+    pub enable_sendfile: bool,
+    /// `--error-override`: `WSGIErrorOverride On` (daemon mode).
+    pub error_override: bool,
+    /// `--orphan-interpreter`: `WSGIDestroyInterpreter Off`.
+    pub orphan_interpreter: bool,
+    /// `--disable-reloading`: `WSGIScriptReloading Off`, whatever else.
+    pub disable_reloading: bool,
+    /// `--compress-responses`: mod_deflate on common text types.
+    pub compress_responses: bool,
+    /// `--trust-proxy-header`: `WSGITrustedProxyHeaders`.
+    pub trusted_proxy_headers: Vec<String>,
+    /// `--trust-proxy`: `WSGITrustedProxies`.
+    pub trusted_proxies: Vec<String>,
+    /// `--passenv`: `PassEnv`.
+    pub passenv: Vec<String>,
+}
+
+/// The types 4.9.4 compresses with `--compress-responses`.
+const COMPRESSED_TYPES: &[&str] = &[
+    "text/plain",
+    "text/html",
+    "text/xml",
+    "text/css",
+    "text/javascript",
+    "application/xhtml+xml",
+    "application/javascript",
+    "application/json",
+];
 
 /// A `--url-alias` target, classified the way mod_wsgi-express does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +250,14 @@ pub struct ServerConfig {
     pub log_level: String,
     pub log_to_terminal: bool,
     pub access_log: bool,
+    /// `--access-log-format`: `common`, `combined` or a format string.
+    pub access_log_format: Option<String>,
+    /// `--error-log-format`: `ErrorLogFormat`.
+    pub error_log_format: Option<String>,
+    /// File names in the log directory (`--error-log-name` and friends).
+    pub error_log_name: String,
+    pub access_log_name: String,
+    pub startup_log_name: String,
     pub url_aliases: Vec<UrlAlias>,
     /// `--application-type module`: the module imported by the generated
     /// `script`.
@@ -139,18 +283,48 @@ pub struct ServerConfig {
     pub socket_timeout: u32,
     pub server_backlog: u32,
     pub maximum_requests: u32,
+    pub read_timeouts: ReadTimeouts,
+    pub features: Features,
+    /// `PidFile`: `--pid-file`, else `SERVER-ROOT/httpd.pid`.
+    pub pid_file: PathBuf,
+    /// `--process-name`: Apache's `argv[0]` instead of
+    /// `apache2 (wsgirt-express)`.
+    pub process_name: Option<String>,
+    /// `WSGISocketPrefix`: `--socket-prefix DIR` + `/wsgi`, else
+    /// `SERVER-ROOT/wsgi`.
+    pub socket_prefix: PathBuf,
+    /// `--error-document STATUS URL`s: `ErrorDocument`.
+    pub error_documents: Vec<(u16, String)>,
+    /// `--ignore-activity URL`s: `WSGIIgnoreActivity On` there.
+    pub ignore_activity: Vec<String>,
+    /// `--server-name`: serve only this host name (and `server_aliases`),
+    /// through name-based virtual hosts; other names get 403.
+    pub server_name: Option<String>,
+    /// `--server-alias`es (wildcards allowed).
+    pub server_aliases: Vec<String>,
+    /// `--allow-localhost`: clients on localhost may use any host name.
+    pub allow_localhost: bool,
     pub daemon: DaemonSettings,
     pub locale: String,
     pub httpd: PathBuf,
+    /// `--server-status`: mod_status at `/server-status` (localhost only).
+    pub server_status: bool,
+    /// `--python-eggs`, else `SERVER-ROOT/python-eggs`: `python-eggs=`
+    /// (`PYTHON_EGG_CACHE`) of the daemon processes.
+    pub python_eggs: PathBuf,
+    /// Who gets `python_eggs` when it is made: Apache's run user and group
+    /// when started as root (so the daemons can write there), else `None`.
+    pub python_eggs_owner: Option<(u32, u32)>,
+    /// `--server-metrics`: `mod_wsgi.server_metrics()` in the application.
+    pub server_metrics: bool,
+    /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
+    /// status page with it. `None` when it could not be run.
+    pub python_executable: Option<PathBuf>,
 }
 
 impl ServerConfig {
     pub fn httpd_conf(&self) -> PathBuf {
         self.server_root.join("httpd.conf")
-    }
-
-    pub fn pid_file(&self) -> PathBuf {
-        self.server_root.join("httpd.pid")
     }
 
     /// The default document root inside a server root.
@@ -163,7 +337,10 @@ impl ServerConfig {
         if self.log_to_terminal {
             "/dev/stderr".into()
         } else {
-            self.log_directory.join("error_log").display().to_string()
+            self.log_directory
+                .join(&self.error_log_name)
+                .display()
+                .to_string()
         }
     }
 
@@ -172,7 +349,12 @@ impl ServerConfig {
         match (self.access_log, self.log_to_terminal) {
             (false, _) => None,
             (true, true) => Some("/dev/stdout".into()),
-            (true, false) => Some(self.log_directory.join("access_log").display().to_string()),
+            (true, false) => Some(
+                self.log_directory
+                    .join(&self.access_log_name)
+                    .display()
+                    .to_string(),
+            ),
         }
     }
 
@@ -182,7 +364,12 @@ impl ServerConfig {
         match (self.startup_log, self.log_to_terminal) {
             (false, _) => None,
             (true, true) => Some("/dev/stderr".into()),
-            (true, false) => Some(self.log_directory.join("startup_log").display().to_string()),
+            (true, false) => Some(
+                self.log_directory
+                    .join(&self.startup_log_name)
+                    .display()
+                    .to_string(),
+            ),
         }
     }
 
@@ -211,8 +398,10 @@ impl ServerConfig {
         }
     }
 
+    /// The site's URL: with `--server-name` that name, else the host (as
+    /// 4.9.4's `Server URL`).
     pub fn url(&self) -> String {
-        let host = Self::bracketed(&self.host);
+        let host = Self::bracketed(self.server_name.as_deref().unwrap_or(&self.host));
         if self.port == 80 {
             format!("http://{host}/")
         } else {
@@ -230,26 +419,50 @@ impl ServerConfig {
         format!("(wsgi:{}:{}:{})", self.host, self.port, self.uid)
     }
 
-    /// Apache's `argv[0]`: mod_wsgi writes `display-name` over the argv
+    /// Apache's `argv[0]` (`--process-name`, else `apache2
+    /// (wsgirt-express)`): mod_wsgi writes `display-name` over the argv
     /// area in place, so it is padded to fit the daemon name (what
     /// mod_wsgi-express does with `exec -a`).
-    pub fn process_name(&self) -> String {
-        let base = self
-            .httpd
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "httpd".into());
-        let name = format!("{base} (wsgirt-express)");
+    pub fn argv0(&self) -> String {
+        let name = match &self.process_name {
+            Some(name) => name.clone(),
+            None => {
+                let base = self
+                    .httpd
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "httpd".into());
+                format!("{base} (wsgirt-express)")
+            }
+        };
         let width = self.daemon_display_name().len();
         format!("{name:<width$}")
+    }
+
+    /// The mod_status page's URL, as the summary prints it.
+    pub fn server_status_url(&self) -> String {
+        format!("{}server-status", self.url())
+    }
+
+    /// Where `apachectl status` connects: `--host` or `localhost`, as
+    /// mod_wsgi-express's `STATUSURL` (it sends `--server-name` as the
+    /// `Host`, so that the right virtual host answers).
+    pub fn status_fetch_url(&self) -> String {
+        format!(
+            "http://{}:{}/server-status",
+            Self::bracketed(&self.host),
+            self.port
+        )
     }
 
     /// Whether the module re-imports the script when its file changes.
     /// Embedded mode: only with `--reload-on-changes` (mod_wsgi-express 4.8
     /// `--embedded-mode` disables reloading). Daemon mode: on, as in
     /// mod_wsgi-express 4.6 where a changed script restarts the daemon.
+    /// `--disable-reloading` turns it off in any case (in 4.9.4 it also
+    /// wins over `--reload-on-changes`).
     pub fn script_reloading(&self) -> bool {
-        self.reload_on_changes || self.mode == Mode::Daemon
+        !self.features.disable_reloading && (self.reload_on_changes || self.mode == Mode::Daemon)
     }
 }
 
@@ -282,9 +495,12 @@ fn qp(path: &Path) -> String {
     quote(&path.display().to_string())
 }
 
-/// Front-end sizing for daemon mode, mod_wsgi-express 4.6's worker/event
+/// Front-end sizing for daemon mode, mod_wsgi-express 4.9.4's worker/event
 /// formula (`--max-clients` default 10 + max(10, 1.5 x processes x threads),
-/// split into children of at most 20 threads).
+/// split into children of at most 20 threads; of those children, 20%
+/// started (`--initial-workers` 0.2), as many kept spare
+/// (`--minimum-spare-workers`, default: the initial fraction) and at most
+/// 60% spare (`--maximum-spare-workers` 0.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkerSizing {
     pub server_limit: u32,
@@ -295,13 +511,9 @@ pub struct WorkerSizing {
     pub max_spare_threads: u32,
 }
 
-pub fn daemon_front_end_sizing(
-    processes: u32,
-    threads: u32,
-    max_clients: Option<u32>,
-) -> WorkerSizing {
+pub fn daemon_front_end_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> WorkerSizing {
     let capacity = processes.saturating_mul(threads);
-    let max_clients = match max_clients {
+    let max_clients = match d.max_clients {
         Some(m) => m.max(capacity),
         None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
     };
@@ -311,10 +523,12 @@ pub fn daemon_front_end_sizing(
         10
     };
     let server_limit = max_clients.div_ceil(threads_per_child);
-    // The Python code uses int(0.2 * n) and int(0.6 * n): truncation.
-    let start_servers = (server_limit / 5).max(1);
-    let min_spare_threads = threads_per_child.max(server_limit / 5 * threads_per_child);
-    let max_spare_threads = threads_per_child.max(server_limit * 3 / 5 * threads_per_child);
+    let initial = d.initial_workers.unwrap_or(Fraction(0.2));
+    let min_spare = d.minimum_spare_workers.unwrap_or(initial);
+    let max_spare = d.maximum_spare_workers.unwrap_or(Fraction(0.6));
+    let start_servers = initial.of(server_limit).max(1);
+    let min_spare_threads = threads_per_child.max(min_spare.of(server_limit) * threads_per_child);
+    let max_spare_threads = threads_per_child.max(max_spare.of(server_limit) * threads_per_child);
     WorkerSizing {
         server_limit,
         start_servers,
@@ -356,7 +570,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Embedded => mpm_section(&mut out, &embedded_sizing(c.processes, c.threads), c, false),
         Mode::Daemon => mpm_section(
             &mut out,
-            &daemon_front_end_sizing(c.processes, c.threads, c.daemon.max_clients),
+            &daemon_front_end_sizing(c.processes, c.threads, &c.daemon),
             c,
             true,
         ),
@@ -368,8 +582,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Daemon => wsgi_daemon_block(&mut out, c),
     }
     application_section(&mut out, c);
+    status_section(&mut out, c);
+    error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
+    virtual_hosts_section(&mut out, c);
     include_section(&mut out, c);
     out
 }
@@ -388,7 +605,7 @@ fn header(out: &mut String, c: &ServerConfig) {
 
 fn core_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "\nServerRoot {}", qp(&c.server_root));
-    let _ = writeln!(out, "PidFile {}", qp(&c.pid_file()));
+    let _ = writeln!(out, "PidFile {}", qp(&c.pid_file));
     let _ = writeln!(out, "DefaultRuntimeDir {}", qp(&c.server_root));
     let _ = writeln!(out, "ServerName {}", c.host);
     out.push_str("ServerTokens ProductOnly\nServerSignature Off\n");
@@ -445,11 +662,23 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     if c.access_log {
         load_module(out, c, "log_config_module", "mod_log_config.so");
     }
+    if c.server_status || c.server_metrics {
+        load_module(out, c, "status_module", "mod_status.so");
+    }
+    if c.server_status || (c.server_name.is_some() && c.allow_localhost) {
+        // `Require host localhost`.
+        load_module(out, c, "authz_host_module", "mod_authz_host.so");
+    }
+    if c.features.compress_responses {
+        // AddOutputFilterByType lives in mod_filter since Apache 2.4.
+        load_module(out, c, "filter_module", "mod_filter.so");
+        load_module(out, c, "deflate_module", "mod_deflate.so");
+    }
     let _ = writeln!(out, "\nTypesConfig {}", qp(&c.mime_types));
-    out.push_str(
-        "<IfModule reqtimeout_module>\n\
-         RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500\n\
-         </IfModule>\n",
+    let _ = writeln!(
+        out,
+        "<IfModule reqtimeout_module>\nRequestReadTimeout {}\n</IfModule>",
+        c.read_timeouts.directive_value()
     );
 }
 
@@ -485,12 +714,29 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
     }
 }
 
+/// The error log, and the access log with mod_wsgi-express 4.9.4's
+/// formats: `common` (the default) and `combined` by nickname, anything
+/// else as a `custom` format.
 fn logging_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "\nErrorLog {}", quote(&c.error_log()));
     let _ = writeln!(out, "LogLevel {}", c.log_level);
+    if let Some(format) = &c.error_log_format {
+        let _ = writeln!(out, "ErrorLogFormat {}", quote(format));
+    }
     if let Some(access) = c.access_log_file() {
-        out.push_str("LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\n");
-        let _ = writeln!(out, "CustomLog {} common", quote(&access));
+        out.push_str(
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\n\
+             LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" combined\n",
+        );
+        let nickname = match c.access_log_format.as_deref() {
+            None => "common",
+            Some(name @ ("common" | "combined")) => name,
+            Some(format) => {
+                let _ = writeln!(out, "LogFormat {} custom", quote(format));
+                "custom"
+            }
+        };
+        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&access));
     }
 }
 
@@ -523,6 +769,46 @@ fn wsgi_common_section(out: &mut String, c: &ServerConfig) {
         if c.script_reloading() { "On" } else { "Off" }
     );
     let _ = writeln!(out, "WSGICallableObject {}", quote(&c.callable_object));
+    // Written either way, as mod_wsgi-express 4.9.4 does.
+    let _ = writeln!(out, "WSGIServerMetrics {}", on_off(c.server_metrics));
+    let f = &c.features;
+    let _ = writeln!(
+        out,
+        "WSGIDestroyInterpreter {}",
+        on_off(!f.orphan_interpreter)
+    );
+    if f.chunked_request {
+        out.push_str("WSGIChunkedRequest On\n");
+    }
+    if !f.trusted_proxy_headers.is_empty() {
+        let _ = writeln!(
+            out,
+            "WSGITrustedProxyHeaders {}",
+            f.trusted_proxy_headers.join(" ")
+        );
+    }
+    if !f.trusted_proxies.is_empty() {
+        let _ = writeln!(out, "WSGITrustedProxies {}", f.trusted_proxies.join(" "));
+    }
+    if f.error_override {
+        out.push_str("WSGIErrorOverride On\n");
+    }
+    if f.enable_sendfile {
+        out.push_str("EnableSendfile On\nWSGIEnableSendfile On\n");
+    }
+    if f.compress_responses {
+        for mime in COMPRESSED_TYPES {
+            let _ = writeln!(out, "AddOutputFilterByType DEFLATE {mime}");
+        }
+    }
+}
+
+fn on_off(flag: bool) -> &'static str {
+    if flag {
+        "On"
+    } else {
+        "Off"
+    }
 }
 
 /// Embedded mode: Python in the Apache children, the main interpreter.
@@ -539,7 +825,7 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
     let d = &c.daemon;
     out.push_str("\n# Daemon mode: the application runs in its own process group.\n");
     out.push_str("WSGIRestrictEmbedded On\n");
-    let _ = writeln!(out, "WSGISocketPrefix {}", qp(&c.server_root.join("wsgi")));
+    let _ = writeln!(out, "WSGISocketPrefix {}", qp(&c.socket_prefix));
     out.push_str("WSGISocketRotation Off\n");
     let mut opts: Vec<String> = vec![
         format!("display-name={}", quote(&c.daemon_display_name())),
@@ -553,6 +839,7 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
     if let Some(path) = python_path_value(c) {
         opts.push(format!("python-path={}", quote(&path)));
     }
+    opts.push(format!("python-eggs={}", qp(&c.python_eggs)));
     opts.push(format!("lang={}", quote(&c.locale)));
     opts.push(format!("locale={}", quote(&c.locale)));
     for (name, value) in [
@@ -569,9 +856,15 @@ fn wsgi_daemon_block(out: &mut String, c: &ServerConfig) {
         ("restart-interval", d.restart_interval),
         ("cpu-time-limit", d.cpu_time_limit),
         ("shutdown-timeout", d.shutdown_timeout),
+        ("send-buffer-size", d.send_buffer_size),
+        ("receive-buffer-size", d.receive_buffer_size),
+        ("header-buffer-size", d.header_buffer_size),
+        ("response-buffer-size", d.response_buffer_size),
+        ("response-socket-timeout", d.response_socket_timeout),
     ] {
         opts.push(format!("{name}={value}"));
     }
+    opts.push(format!("server-metrics={}", on_off(c.server_metrics)));
     let _ = write!(out, "WSGIDaemonProcess {}", quote(&c.daemon_group()));
     for opt in opts {
         let _ = write!(out, " \\\n    {opt}");
@@ -618,14 +911,101 @@ fn application_section(out: &mut String, c: &ServerConfig) {
     );
 }
 
-/// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
-fn setenv_section(out: &mut String, c: &ServerConfig) {
-    if c.setenv.is_empty() {
+/// `--server-status` / `--server-metrics`: mod_status with per-request
+/// detail (`ExtendedStatus On`, which `mod_wsgi.server_metrics()` also
+/// reads), and with `--server-status` its page at `/server-status` for
+/// clients on localhost, as mod_wsgi-express 4.9.4 writes them. Apache runs
+/// `SetHandler` in its fixups, after `WSGIScriptAlias /` has mapped the URL,
+/// so the page wins over the application mounted at `/`.
+fn status_section(out: &mut String, c: &ServerConfig) {
+    if !(c.server_status || c.server_metrics) {
         return;
     }
-    out.push_str("\n# Request environment (--setenv).\n");
+    out.push_str("\n# Server status (--server-status, --server-metrics).\nExtendedStatus On\n");
+    if c.server_status {
+        out.push_str(
+            "<Location /server-status>\n    SetHandler server-status\n    \
+             Require all denied\n    Require host localhost\n</Location>\n",
+        );
+    }
+}
+
+/// `--setenv`: per-request WSGI environ entries (mod_env's `SetEnv`).
+/// `--error-document` (Apache's `ErrorDocument`) and `--ignore-activity`
+/// (URLs, such as health checks, whose requests do not count as activity
+/// for `--inactivity-timeout`), as 4.9.4 writes them.
+fn error_documents_section(out: &mut String, c: &ServerConfig) {
+    for (status, url) in &c.error_documents {
+        let _ = writeln!(out, "ErrorDocument {status} {}", quote(url));
+    }
+    for url in &c.ignore_activity {
+        let _ = writeln!(
+            out,
+            "<Location {}>\nWSGIIgnoreActivity On\n</Location>",
+            quote(url)
+        );
+    }
+}
+
+/// `--passenv`: Apache's own environment variables copied in (`PassEnv`).
+fn setenv_section(out: &mut String, c: &ServerConfig) {
+    if c.setenv.is_empty() && c.features.passenv.is_empty() {
+        return;
+    }
+    out.push_str("\n# Request environment (--setenv, --passenv).\n");
     for (name, value) in &c.setenv {
         let _ = writeln!(out, "SetEnv {} {}", quote(name), quote(value));
+    }
+    for name in &c.features.passenv {
+        let _ = writeln!(out, "PassEnv {}", quote(name));
+    }
+}
+
+/// `--server-name`: name-based virtual hosts, as mod_wsgi-express 4.9.4
+/// writes them. The first, default host answers names nobody asked for
+/// with 403 (`--allow-localhost`: except to clients on localhost); the
+/// second serves the name and its aliases; a `www.` name also gets a host
+/// for the bare name that redirects to it. Everything else is inherited
+/// from the main server, except mod_rewrite's rules, which a virtual host
+/// takes only with `RewriteOptions Inherit` (4.9.4 keeps its rules in a
+/// `<Directory>`, which needs no such line).
+///
+/// 4.9.4 writes `Allow from localhost` (mod_access_compat) for
+/// `--allow-localhost`; Apache 2.4 requires that *and* `Require all denied`,
+/// so localhost is refused as well. We write the 2.4 form, `Require host
+/// localhost` (what 4.9.4 writes for `/server-status`), so the option does
+/// what its help promises.
+fn virtual_hosts_section(out: &mut String, c: &ServerConfig) {
+    let Some(name) = &c.server_name else {
+        return;
+    };
+    let inherit = "RewriteEngine On\nRewriteOptions Inherit\n";
+    let _ = write!(
+        out,
+        "\n# Name-based virtual hosts (--server-name).\n\
+         <VirtualHost _default_:{port}>\n{inherit}<Location />\n    Require all denied\n",
+        port = c.port
+    );
+    if c.allow_localhost {
+        out.push_str("    Require host localhost\n");
+    }
+    out.push_str("</Location>\n</VirtualHost>\n");
+    let _ = writeln!(out, "<VirtualHost *:{}>\nServerName {name}", c.port);
+    if !c.server_aliases.is_empty() {
+        let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
+    }
+    let _ = writeln!(out, "{inherit}</VirtualHost>");
+    if let Some(parent) = name
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("www."))
+        .map(|_| &name[4..])
+    {
+        let _ = writeln!(
+            out,
+            "<VirtualHost *:{port}>\nServerName {parent}\n\
+             Redirect permanent / http://{name}:{port}/\n</VirtualHost>",
+            port = c.port
+        );
     }
 }
 
@@ -705,6 +1085,11 @@ pub(crate) mod tests {
             log_level: "warn".into(),
             log_to_terminal: false,
             access_log: false,
+            access_log_format: None,
+            error_log_format: None,
+            error_log_name: "error_log".into(),
+            access_log_name: "access_log".into(),
+            startup_log_name: "startup_log".into(),
             url_aliases: Vec::new(),
             application_module: None,
             mount_point: "/".into(),
@@ -721,9 +1106,24 @@ pub(crate) mod tests {
             socket_timeout: 60,
             server_backlog: 500,
             maximum_requests: 0,
+            read_timeouts: ReadTimeouts::default(),
+            features: Features::default(),
+            pid_file: "/tmp/mod_wsgi-127.0.0.1:8123:1000/httpd.pid".into(),
+            process_name: None,
+            socket_prefix: "/tmp/mod_wsgi-127.0.0.1:8123:1000/wsgi".into(),
+            error_documents: Vec::new(),
+            ignore_activity: Vec::new(),
+            server_name: None,
+            server_aliases: Vec::new(),
+            allow_localhost: false,
             daemon: DaemonSettings::default(),
             locale: "C.UTF-8".into(),
             httpd: "/usr/sbin/apache2".into(),
+            server_status: false,
+            python_eggs: "/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs".into(),
+            python_eggs_owner: None,
+            server_metrics: false,
+            python_executable: Some("/usr/bin/python3".into()),
         }
     }
 
@@ -961,7 +1361,15 @@ pub(crate) mod tests {
             "    startup-timeout=15 \\",
             "    deadlock-timeout=60 \\",
             "    graceful-timeout=15 \\",
-            "    shutdown-timeout=5",
+            "    python-eggs=\"/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs\" \\",
+            "    shutdown-timeout=5 \\",
+            "    send-buffer-size=0 \\",
+            "    receive-buffer-size=0 \\",
+            "    header-buffer-size=0 \\",
+            "    response-buffer-size=0 \\",
+            "    response-socket-timeout=0 \\",
+            "    server-metrics=Off",
+            "WSGIServerMetrics Off",
             "WSGIScriptReloading On",
             "WSGIScriptAlias / \"/srv/app/app.wsgi\" process-group=\"localhost:8000\" application-group=%{GLOBAL}",
             "ThreadStackSize 262144",
@@ -976,6 +1384,18 @@ pub(crate) mod tests {
             !conf.contains("WSGIPythonPath"),
             "daemon mode uses python-path="
         );
+        // 4.9.4's order: python-path=, python-eggs=, lang=.
+        let at = |opt: &str| conf.find(opt).unwrap();
+        assert!(at("python-path=") < at("python-eggs=") && at("python-eggs=") < at("lang="));
+        c.daemon.header_buffer_size = 16384;
+        c.daemon.response_socket_timeout = 7;
+        let tuned = render_httpd_conf(&c);
+        assert!(has_line(&tuned, "    header-buffer-size=16384 \\"));
+        assert!(has_line(&tuned, "    response-socket-timeout=7 \\"));
+        assert!(
+            !render_httpd_conf(&sample()).contains("python-eggs"),
+            "daemon mode only"
+        );
         // The daemon group must be defined before the alias that names it.
         assert!(conf.find("WSGIDaemonProcess").unwrap() < conf.find("WSGIScriptAlias").unwrap());
         c.multiprocess = true;
@@ -984,19 +1404,81 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn request_read_timeouts_compose_as_4_9_4() {
+        let mut c = sample();
+        assert!(has_line(
+            &render_httpd_conf(&c),
+            "RequestReadTimeout header=15-30,MinRate=500 body=15,MinRate=500"
+        ));
+        c.read_timeouts.header_max = 0;
+        c.read_timeouts.body_max = 60;
+        c.read_timeouts.body_min_rate = 0;
+        assert_eq!(
+            c.read_timeouts.directive_value(),
+            "header=15,MinRate=500 body=15-60"
+        );
+        c.read_timeouts.header = 0;
+        assert_eq!(c.read_timeouts.directive_value(), "body=15-60");
+        c.read_timeouts.body = 0;
+        assert_eq!(c.read_timeouts.directive_value(), "header=0 body=0");
+    }
+
+    #[test]
+    fn server_status_and_metrics() {
+        let conf = render_httpd_conf(&sample());
+        assert!(has_line(&conf, "WSGIServerMetrics Off"));
+        for absent in [
+            "status_module",
+            "ExtendedStatus",
+            "server-status",
+            "authz_host",
+        ] {
+            assert!(!conf.contains(absent), "{absent} without --server-status");
+        }
+
+        let mut c = sample();
+        c.server_status = true;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains(
+            "<IfModule !status_module>\nLoadModule status_module \"/usr/lib/apache2/modules/mod_status.so\"\n</IfModule>"
+        ));
+        assert!(conf.contains("LoadModule authz_host_module "));
+        assert!(has_line(&conf, "ExtendedStatus On"));
+        // As mod_wsgi-express 4.9.4: localhost only; metrics stay off.
+        assert!(conf.contains(
+            "<Location /server-status>\n    SetHandler server-status\n    Require all denied\n    Require host localhost\n</Location>\n"
+        ));
+        assert!(has_line(&conf, "WSGIServerMetrics Off"));
+        assert_eq!(c.server_status_url(), "http://127.0.0.1:8123/server-status");
+
+        let mut c = sample();
+        c.server_metrics = true;
+        c.mode = Mode::Daemon;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("LoadModule status_module "));
+        assert!(has_line(&conf, "ExtendedStatus On"));
+        assert!(has_line(&conf, "WSGIServerMetrics On"));
+        assert!(has_line(&conf, "    server-metrics=On"));
+        assert!(!conf.contains("<Location /server-status>"));
+        assert!(!conf.contains("authz_host_module"));
+    }
+
+    #[test]
     fn process_name_fits_the_daemon_display_name() {
         let mut c = sample();
         assert_eq!(c.daemon_display_name(), "(wsgi:127.0.0.1:8123:1000)");
-        assert_eq!(c.process_name(), "apache2 (wsgirt-express)  ");
+        assert_eq!(c.argv0(), "apache2 (wsgirt-express)  ");
         c.host = "h".into();
-        assert_eq!(c.process_name(), "apache2 (wsgirt-express)");
+        assert_eq!(c.argv0(), "apache2 (wsgirt-express)");
+        c.process_name = Some("myapp".into());
+        assert_eq!(c.argv0(), format!("{:<18}", "myapp"));
     }
 
     #[test]
     fn daemon_front_end_matches_mod_wsgi_express() {
         // Defaults: 1 process x 5 threads -> 20 clients in 2 children of 10.
         assert_eq!(
-            daemon_front_end_sizing(1, 5, None),
+            daemon_front_end_sizing(1, 5, &DaemonSettings::default()),
             WorkerSizing {
                 server_limit: 2,
                 start_servers: 1,
@@ -1007,7 +1489,7 @@ pub(crate) mod tests {
             }
         );
         // 4 x 10 = 40 -> 10 + 60 = 70 clients; 70 / (3 + 1) = 17 per child, 5 children.
-        let s = daemon_front_end_sizing(4, 10, None);
+        let s = daemon_front_end_sizing(4, 10, &DaemonSettings::default());
         assert_eq!(
             (s.threads_per_child, s.server_limit, s.max_request_workers),
             (17, 5, 85)
@@ -1017,10 +1499,31 @@ pub(crate) mod tests {
             (1, 17, 51)
         );
         // --max-clients never goes below the daemon capacity.
+        let mut d = DaemonSettings {
+            max_clients: Some(5),
+            ..DaemonSettings::default()
+        };
+        assert_eq!(daemon_front_end_sizing(2, 10, &d).max_request_workers, 20);
+
+        // The worker fractions, as 4.9.4 computes them: 200 clients are 12
+        // children of 18 threads; int(0.5 * 12) = 6 started, the minimum
+        // spare follows the initial fraction, int(0.9 * 12) = 10 at most.
+        d.max_clients = Some(200);
+        d.initial_workers = Some(Fraction(0.5));
+        d.maximum_spare_workers = Some(Fraction(0.9));
+        let s = daemon_front_end_sizing(1, 5, &d);
+        assert_eq!((s.server_limit, s.threads_per_child), (12, 18));
         assert_eq!(
-            daemon_front_end_sizing(2, 10, Some(5)).max_request_workers,
-            20
+            (s.start_servers, s.min_spare_threads, s.max_spare_threads),
+            (6, 6 * 18, 10 * 18)
         );
+        // Zero still starts one child and keeps one child's threads spare.
+        d.initial_workers = Some(Fraction(0.0));
+        d.minimum_spare_workers = Some(Fraction(0.0));
+        let s = daemon_front_end_sizing(1, 5, &d);
+        assert_eq!((s.start_servers, s.min_spare_threads), (1, 18));
+        d.minimum_spare_workers = Some(Fraction(1.0));
+        assert_eq!(daemon_front_end_sizing(1, 5, &d).min_spare_threads, 12 * 18);
     }
 
     #[test]
@@ -1052,6 +1555,148 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn pid_file_socket_prefix_error_documents_ignore_activity() {
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        c.pid_file = "/run/app.pid".into();
+        c.socket_prefix = "/run/app/wsgi".into();
+        c.error_documents = vec![(404, "/404.html".into()), (500, "/oops.html".into())];
+        c.ignore_activity = vec!["/health".into()];
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "PidFile \"/run/app.pid\"",
+            "WSGISocketPrefix \"/run/app/wsgi\"",
+            "ErrorDocument 404 \"/404.html\"",
+            "ErrorDocument 500 \"/oops.html\"",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?}");
+        }
+        assert!(conf.contains("<Location \"/health\">\nWSGIIgnoreActivity On\n</Location>\n"));
+        assert!(!render_httpd_conf(&sample()).contains("ErrorDocument"));
+    }
+
+    #[test]
+    fn server_name_makes_name_based_virtual_hosts() {
+        let mut c = sample();
+        assert!(!render_httpd_conf(&c).contains("VirtualHost"));
+        c.server_name = Some("www.example.com".into());
+        c.server_aliases = vec!["example.org".into(), "*.example.net".into()];
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains(
+            "<VirtualHost _default_:8123>\nRewriteEngine On\nRewriteOptions Inherit\n\
+             <Location />\n    Require all denied\n</Location>\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName www.example.com\n\
+             ServerAlias example.org *.example.net\n\
+             RewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName example.com\n\
+             Redirect permanent / http://www.example.com:8123/\n</VirtualHost>\n"
+        ));
+        assert!(!conf.contains("authz_host"));
+        assert_eq!(c.url(), "http://www.example.com:8123/");
+        assert_eq!(c.status_fetch_url(), "http://127.0.0.1:8123/server-status");
+
+        c.server_name = Some("app.example.com".into());
+        c.server_aliases.clear();
+        c.allow_localhost = true;
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("    Require all denied\n    Require host localhost\n</Location>"));
+        assert!(conf.contains("LoadModule authz_host_module "));
+        assert!(!conf.contains("ServerAlias") && !conf.contains("Redirect"));
+    }
+
+    #[test]
+    fn features_map_onto_directives() {
+        let conf = render_httpd_conf(&sample());
+        // 4.9.4 writes WSGIDestroyInterpreter either way.
+        assert!(has_line(&conf, "WSGIDestroyInterpreter On"));
+        for absent in [
+            "WSGIChunkedRequest",
+            "WSGITrusted",
+            "WSGIErrorOverride",
+            "Sendfile",
+            "DEFLATE",
+            "deflate_module",
+            "PassEnv",
+        ] {
+            assert!(!conf.contains(absent), "{absent} by default");
+        }
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        c.reload_on_changes = true;
+        c.features = Features {
+            chunked_request: true,
+            enable_sendfile: true,
+            error_override: true,
+            orphan_interpreter: true,
+            disable_reloading: true,
+            compress_responses: true,
+            trusted_proxy_headers: vec!["X-Forwarded-For".into(), "X-Forwarded-Proto".into()],
+            trusted_proxies: vec!["127.0.0.1".into(), "10.0.0.0/8".into()],
+            passenv: vec!["HOME".into()],
+        };
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "WSGIDestroyInterpreter Off",
+            "WSGIChunkedRequest On",
+            "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto",
+            "WSGITrustedProxies 127.0.0.1 10.0.0.0/8",
+            "WSGIErrorOverride On",
+            "EnableSendfile On",
+            "WSGIEnableSendfile On",
+            "AddOutputFilterByType DEFLATE text/plain",
+            "AddOutputFilterByType DEFLATE application/json",
+            "PassEnv \"HOME\"",
+            // --disable-reloading wins, even in daemon mode.
+            "WSGIScriptReloading Off",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        assert!(conf.contains("LoadModule deflate_module "));
+        assert!(conf.contains("LoadModule filter_module "));
+    }
+
+    #[test]
+    fn log_formats_and_names() {
+        let mut c = sample();
+        c.access_log = true;
+        c.access_log_format = Some("combined".into());
+        c.error_log_format = Some("[%l] \"%M\"".into());
+        c.error_log_name = "err.log".into();
+        c.access_log_name = "acc.log".into();
+        c.startup_log_name = "st.log".into();
+        c.startup_log = true;
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(
+            &conf,
+            "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-agent}i\\\"\" combined"
+        ));
+        assert!(has_line(
+            &conf,
+            "CustomLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/acc.log\" combined"
+        ));
+        assert!(has_line(&conf, "ErrorLogFormat \"[%l] \\\"%M\\\"\""));
+        assert!(has_line(
+            &conf,
+            "ErrorLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/err.log\""
+        ));
+        assert_eq!(
+            c.httpd_args(),
+            ["-E", "/tmp/mod_wsgi-127.0.0.1:8123:1000/st.log"]
+        );
+        assert!(!conf.contains(" custom"));
+        c.access_log_format = Some("%h %{X-Test}i".into());
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "LogFormat \"%h %{X-Test}i\" custom"));
+        assert!(has_line(
+            &conf,
+            "CustomLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/acc.log\" custom"
+        ));
+        // The names apply to files only, not to the terminal.
+        c.log_to_terminal = true;
+        assert_eq!(c.error_log(), "/dev/stderr");
     }
 
     #[test]

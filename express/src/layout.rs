@@ -108,6 +108,56 @@ pub fn control_environment(c: &ServerConfig) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Fetches a URL and prints the body; run by `apachectl status` with `-I`
+/// (so `envvars` settings such as `PYTHONPATH` cannot break it) and without
+/// proxies (the status page only answers clients on localhost).
+const STATUS_FETCH: &str = "import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+request = urllib.request.Request(sys.argv[1])
+if len(sys.argv) > 2:
+    request.add_header(\"Host\", sys.argv[2])
+try:
+    with opener.open(request, timeout=10) as response:
+        sys.stdout.write(response.read().decode(\"latin-1\"))
+except Exception as error:
+    sys.exit(\"apachectl status: %s: %s\" % (sys.argv[1], error))
+";
+
+/// The `status)` branch of `apachectl`.
+///
+/// mod_wsgi-express 4.9.4 runs `python -m webbrowser -t STATUSURL`, which
+/// needs a desktop or a text browser; a server usually has neither, and
+/// without one it fails or does nothing useful. We print mod_status's
+/// plain-text report (`?auto`) instead, fetched with the Python that set
+/// up the server root (always there: the module is built for it). Without
+/// `--server-status` there is no page to fetch, so we say how to get one.
+fn apachectl_status(c: &ServerConfig) -> String {
+    match (&c.python_executable, c.server_status) {
+        (_, false) => {
+            "    echo \"apachectl status: the server status page is off; set up the server \
+                       with --server-status\" >&2\n    exit 1\n"
+                .to_string()
+        }
+        (None, true) => {
+            "    echo \"apachectl status: no Python to fetch it with; open $STATUSURL\" >&2\n    \
+                         exit 1\n"
+                .to_string()
+        }
+        (Some(python), true) => format!(
+            "    # mod_wsgi-express opens $STATUSURL in a web browser; we print the\n    \
+             # plain-text report instead (a server has no browser).\n    \
+             exec {} -I -c {} \"$STATUSURL?auto\"{}\n",
+            sh_quote(&python.display().to_string()),
+            sh_quote(STATUS_FETCH),
+            // The virtual host of --server-name, not the default one.
+            match &c.server_name {
+                Some(name) => format!(" {}", sh_quote(&format!("{name}:{}", c.port))),
+                None => String::new(),
+            }
+        ),
+    }
+}
+
 /// The `apachectl` control script.
 pub fn render_apachectl(c: &ServerConfig) -> String {
     let mut exports = String::new();
@@ -121,6 +171,7 @@ pub fn render_apachectl(c: &ServerConfig) -> String {
 #
 #   apachectl start|stop|restart|graceful|graceful-stop   (apache2 -k ...)
 #   apachectl configtest                                   (apache2 -t)
+#   apachectl status                                       (/server-status?auto)
 #   apachectl start -DFOREGROUND                           (what start-server runs)
 #   apachectl                                              (apache2 -h)
 #   apachectl ANYTHING-ELSE ...                            (passed to apache2)
@@ -130,6 +181,7 @@ pub fn render_apachectl(c: &ServerConfig) -> String {
 HTTPD={httpd}
 SERVER_ROOT={root}
 HTTPD_CONF="$SERVER_ROOT/httpd.conf"
+STATUSURL={status_url}
 
 {exports}
 # Foreground starts keep this as the working directory; daemonized ones chdir to /.
@@ -153,6 +205,8 @@ start|stop|restart|graceful|graceful-stop)
 configtest)
     exec {httpd_cmd} -f "$HTTPD_CONF" -t "$@"
     ;;
+status)
+{status}    ;;
 *)
     exec {httpd_cmd} -f "$HTTPD_CONF" "$ACMD" "$@"
     ;;
@@ -160,6 +214,8 @@ esac
 "#,
         httpd = sh_quote(&c.httpd.display().to_string()),
         root = sh_quote(&c.server_root.display().to_string()),
+        status_url = sh_quote(&c.status_fetch_url()),
+        status = apachectl_status(c),
         httpd_cmd = std::iter::once("\"$HTTPD\"".to_string())
             .chain(httpd_args)
             .collect::<Vec<_>>()
@@ -250,14 +306,20 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), String> {
 /// Writes every file of the server root (which must exist, see
 /// `prepare_server_root`).
 pub fn write_server_root(c: &ServerConfig, welcome_page: bool) -> Result<(), String> {
-    // The document root and log directory are made if missing, as
-    // mod_wsgi-express does (it makes only the last level; so do we).
-    for dir in [&c.document_root, &c.log_directory] {
+    // The document root, log directory and egg cache are made if missing,
+    // as mod_wsgi-express does (it makes only the last level; so do we).
+    let eggs_existed = c.python_eggs.is_dir();
+    for dir in [&c.document_root, &c.log_directory, &c.python_eggs] {
         if !dir.is_dir() {
             fs::create_dir(dir)
                 .and_then(|_| fs::set_permissions(dir, fs::Permissions::from_mode(0o755)))
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+    }
+    // Only a directory we just made, as 4.9.4 (it chowns after its mkdir).
+    if let (Some((uid, gid)), false) = (c.python_eggs_owner, eggs_existed) {
+        std::os::unix::fs::chown(&c.python_eggs, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {}: {e}", c.python_eggs.display()))?;
     }
     if welcome_page {
         write_file(&default_script(&c.server_root), DEFAULT_WSGI, 0o644)?;
@@ -352,6 +414,26 @@ mod tests {
     }
 
     #[test]
+    fn apachectl_status_prints_the_plain_text_report() {
+        let text = render_apachectl(&sample());
+        assert!(text.contains("STATUSURL='http://127.0.0.1:8123/server-status'\n"));
+        assert!(text.contains(
+            "status)\n    echo \"apachectl status: the server status page is off; set up the \
+             server with --server-status\" >&2\n    exit 1\n    ;;"
+        ));
+        let mut c = sample();
+        c.server_status = true;
+        let text = render_apachectl(&c);
+        assert!(text.contains("exec '/usr/bin/python3' -I -c 'import sys, urllib.request\n"));
+        assert!(text.contains("ProxyHandler({})"));
+        assert!(text.contains("' \"$STATUSURL?auto\"\n    ;;"));
+        c.server_name = Some("app.example.com".into());
+        assert!(render_apachectl(&c).contains("' \"$STATUSURL?auto\" 'app.example.com:8123'\n"));
+        c.python_executable = None;
+        assert!(render_apachectl(&c).contains("no Python to fetch it with; open $STATUSURL"));
+    }
+
+    #[test]
     fn module_script_imports_by_name() {
         assert_eq!(
             render_module_script("mysite.wsgi", "application"),
@@ -368,6 +450,7 @@ mod tests {
         c.server_root = base.join("root");
         c.document_root = c.server_root.join("htdocs");
         c.log_directory = c.server_root.join("logs");
+        c.python_eggs = c.server_root.join("python-eggs");
         prepare_server_root(&c.server_root, euid()).unwrap();
         fs::write(c.server_root.join("envvars"), "export OLD=1\n").unwrap();
         c.envvars_script = Some("/etc/my app/env.sh".into());
@@ -439,8 +522,10 @@ mod tests {
         c.server_root = base.join("root");
         c.document_root = c.server_root.join("htdocs");
         c.log_directory = c.server_root.clone();
+        c.python_eggs = c.server_root.join("python-eggs");
         prepare_server_root(&c.server_root, euid()).unwrap();
         write_server_root(&c, true).unwrap();
+        assert!(c.python_eggs.is_dir(), "the egg cache is made");
         let conf = fs::read_to_string(c.server_root.join("httpd.conf")).unwrap();
         assert!(conf.contains("WSGIScriptAlias / "));
         let ctl = fs::metadata(c.server_root.join("apachectl")).unwrap();

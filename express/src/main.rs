@@ -95,62 +95,41 @@ fn setup(cmd: &'static str, s: &ServerArgs, setup_only: bool) -> Result<Resolved
 }
 
 fn print_summary(r: &Resolved, setup_only: bool) {
+    let mut out = std::io::stdout().lock();
+    for (label, value) in summary_lines(r, setup_only) {
+        let _ = writeln!(out, "{label:<19}: {value}");
+    }
+    let _ = out.flush();
+}
+
+/// The startup summary, in mod_wsgi-express 4.9.4's order and wording, so
+/// what people and scripts read from it is where they expect it. Our own
+/// lines (the script, the module, Python, Apache) sit just before the
+/// closing `Locale Setting`. 4.9.4's `Rewrite Rules` line has no
+/// counterpart (there is no `rewrite.conf`), and `Server Capacity` names
+/// only event/worker, the MPMs the config sizes (4.9.4 adds a prefork
+/// figure).
+fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> {
     let c = &r.config;
     let root = &c.server_root;
-    let mut lines: Vec<(&str, String)> = vec![
-        ("Server URL", c.url()),
+    let mut lines: Vec<(&str, String)> = vec![("Server URL", c.url())];
+    if c.server_status {
+        lines.push(("Server Status", c.server_status_url()));
+    }
+    lines.extend([
         ("Server Root", root.display().to_string()),
         ("Server Conf", c.httpd_conf().display().to_string()),
         (
             "Error Log File",
             format!("{} ({})", c.error_log(), c.log_level),
         ),
-    ];
+    ]);
     if let Some(access) = c.access_log_file() {
         lines.push(("Access Log File", access));
     }
     if let Some(startup) = c.startup_log_file() {
         lines.push(("Startup Log File", startup));
     }
-    if let Some(module) = &c.application_module {
-        lines.push(("Application Type", "module".to_string()));
-        lines.push(("Entry Point", module.clone()));
-    }
-    lines.push(("WSGI Script", c.script.display().to_string()));
-    let mode = match c.mode {
-        Mode::Embedded => "embedded".to_string(),
-        Mode::Daemon => "daemon".to_string(),
-    };
-    lines.push(("Operating Mode", mode));
-    lines.push((
-        "Request Capacity",
-        format!(
-            "{} ({} process{} * {} threads)",
-            c.processes * c.threads,
-            c.processes,
-            if c.processes == 1 { "" } else { "es" },
-            c.threads
-        ),
-    ));
-    if c.mode == Mode::Daemon {
-        lines.push((
-            "Request Timeout",
-            format!("{} (seconds)", c.daemon.request_timeout),
-        ));
-        lines.push((
-            "Queue Timeout",
-            format!("{} (seconds)", c.daemon.queue_timeout),
-        ));
-    }
-    lines.push(("WSGI Module", c.module_path.display().to_string()));
-    if let Some(p) = &r.python {
-        lines.push((
-            "Python Home",
-            format!("{} (Python {})", p.prefix.display(), p.version),
-        ));
-    }
-    lines.push(("Apache", c.httpd.display().to_string()));
-    lines.push(("Locale Setting", c.locale.clone()));
     if let Some(script) = &c.envvars_script {
         lines.push(("Environ Variables", script.display().to_string()));
     } else if setup_only {
@@ -165,11 +144,59 @@ fn print_summary(r: &Resolved, setup_only: bool) {
             root.join("apachectl").display().to_string(),
         ));
     }
-    let mut out = std::io::stdout().lock();
-    for (label, value) in lines {
-        let _ = writeln!(out, "{label:<19}: {value}");
+    if let Some(module) = &c.application_module {
+        lines.push(("Application Type", "module".to_string()));
+        lines.push(("Entry Point", module.clone()));
     }
-    let _ = out.flush();
+    lines.push(("WSGI Script", c.script.display().to_string()));
+    lines.push(("Operating Mode", c.mode.name().to_string()));
+    lines.push((
+        "Request Capacity",
+        format!(
+            "{} ({} process{} * {} threads)",
+            c.processes * c.threads,
+            c.processes,
+            if c.processes == 1 { "" } else { "es" },
+            c.threads
+        ),
+    ));
+    if c.mode == Mode::Daemon {
+        let d = &c.daemon;
+        lines.push((
+            "Request Timeout",
+            format!("{} (seconds)", d.request_timeout),
+        ));
+        if d.startup_timeout > 0 {
+            lines.push((
+                "Startup Timeout",
+                format!("{} (seconds)", d.startup_timeout),
+            ));
+        }
+        lines.push((
+            "Queue Backlog",
+            format!("{} (connections)", d.listen_backlog),
+        ));
+        lines.push(("Queue Timeout", format!("{} (seconds)", d.queue_timeout)));
+        let front = config::daemon_front_end_sizing(c.processes, c.threads, d);
+        lines.push((
+            "Server Capacity",
+            format!("{} (event/worker)", front.max_request_workers),
+        ));
+    }
+    lines.push((
+        "Server Backlog",
+        format!("{} (connections)", c.server_backlog),
+    ));
+    lines.push(("WSGI Module", c.module_path.display().to_string()));
+    if let Some(p) = &r.python {
+        lines.push((
+            "Python Home",
+            format!("{} (Python {})", p.prefix.display(), p.version),
+        ));
+    }
+    lines.push(("Apache", c.httpd.display().to_string()));
+    lines.push(("Locale Setting", c.locale.clone()));
+    lines
 }
 
 /// Sets up, then replaces this process with Apache in the foreground.
@@ -188,7 +215,7 @@ fn start(cmd: &'static str, s: &ServerArgs) -> Result<()> {
         &c.httpd,
         &c.httpd_conf(),
         &c.httpd_args(),
-        &c.process_name(),
+        &c.argv0(),
         &c.working_directory,
         &env,
     );
@@ -196,4 +223,80 @@ fn start(cmd: &'static str, s: &ServerArgs) -> Result<()> {
         "cannot execute {}: {err}",
         c.httpd.display()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(r: &Resolved, setup_only: bool) -> Vec<&'static str> {
+        summary_lines(r, setup_only)
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect()
+    }
+
+    #[test]
+    fn summary_follows_mod_wsgi_express_4_9_4() {
+        let mut r = Resolved {
+            config: config::tests::sample(),
+            welcome_page: false,
+            warnings: Vec::new(),
+            python: None,
+        };
+        r.config.mode = Mode::Daemon;
+        r.config.server_status = true;
+        assert_eq!(
+            labels(&r, true),
+            [
+                "Server URL",
+                "Server Status",
+                "Server Root",
+                "Server Conf",
+                "Error Log File",
+                "Environ Variables",
+                "Control Script",
+                "WSGI Script",
+                "Operating Mode",
+                "Request Capacity",
+                "Request Timeout",
+                "Startup Timeout",
+                "Queue Backlog",
+                "Queue Timeout",
+                "Server Capacity",
+                "Server Backlog",
+                "WSGI Module",
+                "Apache",
+                "Locale Setting",
+            ]
+        );
+        let lines = summary_lines(&r, false);
+        let value = |label: &str| {
+            lines
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(value("Startup Timeout"), "15 (seconds)");
+        assert_eq!(value("Queue Backlog"), "100 (connections)");
+        assert_eq!(value("Server Capacity"), "20 (event/worker)");
+        assert_eq!(value("Server Backlog"), "500 (connections)");
+
+        // 4.9.4 leaves Startup Timeout out at 0, and embedded mode prints
+        // none of the daemon lines.
+        r.config.daemon.startup_timeout = 0;
+        assert!(!labels(&r, false).contains(&"Startup Timeout"));
+        r.config.mode = Mode::Embedded;
+        let embedded = labels(&r, false);
+        for daemon_only in [
+            "Request Timeout",
+            "Queue Backlog",
+            "Queue Timeout",
+            "Server Capacity",
+        ] {
+            assert!(!embedded.contains(&daemon_only), "{daemon_only}");
+        }
+        assert!(embedded.contains(&"Server Backlog"));
+    }
 }

@@ -93,18 +93,27 @@ pub fn normalize_mount_point(value: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// LANG/LC_ALL for Apache and the application: the user's locale, or
-/// C.UTF-8 instead of C/POSIX (glibc always has it), the way
-/// mod_wsgi-express upgrades C to a UTF-8 locale.
-pub fn choose_locale(lc_all: Option<&str>, lc_ctype: Option<&str>, lang: Option<&str>) -> String {
-    let current = [lc_all, lc_ctype, lang]
+/// LANG/LC_ALL for Apache and the application: `--locale` (or `--lang`),
+/// else the user's locale, with C.UTF-8 instead of C/POSIX in any case
+/// (glibc always has it), the way mod_wsgi-express upgrades C to a UTF-8
+/// locale, an explicit `--locale C` included. (4.9.4 tries en_US.UTF-8
+/// first; we skip it because it is often not generated, and C.UTF-8 gives
+/// the same UTF-8 encoding everywhere.)
+pub fn choose_locale(
+    given: Option<&str>,
+    lc_all: Option<&str>,
+    lc_ctype: Option<&str>,
+    lang: Option<&str>,
+) -> String {
+    let current = [given, lc_all, lc_ctype, lang]
         .into_iter()
         .flatten()
         .find(|v| !v.is_empty())
         .unwrap_or("C");
-    match current {
-        "C" | "POSIX" => "C.UTF-8".into(),
-        other => other.into(),
+    if current.eq_ignore_ascii_case("C") || current.eq_ignore_ascii_case("POSIX") {
+        "C.UTF-8".into()
+    } else {
+        current.into()
     }
 }
 
@@ -133,6 +142,23 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
                 "y"
             }
         ));
+    }
+
+    if args.server_name.is_none() {
+        let unused: Vec<&str> = [
+            (!args.server_aliases.is_empty()).then_some("--server-alias"),
+            args.allow_localhost.then_some("--allow-localhost"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} with --server-name; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
     }
 
     let listen_host = args.host.clone();
@@ -286,6 +312,22 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         None => None,
     };
 
+    for (what, value) in [
+        ("--access-log-format", &args.access_log_format),
+        ("--error-log-format", &args.error_log_format),
+    ] {
+        if let Some(value) = value {
+            check_text(what, value)?;
+        }
+    }
+    for (what, value) in [
+        ("--error-log-name", &args.error_log_name),
+        ("--access-log-name", &args.access_log_name),
+        ("--startup-log-name", &args.startup_log_name),
+    ] {
+        check_text(what, value)?;
+    }
+
     for (name, value) in &args.setenv {
         check_text("--setenv KEY", name)?;
         check_text("--setenv VALUE", value)?;
@@ -354,7 +396,43 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     check_text("--user", &user)?;
     check_text("--group", &group)?;
 
+    let pid_file = match &args.pid_file {
+        Some(p) => absolute(&cwd, p),
+        None => server_root.join("httpd.pid"),
+    };
+    path_text("--pid-file", &pid_file)?;
+    // mod_wsgi appends `.PID.N.sock` to the prefix; 4.9.4 uses DIR/wsgi.
+    let socket_prefix = match &args.socket_prefix {
+        Some(d) => absolute(&cwd, d).join("wsgi"),
+        None => server_root.join("wsgi"),
+    };
+    path_text("--socket-prefix", &socket_prefix)?;
+    if let Some(name) = &args.process_name {
+        check_text("--process-name", name)?;
+    }
+    for (_, url) in &args.error_documents {
+        check_text("--error-document URL-PATH", url)?;
+    }
+    for url in &args.ignore_activity {
+        check_text("--ignore-activity", url)?;
+    }
+
+    let python_eggs = match &args.python_eggs {
+        Some(e) => absolute(&cwd, e),
+        None => server_root.join("python-eggs"),
+    };
+    path_text("--python-eggs", &python_eggs)?;
+    // The daemons run as Apache's User when started as root: they must be
+    // able to write there (mod_wsgi-express chowns it too).
+    let python_eggs_owner = if id.is_root() {
+        let db = UserDb::load();
+        db.uid_of(&user).zip(db.gid_of(&group))
+    } else {
+        None
+    };
+
     let locale = choose_locale(
+        args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
         env_text("LC_CTYPE").as_deref(),
         env_text("LANG").as_deref(),
@@ -384,6 +462,11 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         log_level: args.log_level.clone(),
         log_to_terminal,
         access_log: args.access_log,
+        access_log_format: args.access_log_format.clone(),
+        error_log_format: args.error_log_format.clone(),
+        error_log_name: args.error_log_name.clone(),
+        access_log_name: args.access_log_name.clone(),
+        startup_log_name: args.startup_log_name.clone(),
         url_aliases,
         application_module,
         mount_point,
@@ -400,9 +483,24 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         socket_timeout: args.socket_timeout,
         server_backlog: args.server_backlog,
         maximum_requests: args.maximum_requests,
+        read_timeouts: args.read_timeouts,
+        features: args.features.clone(),
+        pid_file,
+        process_name: args.process_name.clone(),
+        socket_prefix,
+        error_documents: args.error_documents.clone(),
+        ignore_activity: args.ignore_activity.clone(),
+        server_name: args.server_name.clone(),
+        server_aliases: args.server_aliases.clone(),
+        allow_localhost: args.allow_localhost,
         daemon: args.daemon.clone(),
         locale,
         httpd,
+        server_status: args.server_status,
+        python_eggs,
+        python_eggs_owner,
+        server_metrics: args.server_metrics,
+        python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {
         config,
@@ -442,20 +540,26 @@ mod tests {
 
     #[test]
     fn locale_choice() {
-        assert_eq!(choose_locale(None, None, None), "C.UTF-8");
-        assert_eq!(choose_locale(None, None, Some("C")), "C.UTF-8");
+        assert_eq!(choose_locale(None, None, None, None), "C.UTF-8");
+        assert_eq!(choose_locale(None, None, None, Some("C")), "C.UTF-8");
         assert_eq!(
-            choose_locale(Some("POSIX"), None, Some("de_DE.UTF-8")),
+            choose_locale(None, Some("POSIX"), None, Some("de_DE.UTF-8")),
             "C.UTF-8"
         );
         assert_eq!(
-            choose_locale(None, None, Some("en_GB.UTF-8")),
+            choose_locale(None, None, None, Some("en_GB.UTF-8")),
             "en_GB.UTF-8"
         );
         assert_eq!(
-            choose_locale(Some(""), Some("fr_FR.UTF-8"), Some("C")),
+            choose_locale(None, Some(""), Some("fr_FR.UTF-8"), Some("C")),
             "fr_FR.UTF-8"
         );
+        // --locale wins over the environment, and c/posix are upgraded too.
+        assert_eq!(
+            choose_locale(Some("C.utf8"), Some("fr_FR.UTF-8"), None, None),
+            "C.utf8"
+        );
+        assert_eq!(choose_locale(Some("posix"), None, None, None), "C.UTF-8");
     }
 
     #[test]

@@ -94,6 +94,25 @@ impl UserDb {
         self.users().find(|u| u.uid == uid)
     }
 
+    /// A user name or `#uid` (Apache's `User` syntax) as a uid.
+    pub fn uid_of(&self, user: &str) -> Option<u32> {
+        match user.strip_prefix('#') {
+            Some(n) => n.parse().ok(),
+            None => self.user_by_name(user).map(|u| u.uid),
+        }
+    }
+
+    /// A group name or `#gid` (Apache's `Group` syntax) as a gid.
+    pub fn gid_of(&self, group: &str) -> Option<u32> {
+        match group.strip_prefix('#') {
+            Some(n) => n.parse().ok(),
+            None => self.group.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 3 && f[0] == group).then(|| f[2].parse().ok())?
+            }),
+        }
+    }
+
     pub fn group_name(&self, gid: u32) -> Option<String> {
         self.group.lines().find_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
@@ -211,6 +230,12 @@ mod tests {
         assert_eq!(db.group_name(50).as_deref(), Some("staff"));
         assert_eq!(db.group_name(7), None);
         assert_eq!(db.user_by_name("nobody"), None);
+        assert_eq!(db.uid_of("www-data"), Some(33));
+        assert_eq!(db.uid_of("#4000"), Some(4000));
+        assert_eq!(db.uid_of("nobody"), None);
+        assert_eq!(db.gid_of("staff"), Some(50));
+        assert_eq!(db.gid_of("#7"), Some(7));
+        assert_eq!(db.gid_of("nogroup"), None);
     }
 
     #[test]

@@ -551,3 +551,551 @@ fn application_type_module_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by application_type_module_with_mod_wsgi"),
     }
 }
+
+const METRICS_APP: &str = "\
+def application(environ, start_response):
+    import mod_wsgi
+    metrics = mod_wsgi.server_metrics()
+    body = ('metrics=%s' % (metrics is not None)).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+";
+
+/// `--server-status` and `--server-metrics`, served for real with `module`
+/// in daemon mode (the default): mod_status answers /server-status (before
+/// the application mounted at /), with ExtendedStatus counters;
+/// `apachectl status` prints the plain-text report; the application sees
+/// the scoreboard through `mod_wsgi.server_metrics()`.
+fn server_status_with(module: &str) {
+    let s = Scratch::new("status");
+    s.write("metrics.wsgi", METRICS_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "metrics.wsgi",
+            "--server-status",
+            "--server-metrics",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "metrics=True");
+
+    let r = server.get("/server-status?auto");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert!(r.body.contains("ServerUptimeSeconds: "), "{}", r.body);
+    // ExtendedStatus On adds the request counters.
+    assert!(r.body.contains("Total Accesses: "), "{}", r.body);
+    let page = server.get("/server-status");
+    assert!(page.body.contains("Apache Server Status"), "{}", page.body);
+
+    let out = common::clean_command(server.root.join("apachectl").to_str().unwrap())
+        .arg("status")
+        .output()
+        .unwrap();
+    let stdout = common::text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        common::text(&out.stderr)
+    );
+    assert!(stdout.contains("Total Accesses: "), "{stdout}");
+    assert!(stdout.contains("Scoreboard: "), "{stdout}");
+
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Server Status      : http://127.0.0.1:{}/server-status\n",
+            server.port
+        )),
+        "{stdout}"
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn server_status_with_mod_wsgi() {
+    server_status_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn server_status_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => server_status_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_status_with_mod_wsgi"),
+    }
+}
+
+const TUNING_APP: &str = "\
+import os
+
+
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/header':
+        size = int(environ['QUERY_STRING'])
+        start_response('200 OK', [('Content-Type', 'text/plain'),
+                                  ('X-Big', 'x' * size)])
+        return [b'big header']
+    cache = os.environ.get('PYTHON_EGG_CACHE', '')
+    body = 'eggs=%s\\nwritable=%s\\nlang=%s\\nlc_all=%s\\n' % (
+        cache, os.access(cache, os.W_OK), os.environ.get('LANG'),
+        os.environ.get('LC_ALL'))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body.encode()]
+";
+
+/// The daemon options 4.9.4 writes into `WSGIDaemonProcess` and we had
+/// not: `--python-eggs` reaches the daemons as a writable
+/// `PYTHON_EGG_CACHE` (the tests run as root, so the daemons run as
+/// www-data), `--header-buffer-size` limits response headers (a header
+/// over it fails the request; the default, 32768, would pass it), and
+/// `--locale` is the daemons' LANG and LC_ALL.
+fn daemon_tuning_with(module: &str) {
+    let s = Scratch::new("tuning");
+    s.write("tuning.wsgi", TUNING_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "tuning.wsgi",
+            "--python-eggs",
+            "eggs",
+            "--header-buffer-size",
+            "8192",
+            "--response-buffer-size",
+            "65536",
+            "--send-buffer-size",
+            "65536",
+            "--receive-buffer-size",
+            "65536",
+            "--response-socket-timeout",
+            "5",
+            "--locale",
+            "C.utf8",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("eggs"), s.join("eggs").display().to_string());
+    assert_eq!(r.field("writable"), "True");
+    assert_eq!(r.field("lang"), "C.utf8");
+    assert_eq!(r.field("lc_all"), "C.utf8");
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(stdout.contains("Locale Setting     : C.utf8\n"), "{stdout}");
+    let r = server.get("/header?4000");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "big header"),
+        "{}",
+        server.diagnostics()
+    );
+    assert_eq!(server.get("/header?9000").status, 500);
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn daemon_tuning_with_mod_wsgi() {
+    daemon_tuning_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn daemon_tuning_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => daemon_tuning_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by daemon_tuning_with_mod_wsgi"),
+    }
+}
+
+/// `--header-timeout` reaches mod_reqtimeout: a client that sends half a
+/// request and stalls gets 408 after about that long, not after the
+/// default 15 s. (Apache's behaviour, so Debian's mod_wsgi suffices.)
+#[test]
+fn header_timeout_limits_a_stalled_request() {
+    use std::io::{Read, Write};
+    let s = Scratch::new("reqtimeout");
+    s.write("hello.wsgi", HELLO_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--header-timeout",
+            "1",
+            "--header-max-timeout",
+            "0",
+            "--header-min-rate",
+            "0",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let conf = fs::read_to_string(server.conf()).unwrap();
+    assert!(conf
+        .lines()
+        .any(|l| l == "RequestReadTimeout header=1 body=15,MinRate=500"));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    let waited = started.elapsed();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 408 "), "{reply}");
+    assert!(waited < Duration::from_secs(5), "408 after {waited:?}");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+/// mod_wsgi-express 4.9.4's log options, for real: a custom access log
+/// format and file name, the error log's format and name, the startup
+/// log's name. (Apache's own logging, so Debian's mod_wsgi suffices.)
+#[test]
+fn log_formats_and_names() {
+    let s = Scratch::new("log-formats");
+    s.write("hello.wsgi", HELLO_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--access-log",
+            "--access-log-format",
+            "%h %>s \"%{X-Test}i\"",
+            "--access-log-name",
+            "acc.log",
+            "--error-log-name",
+            "err.log",
+            "--error-log-format",
+            "[%l] %M",
+            "--log-level",
+            "info",
+            "--startup-log",
+            "--startup-log-name",
+            "st.log",
+            debian()[0],
+            debian()[1],
+        ],
+        &[],
+    );
+    let r = server.get_with("/", &[("X-Test", "from the test")]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+    let access = fs::read_to_string(server.root.join("acc.log")).unwrap();
+    assert!(
+        access
+            .lines()
+            .any(|l| l == "127.0.0.1 200 \"from the test\""),
+        "{access}"
+    );
+    let errors = fs::read_to_string(server.root.join("err.log")).unwrap();
+    assert!(
+        errors
+            .lines()
+            .any(|l| l.starts_with("[notice] ") && l.contains("resuming normal operations")),
+        "{errors}"
+    );
+    assert!(!server.root.join("error_log").exists());
+    assert!(server.root.join("st.log").is_file());
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Access Log File    : {}\n",
+            server.root.join("acc.log").display()
+        )),
+        "{stdout}"
+    );
+}
+
+const FEATURES_APP: &str = "\
+VERSION = 'one'
+
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    if path == '/missing':
+        start_response('404 Not Found', [('Content-Type', 'text/plain')])
+        return [b'the application says not found']
+    if path == '/text':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'compress me ' * 200]
+    body = environ['wsgi.input'].read()
+    lines = [
+        'version=%s' % VERSION,
+        'remote_addr=%s' % environ['REMOTE_ADDR'],
+        'passenv=%s' % environ.get('EXPRESS_PASSENV', ''),
+        'body=%s' % body.decode(),
+    ]
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('\\n'.join(lines) + '\\n').encode()]
+";
+
+/// Sends raw bytes, returns the whole reply (the request must ask the
+/// server to close the connection).
+fn raw_request(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// mod_wsgi-express 4.9.4's switches that map onto module and Apache
+/// directives, served for real with `module` in daemon mode:
+/// `--chunked-request` (a chunked body is read, not refused with 411),
+/// `--trust-proxy-header`/`--trust-proxy` (REMOTE_ADDR from
+/// X-Forwarded-For), `--passenv`, `--error-override` (Apache's 404 page
+/// replaces the application's), `--compress-responses` (gzip for text),
+/// `--disable-reloading` (a changed script is not reloaded, although daemon
+/// mode reloads by default), `--error-document` (the page Apache answers
+/// the overridden 404 with), `--process-name`, `--pid-file` and
+/// `--socket-prefix`, with `--enable-sendfile`, `--orphan-interpreter` and
+/// `--ignore-activity` in play.
+fn features_with(module: &str) {
+    let s = Scratch::new("features");
+    let script = s.write("features.wsgi", FEATURES_APP);
+    s.write("docs/not-found.html", "custom not found page\n");
+    fs::create_dir(s.join("sockets")).unwrap();
+    let mut server = Server::start(
+        &s,
+        &[
+            "features.wsgi",
+            "--chunked-request",
+            "--trust-proxy-header",
+            "X-Forwarded-For",
+            "--trust-proxy",
+            "127.0.0.1",
+            "--passenv",
+            "EXPRESS_PASSENV",
+            "--error-override",
+            "--compress-responses",
+            "--disable-reloading",
+            "--enable-sendfile",
+            "--orphan-interpreter",
+            "--document-root",
+            "docs",
+            "--error-document",
+            "404",
+            "/not-found.html",
+            "--process-name",
+            "wsgirt-test-server",
+            "--pid-file",
+            "app.pid",
+            "--socket-prefix",
+            "sockets",
+            "--ignore-activity",
+            "/health",
+            "--module-path",
+            module,
+        ],
+        &[("EXPRESS_PASSENV", "from Apache's environment")],
+    );
+    let reply = raw_request(
+        server.port,
+        "POST /env HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n\
+         5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    assert!(
+        reply.starts_with("HTTP/1.1 200 "),
+        "{reply}\n{}",
+        server.diagnostics()
+    );
+    for line in [
+        "version=one",
+        "remote_addr=203.0.113.7",
+        "passenv=from Apache's environment",
+        "body=hello world",
+    ] {
+        assert!(
+            reply.lines().any(|l| l == line),
+            "missing {line:?} in {reply}"
+        );
+    }
+
+    let r = server.get("/missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, "custom not found page\n");
+
+    let pid = server.pid().to_string();
+    assert_eq!(fs::read_to_string(s.join("app.pid")).unwrap().trim(), pid);
+    let argv0 = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        argv0.starts_with(b"wsgirt-test-server"),
+        "{}",
+        String::from_utf8_lossy(&argv0)
+    );
+    let sockets: Vec<String> = fs::read_dir(s.join("sockets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        sockets
+            .iter()
+            .any(|n| n.starts_with("wsgi.") && n.ends_with(".sock")),
+        "{sockets:?}"
+    );
+
+    let r = server.get_with("/text", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Encoding").as_deref(), Some("gzip"));
+    assert!(r.body.len() < 600, "{} bytes", r.body.len());
+
+    fs::write(&script, FEATURES_APP.replace("'one'", "'two'")).unwrap();
+    let later = SystemTime::now() + Duration::from_secs(5);
+    fs::File::options()
+        .write(true)
+        .open(&script)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(server.get("/env").field("version"), "one");
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn features_with_mod_wsgi() {
+    features_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn features_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => features_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by features_with_mod_wsgi"),
+    }
+}
+
+/// GET with a given Host header; the status and the whole reply.
+fn get_host(port: u16, host: &str, path: &str) -> (u16, String) {
+    let reply = raw_request(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, reply)
+}
+
+/// `--server-name`, `--server-alias` and `--allow-localhost`, served for
+/// real with `module`: the name and its aliases reach the application
+/// (and the document root's files, through the inherited rewrite rules),
+/// other names get 403 unless the client is on localhost and
+/// `--allow-localhost` is given, a `www.` name redirects the bare domain,
+/// and `apachectl status` reaches the page through the named host.
+fn server_name_with(module: &str) {
+    let s = Scratch::new("server-name");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("docs/static.txt", "static file\n");
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-name",
+            "app.example.test",
+            "--server-alias",
+            "*.alias.test",
+            "--document-root",
+            "docs",
+            "--server-status",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    for host in ["app.example.test", "x.alias.test"] {
+        let (status, reply) = get_host(port, host, "/");
+        assert_eq!(status, 200, "{host}: {reply}\n{}", server.diagnostics());
+        assert!(reply.contains("Hello World!"), "{reply}");
+        let (status, reply) = get_host(port, host, "/static.txt");
+        assert_eq!(status, 200, "{reply}");
+        assert!(reply.contains("\r\n\r\nstatic file\n"), "{reply}");
+    }
+    let (status, reply) = get_host(port, "other.test", "/");
+    assert_eq!(status, 403, "{reply}");
+    let stdout = fs::read_to_string(&server.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "Server URL         : http://app.example.test:{port}/\n"
+        )),
+        "{stdout}"
+    );
+    let out = common::clean_command(server.root.join("apachectl").to_str().unwrap())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && common::text(&out.stdout).contains("Total Accesses: "),
+        "{}{}",
+        common::text(&out.stdout),
+        common::text(&out.stderr)
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-name",
+            "www.example.test",
+            "--allow-localhost",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    let (status, reply) = get_host(port, "other.test", "/");
+    assert_eq!(
+        status,
+        200,
+        "--allow-localhost: {reply}\n{}",
+        server.diagnostics()
+    );
+    let (status, reply) = get_host(port, "example.test", "/page");
+    assert_eq!(status, 301, "{reply}");
+    assert!(
+        reply.contains(&format!(
+            "Location: http://www.example.test:{port}/page\r\n"
+        )),
+        "{reply}"
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn server_name_with_mod_wsgi() {
+    server_name_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn server_name_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => server_name_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_name_with_mod_wsgi"),
+    }
+}

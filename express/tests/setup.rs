@@ -223,15 +223,72 @@ fn apache_accepts_the_daemon_config() {
             "2",
             "--request-timeout",
             "30",
+            "--send-buffer-size",
+            "4096",
+            "--receive-buffer-size",
+            "4096",
+            "--header-buffer-size",
+            "16384",
+            "--response-buffer-size",
+            "131072",
+            "--response-socket-timeout",
+            "10",
+            "--python-eggs",
+            "eggs",
+            "--max-clients",
+            "200",
+            "--initial-workers",
+            "0.5",
+            "--maximum-spare-workers",
+            "0.9",
         ],
     );
     // Daemon mode is the default, as in mod_wsgi-express 4.9.4.
-    assert!(text(&out.stdout).contains("Operating Mode     : daemon\n"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Operating Mode     : daemon\n"));
     configtest(&root);
     let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    // 4.9.4's daemon summary lines; the capacity is what the MPM is sized to.
+    let workers = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("MaxRequestWorkers "))
+        .unwrap();
+    for line in [
+        "Request Capacity   : 10 (2 processes * 5 threads)\n".to_string(),
+        "Request Timeout    : 30 (seconds)\n".to_string(),
+        "Startup Timeout    : 15 (seconds)\n".to_string(),
+        "Queue Backlog      : 100 (connections)\n".to_string(),
+        "Queue Timeout      : 45 (seconds)\n".to_string(),
+        format!("Server Capacity    : {workers} (event/worker)\n"),
+        "Server Backlog     : 500 (connections)\n".to_string(),
+    ] {
+        assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");
+    }
     assert!(conf.contains("WSGIDaemonProcess \"127.0.0.1:18002\""));
     assert!(conf.contains("    processes=2 \\"));
     assert!(conf.contains("    request-timeout=30 \\"));
+    for line in [
+        "    send-buffer-size=4096 \\",
+        "    receive-buffer-size=4096 \\",
+        "    header-buffer-size=16384 \\",
+        "    response-buffer-size=131072 \\",
+        "    response-socket-timeout=10 \\",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "missing {line:?}");
+    }
+    let eggs = s.join("eggs");
+    assert!(conf.contains(&format!("    python-eggs=\"{}\" \\", eggs.display())));
+    assert!(eggs.is_dir(), "--python-eggs is made");
+    // 200 clients: 12 children of 18 threads; 4.9.4's fractions of them.
+    for line in [
+        "ServerLimit 12",
+        "ThreadsPerChild 18",
+        "StartServers 6",
+        "MinSpareThreads 108",
+        "MaxSpareThreads 180",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "missing {line:?}");
+    }
     assert!(conf.contains("WSGIRestrictEmbedded On"));
     // mod_wsgi-express 4.8+ defaults --keep-alive-timeout to 2.
     assert!(conf.lines().any(|l| l == "KeepAlive On"));
@@ -401,4 +458,61 @@ fn apache_accepts_the_4_9_options_and_apachectl_matches() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// `--server-status` and `--server-metrics` in both modes: Apache loads
+/// mod_status and accepts the `<Location /server-status>` block, and the
+/// summary names the page, as mod_wsgi-express 4.9.4's does.
+#[test]
+fn apache_accepts_server_status_and_metrics() {
+    let s = Scratch::new("status-t");
+    s.write("hello.wsgi", HELLO_APP);
+    let root = s.join("root");
+    for mode in [None, Some("--embedded-mode")] {
+        let mut args = vec![
+            "hello.wsgi",
+            "--port",
+            "18005",
+            "--server-root",
+            "root",
+            "--server-status",
+            "--server-metrics",
+        ];
+        args.extend(mode);
+        let out = setup(&s, &args);
+        configtest(&root);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(
+                "Server URL         : http://localhost:18005/\n\
+                 Server Status      : http://localhost:18005/server-status\n"
+            ),
+            "{stdout}"
+        );
+        let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+        assert!(conf.lines().any(|l| l == "ExtendedStatus On"));
+        assert!(conf.lines().any(|l| l == "WSGIServerMetrics On"));
+        assert_eq!(
+            conf.lines().any(|l| l == "    server-metrics=On"),
+            mode.is_none(),
+            "server-metrics= is a daemon option"
+        );
+    }
+
+    // Without --server-status, apachectl status says how to get the page.
+    setup(
+        &s,
+        &["hello.wsgi", "--port", "18005", "--server-root", "root"],
+    );
+    let out = Command::new(root.join("apachectl"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("the server status page is off; set up the server with --server-status"),
+        "{}",
+        text(&out.stderr)
+    );
 }
