@@ -151,3 +151,40 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
         # A daemon's home= goes first, ahead of its python-path, as mod_wsgi
         # does it (like the script's directory of `python script.py`).
         sys.path.insert(0, home)
+    _adopt_package(sys.modules['mod_wsgi'], log)
+
+
+def _adopt_package(module, log):
+    """mod_wsgi imports a `mod_wsgi` package found on sys.path (pip's
+    mod_wsgi: the files mod_wsgi-express writes import its
+    `mod_wsgi.server`) and adds the embedded attributes to it. Our module is
+    a builtin, which no package can replace, so it takes the package's
+    place instead: the package's directories become its `__path__` (its
+    submodules import) and the package's `__init__` runs in its namespace,
+    after which the embedded attributes are put back (they win, as in
+    mod_wsgi). A failing `__init__` is logged and leaves the module as it
+    was, as mod_wsgi falls back to a plain module."""
+    from importlib.machinery import PathFinder
+
+    spec = PathFinder.find_spec('mod_wsgi')
+    if spec is None or not spec.submodule_search_locations or not spec.origin:
+        return
+    embedded = dict(module.__dict__)
+    try:
+        module.__path__ = list(spec.submodule_search_locations)
+        module.__file__ = spec.origin
+        code = spec.loader.get_code('mod_wsgi')
+        exec(code, module.__dict__)
+    except BaseException:
+        import traceback
+        for line in traceback.format_exc().rstrip('\n').split('\n'):
+            log(3, line)
+        module.__dict__.clear()
+        module.__dict__.update(embedded)
+        return
+    for name, value in embedded.items():
+        if not name.startswith('__'):
+            setattr(module, name, value)
+    if module.application_group == '':
+        import os
+        log(6, "mod_wsgi (pid=%d): Imported 'mod_wsgi'." % os.getpid())

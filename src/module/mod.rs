@@ -4,7 +4,9 @@
 //! `PyImport_AppendInittab` before Python starts, so each interpreter gets
 //! its own module object, its own heap types (held in per-module state) and
 //! nothing is shared across interpreters. A pip-installed `mod_wsgi`
-//! package cannot shadow them (builtins win).
+//! package cannot shadow them (builtins win); as mod_wsgi imports such a
+//! package and adds its attributes to it, `bootstrap.py` gives our module
+//! the package's `__path__` and runs its `__init__` in it instead.
 
 pub mod diagnostics;
 pub mod log_object;
