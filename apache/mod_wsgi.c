@@ -393,8 +393,11 @@ static const char *wsgi_check_daemon_group(cmd_parms *cmd, const char *name)
     return NULL;
 }
 
+/* Adds a script to preload. `requires_python`: an embedded-mode preload
+ * makes the children start Python (WSGIImportScript); an alias's preload
+ * does not, so under WSGIRestrictEmbedded On it is skipped, as in mod_wsgi. */
 static void wsgi_add_import(cmd_parms *cmd, const char *path, const char *process_group,
-                            const char *application_group)
+                            const char *application_group, int requires_python)
 {
     wsgi_script_t *entry =
         apr_array_push(wsgi_config_list(cmd, &wsgi_import_list, sizeof(wsgi_script_t)));
@@ -402,7 +405,7 @@ static void wsgi_add_import(cmd_parms *cmd, const char *path, const char *proces
     entry->process_group = process_group;
     entry->application_group = application_group;
     entry->pass_authorization = -1;
-    if (!*process_group)
+    if (!*process_group && requires_python)
         wsgi_python_required = 1;
 }
 
@@ -465,7 +468,7 @@ static const char *wsgi_add_script_alias(cmd_parms *cmd, void *mconfig, const ch
         !strstr(application_group, "%{") && (!cmd->info || !strchr(target, '$'))) {
         if (*process_group && (error = wsgi_check_daemon_group(cmd, process_group)))
             return error;
-        wsgi_add_import(cmd, target, process_group, application_group);
+        wsgi_add_import(cmd, target, process_group, application_group, 0);
     }
     return NULL;
 }
@@ -506,7 +509,7 @@ static const char *wsgi_add_import_script(cmd_parms *cmd, void *mconfig, const c
         process_group = "";
     if (*process_group && (error = wsgi_check_daemon_group(cmd, process_group)))
         return error;
-    wsgi_add_import(cmd, path, process_group, application_group);
+    wsgi_add_import(cmd, path, process_group, application_group, 1);
     return NULL;
 }
 

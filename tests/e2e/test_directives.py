@@ -416,6 +416,7 @@ def test_map_head_to_get_default_is_auto(server):
 @pytest.fixture(scope="module")
 def restricted(request, module):
     return start_apache(request, module, """
+WSGIScriptAlias /preloaded @APPS@/hello.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}
 WSGIRestrictEmbedded On
 WSGIScriptAlias /hello @APPS@/hello.wsgi
 """)
@@ -430,6 +431,17 @@ def test_restrict_embedded(restricted):
         + re.escape(restricted.apps + "/hello.wsgi") + "$", since=mark)
     # Python is never asked to run the script
     assert "Loading Python script file" not in restricted.error_log()
+
+
+def test_restrict_embedded_starts_no_python_for_a_preloading_alias(restricted):
+    """An alias naming both groups as %{GLOBAL} would preload its script in
+    every child, but with embedded mode off no child starts Python for it
+    (it is not an import script), so nothing is loaded and it answers 500."""
+    r = restricted.get("/preloaded")
+    assert r.status == 500
+    log = restricted.error_log()
+    assert "Initializing Python" not in log, log
+    assert "Loading Python script file" not in log, log
 
 
 # ---------------------------------------------------------------- restrict process
