@@ -18,6 +18,7 @@
 #include "unixd.h"
 
 #include "apr_hash.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 
@@ -1138,6 +1139,10 @@ static int wsgi_check_owner(request_rec *r, const apr_finfo_t *finfo, int is_use
                             const char *required, const char *what)
 {
     const char *name = NULL;
+    int directory = !strncmp(what, "parent ", 7);
+    char *subject = apr_pstrdup(r->pool, what);
+
+    subject[0] = (char)apr_toupper(subject[0]);
 
     if (!(finfo->valid & (is_user ? APR_FINFO_USER : APR_FINFO_GROUP)))
         return wsgi_script_denied(r,
@@ -1166,11 +1171,17 @@ static int wsgi_check_owner(request_rec *r, const apr_finfo_t *finfo, int is_use
                          is_user ? "Owner" : "Group", what, is_user ? "user" : "group",
                          is_user ? "user" : "group", name),
             r->filename);
-    if (finfo->protection & APR_FPROT_WWRITE)
-        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to world", what),
+    /* mod_wsgi's order: for the script file itself (script-user) group
+     * write is reported before world write, for its directory after. The
+     * message starts with `what`, capitalised. */
+    if (is_user && !directory && (finfo->protection & APR_FPROT_GWRITE))
+        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to group", subject),
                                   r->filename);
-    if (is_user && (finfo->protection & APR_FPROT_GWRITE))
-        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to group", what),
+    if (finfo->protection & APR_FPROT_WWRITE)
+        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to world", subject),
+                                  r->filename);
+    if (is_user && directory && (finfo->protection & APR_FPROT_GWRITE))
+        return wsgi_script_denied(r, apr_psprintf(r->pool, "%s is writable to group", subject),
                                   r->filename);
     return OK;
 }

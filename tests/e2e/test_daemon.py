@@ -46,6 +46,14 @@ WSGIDaemonProcess e2e-owner-ok processes=1 threads=1 script-user=root
 WSGIDaemonProcess e2e-owner-bad processes=1 threads=1 script-user=www-data
 WSGIScriptAlias /owner/ok @APPS@/hello.wsgi process-group=e2e-owner-ok
 WSGIScriptAlias /owner/bad @APPS@/hello.wsgi process-group=e2e-owner-bad
+WSGIScriptAlias /owner/writable @ROOT@/writable/hello.wsgi process-group=e2e-owner-ok
+WSGIScriptAlias /owner/opendir @ROOT@/opendir/hello.wsgi process-group=e2e-owner-ok
+<Directory @ROOT@/writable>
+    Require all granted
+</Directory>
+<Directory @ROOT@/opendir>
+    Require all granted
+</Directory>
 """
 
 DATA = bytes(range(256)) * 1024  # what pep3333/file_wrapper.wsgi serves
@@ -251,6 +259,23 @@ def test_script_user(server):
     assert server.get("/owner/bad").status == 403
     server.wait_log(r"Owner of WSGI script file does not match required user for daemon "
                     r"process, user=root", since=mark)
+
+
+def test_script_user_refuses_writable_scripts_and_directories(server):
+    """A script others may write to is refused with mod_wsgi's lines: for
+    the file, group write is named first; for its directory, world write."""
+    hello = open(os.path.join(server.apps, "hello.wsgi")).read()
+    script = server.write_file("writable/hello.wsgi", hello, mode=0o666, render=False)
+    os.chmod(os.path.dirname(script), 0o755)
+    server.write_file("opendir/hello.wsgi", hello, render=False)
+    os.chmod(os.path.join(server.root, "opendir"), 0o777)
+    mark = server.log_mark()
+    assert server.get("/owner/writable").status == 403
+    server.wait_log(r"WSGI script file is writable to group: " + re.escape(script) + "$",
+                    since=mark)
+    mark = server.log_mark()
+    assert server.get("/owner/opendir").status == 403
+    server.wait_log(r"Parent directory of WSGI script file is writable to world: ", since=mark)
 
 
 def test_killed_daemon_is_respawned(server):
