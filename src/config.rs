@@ -1,11 +1,14 @@
 //! Runtime configuration: plain Rust data filled in by the host (possibly in
 //! a parent process before fork) and read when Python starts.
 
-/// How `PYTHONHASHSEED` is set.
+/// How string hashes are seeded (`WSGIPythonHashSeed`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum HashSeed {
-    /// Python's default: random per process.
+    /// No directive: Python decides, honouring `PYTHONHASHSEED` from the
+    /// host's environment (random when it is unset), as under mod_wsgi.
     #[default]
+    FromEnvironment,
+    /// `random`: random per process, whatever the environment says.
     Random,
     /// A fixed seed (0 disables randomisation).
     Fixed(u32),
@@ -69,7 +72,7 @@ impl Default for RuntimeConfig {
             python_paths: Vec::new(),
             home_directory: None,
             optimize: 0,
-            hash_seed: HashSeed::Random,
+            hash_seed: HashSeed::FromEnvironment,
             warnings: Vec::new(),
             dont_write_bytecode: false,
             restrict_stdin: false,

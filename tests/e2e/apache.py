@@ -236,6 +236,8 @@ class Apache:
     modules      extra Debian modules to load, by short name ("alias", "env")
     files        {path relative to ROOT: str or bytes} written before start
     quick_exit   see QUICK_EXIT; False for tests of the real teardown
+    env          changes to APACHE_ENV for this instance: {name: value},
+                 a value of None removes the variable
     """
 
     def __init__(
@@ -250,6 +252,7 @@ class Apache:
         mpm_config: str | None = None,
         quick_exit: bool = True,
         name: str = "e2e",
+        env: dict | None = None,
     ):
         self.module_path = module_path
         self.snippet = snippet
@@ -260,6 +263,12 @@ class Apache:
         self.mpm_config = MPM_CONFIG[mpm] if mpm_config is None else mpm_config
         self.quick_exit = quick_exit
         self.name = name
+        self.env = dict(APACHE_ENV)
+        for key, value in (env or {}).items():
+            if value is None:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         self.root = None
         self.port = None
         self.proc = None
@@ -353,7 +362,7 @@ class Apache:
         p = subprocess.run(
             [APACHE2, "-t", "-d", self.root, "-f", self.conf_path],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=APACHE_ENV, timeout=60)
+            env=self.env, timeout=60)
         return p.returncode, p.stdout.decode("latin-1")
 
     def start(self, timeout: float = 15.0, attempts: int = 3):
@@ -381,7 +390,7 @@ class Apache:
         self.proc = subprocess.Popen(
             [APACHE2, "-d", self.root, "-f", self.conf_path, "-DFOREGROUND"],
             stdin=subprocess.DEVNULL, stdout=self._stdout,
-            stderr=subprocess.STDOUT, env=APACHE_ENV, cwd=self.root,
+            stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
             start_new_session=True)
         self.pid = self.proc.pid
         deadline = time.monotonic() + timeout
