@@ -952,6 +952,8 @@ wsgirt_status wsgirt_config_add_warnings_option(struct wsgirt_config *config,
 /*
  Sets the hash seed: `"random"` or a number 0..=4294967295
  (`WSGIPythonHashSeed`). Returns `WSGIRT_STATUS_INVALID_ARG` otherwise.
+ Without a call, Python takes `PYTHONHASHSEED` from the environment, as
+ under mod_wsgi; with one, the variable is removed from `os.environ`.
 
  Threading: not concurrently with other uses of `config`.
 
