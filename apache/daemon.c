@@ -306,6 +306,28 @@ static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *optio
                      (int)getpid(), option, (unsigned long long)soft, group->name);
 }
 
+/*
+ * As mod_wsgi, a daemon process's HOME is its user's home directory, and
+ * USER, USERNAME and LOGNAME, where Apache's environment has them, its
+ * user's name: otherwise they would be those of whoever started Apache
+ * (root, or the user behind sudo), and under systemd HOME would be missing.
+ * mod_wsgi sets them through os.environ when it creates each interpreter;
+ * here they are set before Python starts, so os.environ in every
+ * interpreter has them (and Python's user site directory follows the
+ * daemon's HOME, as it does under mod_wsgi when Apache has no HOME).
+ */
+static void wsgi_daemon_user_environ(const struct passwd *pw)
+{
+    static const char *const names[] = {"USER", "USERNAME", "LOGNAME"};
+    size_t i;
+
+    setenv("HOME", pw->pw_dir, 1);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
+        if (getenv(names[i]))
+            setenv(names[i], pw->pw_name, 1);
+    }
+}
+
 /* Privileges, directory, environment and limits, in mod_wsgi's order. */
 static void wsgi_daemon_setup(wsgi_group_t *group)
 {
@@ -395,6 +417,8 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                                         "'%s' for uid=%ld.",
                      (int)getpid(), pw->pw_dir, (long)geteuid());
     }
+    if (pw)
+        wsgi_daemon_user_environ(pw);
 
     if ((value = wsgi_opt(group, "umask")))
         umask((mode_t)strtol(value, NULL, 8));
