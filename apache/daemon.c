@@ -422,6 +422,14 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
 
     if ((value = wsgi_opt(group, "umask")))
         umask((mode_t)strtol(value, NULL, 8));
+    /* setuid() made the process undumpable: with CoreDumpDirectory, dump
+     * core again, as Apache's children and mod_wsgi's daemons do. */
+    if (ap_coredumpdir_configured && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     WSGIRT_LOGNO(0547) "mod_wsgi (pid=%d): "
+                                        "Set dumpable failed. This child will not coredump "
+                                        "after software errors.",
+                     (int)getpid());
     if ((value = wsgi_opt(group, "lang")))
         setenv("LANG", value, 1);
     if ((value = wsgi_opt(group, "locale"))) {
