@@ -1000,6 +1000,27 @@ static const char *wsgi_check_daemon_option(const wsgi_daemon_option_t *opt, con
 }
 
 /*
+ * A #uid or #gid option value (checked) as the name it stands for, as
+ * mod_wsgi keeps it: script-user= and script-group= are compared with the
+ * names of a script's owner and group. group=#gid may have no name.
+ */
+static const char *wsgi_daemon_id_name(apr_pool_t *p, const wsgi_daemon_option_t *opt,
+                                       const char *value)
+{
+    if (*value != '#')
+        return value;
+    if (opt->kind == WSGI_OPT_USER) {
+        const struct passwd *pw = getpwuid(ap_uname2id(value));
+        return pw ? apr_pstrdup(p, pw->pw_name) : value;
+    }
+    if (opt->kind == WSGI_OPT_GROUP) {
+        const struct group *gr = getgrgid(ap_gname2id(value));
+        return gr ? apr_pstrdup(p, gr->gr_name) : value;
+    }
+    return value;
+}
+
+/*
  * supplementary-groups=a,#gid,...: checked after the other options, as
  * mod_wsgi does: each name with ap_gname2id (Apache's AH00544 for an
  * unknown one; a #gid needs no entry), the list up to its first empty
@@ -1051,7 +1072,7 @@ static const char *wsgi_add_daemon_process(cmd_parms *cmd, void *mconfig, const 
             return wsgi_unknown_option(cmd, invalid, option);
         if ((error = wsgi_check_daemon_option(opt, value)))
             return error;
-        apr_table_setn(group->options, option, value);
+        apr_table_setn(group->options, option, wsgi_daemon_id_name(cmd->pool, opt, value));
         if (!strcmp(option, "processes")) {
             group->processes = atoi(value);
             group->multiprocess = 1;

@@ -90,6 +90,10 @@ WSGIDaemonProcess e2e-supp threads=1 user=nobody home=@ROOT@ supplementary-group
 WSGIScriptAlias /supp @APPS@/daemon/identity.wsgi process-group=e2e-supp
 WSGIDaemonProcess e2e-supp-gid threads=1 group=#{GID_A} supplementary-groups=#{GID_B}
 WSGIScriptAlias /supp-gid @APPS@/daemon/identity.wsgi process-group=e2e-supp-gid
+WSGIDaemonProcess e2e-script-uid threads=1 script-user=#0
+WSGIScriptAlias /script-uid @APPS@/daemon/identity.wsgi process-group=e2e-script-uid
+WSGIDaemonProcess e2e-script-gid threads=1 script-group=#0
+WSGIScriptAlias /script-gid @APPS@/daemon/identity.wsgi process-group=e2e-script-gid
 WSGIScriptAlias /embedded @APPS@/daemon/identity.wsgi
 """
 
@@ -157,6 +161,14 @@ def test_supplementary_groups_follow_group(users):
     d = identity(users, "/supp-gid")
     assert d["gid"] == GID_A
     assert set(d["groups"]) == {GID_A, GID_B}
+
+
+@pytest.mark.parametrize("path", ["/script-uid", "/script-gid"])
+def test_script_owner_by_number(users, path):
+    """script-user=#0 / script-group=#0 name root: a script (and its
+    directory) owned by root:root passes the check, as in mod_wsgi, which
+    keeps the name the number stands for."""
+    assert identity(users, path)["uid"] == WWW.pw_uid
 
 
 def test_embedded_mode_keeps_apaches_environment(users):
