@@ -313,8 +313,9 @@ static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *optio
  * (root, or the user behind sudo), and under systemd HOME would be missing.
  * mod_wsgi sets them through os.environ when it creates each interpreter;
  * here they are set before Python starts, so os.environ in every
- * interpreter has them (and Python's user site directory follows the
- * daemon's HOME, as it does under mod_wsgi when Apache has no HOME).
+ * interpreter has them (and the main interpreter's user site directory
+ * follows the daemon's HOME too, as under mod_wsgi only in
+ * sub-interpreters or when Apache has no HOME: docs/status.md).
  */
 static void wsgi_daemon_user_environ(const struct passwd *pw)
 {
