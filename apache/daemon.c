@@ -67,6 +67,11 @@ struct wsgi_group {
     int index;                 /* 1-based place in the configuration, in the path */
     int socket_rotation;       /* WSGISocketRotation: the generation is in the path */
     int listen_fd;
+    uid_t uid;             /* user= or User; geteuid() when Apache is not root */
+    gid_t gid;             /* group= or Group; getegid() when Apache is not root */
+    const char *user_name; /* user= (a #uid's name) or User, for initgroups() */
+    gid_t *groups;         /* supplementary-groups=: gid first; NULL: initgroups() */
+    int groups_count;
     uint8_t token[WSGIRT_DAEMON_TOKEN_LEN];
     wsgirt_daemon_target target; /* what workers connect to */
     wsgi_process_t *procs;
@@ -208,36 +213,53 @@ static uint64_t wsgi_opt_us(const wsgi_group_t *group, const char *name, uint64_
     return seconds > 0 ? (uint64_t)seconds * 1000000u : 0;
 }
 
-/* user=/group= or Apache's User/Group. */
-static void wsgi_group_identity(const wsgi_group_t *group, uid_t *uid, gid_t *gid,
-                                const char **user_name, const char **home)
+/*
+ * The group's user and groups, resolved in the parent when its daemons
+ * start, with Apache's own functions, as mod_wsgi resolves them when it
+ * reads WSGIDaemonProcess (the option parser checked every name with the
+ * same functions, so nothing exits here unless the user or group database
+ * changed since; then Apache's AH00543/AH00544 ends the start, as for User
+ * and Group). As mod_wsgi: user= or Apache's User; group= or Apache's
+ * Group, also when user= names another user (not that user's primary
+ * group); a #uid or #gid needs no entry. supplementary-groups= (up to the
+ * first empty item) replaces initgroups() with that list after the group.
+ */
+static void wsgi_group_identity(apr_pool_t *p, wsgi_group_t *group)
 {
     const char *user = wsgi_opt(group, "user"), *grp = wsgi_opt(group, "group");
-    struct passwd *pw = NULL;
+    const char *list = wsgi_opt(group, "supplementary-groups");
 
-    *uid = ap_unixd_config.user_id;
-    *gid = ap_unixd_config.group_id;
-    *user_name = ap_unixd_config.user_name;
+    group->uid = ap_unixd_config.user_id;
+    group->gid = ap_unixd_config.group_id;
+    group->user_name = ap_unixd_config.user_name;
     if (user) {
-        pw = *user == '#' ? getpwuid((uid_t)atol(user + 1)) : getpwnam(user);
-        if (pw) {
-            *uid = pw->pw_uid;
-            *gid = pw->pw_gid;
-            *user_name = pw->pw_name;
+        group->uid = ap_uname2id(user);
+        group->user_name = user;
+        if (*user == '#') {
+            struct passwd *pw = getpwuid(group->uid);
+            if (pw)
+                group->user_name = apr_pstrdup(p, pw->pw_name);
         }
-    } else {
-        pw = getpwuid(*uid);
     }
-    *home = pw ? pw->pw_dir : NULL;
-    if (grp) {
-        struct group *gr = *grp == '#' ? getgrgid((gid_t)atol(grp + 1)) : getgrnam(grp);
-        if (gr)
-            *gid = gr->gr_gid;
+    if (grp)
+        group->gid = ap_gname2id(grp);
+    group->groups = NULL;
+    group->groups_count = 0;
+    if (list) {
+        const char *rest = list, *name;
+        int count = 1;
+        while (*(name = ap_getword(p, &rest, ',')))
+            ++count;
+        group->groups = apr_palloc(p, (apr_size_t)count * sizeof(gid_t));
+        group->groups[group->groups_count++] = group->gid;
+        rest = list;
+        while (*(name = ap_getword(p, &rest, ',')))
+            group->groups[group->groups_count++] = ap_gname2id(name);
     }
     if (geteuid()) {
         /* Apache was not started as root: the daemons run as its own user. */
-        *uid = geteuid();
-        *gid = getegid();
+        group->uid = geteuid();
+        group->gid = getegid();
     }
 }
 
@@ -417,12 +439,34 @@ static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *optio
                      (int)getpid(), option, (unsigned long long)soft, group->name);
 }
 
+/*
+ * As mod_wsgi, a daemon process's HOME is its user's home directory, and
+ * USER, USERNAME and LOGNAME, where Apache's environment has them, its
+ * user's name: otherwise they would be those of whoever started Apache
+ * (root, or the user behind sudo), and under systemd HOME would be missing.
+ * mod_wsgi sets them through os.environ when it creates each interpreter;
+ * here they are set before Python starts, so os.environ in every
+ * interpreter has them (and the main interpreter's user site directory
+ * follows the daemon's HOME too, as under mod_wsgi only in
+ * sub-interpreters or when Apache has no HOME: docs/status.md).
+ */
+static void wsgi_daemon_user_environ(const struct passwd *pw)
+{
+    static const char *const names[] = {"USER", "USERNAME", "LOGNAME"};
+    size_t i;
+
+    setenv("HOME", pw->pw_dir, 1);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
+        if (getenv(names[i]))
+            setenv(names[i], pw->pw_name, 1);
+    }
+}
+
 /* Privileges, directory, environment and limits, in mod_wsgi's order. */
 static void wsgi_daemon_setup(wsgi_group_t *group)
 {
-    const char *value, *user_name, *default_home;
-    uid_t uid;
-    gid_t gid;
+    const char *value;
+    struct passwd *pw, user;
 
     if ((value = wsgi_opt(group, "cpu-priority")) && setpriority(PRIO_PROCESS, 0, atoi(value)) < 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
@@ -440,8 +484,7 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
         }
     }
 
-    wsgi_group_identity(group, &uid, &gid, &user_name, &default_home);
-    if (uid == 0) {
+    if (group->uid == 0) {
         ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
                      WSGIRT_LOGNO(0523) "mod_wsgi (pid=%d): "
                                         "WSGI process blocked from running as root.",
@@ -449,56 +492,47 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
         wsgi_daemon_fail();
     }
     if (geteuid() == 0) {
-        if (setgid(gid) < 0) {
+        if (setgid(group->gid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                          WSGIRT_LOGNO(0524) "mod_wsgi (pid=%d): "
                                             "Unable to set group id to gid=%u.",
-                         (int)getpid(), (unsigned)gid);
+                         (int)getpid(), (unsigned)group->gid);
             wsgi_daemon_fail();
         }
-        if ((value = wsgi_opt(group, "supplementary-groups"))) {
+        if (group->groups) {
             /* The listed groups replace the user's (initgroups). */
-            gid_t groups[NGROUPS_MAX];
-            size_t count = 0;
-            const char *rest = value;
-            groups[count++] = gid;
-            while (*rest && count < NGROUPS_MAX) {
-                const char *name = ap_getword(wsgi_parent_pool, &rest, ',');
-                struct group *gr = *name ? getgrnam(name) : NULL;
-                if (!*name)
-                    continue;
-                if (!gr) {
-                    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
-                                 WSGIRT_LOGNO(0525) "mod_wsgi (pid=%d): "
-                                                    "Invalid group '%s' in supplementary-groups.",
-                                 (int)getpid(), name);
-                    wsgi_daemon_fail();
-                }
-                groups[count++] = gr->gr_gid;
-            }
-            if (setgroups(count, groups) < 0) {
+            if (setgroups((size_t)group->groups_count, group->groups) < 0) {
                 ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                              WSGIRT_LOGNO(0526) "mod_wsgi (pid=%d): "
-                                                "Unable to set supplementary groups '%s'.",
-                             (int)getpid(), value);
+                                                "Unable to set supplementary groups for uname=%s "
+                                                "of '%s'.",
+                             (int)getpid(), group->user_name,
+                             wsgi_opt(group, "supplementary-groups"));
                 wsgi_daemon_fail();
             }
-        } else if (user_name && initgroups(user_name, gid) < 0) {
+        } else if (initgroups(group->user_name, group->gid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                          WSGIRT_LOGNO(0527) "mod_wsgi (pid=%d): "
                                             "Unable to set groups for uname=%s and gid=%u.",
-                         (int)getpid(), user_name, (unsigned)gid);
+                         (int)getpid(), group->user_name, (unsigned)group->gid);
             wsgi_daemon_fail();
         }
-        if (setuid(uid) < 0) {
+        if (setuid(group->uid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                          WSGIRT_LOGNO(0528) "mod_wsgi (pid=%d): "
                                             "Unable to change to uid=%ld.",
-                         (int)getpid(), (long)uid);
+                         (int)getpid(), (long)group->uid);
             wsgi_daemon_fail();
         }
     }
 
+    /* The user the process now runs as (inside chroot=, as mod_wsgi). */
+    if ((pw = getpwuid(geteuid()))) {
+        user = *pw;
+        user.pw_name = apr_pstrdup(wsgi_parent_pool, pw->pw_name);
+        user.pw_dir = apr_pstrdup(wsgi_parent_pool, pw->pw_dir);
+        pw = &user;
+    }
     if ((value = wsgi_opt(group, "home"))) {
         if (chdir(value) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
@@ -507,18 +541,29 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          (int)getpid(), value);
             wsgi_daemon_fail();
         }
-    } else if (geteuid() != ap_unixd_config.user_id && default_home && chdir(default_home) < 0) {
+    } else if (geteuid() != ap_unixd_config.user_id && pw && chdir(pw->pw_dir) < 0) {
         /* As mod_wsgi: only a daemon running as another user than Apache's
          * moves to that user's home directory. (mod_wsgi also gives up on
          * the process when it cannot; a warning is enough here.) */
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, group->server,
                      WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
-                                        "Unable to change working directory to '%s'.",
-                     (int)getpid(), default_home);
+                                        "Unable to change working directory to home directory "
+                                        "'%s' for uid=%ld.",
+                     (int)getpid(), pw->pw_dir, (long)geteuid());
     }
+    if (pw)
+        wsgi_daemon_user_environ(pw);
 
     if ((value = wsgi_opt(group, "umask")))
         umask((mode_t)strtol(value, NULL, 8));
+    /* setuid() made the process undumpable: with CoreDumpDirectory, dump
+     * core again, as Apache's children and mod_wsgi's daemons do. */
+    if (ap_coredumpdir_configured && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
+                     WSGIRT_LOGNO(0547) "mod_wsgi (pid=%d): "
+                                        "Set dumpable failed. This child will not coredump "
+                                        "after software errors.",
+                     (int)getpid());
     if ((value = wsgi_opt(group, "lang")))
         setenv("LANG", value, 1);
     if ((value = wsgi_opt(group, "locale"))) {
@@ -1047,14 +1092,11 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
         wsgi_group_t *group = APR_ARRAY_IDX(wsgi_groups, i, wsgi_group_t *);
         const char *timeout;
 
+        wsgi_group_identity(pconf, group);
         if (socket_rotation == 0) {
             /* Named after the daemons' uid, as mod_wsgi does. */
-            const char *user_name, *home;
-            uid_t uid;
-            gid_t gid;
-            wsgi_group_identity(group, &uid, &gid, &user_name, &home);
-            group->socket_path =
-                apr_psprintf(pconf, "%s.%d.u%ld.%d.sock", prefix, (int)getpid(), (long)uid, i + 1);
+            group->socket_path = apr_psprintf(pconf, "%s.%d.u%ld.%d.sock", prefix, (int)getpid(),
+                                              (long)group->uid, i + 1);
         } else
             group->socket_path =
                 apr_psprintf(pconf, "%s.%d.%d.%d.sock", prefix, (int)getpid(), generation, i + 1);

@@ -35,6 +35,7 @@
 #include "ap_provider.h"
 #include "ap_regex.h"
 #include "mod_auth.h"
+#include "mpm_common.h"
 #include "scoreboard.h"
 #include "util_script.h"
 #if AP_MODULE_MAGIC_AT_LEAST(20120211, 104)
@@ -963,22 +964,33 @@ static const char *wsgi_check_daemon_option(const wsgi_daemon_option_t *opt, con
             return "Cannot chroot WSGI daemon process when not root.";
         return *value == '/' ? NULL : opt->error;
     case WSGI_OPT_USER: {
-        struct passwd *pw;
+        /* As mod_wsgi: Apache's ap_uname2id reads a name or #uid, and ends
+         * the configuration with its own AH00543 for an unknown name. */
+        uid_t uid;
         if (!*value)
             return opt->error;
-        pw = *value == '#' ? getpwuid((uid_t)atol(value + 1)) : getpwnam(value);
-        if (!pw)
-            return *value == '#' ? "Couldn't determine user name from uid." : opt->error;
-        if (!opt->min && pw->pw_uid == 0)
+        uid = ap_uname2id(value);
+        if (!opt->min && uid == 0)
             return "WSGI process blocked from running as root.";
+        if (*value != '#' || getpwuid(uid))
+            return NULL;
+        if (!strcmp(opt->name, "socket-user"))
+            return "Couldn't determine user name from socket user.";
+        if (!strcmp(opt->name, "script-user"))
+            return "Couldn't determine uid from script user.";
+        return "Couldn't determine user name from uid.";
+    }
+    case WSGI_OPT_GROUP: {
+        /* ap_gname2id likewise (AH00544); group= takes a #gid without a
+         * group entry, script-group= needs one, as in mod_wsgi. */
+        gid_t gid;
+        if (!*value)
+            return opt->error;
+        gid = ap_gname2id(value);
+        if (*value == '#' && !strcmp(opt->name, "script-group") && !getgrgid(gid))
+            return "Couldn't determine gid from script group.";
         return NULL;
     }
-    case WSGI_OPT_GROUP:
-        if (!*value)
-            return opt->error;
-        if (!(*value == '#' ? getgrgid((gid_t)atol(value + 1)) : getgrnam(value)))
-            return *value == '#' ? "Couldn't determine gid from script group." : opt->error;
-        return NULL;
     case WSGI_OPT_OCTAL:
         errno = 0;
         if (!*value || strtol(value, &end, 8) < 0 || *end || errno)
@@ -988,6 +1000,49 @@ static const char *wsgi_check_daemon_option(const wsgi_daemon_option_t *opt, con
         return wsgi_parse_flag(value) < 0 ? opt->error : NULL;
     }
     return opt->error;
+}
+
+/*
+ * A #uid or #gid option value (checked) as the name it stands for, as
+ * mod_wsgi keeps it: script-user= and script-group= are compared with the
+ * names of a script's owner and group. group=#gid may have no name.
+ */
+static const char *wsgi_daemon_id_name(apr_pool_t *p, const wsgi_daemon_option_t *opt,
+                                       const char *value)
+{
+    if (*value != '#')
+        return value;
+    if (opt->kind == WSGI_OPT_USER) {
+        const struct passwd *pw = getpwuid(ap_uname2id(value));
+        return pw ? apr_pstrdup(p, pw->pw_name) : value;
+    }
+    if (opt->kind == WSGI_OPT_GROUP) {
+        const struct group *gr = getgrgid(ap_gname2id(value));
+        return gr ? apr_pstrdup(p, gr->gr_name) : value;
+    }
+    return value;
+}
+
+/*
+ * supplementary-groups=a,#gid,...: checked after the other options, as
+ * mod_wsgi does: each name with ap_gname2id (Apache's AH00544 for an
+ * unknown one; a #gid needs no entry), the list up to its first empty
+ * item, and at most NGROUPS_MAX - 1 groups besides the daemon's own.
+ */
+static const char *wsgi_check_supplementary_groups(apr_pool_t *p, const char *list)
+{
+    long maximum = sysconf(_SC_NGROUPS_MAX);
+    long count = 1; /* the group= or Group gid comes first */
+    const char *name;
+
+    if (maximum < 0)
+        maximum = NGROUPS_MAX;
+    while (*(name = ap_getword(p, &list, ','))) {
+        if (count++ >= maximum)
+            return "Too many supplementary groups WSGI daemon process";
+        (void)ap_gname2id(name);
+    }
+    return NULL;
 }
 
 /* WSGIDaemonProcess name [option=value ...]: validated and stored. */
@@ -1020,7 +1075,7 @@ static const char *wsgi_add_daemon_process(cmd_parms *cmd, void *mconfig, const 
             return wsgi_unknown_option(cmd, invalid, option);
         if ((error = wsgi_check_daemon_option(opt, value)))
             return error;
-        apr_table_setn(group->options, option, value);
+        apr_table_setn(group->options, option, wsgi_daemon_id_name(cmd->pool, opt, value));
         if (!strcmp(option, "processes")) {
             group->processes = atoi(value);
             group->multiprocess = 1;
@@ -1031,6 +1086,9 @@ static const char *wsgi_add_daemon_process(cmd_parms *cmd, void *mconfig, const 
     if (apr_table_get(group->options, "script-user") &&
         apr_table_get(group->options, "script-group"))
         return "Only one of script-user and script-group allowed.";
+    if ((value = apr_table_get(group->options, "supplementary-groups")) &&
+        (error = wsgi_check_supplementary_groups(cmd->pool, value)))
+        return error;
 
     wsgi_config_list(cmd, &wsgi_daemon_list, sizeof(wsgi_daemon_t));
     for (i = 0; i < wsgi_daemon_list->nelts; ++i) {
