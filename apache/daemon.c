@@ -614,6 +614,9 @@ static int wsgi_daemon_signals(wsgi_group_t *group)
     sigaction(SIGXCPU, &action, NULL);
     action.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &action, NULL);
+    /* As mod_wsgi's daemon (Python ignores it there): a write past
+     * RLIMIT_FSIZE fails with EFBIG instead of ending the process. */
+    sigaction(SIGXFSZ, &action, NULL);
     sigaction(SIGHUP, &action, NULL);
     sigaction(SIGWINCH, &action, NULL);
     return fds[0];

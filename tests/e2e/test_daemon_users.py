@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import re
+import signal
 
 import apache
 from conftest import start_apache
@@ -37,6 +38,8 @@ def application(environ, start_response):
         "env": {k: os.environ.get(k) for k in ("HOME", "USER", "USERNAME", "LOGNAME")},
         "home": os.path.expanduser("~"),
         "dumpable": libc.prctl(3, 0, 0, 0, 0),  # PR_GET_DUMPABLE
+        "sigign": next(int(line.split()[1], 16) for line in open("/proc/self/status")
+                       if line.startswith("SigIgn:")),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
@@ -120,6 +123,15 @@ def test_daemon_as_apaches_user_gets_its_home_and_name(users):
     assert d["env"] == {"HOME": WWW.pw_dir, "USER": "www-data", "USERNAME": None,
                         "LOGNAME": "www-data"}
     assert d["home"] == WWW.pw_dir
+
+
+def test_daemon_ignores_sigpipe_and_sigxfsz(users):
+    """As mod_wsgi's daemon (where Python's initialization ignores them): a
+    closed pipe or a write past RLIMIT_FSIZE fails with an error instead of
+    killing the process."""
+    ignored = identity(users, "/www")["sigign"]
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert ignored & (1 << (sig - 1)), (sig, hex(ignored))
 
 
 @pytest.mark.parametrize("path", ["/nobody", "/nobody-uid"])
