@@ -642,6 +642,20 @@ class Apache:
     def raw_request(self, data: bytes, timeout: float = 30.0) -> Response:
         return parse_raw_response(self.raw(data, timeout))
 
+    def post_after_continue(self, path: str, body: bytes, timeout: float = 10.0):
+        """POST with ``Expect: 100-continue``: sends the head, waits for the
+        interim response, then sends ``body``. Returns (the interim response,
+        seconds it took to come, the rest until the server closed)."""
+        with self.socket(timeout) as s:
+            t0 = time.monotonic()
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: e2e\r\n"
+                      f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            interim = read_until(s, b"\r\n\r\n")
+            waited = time.monotonic() - t0
+            s.sendall(body)
+            return interim, waited, read_all(s)
+
 
 def read_all(s: socket.socket) -> bytes:
     chunks = []

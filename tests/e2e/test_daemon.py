@@ -121,19 +121,11 @@ def test_first_zero_length_read_sends_100_continue(server):
     """read(0) as the first read in a daemon process: the client that sent
     `Expect: 100-continue` is asked for its body then, not 1.5 s later on
     the first read that wants bytes."""
-    with server.socket(timeout=10) as s:
-        t0 = time.monotonic()
-        s.sendall(b"POST /d/pep/readzero.wsgi HTTP/1.1\r\nHost: e2e\r\n"
-                  b"Content-Length: 5\r\nExpect: 100-continue\r\n"
-                  b"Connection: close\r\n\r\n")
-        interim = read_until(s, b"\r\n\r\n")
-        waited = time.monotonic() - t0
-        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
-        assert waited < 1.0, f"100 Continue came {waited:.2f} s after the request"
-        s.sendall(b"hello")
-        raw = read_all(s)
+    interim, waited, raw = server.post_after_continue("/d/pep/readzero.wsgi", b"hello")
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert waited < 1.0, f"100 Continue came {waited:.2f} s after the request"
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert b"0:hello" in raw, raw
+    assert b"\r\n0:hello\r\n" in raw, raw
 
 
 def test_streamed_response(server):

@@ -203,16 +203,8 @@ def test_first_zero_length_read_sends_100_continue(server):
     """An application may call wsgi.input.read(0) to have the client send
     its body: the interim response goes out on that read, as in mod_wsgi,
     not only on the first read that wants bytes (1.5 s later here)."""
-    with server.socket(timeout=10) as s:
-        t0 = time.monotonic()
-        s.sendall(b"POST /pep/readzero.wsgi HTTP/1.1\r\nHost: e2e\r\n"
-                  b"Content-Length: 5\r\nExpect: 100-continue\r\n"
-                  b"Connection: close\r\n\r\n")
-        interim = read_until(s, b"\r\n\r\n")
-        waited = time.monotonic() - t0
-        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
-        assert waited < 1.0, f"100 Continue came {waited:.2f} s after the request"
-        s.sendall(b"hello")
-        raw = read_all(s)
+    interim, waited, raw = server.post_after_continue("/pep/readzero.wsgi", b"hello")
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert waited < 1.0, f"100 Continue came {waited:.2f} s after the request"
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\n0:hello\r\n" in raw, raw
