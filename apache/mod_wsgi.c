@@ -2328,12 +2328,12 @@ const char *wsgi_hook_script(request_rec *r, wsgi_hook_kind_t kind, const char *
     return script->path;
 }
 
-/* Appends a pair when `value` is set; the strings are not copied. */
+/* Appends a pair when `name` and `value` are set; the strings are not copied. */
 static void wsgi_hook_pair(apr_array_header_t *pairs, const char *name, const char *value)
 {
     wsgirt_pair *pair;
 
-    if (!value)
+    if (!name || !value)
         return;
     pair = apr_array_push(pairs);
     pair->name.ptr = name;
@@ -2365,6 +2365,7 @@ const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count, int *script_
         else if (!strcasecmp(key, "Content-Length"))
             wsgi_hook_pair(pairs, "CONTENT_LENGTH", headers[i].val);
         else if (strcasecmp(key, "Authorization") && strcasecmp(key, "Proxy-Authorization"))
+            /* NULL for a name that is not letters, digits and '-': left out. */
             wsgi_hook_pair(pairs, wsgi_http2env(r->pool, key), headers[i].val);
     }
     wsgi_hook_pair(pairs, "SERVER_SIGNATURE", ap_psignature("", r));

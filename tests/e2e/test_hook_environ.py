@@ -217,7 +217,7 @@ def check_auth_environ(env, token, *, path, group, method="GET"):
     assert env["REMOTE_ADDR"] == "127.0.0.1"
     assert env["HTTP_X_FORWARDED_FOR"] == SPOOFED
     assert "HTTP_AUTHORIZATION" not in env
-    assert env["HTTP_X_E2E"] == "hello"
+    assert env["HTTP_X_E2E"] == "hello"  # X_E2E (not a token of letters, digits, '-') is left out
     assert "E2E_SETENV" not in env
     assert [k for k in env if k.startswith("wsgi.")] == ["wsgi.errors"]
     assert env["mod_wsgi.process_group"] == ""
@@ -237,7 +237,8 @@ def check_auth_environ(env, token, *, path, group, method="GET"):
 
 def test_access_and_auth_environ(server):
     token = uuid.uuid4().hex
-    headers = {"X-Forwarded-For": SPOOFED, "X-E2E": "hello", **basic("alice", "pw")}
+    headers = {"X-Forwarded-For": SPOOFED, "X-E2E": "hello", "X_E2E": "underscore",
+               **basic("alice", "pw")}
     r = server.get(f"/env/sub?{token}", headers=headers)
     assert r.status == 200, r.body
     # The application itself does see the trusted header's address.
