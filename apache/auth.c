@@ -15,6 +15,7 @@
 #include "http_request.h"
 #include "ap_provider.h"
 #include "mod_auth.h"
+#include "mod_ssl.h"
 
 #include "apr_strings.h"
 #include "apr_tables.h"
@@ -27,12 +28,39 @@
 
 #define WSGI_UNUSED(x) ((void)(x))
 
+/* mod_ssl.is_https() of an access or auth script: mod_ssl's answer, 0 without it. */
+static int32_t wsgi_auth_ssl_is_https(void *ctx)
+{
+    request_rec *r = ctx;
+    APR_OPTIONAL_FN_TYPE(ssl_is_https) *is_https = APR_RETRIEVE_OPTIONAL_FN(ssl_is_https);
+    return is_https ? is_https(r->connection) : 0;
+}
+
+/* mod_ssl.var_lookup(name): mod_ssl's value (pool-allocated), 0 (None) without one. */
+static int32_t wsgi_auth_ssl_var_lookup(void *ctx, const char *name, size_t name_len,
+                                        wsgirt_str *value)
+{
+    request_rec *r = ctx;
+    APR_OPTIONAL_FN_TYPE(ssl_var_lookup) *lookup = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
+    char *found;
+
+    if (!lookup)
+        return 0;
+    found = lookup(r->pool, r->server, r->connection, r, apr_pstrmemdup(r->pool, name, name_len));
+    if (!found)
+        return 0;
+    value->ptr = found;
+    value->len = strlen(found);
+    return 1;
+}
+
 /* Fills a hook spec for the request's script of `kind`; 0 when none is set. */
 static int wsgi_auth_spec(request_rec *r, wsgi_hook_kind_t kind, wsgirt_hook_spec *spec,
                           const char **script)
 {
     const char *group = "";
     size_t count = 0;
+    int script_reloading = 1;
 
     *script = wsgi_hook_script(r, kind, &group);
     if (!*script)
@@ -43,9 +71,14 @@ static int wsgi_auth_spec(request_rec *r, wsgi_hook_kind_t kind, wsgirt_hook_spe
     spec->application_group.len = strlen(group);
     spec->script_path.ptr = *script;
     spec->script_path.len = strlen(*script);
-    spec->environ = wsgi_hook_environ(r, &count);
+    spec->environ = wsgi_hook_environ(r, &count, &script_reloading);
     spec->environ_len = count;
     spec->log_ctx = r;
+    spec->environ_style = WSGIRT_HOOK_ENVIRON_MODWSGI;
+    spec->script_reloading = script_reloading != 0;
+    spec->ssl_is_https = wsgi_auth_ssl_is_https;
+    spec->ssl_var_lookup = wsgi_auth_ssl_var_lookup;
+    spec->ssl_ctx = r;
     return 1;
 }
 
@@ -310,7 +343,7 @@ static authz_status wsgi_auth_check_authorization(request_rec *r, const char *re
 
 static const authz_provider wsgi_auth_authz_provider = {&wsgi_auth_check_authorization, NULL};
 
-int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group,
+int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group, int script_reloading,
                        const wsgirt_pair *pairs, size_t count, const char **process_group,
                        const char **application_group, const char **callable_object)
 {
@@ -329,6 +362,9 @@ int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group,
     spec.environ = pairs;
     spec.environ_len = count;
     spec.log_ctx = r;
+    /* mod_wsgi's Dispatch_environ; it has no mod_ssl callables. */
+    spec.environ_style = WSGIRT_HOOK_ENVIRON_MODWSGI;
+    spec.script_reloading = script_reloading != 0;
     memset(&values, 0, sizeof(values));
     values.r = r;
     values.process_group = process_group;

@@ -32,10 +32,12 @@ wsgirt_runtime *wsgi_hook_runtime(void);
 const char *wsgi_hook_script(request_rec *r, wsgi_hook_kind_t kind, const char **group);
 
 /*
- * The environ for a hook (CGI and mod_wsgi.* variables), built on a copy of
- * r->subprocess_env so the handler later builds its own; pool-allocated.
+ * The variables of mod_wsgi's Auth_environ for an access or auth script
+ * (request headers without Authorization, the real peer's REMOTE_ADDR, a few
+ * CGI variables; r->subprocess_env is neither read nor changed), and the
+ * request's WSGIScriptReloading; pool-allocated.
  */
-const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count);
+const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count, int *script_reloading);
 
 /* --- provided by auth.c ------------------------------------------------ */
 
@@ -44,12 +46,13 @@ void wsgi_auth_register_hooks(apr_pool_t *p);
 
 /*
  * Runs WSGIDispatchScript `script` in `group` with the request's environ
- * (`pairs`). Each of the three outputs is replaced by the script's answer
- * (pool-allocated) when it gives one. Returns OK or HTTP_INTERNAL_SERVER_ERROR
- * (logged).
+ * (`pairs`, r->subprocess_env as the handler built it). Each of the three
+ * outputs is replaced by the script's answer (a new pool-allocated string)
+ * when it gives one. Returns OK or HTTP_INTERNAL_SERVER_ERROR (logged).
  */
 int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group,
-                       const wsgirt_pair *pairs, size_t count, const char **process_group,
-                       const char **application_group, const char **callable_object);
+                       int script_reloading, const wsgirt_pair *pairs, size_t count,
+                       const char **process_group, const char **application_group,
+                       const char **callable_object);
 
 #endif /* WSGIRT_APACHE_AUTH_H */

@@ -2239,6 +2239,25 @@ static int wsgi_check_process_group(request_rec *r, const wsgi_req_t *rc)
     return HTTP_INTERNAL_SERVER_ERROR;
 }
 
+/*
+ * A hook script's application-group= (WSGIAccessScript, WSGIAuthUserScript,
+ * WSGIAuthGroupScript, WSGIDispatchScript), expanded as mod_wsgi's
+ * wsgi_server_group does: %{GLOBAL} (the default), %{SERVER} and %{HOST};
+ * any other value, %{RESOURCE} and %{ENV:...} included, names the interpreter
+ * as written.
+ */
+static const char *wsgi_hook_group(request_rec *r, const char *s)
+{
+    if (!s || !strcmp(s, "%{GLOBAL}"))
+        return "";
+    if (!strcmp(s, "%{SERVER}"))
+        return wsgi_host_port(r, r->server->server_hostname);
+    if (!strcmp(s, "%{HOST}"))
+        return wsgi_host_port(r, (r->hostname && *r->hostname) ? r->hostname
+                                                               : r->server->server_hostname);
+    return s;
+}
+
 static int wsgi_handler(request_rec *r)
 {
     const wsgi_alias_t *alias;
@@ -2318,18 +2337,24 @@ static int wsgi_handler(request_rec *r)
     wsgi_build_environment(r, &rc);
 
     if (rc.dispatch_script) {
+        /* mod_wsgi's Dispatch_environ: the request's variables as built above. */
         size_t count = 0;
         const wsgirt_pair *pairs = wsgi_environ_pairs(r, &count);
-        const char *group = rc.dispatch_script->application_group
-                                ? wsgi_expand_group(r, rc.dispatch_script->application_group)
-                                : "";
-        if ((status = wsgi_auth_dispatch(r, rc.dispatch_script->path, group, pairs, count,
-                                         &rc.process_group, &rc.application_group,
-                                         &rc.callable_object)) != OK)
+        const char *group = wsgi_hook_group(r, rc.dispatch_script->application_group);
+        const char *process_group = rc.process_group;
+        const char *application_group = rc.application_group;
+        const char *callable_object = rc.callable_object;
+        if ((status = wsgi_auth_dispatch(r, rc.dispatch_script->path, group, rc.script_reloading,
+                                         pairs, count, &process_group, &application_group,
+                                         &callable_object)) != OK)
             return status;
-        /* The script's answers are expanded as the directives' values are. */
-        rc.process_group = wsgi_expand_group(r, rc.process_group);
-        rc.application_group = wsgi_expand_group(r, rc.application_group);
+        /* An answer the script gave is expanded as the directive's value is. */
+        if (process_group != rc.process_group)
+            rc.process_group = wsgi_expand_group(r, process_group);
+        if (application_group != rc.application_group)
+            rc.application_group = wsgi_expand_group(r, application_group);
+        if (callable_object != rc.callable_object)
+            rc.callable_object = wsgi_expand_callable(r, callable_object);
         apr_table_set(r->subprocess_env, "mod_wsgi.process_group", rc.process_group);
         apr_table_set(r->subprocess_env, "mod_wsgi.application_group", rc.application_group);
         apr_table_set(r->subprocess_env, "mod_wsgi.callable_object", rc.callable_object);
@@ -2362,26 +2387,78 @@ const char *wsgi_hook_script(request_rec *r, wsgi_hook_kind_t kind, const char *
     if (!script)
         return NULL;
     /* application-group= defaults to %{GLOBAL}, the main interpreter. */
-    *group = script->application_group ? wsgi_expand_group(r, script->application_group) : "";
+    *group = wsgi_hook_group(r, script->application_group);
     return script->path;
 }
 
-const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count)
+/* Appends a pair when `name` and `value` are set; the strings are not copied. */
+static void wsgi_hook_pair(apr_array_header_t *pairs, const char *name, const char *value)
 {
-    apr_table_t *saved = r->subprocess_env;
-    const wsgirt_pair *pairs;
+    wsgirt_pair *pair;
+
+    if (!name || !value)
+        return;
+    pair = apr_array_push(pairs);
+    pair->name.ptr = name;
+    pair->name.len = strlen(name);
+    pair->value.ptr = value;
+    pair->value.len = strlen(value);
+}
+
+/*
+ * mod_wsgi's Auth_environ, computed from the request alone: nothing from
+ * r->subprocess_env (no SetEnv values), no trusted proxy processing
+ * (REMOTE_ADDR is the peer as Apache sees it), no Authorization header.
+ */
+const wsgirt_pair *wsgi_hook_environ(request_rec *r, size_t *count, int *script_reloading)
+{
+    conn_rec *c = r->connection;
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *headers = (const apr_table_entry_t *)arr->elts;
+    apr_array_header_t *pairs = apr_array_make(r->pool, arr->nelts + 20, sizeof(wsgirt_pair));
     wsgi_req_t rc;
+    int i;
+
+    for (i = 0; i < arr->nelts; ++i) {
+        const char *key = headers[i].key;
+        if (!key || !headers[i].val)
+            continue;
+        if (!strcasecmp(key, "Content-Type"))
+            wsgi_hook_pair(pairs, "CONTENT_TYPE", headers[i].val);
+        else if (!strcasecmp(key, "Content-Length"))
+            wsgi_hook_pair(pairs, "CONTENT_LENGTH", headers[i].val);
+        else if (strcasecmp(key, "Authorization") && strcasecmp(key, "Proxy-Authorization"))
+            /* NULL for a name that is not letters, digits and '-': left out. */
+            wsgi_hook_pair(pairs, wsgi_http2env(r->pool, key), headers[i].val);
+    }
+    wsgi_hook_pair(pairs, "SERVER_SIGNATURE", ap_psignature("", r));
+    wsgi_hook_pair(pairs, "SERVER_SOFTWARE", ap_get_server_banner());
+    wsgi_hook_pair(pairs, "SERVER_NAME", ap_escape_html(r->pool, ap_get_server_name(r)));
+    wsgi_hook_pair(pairs, "SERVER_ADDR", c->local_ip);
+    wsgi_hook_pair(pairs, "SERVER_PORT", apr_psprintf(r->pool, "%u", ap_get_server_port(r)));
+    wsgi_hook_pair(pairs, "REMOTE_HOST",
+                   ap_get_remote_host(c, r->per_dir_config, REMOTE_HOST, NULL));
+    wsgi_hook_pair(pairs, "REMOTE_ADDR", r->useragent_ip);
+    wsgi_hook_pair(pairs, "DOCUMENT_ROOT", ap_document_root(r));
+    wsgi_hook_pair(pairs, "SERVER_ADMIN", r->server->server_admin);
+    wsgi_hook_pair(pairs, "REMOTE_PORT", apr_itoa(r->pool, c->client_addr->port));
+    wsgi_hook_pair(pairs, "SERVER_PROTOCOL", r->protocol);
+    wsgi_hook_pair(pairs, "REQUEST_METHOD", r->method);
+    wsgi_hook_pair(pairs, "QUERY_STRING", r->args ? r->args : "");
+    wsgi_hook_pair(pairs, "REQUEST_URI", wsgi_original_uri(r));
+    if (!strcmp(r->protocol, "INCLUDED") || !r->path_info || !*r->path_info) {
+        wsgi_hook_pair(pairs, "SCRIPT_NAME", r->uri);
+        wsgi_hook_pair(pairs, "PATH_INFO", r->path_info ? r->path_info : "");
+    } else {
+        wsgi_hook_pair(pairs, "SCRIPT_NAME",
+                       apr_pstrmemdup(r->pool, r->uri, ap_find_path_info(r->uri, r->path_info)));
+        wsgi_hook_pair(pairs, "PATH_INFO", r->path_info);
+    }
 
     wsgi_resolve(r, &rc);
-    rc.process_group = rc.process_group ? wsgi_expand_group(r, rc.process_group) : "";
-    rc.application_group =
-        rc.application_group ? wsgi_expand_group(r, rc.application_group) : wsgi_resource_group(r);
-    rc.callable_object = wsgi_expand_callable(r, rc.callable_object);
-    r->subprocess_env = apr_table_copy(r->pool, saved);
-    wsgi_build_environment(r, &rc);
-    pairs = wsgi_environ_pairs(r, count);
-    r->subprocess_env = saved;
-    return pairs;
+    *script_reloading = rc.script_reloading;
+    *count = (size_t)pairs->nelts;
+    return (const wsgirt_pair *)pairs->elts;
 }
 
 /* ---------------------------------------------------------------------------

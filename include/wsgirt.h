@@ -21,6 +21,32 @@
 #define WSGIRT_DAEMON_TOKEN_LEN 32
 
 /*
+ `wsgirt_hook_spec::environ_style`: a WSGI environ as for an
+ application (`wsgi.*` keys, an empty `wsgi.input`, `HTTPS` turned into
+ `wsgi.url_scheme`, `PATH` dropped). What specs of the first version
+ (without `environ_style`) get.
+ */
+#define WSGIRT_HOOK_ENVIRON_WSGI 0
+
+/*
+ `wsgirt_hook_spec::environ_style`: mod_wsgi's own hook environs. The
+ host's variables are taken as they are, and the library adds:
+ - access and auth scripts (mod_wsgi's `Auth_environ`):
+   `apache.version`, `mod_wsgi.version`, `mod_wsgi.process_group` (`""`),
+   `mod_wsgi.application_group` (the spec's group),
+   `mod_wsgi.script_reloading` (an `int`), `wsgi.errors`, and the
+   callables `mod_ssl.is_https()` and `mod_ssl.var_lookup(name)` over
+   the spec's `ssl_*` callbacks (valid only during the call and on its
+   thread; afterwards they raise `RuntimeError`);
+ - the dispatch script (`Dispatch_environ`): `mod_wsgi.process_group`
+   (`""`), `mod_wsgi.application_group` (the spec's group) and
+   `wsgi.errors`, and removes `mod_wsgi.callable_object`.
+
+ No other `wsgi.*` key, no `wsgi.input`.
+ */
+#define WSGIRT_HOOK_ENVIRON_MODWSGI 1
+
+/*
  `wsgirt_write_cb` flag: pass the data to the client now.
  */
 #define WSGIRT_WRITE_FLUSH 1
@@ -832,7 +858,31 @@ typedef struct wsgirt_scoreboard_worker {
 } wsgirt_scoreboard_worker;
 
 /*
- Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`.
+ mod_ssl's `ssl_is_https` for the request being checked: non-zero when
+ its connection uses TLS. Called on the thread running the hook export,
+ with the GIL released, only while the export runs; must not unwind.
+ */
+typedef int32_t (*wsgirt_hook_is_https_cb)(void *ctx);
+
+/*
+ mod_ssl's `ssl_var_lookup` for the request being checked: the value of
+ variable `name` (`name_len` bytes, not NUL-terminated). Returns 1 with
+ `*value` set to the value (host-owned; it must stay readable until the
+ export returns, and the library copies it at once), or 0 when the
+ variable is unset (Python `None`). Threading as for
+ [`wsgirt_hook_is_https_cb`].
+ */
+typedef int32_t (*wsgirt_hook_var_lookup_cb)(void *ctx,
+                                             const char *name,
+                                             size_t name_len,
+                                             struct wsgirt_str *value);
+
+/*
+ Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`,
+ or the size of the first version, which ends after `log_ctx` (its
+ missing fields then read as: `environ_style` `WSGIRT_HOOK_ENVIRON_WSGI`,
+ `script_reloading` true, no TLS callbacks). Everything is borrowed for
+ the call only.
  */
 typedef struct wsgirt_hook_spec {
   size_t struct_size;
@@ -841,11 +891,11 @@ typedef struct wsgirt_hook_spec {
    */
   struct wsgirt_str application_group;
   /*
-   Absolute path of the hook script (reloaded when its mtime changes).
+   Absolute path of the hook script.
    */
   struct wsgirt_str script_path;
   /*
-   CGI variables for the environ, as for `wsgirt_request_run`.
+   The host's variables for the environ (see `environ_style`).
    */
   const struct wsgirt_pair *environ;
   size_t environ_len;
@@ -853,6 +903,28 @@ typedef struct wsgirt_hook_spec {
    Passed back to the log callback with this call's lines.
    */
   void *log_ctx;
+  /*
+   `WSGIRT_HOOK_ENVIRON_WSGI` or `WSGIRT_HOOK_ENVIRON_MODWSGI`.
+   */
+  uint32_t environ_style;
+  /*
+   `WSGIScriptReloading`: reload the script when its mtime changes
+   (also `mod_wsgi.script_reloading` in mod_wsgi's auth environ).
+   */
+  bool script_reloading;
+  /*
+   For `mod_ssl.is_https()` (NULL: it answers 0, as mod_wsgi without
+   mod_ssl).
+   */
+  wsgirt_hook_is_https_cb ssl_is_https;
+  /*
+   For `mod_ssl.var_lookup(name)` (NULL: it answers `None`).
+   */
+  wsgirt_hook_var_lookup_cb ssl_var_lookup;
+  /*
+   Passed to the two TLS callbacks.
+   */
+  void *ssl_ctx;
 } wsgirt_hook_spec;
 
 /*

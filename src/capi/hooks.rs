@@ -6,25 +6,86 @@ use crate::capi::boundary::{bytes, pairs, status_boundary, text};
 use crate::capi::request::{wsgirt_pair, wsgirt_str};
 use crate::capi::runtime::{status_of, wsgirt_runtime};
 use crate::capi::status::wsgirt_status::{self, *};
-use crate::hooks::{self, HookOutcome, HookSpec, Password};
+use crate::hooks::{self, EnvironStyle, HookOutcome, HookSpec, Password, SslLookup};
 use crate::python::interp::Interp;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-/// Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`.
+/// `wsgirt_hook_spec::environ_style`: a WSGI environ as for an
+/// application (`wsgi.*` keys, an empty `wsgi.input`, `HTTPS` turned into
+/// `wsgi.url_scheme`, `PATH` dropped). What specs of the first version
+/// (without `environ_style`) get.
+pub const WSGIRT_HOOK_ENVIRON_WSGI: u32 = 0;
+
+/// `wsgirt_hook_spec::environ_style`: mod_wsgi's own hook environs. The
+/// host's variables are taken as they are, and the library adds:
+/// - access and auth scripts (mod_wsgi's `Auth_environ`):
+///   `apache.version`, `mod_wsgi.version`, `mod_wsgi.process_group` (`""`),
+///   `mod_wsgi.application_group` (the spec's group),
+///   `mod_wsgi.script_reloading` (an `int`), `wsgi.errors`, and the
+///   callables `mod_ssl.is_https()` and `mod_ssl.var_lookup(name)` over
+///   the spec's `ssl_*` callbacks (valid only during the call and on its
+///   thread; afterwards they raise `RuntimeError`);
+/// - the dispatch script (`Dispatch_environ`): `mod_wsgi.process_group`
+///   (`""`), `mod_wsgi.application_group` (the spec's group) and
+///   `wsgi.errors`, and removes `mod_wsgi.callable_object`.
+///
+/// No other `wsgi.*` key, no `wsgi.input`.
+pub const WSGIRT_HOOK_ENVIRON_MODWSGI: u32 = 1;
+
+/// mod_ssl's `ssl_is_https` for the request being checked: non-zero when
+/// its connection uses TLS. Called on the thread running the hook export,
+/// with the GIL released, only while the export runs; must not unwind.
+pub type wsgirt_hook_is_https_cb = Option<unsafe extern "C" fn(ctx: *mut c_void) -> i32>;
+
+/// mod_ssl's `ssl_var_lookup` for the request being checked: the value of
+/// variable `name` (`name_len` bytes, not NUL-terminated). Returns 1 with
+/// `*value` set to the value (host-owned; it must stay readable until the
+/// export returns, and the library copies it at once), or 0 when the
+/// variable is unset (Python `None`). Threading as for
+/// [`wsgirt_hook_is_https_cb`].
+pub type wsgirt_hook_var_lookup_cb = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        name: *const c_char,
+        name_len: usize,
+        value: *mut wsgirt_str,
+    ) -> i32,
+>;
+
+/// Which script to call. `struct_size` must be `sizeof(wsgirt_hook_spec)`,
+/// or the size of the first version, which ends after `log_ctx` (its
+/// missing fields then read as: `environ_style` `WSGIRT_HOOK_ENVIRON_WSGI`,
+/// `script_reloading` true, no TLS callbacks). Everything is borrowed for
+/// the call only.
 #[repr(C)]
 pub struct wsgirt_hook_spec {
     pub struct_size: usize,
     /// Application group (`""` or `%{GLOBAL}`: the main interpreter).
     pub application_group: wsgirt_str,
-    /// Absolute path of the hook script (reloaded when its mtime changes).
+    /// Absolute path of the hook script.
     pub script_path: wsgirt_str,
-    /// CGI variables for the environ, as for `wsgirt_request_run`.
+    /// The host's variables for the environ (see `environ_style`).
     pub environ: *const wsgirt_pair,
     pub environ_len: usize,
     /// Passed back to the log callback with this call's lines.
     pub log_ctx: *mut c_void,
+    /// `WSGIRT_HOOK_ENVIRON_WSGI` or `WSGIRT_HOOK_ENVIRON_MODWSGI`.
+    pub environ_style: u32,
+    /// `WSGIScriptReloading`: reload the script when its mtime changes
+    /// (also `mod_wsgi.script_reloading` in mod_wsgi's auth environ).
+    pub script_reloading: bool,
+    /// For `mod_ssl.is_https()` (NULL: it answers 0, as mod_wsgi without
+    /// mod_ssl).
+    pub ssl_is_https: wsgirt_hook_is_https_cb,
+    /// For `mod_ssl.var_lookup(name)` (NULL: it answers `None`).
+    pub ssl_var_lookup: wsgirt_hook_var_lookup_cb,
+    /// Passed to the two TLS callbacks.
+    pub ssl_ctx: *mut c_void,
 }
+
+/// The size of the first version of [`wsgirt_hook_spec`].
+const HOOK_SPEC_V1_SIZE: usize = std::mem::offset_of!(wsgirt_hook_spec, environ_style);
 
 /// What `check_password` answered.
 #[repr(u32)]
@@ -62,12 +123,64 @@ pub enum wsgirt_hook_value {
 pub type wsgirt_hook_value_cb =
     Option<unsafe extern "C" fn(ctx: *mut c_void, kind: u32, data: *const c_char, len: usize)>;
 
+/// The host's TLS callbacks.
+struct CSsl {
+    is_https: wsgirt_hook_is_https_cb,
+    var_lookup: wsgirt_hook_var_lookup_cb,
+    ctx: *mut c_void,
+}
+
+impl SslLookup for CSsl {
+    fn is_https(&self) -> i32 {
+        match self.is_https {
+            // SAFETY: the host's callback and context, valid during the
+            // export per the contract.
+            Some(f) => unsafe { f(self.ctx) },
+            None => 0,
+        }
+    }
+
+    fn var_lookup(&self, name: &[u8]) -> Option<Vec<u8>> {
+        let f = self.var_lookup?;
+        let mut value = wsgirt_str {
+            ptr: std::ptr::null(),
+            len: 0,
+        };
+        // SAFETY: as for `is_https`; `name` and `value` outlive the call.
+        let found = unsafe { f(self.ctx, name.as_ptr().cast(), name.len(), &mut value) };
+        if found == 0 {
+            return None;
+        }
+        // SAFETY: on 1 the host set `value` to a readable string.
+        unsafe { bytes(value.ptr, value.len) }.map(<[u8]>::to_vec)
+    }
+}
+
 /// The borrowed pieces of a spec.
 struct Parsed<'a> {
     interp: Arc<Interp>,
+    group: &'a str,
     script_path: &'a str,
     pairs: Vec<(&'a [u8], &'a [u8])>,
     log_ctx: *mut c_void,
+    style: EnvironStyle,
+    script_reloading: bool,
+    ssl: CSsl,
+}
+
+impl Parsed<'_> {
+    /// The hook's view of the spec.
+    fn spec(&self) -> HookSpec<'_> {
+        HookSpec {
+            script_path: self.script_path,
+            environ: &self.pairs,
+            log_ctx: self.log_ctx,
+            style: self.style,
+            application_group: self.group,
+            script_reloading: self.script_reloading,
+            ssl: &self.ssl,
+        }
+    }
 }
 
 /// Validates the common arguments and finds the group's interpreter.
@@ -81,11 +194,35 @@ unsafe fn parse<'a>(
     if runtime.is_null() || spec.is_null() {
         return Err(WSGIRT_STATUS_NULL_ARG);
     }
-    // SAFETY: non-NULL pointers to live objects, per the contract.
-    let (rt, spec) = unsafe { (&*runtime, &*spec) };
-    if spec.struct_size < std::mem::size_of::<wsgirt_hook_spec>() {
+    // SAFETY: non-NULL pointer to a live object, per the contract.
+    let rt = unsafe { &*runtime };
+    // SAFETY: every version of the spec starts with `struct_size`.
+    let size = unsafe { std::ptr::addr_of!((*spec).struct_size).read() };
+    if size < HOOK_SPEC_V1_SIZE {
         return Err(WSGIRT_STATUS_INVALID_ARG);
     }
+    // Copy what the host's version has; the rest keeps the first
+    // version's meaning.
+    // SAFETY: all-zero is a valid spec (NULL pointers, `None` callbacks,
+    // false, 0); the host's spec is readable for `size` bytes.
+    let spec = unsafe {
+        let mut local = std::mem::MaybeUninit::<wsgirt_hook_spec>::zeroed();
+        std::ptr::copy_nonoverlapping(
+            spec.cast::<u8>(),
+            local.as_mut_ptr().cast::<u8>(),
+            size.min(std::mem::size_of::<wsgirt_hook_spec>()),
+        );
+        let mut local = local.assume_init();
+        if size < std::mem::size_of::<wsgirt_hook_spec>() {
+            local.script_reloading = true;
+        }
+        local
+    };
+    let style = match spec.environ_style {
+        WSGIRT_HOOK_ENVIRON_WSGI => EnvironStyle::Wsgi,
+        WSGIRT_HOOK_ENVIRON_MODWSGI => EnvironStyle::ModWsgi,
+        _ => return Err(WSGIRT_STATUS_INVALID_ARG),
+    };
     // SAFETY: the spec's strings are valid per the contract.
     let (group, script_path) = unsafe {
         (
@@ -104,9 +241,17 @@ unsafe fn parse<'a>(
     let interp = rt.inner.group(group).map_err(|err| status_of(&err))?;
     Ok(Parsed {
         interp,
+        group,
         script_path,
         pairs,
         log_ctx: spec.log_ctx,
+        style,
+        script_reloading: spec.script_reloading,
+        ssl: CSsl {
+            is_https: spec.ssl_is_https,
+            var_lookup: spec.ssl_var_lookup,
+            ctx: spec.ssl_ctx,
+        },
     })
 }
 
@@ -171,11 +316,7 @@ pub unsafe extern "C" fn wsgirt_hook_allow_access(
         };
         // SAFETY: per contract.
         let host = unsafe { optional(host, host_len) };
-        let spec = HookSpec {
-            script_path: parsed.script_path,
-            environ: &parsed.pairs,
-            log_ctx: parsed.log_ctx,
-        };
+        let spec = parsed.spec();
         match hooks::allow_access(&parsed.interp, &spec, host) {
             HookOutcome::Done(answer) => {
                 // SAFETY: `out` is non-NULL and writable per the contract.
@@ -219,11 +360,7 @@ pub unsafe extern "C" fn wsgirt_hook_check_password(
         }) else {
             return WSGIRT_STATUS_NULL_ARG;
         };
-        let spec = HookSpec {
-            script_path: parsed.script_path,
-            environ: &parsed.pairs,
-            log_ctx: parsed.log_ctx,
-        };
+        let spec = parsed.spec();
         let answer = match hooks::check_password(&parsed.interp, &spec, user, password) {
             HookOutcome::Done(answer) => answer,
             other => return failure(&other),
@@ -280,11 +417,7 @@ pub unsafe extern "C" fn wsgirt_hook_get_realm_hash(
         }) else {
             return WSGIRT_STATUS_NULL_ARG;
         };
-        let spec = HookSpec {
-            script_path: parsed.script_path,
-            environ: &parsed.pairs,
-            log_ctx: parsed.log_ctx,
-        };
+        let spec = parsed.spec();
         let result = match hooks::get_realm_hash(&parsed.interp, &spec, user, realm) {
             HookOutcome::Done(Some(hash)) => {
                 give(
@@ -328,11 +461,7 @@ pub unsafe extern "C" fn wsgirt_hook_groups_for_user(
         let Some(user) = (unsafe { bytes(user.ptr, user.len) }) else {
             return WSGIRT_STATUS_NULL_ARG;
         };
-        let spec = HookSpec {
-            script_path: parsed.script_path,
-            environ: &parsed.pairs,
-            log_ctx: parsed.log_ctx,
-        };
+        let spec = parsed.spec();
         match hooks::groups_for_user(&parsed.interp, &spec, user) {
             HookOutcome::Done(groups) => {
                 for group in &groups {
@@ -373,11 +502,7 @@ pub unsafe extern "C" fn wsgirt_hook_dispatch(
             Ok(parsed) => parsed,
             Err(status) => return status,
         };
-        let spec = HookSpec {
-            script_path: parsed.script_path,
-            environ: &parsed.pairs,
-            log_ctx: parsed.log_ctx,
-        };
+        let spec = parsed.spec();
         match hooks::dispatch(&parsed.interp, &spec) {
             HookOutcome::Done(answer) => {
                 let latin1 = |s: &str| s.chars().map(|c| c as u8).collect::<Vec<u8>>();

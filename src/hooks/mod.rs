@@ -1,8 +1,9 @@
 //! mod_wsgi's access, authentication, authorization and dispatch scripts:
 //! a named function of a script (loaded and cached like a WSGI script, as
 //! module `_mod_wsgi_<md5>`) called with an environ built from the host's
-//! CGI variables (no body: `wsgi.input` is an empty stream) and
-//! `wsgi.errors` bound to the request.
+//! variables and `wsgi.errors` bound to the request: mod_wsgi's own hook
+//! environs ([`environ`]), or, for hosts of the first C API, a WSGI
+//! environ (no body: `wsgi.input` is an empty stream).
 //!
 //! Errors are logged as mod_wsgi 4.6+ does: the traceback once, with the
 //! request's context, and the exception cleared before the per-callback
@@ -15,18 +16,40 @@ use crate::python::object::{self, PyOwned};
 use crate::python::tstate;
 use crate::wsgi::host::{HostIo, IoError};
 use crate::wsgi::request::{self, RequestSpec, RequestState};
-use crate::wsgi::{environ, input, script};
+use crate::wsgi::{input, script};
 use pyo3::ffi;
 use std::ffi::{c_void, CString};
+
+pub mod environ;
+pub mod ssl;
+
+pub use ssl::{NoSsl, SslLookup};
+
+/// Which environ a hook script gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvironStyle {
+    /// A WSGI environ, as for an application (the first C API's only style).
+    Wsgi,
+    /// mod_wsgi's: `Auth_environ` or `Dispatch_environ` (see [`environ`]).
+    ModWsgi,
+}
 
 /// What to call.
 pub struct HookSpec<'a> {
     /// Absolute path of the hook script.
     pub script_path: &'a str,
-    /// CGI variables for the environ.
+    /// The host's variables for the environ.
     pub environ: &'a [(&'a [u8], &'a [u8])],
     /// The request, for log lines.
     pub log_ctx: *mut c_void,
+    /// Which environ to build.
+    pub style: EnvironStyle,
+    /// The interpreter's name, for `mod_wsgi.application_group`.
+    pub application_group: &'a str,
+    /// `WSGIScriptReloading`: reload the script when its mtime changes.
+    pub script_reloading: bool,
+    /// The request's TLS facts, for `mod_ssl.*` in an auth environ.
+    pub ssl: &'a dyn SslLookup,
 }
 
 /// How a hook call ended.
@@ -113,11 +136,13 @@ unsafe fn arg(value: Option<&[u8]>) -> Option<PyOwned> {
 /// Calls each of `functions` in turn (all with `(environ, *args)`), handing
 /// every result to `convert` (index, result or NULL when the function is
 /// absent). `convert` returns `Err(Raised)` with a Python exception set
-/// (logged here), or `Err(Logged)` when it already logged the problem. Returns `Missing` when `required` and the first function is
-/// absent.
+/// (logged here), or `Err(Logged)` when it already logged the problem.
+/// Returns `Missing` when `required` and the first function is absent.
+#[allow(clippy::too_many_arguments)]
 fn call<R>(
     interp: &Interp,
     spec: &HookSpec<'_>,
+    kind: environ::Kind,
     functions: &[&str],
     args: &[Option<&[u8]>],
     required: bool,
@@ -129,7 +154,7 @@ fn call<R>(
     let load_spec = RequestSpec {
         script_path: spec.script_path,
         callable: functions.first().copied().unwrap_or(""),
-        reload_script: true,
+        reload_script: spec.script_reloading,
         script_mtime: None,
         reload_hook: crate::wsgi::script::ReloadHook::Skip,
         environ: spec.environ,
@@ -142,7 +167,8 @@ fn call<R>(
         let io = NoIo;
         let mut state = RequestState::new(&io, spec.log_ctx);
         // SAFETY: GIL held with `interp` attached; every object is owned by
-        // a PyOwned; the state pointer is expired before `state` is dropped.
+        // a PyOwned; the state pointer and the TLS binding are expired
+        // before `state` and `spec` go away.
         unsafe {
             let dict = ffi::PyModule_GetDict(module.as_ptr());
             let lookup = |name: &str| {
@@ -155,23 +181,51 @@ fn call<R>(
                 return HookOutcome::Missing;
             }
             let types = interp.types();
-            let state_ptr = (&mut state as *mut RequestState<'_>).cast::<c_void>();
-            let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
-                request::log_exception(spec.script_path, spec.log_ctx);
-                return HookOutcome::Error;
-            };
             let Some(errors) =
                 crate::module::log_object::new_log(types.log, Level::Err, spec.log_ctx)
             else {
-                input::expire(wsgi_input.as_ptr());
                 request::log_exception(spec.script_path, spec.log_ctx);
                 return HookOutcome::Error;
             };
+            // The WSGI style's empty body; mod_wsgi's environs have none.
+            let wsgi_input = match spec.style {
+                EnvironStyle::ModWsgi => None,
+                EnvironStyle::Wsgi => {
+                    let state_ptr = (&mut state as *mut RequestState<'_>).cast::<c_void>();
+                    let Some(wsgi_input) = input::new_input(types.input, state_ptr) else {
+                        request::log_exception(spec.script_path, spec.log_ctx);
+                        crate::module::log_object::finish(errors.as_ptr());
+                        return HookOutcome::Error;
+                    };
+                    Some(wsgi_input)
+                }
+            };
+            // mod_ssl.* exist in mod_wsgi's auth environ only.
+            let ssl = if spec.style == EnvironStyle::ModWsgi && kind == environ::Kind::Auth {
+                ssl::Bound::new(spec.ssl)
+            } else {
+                None
+            };
+            let built = match spec.style {
+                EnvironStyle::Wsgi => wsgi_input.as_ref().and_then(|wsgi_input| {
+                    crate::wsgi::environ::build(
+                        interp,
+                        spec.environ,
+                        wsgi_input.as_ptr(),
+                        errors.as_ptr(),
+                    )
+                }),
+                // A failed binding left its exception set.
+                EnvironStyle::ModWsgi if kind == environ::Kind::Auth && ssl.is_none() => None,
+                EnvironStyle::ModWsgi => {
+                    environ::build(interp, spec, kind, errors.as_ptr(), ssl.as_ref())
+                }
+            };
             let mut failed = false;
             let mut logged = false;
-            match environ::build(interp, spec.environ, wsgi_input.as_ptr(), errors.as_ptr()) {
+            match built {
                 None => failed = true,
-                Some(environ) => {
+                Some(env) => {
                     for (index, callable) in callables.iter().enumerate() {
                         let Some(callable) = callable else {
                             if let Err(bad) = convert(index, std::ptr::null_mut()) {
@@ -196,7 +250,7 @@ fn call<R>(
                             failed = true;
                             break;
                         }
-                        let mut raw: Vec<*mut ffi::PyObject> = vec![environ.as_ptr()];
+                        let mut raw: Vec<*mut ffi::PyObject> = vec![env.as_ptr()];
                         raw.extend(argv.iter().map(PyOwned::as_ptr));
                         let Some(result) = object::call(callable.as_ptr(), &raw) else {
                             failed = true;
@@ -210,6 +264,11 @@ fn call<R>(
                     }
                 }
             }
+            // As mod_wsgi: the request is gone for the mod_ssl callables
+            // as soon as the script has answered.
+            if let Some(ssl) = &ssl {
+                ssl.expire();
+            }
             // Log (and clear) the exception first, then close the log
             // object: no secondary error from a pending exception.
             if failed && !logged {
@@ -218,8 +277,11 @@ fn call<R>(
                 }
                 request::log_exception(spec.script_path, spec.log_ctx);
             }
-            input::expire(wsgi_input.as_ptr());
+            if let Some(wsgi_input) = &wsgi_input {
+                input::expire(wsgi_input.as_ptr());
+            }
             crate::module::log_object::finish(errors.as_ptr());
+            drop(ssl);
             if failed {
                 HookOutcome::Error
             } else {
@@ -242,6 +304,7 @@ pub fn allow_access(
     call(
         interp,
         spec,
+        environ::Kind::Auth,
         &["allow_access"],
         &[host],
         true,
@@ -295,6 +358,7 @@ pub fn check_password(
     call(
         interp,
         spec,
+        environ::Kind::Auth,
         &["check_password"],
         &[Some(user), Some(password)],
         true,
@@ -338,6 +402,7 @@ pub fn get_realm_hash(
     call(
         interp,
         spec,
+        environ::Kind::Auth,
         &["get_realm_hash"],
         &[Some(user), Some(realm)],
         true,
@@ -385,6 +450,7 @@ pub fn groups_for_user(
     call(
         interp,
         spec,
+        environ::Kind::Auth,
         &["groups_for_user"],
         &[Some(user)],
         true,
@@ -440,6 +506,7 @@ pub fn dispatch(interp: &Interp, spec: &HookSpec<'_>) -> HookOutcome<Dispatch> {
     call(
         interp,
         spec,
+        environ::Kind::Dispatch,
         &["process_group", "application_group", "callable_object"],
         &[],
         false,
