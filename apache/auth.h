@@ -50,9 +50,8 @@ void wsgi_auth_register_hooks(apr_pool_t *p);
  * outputs is replaced by the script's answer (a new pool-allocated string)
  * when it gives one. Returns OK or HTTP_INTERNAL_SERVER_ERROR (logged).
  */
-int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group,
-                       int script_reloading, const wsgirt_pair *pairs, size_t count,
-                       const char **process_group, const char **application_group,
-                       const char **callable_object);
+int wsgi_auth_dispatch(request_rec *r, const char *script, const char *group, int script_reloading,
+                       const wsgirt_pair *pairs, size_t count, const char **process_group,
+                       const char **application_group, const char **callable_object);
 
 #endif /* WSGIRT_APACHE_AUTH_H */
