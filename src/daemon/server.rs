@@ -997,7 +997,6 @@ fn handle(
     shared.startup_begin();
 
     let daemon_start_text = daemon_start.to_string();
-    let script_start_text = registry::now_us().to_string();
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(environ.len() + 2);
     // `wsgirt.*` names are the host's channel to its request log hooks.
     pairs.extend(environ.iter().copied().filter(|(k, _)| {
@@ -1007,7 +1006,8 @@ fn handle(
         ) && !k.starts_with(b"wsgirt.")
     }));
     pairs.push((b"mod_wsgi.daemon_start", daemon_start_text.as_bytes()));
-    pairs.push((b"mod_wsgi.script_start", script_start_text.as_bytes()));
+    // Its value is stamped when the environ is built (wsgi::environ).
+    pairs.push((b"mod_wsgi.script_start", b""));
     let spec = RequestSpec {
         script_path,
         callable,

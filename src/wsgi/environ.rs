@@ -49,6 +49,17 @@ pub unsafe fn build(
                 _ => {}
             }
             let key = cache.key_at(index, name)?;
+            // The host stamps mod_wsgi.script_start when it hands the
+            // request over; mod_wsgi stamps it just before calling the
+            // application, after the interpreter was acquired and the
+            // script imported, which is now (the environ is built then).
+            let stamped;
+            let value = if *name == b"mod_wsgi.script_start" {
+                stamped = crate::diagnostics::registry::now_us().to_string();
+                stamped.as_bytes()
+            } else {
+                value
+            };
             let value = object::str_from_latin1(value)?;
             if ffi::PyDict_SetItem(dict, key, value.as_ptr()) != 0 {
                 return None;

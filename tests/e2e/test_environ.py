@@ -23,6 +23,10 @@ WSGIScriptAlias /passauth @APPS@/environ.wsgi
     WSGIPassAuthorization On
 </Location>
 WSGIScriptAlias /passopt @APPS@/environ.wsgi pass-authorization=On
+WSGIScriptAlias /slowimport @ROOT@/slow/slow_import.wsgi
+<Directory @ROOT@/slow>
+    Require all granted
+</Directory>
 WSGIScriptAlias /setenv @APPS@/environ.wsgi
 <Location /setenv>
     SetEnv wsgi.multithread 0
@@ -42,12 +46,25 @@ WSGIScriptAlias /basic @APPS@/environ.wsgi
 """
 
 
+SLOW_IMPORT = """
+import time
+time.sleep(0.5)
+
+
+def application(environ, start_response):
+    body = ("%s %s" % (environ["mod_wsgi.request_start"],
+                       environ["mod_wsgi.script_start"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"""
+
+
 @pytest.fixture(scope="module")
 def server(request, module):
     return start_apache(
         request, module, SNIPPET,
         modules=["authn_core", "authn_file", "auth_basic", "authz_user", "env"],
-        files={"htpasswd": HTPASSWD})
+        files={"htpasswd": HTPASSWD, "slow/slow_import.wsgi": SLOW_IMPORT})
 
 
 def describe(r):
@@ -257,3 +274,13 @@ def test_setenv_cannot_replace_the_servers_own_keys(server):
     assert (env["wsgi.version"], types["wsgi.version"]) == ("(1, 0)", "tuple")
     assert (env["wsgi.run_once"], types["wsgi.run_once"]) == ("False", "bool")
     assert types["mod_wsgi.version"] == "tuple"
+
+
+def test_script_start_is_after_the_script_loaded(server):
+    """mod_wsgi.script_start marks when the application is about to be
+    called: after its interpreter was acquired and its script imported
+    (0.5 s here, on the first request), as mod_wsgi stamps it."""
+    r = server.get("/slowimport")
+    assert r.status == 200, r.body[:300]
+    request_start, script_start = map(int, r.body.split())
+    assert script_start - request_start >= 500_000, (request_start, script_start)
