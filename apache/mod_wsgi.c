@@ -2697,6 +2697,12 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
                      (int)getpid());
         return;
     }
+    /* apache2 -X (DEBUG) or -DONE_PROCESS serves from Apache's own process:
+     * as mod_wsgi, sys.stdout and sys.stdin stay the console's there, so
+     * pdb can be used. */
+    (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_CONSOLE_STDIO,
+                                 ap_exists_config_define("DEBUG") ||
+                                     ap_exists_config_define("ONE_PROCESS"));
     /* WSGIPythonPath: embedded mode only (daemons use their python-path=). */
     if (sconf->python_path) {
         const char *rest = sconf->python_path;

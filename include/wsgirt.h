@@ -261,6 +261,12 @@ enum wsgirt_flag
    interpreters that hang while being destroyed.
    */
   WSGIRT_FLAG_DESTROY_INTERPRETER = 10,
+  /*
+   Single-process mode (default off; Apache: `apache2 -X`): leave
+   `sys.stdout` and `sys.stdin` as Python made them (the console) so
+   interactive debuggers work; `sys.stderr` still goes to the log.
+   */
+  WSGIRT_FLAG_CONSOLE_STDIO = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

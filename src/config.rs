@@ -63,6 +63,10 @@ pub struct RuntimeConfig {
     /// `WSGIDestroyInterpreter` (default On): stop the interpreters when the
     /// runtime is freed. Off leaves Python running until the process exits.
     pub destroy_interpreter: bool,
+    /// Single-process mode (`apache2 -X`): `sys.stdout` and `sys.stdin`
+    /// stay the console's, so that `pdb` works, as mod_wsgi leaves them
+    /// when its child code runs in Apache's parent process.
+    pub console_stdio: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -92,6 +96,7 @@ impl Default for RuntimeConfig {
             case_sensitive: true,
             server_metrics: false,
             destroy_interpreter: true,
+            console_stdio: false,
         }
     }
 }

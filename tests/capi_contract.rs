@@ -213,10 +213,10 @@ fn config_argument_validation() {
                 WSGIRT_STATUS_INVALID_ARG
             );
         }
-        for flag in 1..=10 {
+        for flag in 1..=11 {
             assert_eq!(wsgirt_config_set_flag(cfg, flag, true), WSGIRT_STATUS_OK);
         }
-        for flag in [0, 11, 100, u32::MAX] {
+        for flag in [0, 12, 100, u32::MAX] {
             assert_eq!(
                 wsgirt_config_set_flag(cfg, flag, true),
                 WSGIRT_STATUS_INVALID_ARG

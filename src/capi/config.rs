@@ -87,6 +87,10 @@ pub enum wsgirt_flag {
     /// process exit after `process_stopping`: mod_wsgi 4.9.1's switch for
     /// interpreters that hang while being destroyed.
     WSGIRT_FLAG_DESTROY_INTERPRETER = 10,
+    /// Single-process mode (default off; Apache: `apache2 -X`): leave
+    /// `sys.stdout` and `sys.stdin` as Python made them (the console) so
+    /// interactive debuggers work; `sys.stderr` still goes to the log.
+    WSGIRT_FLAG_CONSOLE_STDIO = 11,
 }
 
 /// Creates a configuration with mod_wsgi's defaults.
@@ -330,6 +334,7 @@ pub unsafe extern "C" fn wsgirt_config_set_flag(
             8 => c.case_sensitive = value,
             9 => c.server_metrics = value,
             10 => c.destroy_interpreter = value,
+            11 => c.console_stdio = value,
             _ => return WSGIRT_STATUS_INVALID_ARG,
         }
         WSGIRT_STATUS_OK

@@ -140,9 +140,12 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
     sys.argv = ['mod_wsgi']
     _text_stream_api(type(stderr), stdout, stderr)
     sys.stderr = stderr
-    sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
-    if restrict_stdin:
-        sys.stdin = _Restricted('sys.stdin')
+    # stdout is None in single-process mode (apache2 -X): as mod_wsgi, the
+    # console's sys.stdout and sys.stdin stay, so pdb can be used.
+    if stdout is not None:
+        sys.stdout = _Restricted('sys.stdout') if restrict_stdout else stdout
+        if restrict_stdin:
+            sys.stdin = _Restricted('sys.stdin')
     if restrict_signal:
         _intercept_signals(log)
     if paths:

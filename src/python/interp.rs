@@ -440,6 +440,12 @@ unsafe fn run_bootstrap(
             PyOwned::from_owned(object::py_bool(config.restrict_stdout))?,
             PyOwned::from_owned(object::py_bool(config.restrict_signal))?,
         ];
+        // None: keep the console's sys.stdout and sys.stdin (`apache2 -X`).
+        let stdout = if config.console_stdio {
+            PyOwned::from_borrowed(ffi::Py_None())?
+        } else {
+            stdout
+        };
         object::call(
             setup.as_ptr(),
             &[

@@ -253,8 +253,10 @@ class Apache:
         quick_exit: bool = True,
         name: str = "e2e",
         env: dict | None = None,
+        args: tuple = (),
     ):
         self.module_path = module_path
+        self.args = tuple(args)
         self.snippet = snippet
         self.mpm = mpm
         self.log_level = log_level
@@ -388,7 +390,7 @@ class Apache:
         self._prepare()
         self._stdout = open(os.path.join(self.root, "logs", "stdout.log"), "wb")
         self.proc = subprocess.Popen(
-            [APACHE2, "-d", self.root, "-f", self.conf_path, "-DFOREGROUND"],
+            [APACHE2, "-d", self.root, "-f", self.conf_path, "-DFOREGROUND", *self.args],
             stdin=subprocess.DEVNULL, stdout=self._stdout,
             stderr=subprocess.STDOUT, env=self.env, cwd=self.root,
             start_new_session=True)

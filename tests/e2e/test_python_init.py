@@ -208,3 +208,42 @@ def test_daemon_python_home_venv(request, module, venv, path):
     assert d["argv"] == ["mod_wsgi"]
     assert d["import"]["value"] == "from-venv"
     assert info(server, "/epyinfo")["prefix"] == "/usr"
+
+
+SINGLE_PROCESS_APP = """
+import json
+import sys
+
+
+def application(environ, start_response):
+    body = json.dumps({
+        "stdout_is_console": sys.stdout is sys.__stdout__,
+        "stdin_is_console": sys.stdin is sys.__stdin__,
+        "stderr_is_console": sys.stderr is sys.__stderr__,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"""
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_single_process_mode_keeps_the_console_streams(request, module, single):
+    """Under apache2 -X, Apache serves from its own process and mod_wsgi
+    leaves sys.stdout and sys.stdin as Python made them (the console), so
+    pdb works (even with WSGIRestrictStdin On); sys.stderr still goes to
+    the error log. Otherwise all three are replaced."""
+    server = start_apache(request, module, """
+WSGIRestrictStdin On
+WSGIScriptAlias /sub @ROOT@/app/streams.wsgi
+WSGIScriptAlias /main @ROOT@/app/streams.wsgi application-group=%{GLOBAL}
+<Directory @ROOT@/app>
+    Require all granted
+</Directory>
+""", name="single-process", files={"app/streams.wsgi": SINGLE_PROCESS_APP},
+        args=("-X",) if single else ())
+    for path in ("/sub", "/main"):
+        r = server.get(path)
+        assert r.status == 200, r.body[:300]
+        assert json.loads(r.body) == {"stdout_is_console": single,
+                                      "stdin_is_console": single,
+                                      "stderr_is_console": False}
