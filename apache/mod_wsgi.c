@@ -2617,6 +2617,13 @@ static wsgirt_config *wsgi_runtime_config(const wsgi_server_conf_t *sconf)
         max_threads = 1;
     if (forked == AP_MPMQ_NOT_SUPPORTED || max_daemons <= 0)
         max_daemons = 1;
+    /* mod_wsgi's maximum_processes: the highest scoreboard slot in use when
+     * the process starts (the MPM's limit only when it cannot say), at
+     * least 1; so 1 in a daemon forked before Apache's children. */
+    if (max_used == -1)
+        max_used = max_daemons;
+    if (max_used <= 0)
+        max_used = 1;
 
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_DONT_WRITE_BYTECODE,
                                  sconf->dont_write_bytecode == 1);
@@ -2629,15 +2636,13 @@ static wsgirt_config *wsgi_runtime_config(const wsgi_server_conf_t *sconf)
                                  sconf->destroy_interpreter != 0);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTITHREAD, max_threads != 1);
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_MULTIPROCESS, max_daemons != 1);
-    (void)wsgirt_config_set_process(config, "", 0, max_used > 0 ? max_used : max_daemons,
-                                    max_threads);
+    (void)wsgirt_config_set_process(config, "", 0, max_used, max_threads);
 
     ap_get_server_revision(&version);
     (void)wsgirt_config_set_host_version(config, (uint32_t)version.major, (uint32_t)version.minor,
                                          (uint32_t)version.patch);
     /* The Python apache module describes Apache and its MPM, daemon processes included. */
-    (void)wsgirt_config_set_host_workers(config, max_used > 0 ? max_used : max_daemons,
-                                         max_threads);
+    (void)wsgirt_config_set_host_workers(config, max_used, max_threads);
     wsgi_set_host_text(config, WSGIRT_HOST_DESCRIPTION, ap_get_server_description());
     wsgi_set_host_text(config, WSGIRT_HOST_MPM_NAME, ap_show_mpm());
     wsgi_set_host_text(config, WSGIRT_HOST_BUILD_DATE, ap_get_server_built());

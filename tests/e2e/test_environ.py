@@ -284,3 +284,27 @@ def test_script_start_is_after_the_script_loaded(server):
     assert r.status == 200, r.body[:300]
     request_start, script_start = map(int, r.body.split())
     assert script_start - request_start >= 500_000, (request_start, script_start)
+
+
+MANY_CHILDREN = """\
+StartServers 2
+ServerLimit 6
+ThreadLimit 16
+ThreadsPerChild 16
+MaxRequestWorkers 96
+MinSpareThreads 1
+MaxSpareThreads 96
+MaxConnectionsPerChild 0
+"""
+
+
+def test_apache_maximum_processes_in_a_daemon_is_mod_wsgis_figure(request, module):
+    """mod_wsgi reports as apache.maximum_processes the highest scoreboard
+    slot in use when the process starts, at least 1, not the MPM's limit:
+    a daemon forked before Apache's children says 1 even with ServerLimit
+    6."""
+    server = start_apache(request, module, APACHE_MODULE, name="apache-module-many",
+                          mpm_config=MANY_CHILDREN)
+    daemon = json.loads(server.get("/daemon").body)
+    assert daemon["apache"]["maximum_processes"] == 1, daemon
+    assert daemon["apache"]["threads_per_process"] == 16, daemon
