@@ -426,6 +426,18 @@ static void wsgi_daemon_fail(void)
     _exit(-1);
 }
 
+/* A step of wsgi_daemon_setup failed (its line is logged): mod_wsgi's
+ * closing line, then the delayed exit the parent restarts from. */
+static void wsgi_daemon_setup_failed(wsgi_group_t *group)
+{
+    ap_log_error(APLOG_MARK, APLOG_ALERT, 0, group->server,
+                 WSGIRT_LOGNO(0548) "mod_wsgi (pid=%d): Failure to configure the daemon process "
+                                    "correctly and process left in unspecified state. "
+                                    "Restarting daemon process after delay.",
+                 (int)getpid());
+    wsgi_daemon_fail();
+}
+
 static void wsgi_set_rlimit(wsgi_group_t *group, int resource, const char *option, rlim_t soft,
                             rlim_t hard)
 {
@@ -480,7 +492,7 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          WSGIRT_LOGNO(0522) "mod_wsgi (pid=%d): "
                                             "Unable to change root directory to '%s'.",
                          (int)getpid(), value);
-            wsgi_daemon_fail();
+            wsgi_daemon_setup_failed(group);
         }
     }
 
@@ -489,7 +501,7 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                      WSGIRT_LOGNO(0523) "mod_wsgi (pid=%d): "
                                         "WSGI process blocked from running as root.",
                      (int)getpid());
-        wsgi_daemon_fail();
+        wsgi_daemon_setup_failed(group);
     }
     if (geteuid() == 0) {
         if (setgid(group->gid) < 0) {
@@ -497,7 +509,7 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          WSGIRT_LOGNO(0524) "mod_wsgi (pid=%d): "
                                             "Unable to set group id to gid=%u.",
                          (int)getpid(), (unsigned)group->gid);
-            wsgi_daemon_fail();
+            wsgi_daemon_setup_failed(group);
         }
         if (group->groups) {
             /* The listed groups replace the user's (initgroups). */
@@ -508,21 +520,21 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                                                 "of '%s'.",
                              (int)getpid(), group->user_name,
                              wsgi_opt(group, "supplementary-groups"));
-                wsgi_daemon_fail();
+                wsgi_daemon_setup_failed(group);
             }
         } else if (initgroups(group->user_name, group->gid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                          WSGIRT_LOGNO(0527) "mod_wsgi (pid=%d): "
                                             "Unable to set groups for uname=%s and gid=%u.",
                          (int)getpid(), group->user_name, (unsigned)group->gid);
-            wsgi_daemon_fail();
+            wsgi_daemon_setup_failed(group);
         }
         if (setuid(group->uid) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ALERT, errno, group->server,
                          WSGIRT_LOGNO(0528) "mod_wsgi (pid=%d): "
                                             "Unable to change to uid=%ld.",
                          (int)getpid(), (long)group->uid);
-            wsgi_daemon_fail();
+            wsgi_daemon_setup_failed(group);
         }
     }
 
@@ -539,7 +551,7 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
                          WSGIRT_LOGNO(0529) "mod_wsgi (pid=%d): "
                                             "Unable to change working directory to '%s'.",
                          (int)getpid(), value);
-            wsgi_daemon_fail();
+            wsgi_daemon_setup_failed(group);
         }
     } else if (geteuid() != ap_unixd_config.user_id && pw && chdir(pw->pw_dir) < 0) {
         /* As mod_wsgi: only a daemon running as another user than Apache's

@@ -283,3 +283,17 @@ def test_numbers_accepted(configtest, snippet):
     rc, out = configtest(snippet)
     assert rc == 0, out
     assert "Syntax OK" in out
+
+
+def test_a_failed_setup_step_is_followed_by_mod_wsgis_restart_line(request, module):
+    """A daemon that cannot enter its home= directory logs why, then
+    mod_wsgi's line saying it will restart after a delay."""
+    server = start_apache(request, module, """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess e2e-nohome threads=1 home=@ROOT@/does-not-exist
+""", name="daemon-setup-fails")
+    log = server.wait_log(r"mod_wsgi \(pid=\d+\): Failure to configure the daemon process "
+                          r"correctly and process left in unspecified state\. Restarting "
+                          r"daemon process after delay\.$")
+    assert re.search(r"Unable to change working directory to '"
+                     + re.escape(server.root) + "/does-not-exist'", log), log
