@@ -586,7 +586,21 @@ pub fn destroy_sub(interp: &Interp) {
     // shutdown contract); the states of the interpreter's own Python threads
     // only after `threading._shutdown()` has joined them.
     unsafe {
-        let ours = ffi::PyThreadState_Get();
+        let mut ours = ffi::PyThreadState_Get();
+        // Our state still has a frame when this runs in the middle of a
+        // request of this interpreter (prefork's exit path runs the cleanup
+        // in a signal handler on the request's thread), and
+        // Py_EndInterpreter refuses such a state: end it with a fresh one;
+        // the request's is deleted with the other host states below.
+        let frame = ffi::PyThreadState_GetFrame(ours);
+        if !frame.is_null() {
+            ffi::Py_DECREF(frame.cast());
+            let fresh = ffi::PyThreadState_New(interp.istate);
+            if !fresh.is_null() {
+                ffi::PyThreadState_Swap(fresh);
+                ours = fresh;
+            }
+        }
         // Host threads' states first (no host thread runs in the
         // interpreter any more): otherwise `threading._shutdown()` waits
         // forever for the lock of a host thread that imported `threading`.

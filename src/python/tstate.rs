@@ -98,6 +98,10 @@ fn state_for(interp: &Interp) -> *mut ffi::PyThreadState {
 pub struct Attached<'i> {
     pub interp: &'i Interp,
     nested: bool,
+    /// Taken again by a nested `attach` whose outer scope's Python code
+    /// had released the GIL (see [`attach`]): dropping releases it but
+    /// leaves the outer scope marked attached.
+    retaken: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -109,13 +113,38 @@ pub struct Attached<'i> {
 pub fn attach(interp: &Interp) -> Attached<'_> {
     let current = SLOTS.with(|slots| slots.borrow().attached);
     if let Some(current) = current {
-        assert_eq!(
-            current, interp.slot,
-            "re-entrant attach to another interpreter"
-        );
+        let outer = SLOTS.with(|slots| slots.borrow().states[current]);
+        // SAFETY: reads which thread state holds the GIL (NULL: none);
+        // needs no GIL.
+        let holder = unsafe { ffi::compat::PyThreadState_GetUnchecked() };
+        if holder == outer {
+            assert_eq!(
+                current, interp.slot,
+                "re-entrant attach to another interpreter"
+            );
+            return Attached {
+                interp,
+                nested: true,
+                retaken: false,
+                _not_send: PhantomData,
+            };
+        }
+        // Attached, but the request's Python code released the GIL
+        // (time.sleep, socket I/O) and this runs in the middle of it: a
+        // signal handler on the request's thread, as prefork's exit path
+        // runs the module's cleanup. Take the GIL with the thread's state
+        // for `interp` (the request's own one when it is the same
+        // interpreter), as mod_wsgi's PyGILState_Ensure does there; the
+        // request stays marked attached to its interpreter.
+        let ts = state_for(interp);
+        // SAFETY: `ts` is this thread's state for `interp`, not current:
+        // the interrupted code saved it (or it is another interpreter's)
+        // and this thread holds no GIL.
+        unsafe { ffi::PyEval_RestoreThread(ts) };
         return Attached {
             interp,
-            nested: true,
+            nested: false,
+            retaken: true,
             _not_send: PhantomData,
         };
     }
@@ -127,6 +156,7 @@ pub fn attach(interp: &Interp) -> Attached<'_> {
     Attached {
         interp,
         nested: false,
+        retaken: false,
         _not_send: PhantomData,
     }
 }
@@ -167,7 +197,9 @@ impl Drop for Attached<'_> {
         if self.nested {
             return;
         }
-        SLOTS.with(|slots| slots.borrow_mut().attached = None);
+        if !self.retaken {
+            SLOTS.with(|slots| slots.borrow_mut().attached = None);
+        }
         // SAFETY: this thread attached in `attach` and still holds the GIL.
         unsafe { ffi::PyEval_SaveThread() };
     }

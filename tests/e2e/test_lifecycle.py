@@ -202,3 +202,68 @@ def test_clean_exit_on_restart_and_stop(request, module, mpm):
     server.stop()
     assert time.monotonic() - t0 < 5
     assert_clean_exits(server)
+
+
+SLEEPER = """
+import sys
+import time
+
+import mod_wsgi
+
+
+def stopping(name, **event):
+    if name == "process_stopping":
+        sys.stderr.write("e2e process_stopping %s\\n" % event["shutdown_reason"])
+        sys.stderr.flush()
+
+
+mod_wsgi.subscribe_events(stopping)
+
+
+def application(environ, start_response):
+    sys.stderr.write("e2e sleeping\\n")
+    sys.stderr.flush()
+    time.sleep(30)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"woke"]
+"""
+
+
+def stop_prefork_during_sleep(request, module, group):
+    """Stops a prefork Apache while a request of ``group`` sleeps in
+    time.sleep; returns the error log."""
+    server = start_apache(request, module, f"""
+WSGIScriptAlias /sleep @ROOT@/app/sleeper.wsgi application-group={group}
+<Directory @ROOT@/app>
+    Require all granted
+</Directory>
+""", mpm="prefork", quick_exit=False, name="prefork-stop",
+        files={"app/sleeper.wsgi": SLEEPER})
+    conn = server.connection(timeout=30)
+    conn.request("GET", "/sleep")
+    server.wait_log(r"e2e sleeping$")
+    server.stop()
+    conn.close()
+    return server.error_log()
+
+
+def test_prefork_stop_while_a_request_waits_without_the_gil(request, module):
+    """prefork runs the module's cleanup from the exit signal's handler, on
+    the thread of a request whose Python code is waiting with the GIL
+    released (time.sleep): the child takes the GIL back for the
+    interpreter's shutdown (process_stopping is delivered) and exits
+    without a crash."""
+    log = stop_prefork_during_sleep(request, module, "%{GLOBAL}")
+    assert "e2e process_stopping" in log, log[-3000:]
+    assert not [l for l in log.splitlines() if any(u in l for u in UNCLEAN)], log[-3000:]
+
+
+@pytest.mark.beyond_modwsgi
+def test_prefork_stop_while_a_sub_interpreter_request_waits(request, module):
+    """The same in a sub-interpreter. mod_wsgi 4.9.4 on Python 3.11 aborts
+    here ("Fatal Python error: PyInterpreterState_Delete: remaining
+    subinterpreters"); wsgirt delivers process_stopping and exits
+    cleanly."""
+    log = stop_prefork_during_sleep(request, module, "sub")
+    assert "e2e process_stopping" in log, log[-3000:]
+    assert not [l for l in log.splitlines() if any(u in l for u in UNCLEAN)], log[-3000:]
