@@ -623,6 +623,17 @@ pub fn destroy_sub(interp: &Interp) {
             }
         }
         ffi::PyErr_Clear();
+        // Then the atexit callbacks, while the interpreter's daemon threads
+        // still have their states (mod_wsgi's ShutdownInterpreter order): a
+        // callback that wakes and joins a daemon=True worker to flush its
+        // queue (error reporting clients) must find it alive. They run once:
+        // Py_EndInterpreter finds none left.
+        if let Some(atexit) = PyOwned::from_owned(ffi::PyImport_ImportModule(c"atexit".as_ptr())) {
+            if let Some(run) = object::getattr(atexit.as_ptr(), c"_run_exitfuncs") {
+                drop(object::call(run.as_ptr(), &[]));
+            }
+        }
+        ffi::PyErr_Clear();
         let mut others = Vec::new();
         let mut ts = ffi::PyInterpreterState_ThreadHead(interp.istate);
         while !ts.is_null() {

@@ -20,6 +20,7 @@ the clean exit that wsgirt must achieve."""
 import http.client
 import json
 import os
+import re
 import signal
 import time
 
@@ -267,3 +268,57 @@ def test_prefork_stop_while_a_sub_interpreter_request_waits(request, module):
     log = stop_prefork_during_sleep(request, module, "sub")
     assert "e2e process_stopping" in log, log[-3000:]
     assert not [l for l in log.splitlines() if any(u in l for u in UNCLEAN)], log[-3000:]
+
+
+FLUSHER = """
+import atexit
+import sys
+import threading
+
+wake = threading.Event()
+pending = []
+
+
+def worker():
+    wake.wait()
+    sys.stderr.write("e2e flushed %d\\n" % len(pending))
+    sys.stderr.flush()
+
+
+thread = threading.Thread(target=worker, daemon=True)
+thread.start()
+
+
+def flush():
+    wake.set()
+    thread.join(5)
+
+
+atexit.register(flush)
+
+
+def application(environ, start_response):
+    pending.append(1)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"queued"]
+"""
+
+
+def test_atexit_can_still_use_a_daemon_thread(request, module):
+    """The pattern of error-reporting clients: an atexit handler wakes a
+    daemon=True worker thread and joins it so it flushes its queue. As in
+    mod_wsgi, atexit callbacks run before the interpreter's remaining
+    thread states go, so the worker still runs (a daemon process's
+    sub-interpreter, torn down when Apache stops)."""
+    server = start_apache(request, module, """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess flusher processes=1 threads=2
+WSGIScriptAlias /flush @ROOT@/app/flusher.wsgi process-group=flusher application-group=sub
+<Directory @ROOT@/app>
+    Require all granted
+</Directory>
+""", quick_exit=False, name="atexit-thread", files={"app/flusher.wsgi": FLUSHER})
+    for _ in range(3):
+        assert server.get("/flush").body == b"queued"
+    server.stop()
+    assert re.search(r"e2e flushed 3$", server.error_log(), re.M), server.error_log()[-3000:]
