@@ -118,13 +118,23 @@ def _text_stream_api(log_type, stdout, stderr):
     io.TextIOBase.register(log_type)
 
 
-def _add_site_dirs(paths):
+def _add_site_dirs(paths, log):
     # site.addsitedir() appends; like mod_wsgi, move what it added (the
     # directory and anything its .pth files named) to the front of sys.path.
+    # As mod_wsgi: an info line per directory, and a directory that makes
+    # addsitedir() raise (a .pth the locale cannot decode) is one error
+    # line and the end of the list, not the end of the interpreter.
+    import os
     import site
     before = list(sys.path)
-    for path in paths:
-        site.addsitedir(path)
+    for index, path in enumerate(paths):
+        log(6, "mod_wsgi (pid=%d): Adding '%s' to path." % (os.getpid(), path))
+        try:
+            site.addsitedir(path)
+        except Exception:
+            log(3, "mod_wsgi (pid=%d): Call to 'site.addsitedir()' failed for '%s'%s."
+                % (os.getpid(), path, ', stopping' if index < len(paths) - 1 else ''))
+            break
     added = [entry for entry in sys.path if entry not in before]
     sys.path[:] = added + before
 
@@ -149,7 +159,7 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
     if restrict_signal:
         _intercept_signals(log)
     if paths:
-        _add_site_dirs(paths)
+        _add_site_dirs(paths, log)
     if home is not None:
         # A daemon's home= goes first, ahead of its python-path, as mod_wsgi
         # does it (like the script's directory of `python script.py`).

@@ -6,6 +6,7 @@ Each is checked in a sub-interpreter and in the main interpreter."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -247,3 +248,34 @@ WSGIScriptAlias /main @ROOT@/app/streams.wsgi application-group=%{GLOBAL}
         assert json.loads(r.body) == {"stdout_is_console": single,
                                       "stdin_is_console": single,
                                       "stderr_is_console": False}
+
+
+def test_a_failing_site_dir_is_logged_and_python_still_serves(request, module):
+    """A WSGIPythonPath directory whose .pth file cannot be decoded (UTF-8
+    bytes under Debian's LANG=C) makes site.addsitedir() raise. As in
+    mod_wsgi, that is one error line and the interpreter still serves; the
+    directories before it were added, each with an info line."""
+    server = start_apache(request, module, """
+WSGIPythonPath @ROOT@/good:@ROOT@/bad
+WSGIScriptAlias /sub @ROOT@/app/paths.wsgi
+WSGIScriptAlias /main @ROOT@/app/paths.wsgi application-group=%{GLOBAL}
+<Directory @ROOT@/app>
+    Require all granted
+</Directory>
+""", name="bad-site-dir", env={"LANG": "C"}, files={
+        "app/paths.wsgi": "import json, sys\n"
+                          "def application(environ, start_response):\n"
+                          "    start_response('200 OK', [])\n"
+                          "    return [json.dumps(sys.path).encode()]\n",
+        "good/placeholder.py": "",
+        "bad/broken.pth": "# caf\u00e9\n",
+    })
+    for path in ("/sub", "/main"):
+        r = server.get(path)
+        assert r.status == 200, (path, r.status, server.error_log()[-3000:])
+        assert server.root + "/good" in json.loads(r.body)
+    log = server.error_log()
+    assert re.search(r"mod_wsgi \(pid=\d+\): Adding '" + re.escape(server.root)
+                     + r"/good' to path\.$", log, re.M), log
+    assert re.search(r"mod_wsgi \(pid=\d+\): Call to 'site\.addsitedir\(\)' failed for '"
+                     + re.escape(server.root) + r"/bad'\.$", log, re.M), log
