@@ -844,9 +844,7 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     }
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
-                 "mod_wsgi (pid=%d): Stopping process '%s'%s%s.", (int)getpid(), group->name,
-                 *wsgirt_shutdown_reason_str(result.reason) ? ", reason: " : "",
-                 wsgirt_shutdown_reason_str(result.reason));
+                 "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
     if (result.active_requests || result.reason == WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                      "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);

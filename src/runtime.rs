@@ -119,6 +119,10 @@ impl Runtime {
         // SAFETY: Python is initialised and this thread holds the GIL with
         // the main thread state current.
         let main = unsafe { interp::adopt_main() };
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Attach interpreter ''."),
+        );
         // SAFETY: as above.
         let ok = unsafe { interp::setup_current(&main, &config, &config.python_paths) };
         // SAFETY: releases the GIL, keeping the main thread state for this thread.
@@ -279,10 +283,15 @@ impl Runtime {
             &format!("mod_wsgi (pid={pid}): Destroying interpreters."),
         );
         let mut groups: Vec<Arc<Interp>> = self.groups.write().drain().map(|(_, i)| i).collect();
-        groups.sort_by_key(|interp| std::cmp::Reverse(interp.slot));
+        // In the order they were created, as mod_wsgi clears its table.
+        groups.sort_by_key(|interp| interp.slot);
         for interp in &groups {
             interp::destroy_sub(interp);
         }
+        logging::log_process(
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Cleanup interpreter ''."),
+        );
         logging::log_process(
             Level::Info,
             &format!("mod_wsgi (pid={pid}): Terminating Python."),

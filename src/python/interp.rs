@@ -572,14 +572,16 @@ pub fn create_sub(
 /// `atexit` callbacks, deletes every other thread state, ends it. The
 /// caller holds no GIL.
 pub fn destroy_sub(interp: &Interp) {
-    logging::log_process(
-        Level::Info,
-        &format!(
-            "mod_wsgi (pid={}): End interpreter '{}'.",
-            std::process::id(),
-            interp.display_name()
-        ),
-    );
+    for step in ["Destroy", "End"] {
+        logging::log_process(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): {step} interpreter '{}'.",
+                std::process::id(),
+                interp.display_name()
+            ),
+        );
+    }
     let attached = tstate::attach(interp);
     // SAFETY: GIL held with this interpreter's state (ours) current. Host
     // threads' states are deleted first (host threads no longer call in:

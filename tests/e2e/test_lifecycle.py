@@ -322,3 +322,29 @@ WSGIScriptAlias /flush @ROOT@/app/flusher.wsgi process-group=flusher application
         assert server.get("/flush").body == b"queued"
     server.stop()
     assert re.search(r"e2e flushed 3$", server.error_log(), re.M), server.error_log()[-3000:]
+
+
+def test_interpreter_lifecycle_lines_of_a_daemon(request, module):
+    """A daemon process's lines as mod_wsgi writes them: the main
+    interpreter attached at start, and at stop each sub-interpreter
+    destroyed and ended (in the order they were created), then the main
+    interpreter cleaned up and Python terminated."""
+    server = start_apache(request, module, """
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess lines processes=1 threads=2
+WSGIScriptAlias /one @APPS@/hello.wsgi process-group=lines application-group=one
+WSGIScriptAlias /two @APPS@/hello.wsgi process-group=lines application-group=two
+""", quick_exit=False, name="interp-lines")
+    assert server.get("/one").status == 200
+    assert server.get("/two").status == 200
+    server.stop()
+    log = server.error_log()
+    pid = re.search(r"mod_wsgi \(pid=(\d+)\): Starting process 'lines'", log).group(1)
+    mine = [re.sub(r"^.*mod_wsgi \(pid=\d+\): ", "", line) for line in log.splitlines()
+            if f"mod_wsgi (pid={pid})" in line and "interpreter" in line.lower()
+            or f"mod_wsgi (pid={pid}): Terminating Python" in line]
+    wanted = ["Attach interpreter ''.", "Create interpreter 'one'.", "Create interpreter 'two'.",
+              "Destroying interpreters.", "Destroy interpreter 'one'.", "End interpreter 'one'.",
+              "Destroy interpreter 'two'.", "End interpreter 'two'.", "Cleanup interpreter ''.",
+              "Terminating Python."]
+    assert [line for line in mine if line in wanted] == wanted, mine
