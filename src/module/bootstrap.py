@@ -165,6 +165,10 @@ def setup(stdout, stderr, restrict_stdin, restrict_stdout, restrict_signal, path
         # does it (like the script's directory of `python script.py`).
         sys.path.insert(0, home)
     _adopt_package(sys.modules['mod_wsgi'], log)
+    # mod_wsgi creates the `apache` module with every interpreter, so code
+    # that looks for it in sys.modules (to tell it runs under mod_wsgi)
+    # finds it without importing it.
+    import apache  # noqa: F401
 
 
 def _adopt_package(module, log):

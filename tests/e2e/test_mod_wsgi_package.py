@@ -66,3 +66,31 @@ def test_package_submodules_import_and_embedded_attributes_win(server, path):
 def test_main_interpreter_logs_the_import(server):
     server.get("/global")
     server.wait_log(r"mod_wsgi \(pid=\d+\): Imported 'mod_wsgi'\.$")
+
+
+SYS_MODULES_APP = """
+import json
+import sys
+
+
+def application(environ, start_response):
+    body = json.dumps({name: name in sys.modules for name in ("mod_wsgi", "apache")}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"""
+
+
+@pytest.mark.parametrize("group", ["%{GLOBAL}", "sub"])
+def test_mod_wsgi_and_apache_are_in_sys_modules_before_any_import(request, module, group):
+    """Both modules are created with every interpreter, as mod_wsgi does:
+    code that checks sys.modules to tell it runs under mod_wsgi finds
+    them without importing them."""
+    server = start_apache(request, module, f"""
+WSGIScriptAlias /m @ROOT@/app/modules.wsgi application-group={group}
+<Directory @ROOT@/app>
+    Require all granted
+</Directory>
+""", name="sys-modules", files={"app/modules.wsgi": SYS_MODULES_APP})
+    r = server.get("/m")
+    assert r.status == 200, r.body[:300]
+    assert json.loads(r.body) == {"mod_wsgi": True, "apache": True}
