@@ -97,12 +97,31 @@ fn state_for(interp: &Interp) -> *mut ffi::PyThreadState {
 /// (also during unwinding) saves the thread state and releases the GIL.
 pub struct Attached<'i> {
     pub interp: &'i Interp,
-    nested: bool,
-    /// Taken again by a nested `attach` whose outer scope's Python code
-    /// had released the GIL (see [`attach`]): dropping releases it but
-    /// leaves the outer scope marked attached.
-    retaken: bool,
+    hold: Hold,
     _not_send: PhantomData<*mut ()>,
+}
+
+/// How an [`Attached`] came to hold the GIL, which says what dropping it does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// It attached the thread: dropping releases the GIL and detaches.
+    Own,
+    /// The thread already held the GIL for this interpreter: nothing to undo.
+    Nested,
+    /// The thread was marked attached but its Python code had released the
+    /// GIL (see [`attach`]): dropping releases the GIL again and leaves the
+    /// outer scope marked attached.
+    Retaken,
+}
+
+impl<'i> Attached<'i> {
+    fn new(interp: &'i Interp, hold: Hold) -> Attached<'i> {
+        Attached {
+            interp,
+            hold,
+            _not_send: PhantomData,
+        }
+    }
 }
 
 /// Attaches this thread to `interp`, blocking until the GIL is free.
@@ -122,12 +141,7 @@ pub fn attach(interp: &Interp) -> Attached<'_> {
                 current, interp.slot,
                 "re-entrant attach to another interpreter"
             );
-            return Attached {
-                interp,
-                nested: true,
-                retaken: false,
-                _not_send: PhantomData,
-            };
+            return Attached::new(interp, Hold::Nested);
         }
         // Attached, but the request's Python code released the GIL
         // (time.sleep, socket I/O) and this runs in the middle of it: a
@@ -141,24 +155,14 @@ pub fn attach(interp: &Interp) -> Attached<'_> {
         // the interrupted code saved it (or it is another interpreter's)
         // and this thread holds no GIL.
         unsafe { ffi::PyEval_RestoreThread(ts) };
-        return Attached {
-            interp,
-            nested: false,
-            retaken: true,
-            _not_send: PhantomData,
-        };
+        return Attached::new(interp, Hold::Retaken);
     }
     let ts = state_for(interp);
     // SAFETY: `ts` belongs to this thread and to `interp`, and this thread
     // does not hold the GIL (it is not attached).
     unsafe { ffi::PyEval_RestoreThread(ts) };
     SLOTS.with(|slots| slots.borrow_mut().attached = Some(interp.slot));
-    Attached {
-        interp,
-        nested: false,
-        retaken: false,
-        _not_send: PhantomData,
-    }
+    Attached::new(interp, Hold::Own)
 }
 
 impl Attached<'_> {
@@ -188,17 +192,16 @@ impl Attached<'_> {
     /// True when this guard did not take the GIL itself (the thread was
     /// already attached), so dropping it keeps the GIL held.
     pub fn is_nested(&self) -> bool {
-        self.nested
+        self.hold == Hold::Nested
     }
 }
 
 impl Drop for Attached<'_> {
     fn drop(&mut self) {
-        if self.nested {
-            return;
-        }
-        if !self.retaken {
-            SLOTS.with(|slots| slots.borrow_mut().attached = None);
+        match self.hold {
+            Hold::Nested => return,
+            Hold::Own => SLOTS.with(|slots| slots.borrow_mut().attached = None),
+            Hold::Retaken => {}
         }
         // SAFETY: this thread attached in `attach` and still holds the GIL.
         unsafe { ffi::PyEval_SaveThread() };

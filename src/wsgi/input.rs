@@ -12,6 +12,7 @@ use crate::wsgi::request::{self, RequestState};
 use pyo3::ffi;
 use std::ffi::c_void;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// How much to ask the host for when buffering for `readline`.
 const CHUNK: usize = 8192;
@@ -128,6 +129,24 @@ unsafe fn raise_read_error(err: IoError) {
     unsafe { error::set(ffi::PyExc_OSError, message) }
 }
 
+/// Runs host reads with the GIL released and the request marked busy (a
+/// read of the same input from another thread meanwhile raises); returns
+/// their result and how long they waited, for `input_time`.
+fn wait_for_host<R>(busy: &std::cell::Cell<bool>, read: impl FnOnce() -> R) -> (R, Duration) {
+    busy.set(true);
+    let started = Instant::now();
+    let result = crate::python::tstate::allow_threads(read);
+    let waited = started.elapsed();
+    busy.set(false);
+    (result, waited)
+}
+
+/// A host read failed: as in mod_wsgi, every later read raises too.
+fn input_failed(state: &mut RequestState<'_>, err: IoError) {
+    state.input.failed = true;
+    state.note_io_error(err);
+}
+
 /// Reads more from the host into the buffer; `Ok(false)` at end of body.
 fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
     if state.input.eof {
@@ -142,11 +161,8 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
     input.buf.resize(start + want.max(1), 0);
     let io = state.io;
     let buf = &mut state.input.buf[start..];
-    state.busy.set(true);
-    let started = std::time::Instant::now();
-    let read = crate::python::tstate::allow_threads(|| io.read(buf));
-    state.input.time += started.elapsed();
-    state.busy.set(false);
+    let (read, waited) = wait_for_host(&state.busy, || io.read(buf));
+    state.input.time += waited;
     match read {
         Ok(0) => {
             state.input.buf.truncate(start);
@@ -161,8 +177,7 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
         }
         Err(err) => {
             state.input.buf.truncate(start);
-            state.input.failed = true;
-            state.note_io_error(err);
+            input_failed(state, err);
             Err(err)
         }
     }
@@ -293,16 +308,12 @@ unsafe extern "C" fn input_read(
 unsafe fn read_zero(state: &mut RequestState<'_>) -> *mut ffi::PyObject {
     if state.input.reads == 0 && !state.input.eof {
         let io = state.io;
-        state.busy.set(true);
-        let started = std::time::Instant::now();
-        let result = crate::python::tstate::allow_threads(|| io.read(&mut []));
-        state.input.time += started.elapsed();
-        state.busy.set(false);
+        let (result, waited) = wait_for_host(&state.busy, || io.read(&mut []));
+        state.input.time += waited;
         // Counted as mod_wsgi counts it (request_finished's input_reads).
         state.input.reads += 1;
         if let Err(err) = result {
-            state.input.failed = true;
-            state.note_io_error(err);
+            input_failed(state, err);
             // SAFETY: GIL held (contract).
             unsafe { raise_read_error(err) };
             return std::ptr::null_mut();
@@ -335,9 +346,7 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
         let mut failure = None;
         if filled < n && !state.input.eof {
             let io = state.io;
-            state.busy.set(true);
-            let started = std::time::Instant::now();
-            let (got, reads, eof, err) = crate::python::tstate::allow_threads(|| {
+            let ((got, reads, eof, err), waited) = wait_for_host(&state.busy, || {
                 let (mut got, mut reads) = (0usize, 0u64);
                 while filled + got < n {
                     match io.read(&mut out[filled + got..]) {
@@ -351,15 +360,13 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
                 }
                 (got, reads, false, None)
             });
-            state.busy.set(false);
-            state.input.time += started.elapsed();
+            state.input.time += waited;
             filled += got;
             state.input.bytes += got as u64;
             state.input.reads += reads;
             state.input.eof |= eof;
             if let Some(err) = err {
-                state.input.failed = true;
-                state.note_io_error(err);
+                input_failed(state, err);
                 failure = Some(err);
             }
         }
