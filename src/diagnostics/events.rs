@@ -255,18 +255,15 @@ impl<'i> Event<'i> {
         }
     }
 
-    /// The fields' names as a new tuple (NULL with an exception on failure).
-    unsafe fn kwnames(&self) -> *mut ffi::PyObject {
-        // SAFETY: GIL held (`new`'s contract); the tuple gets its own references.
+    /// The fields' names for publishing as `name`, as a new tuple
+    /// reference (NULL with an exception on failure).
+    unsafe fn kwnames(&self, name: EventKey) -> *mut ffi::PyObject {
+        // SAFETY: GIL held with the interpreter attached (`new`'s contract);
+        // the keys are interned names from its cache.
         unsafe {
-            let tuple = ffi::PyTuple_New(self.len as ffi::Py_ssize_t);
-            if !tuple.is_null() {
-                for (i, &key) in self.keys[..self.len].iter().enumerate() {
-                    ffi::Py_INCREF(key);
-                    ffi::PyTuple_SET_ITEM(tuple, i as ffi::Py_ssize_t, key);
-                }
-            }
-            tuple
+            self.interp
+                .cache()
+                .event_kwnames(name, &self.keys[..self.len])
         }
     }
 
@@ -318,7 +315,7 @@ pub unsafe fn publish(interp: &Interp, name: EventKey, event: &mut Event<'_>) {
             return;
         }
         event.args[1] = name_obj;
-        let Some(kwnames) = PyOwned::from_owned(event.kwnames()) else {
+        let Some(kwnames) = PyOwned::from_owned(event.kwnames(name)) else {
             ffi::PyErr_Clear();
             return;
         };

@@ -86,6 +86,9 @@ pub struct InterpCache {
     pub scripts: HashMap<String, LoadedScript>,
     /// Interned event field names, by [`EventKey`] (NULL until first use).
     event_keys: [*mut ffi::PyObject; EventKey::COUNT],
+    /// The keyword-name tuple last built for each event, by the event's
+    /// name key ([`InterpCache::event_kwnames`]; NULL until first use).
+    event_kwnames: [*mut ffi::PyObject; EventKey::COUNT],
 }
 
 /// Keys beyond this many distinct names are not cached (unbounded header
@@ -126,6 +129,52 @@ impl InterpCache {
             }
         }
         *slot
+    }
+
+    /// The tuple of `keys` (interned field names from
+    /// [`InterpCache::event_key`]) for publishing the event `name`, as a
+    /// new reference; NULL with an exception if it cannot be made.
+    ///
+    /// An event carries the same fields in the same order request after
+    /// request, so the tuple built last time for that event is reused when
+    /// its items are the very same objects: a subscriber's three calls per
+    /// request then allocate no keyword tuple.
+    ///
+    /// # Safety
+    /// GIL held, owning interpreter attached; `keys` valid objects.
+    pub unsafe fn event_kwnames(
+        &mut self,
+        name: EventKey,
+        keys: &[*mut ffi::PyObject],
+    ) -> *mut ffi::PyObject {
+        let slot = &mut self.event_kwnames[name as usize];
+        // SAFETY: per contract; a cached tuple is an owned reference whose
+        // items are only read.
+        unsafe {
+            let cached = *slot;
+            if !cached.is_null()
+                && ffi::PyTuple_GET_SIZE(cached) as usize == keys.len()
+                && keys
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &key)| ffi::PyTuple_GET_ITEM(cached, i as ffi::Py_ssize_t) == key)
+            {
+                ffi::Py_INCREF(cached);
+                return cached;
+            }
+            let tuple = ffi::PyTuple_New(keys.len() as ffi::Py_ssize_t);
+            if tuple.is_null() {
+                return tuple;
+            }
+            for (i, &key) in keys.iter().enumerate() {
+                ffi::Py_INCREF(key);
+                ffi::PyTuple_SET_ITEM(tuple, i as ffi::Py_ssize_t, key);
+            }
+            ffi::Py_XDECREF(cached);
+            ffi::Py_INCREF(tuple);
+            *slot = tuple;
+            tuple
+        }
     }
 
     /// [`InterpCache::key`] for the variable at position `index` of the
@@ -292,6 +341,7 @@ impl Interp {
             ]
             .into_iter()
             .chain(cache.event_keys)
+            .chain(cache.event_kwnames)
             {
                 ffi::Py_XDECREF(obj);
             }
@@ -376,6 +426,7 @@ unsafe fn try_setup(
             name_reload_required: std::ptr::null_mut(),
             scripts: HashMap::new(),
             event_keys: [std::ptr::null_mut(); EventKey::COUNT],
+            event_kwnames: [std::ptr::null_mut(); EventKey::COUNT],
         };
         for (slot, name) in [
             (&mut cache.name_close, "close"),
