@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Features, Fraction, ReadTimeouts};
+use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -116,6 +116,13 @@ pub struct ServerArgs {
     pub python_eggs: Option<PathBuf>,
     /// `--locale`, else `--lang` (4.9.4 keeps `--lang` as a hidden alias).
     pub locale: Option<String>,
+    /// `--host-access-script`, `--auth-user-script`, `--auth-group-script`,
+    /// `--auth-type`, `--auth-group` (paths as given).
+    pub hooks: HookScripts,
+    /// Whether `--auth-type` / `--auth-group` were given (for the warning
+    /// when there is no `--auth-user-script` for them to apply to).
+    pub auth_type_given: bool,
+    pub auth_group_given: bool,
 }
 
 impl Default for ServerArgs {
@@ -179,6 +186,9 @@ impl Default for ServerArgs {
             server_metrics: false,
             python_eggs: None,
             locale: None,
+            hooks: HookScripts::default(),
+            auth_type_given: false,
+            auth_group_given: false,
         }
     }
 }
@@ -214,6 +224,12 @@ enum Opt {
     TrustProxy,
     PassEnv,
     ErrorDocument,
+    // Access control
+    HostAccessScript,
+    AuthUserScript,
+    AuthType,
+    AuthGroupScript,
+    AuthGroup,
     PidFile,
     ProcessName,
     SocketPrefix,
@@ -298,6 +314,7 @@ enum Section {
     Logging,
     Daemon,
     Locations,
+    Access,
 }
 
 impl Section {
@@ -309,6 +326,7 @@ impl Section {
             Section::Logging => "Logging",
             Section::Daemon => "Mode (daemon mode is the default)",
             Section::Locations => "Locations of Apache, the module and Python",
+            Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
         }
     }
 }
@@ -352,8 +370,8 @@ const fn one(
 }
 
 use Section::{
-    Application as App, Daemon as Dmn, General as Gen, Locations as Loc, Logging as Log,
-    Server as Srv,
+    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Locations as Loc,
+    Logging as Log, Server as Srv,
 };
 
 const SERVER_OPTIONS: &[OptSpec] = &[
@@ -536,6 +554,48 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         help: "Copy Apache's environment variable KEY into every request's \
                WSGI environ (PassEnv). Repeatable.",
     },
+    one(
+        Opt::HostAccessScript,
+        "--host-access-script",
+        "SCRIPT-PATH",
+        Acc,
+        "A Python script whose allow_access(environ, host) decides whether a \
+         client may use the site (WSGIAccessScript): False gives 403.",
+    ),
+    one(
+        Opt::AuthUserScript,
+        "--auth-user-script",
+        "SCRIPT-PATH",
+        Acc,
+        "A Python script that authenticates users for the whole site \
+         (WSGIAuthUserScript): check_password(environ, user, password) for \
+         Basic, get_realm_hash(environ, user, realm) for Digest.",
+    ),
+    one(
+        Opt::AuthType,
+        "--auth-type",
+        "TYPE",
+        Acc,
+        "The authentication scheme of --auth-user-script: 'Basic' (the \
+         default) or 'Digest'.",
+    ),
+    one(
+        Opt::AuthGroupScript,
+        "--auth-group-script",
+        "SCRIPT-PATH",
+        Acc,
+        "With --auth-user-script, a Python script whose \
+         groups_for_user(environ, user) lists a user's groups \
+         (WSGIAuthGroupScript); only members of --auth-group are served.",
+    ),
+    one(
+        Opt::AuthGroup,
+        "--auth-group",
+        "NAME",
+        Acc,
+        "The group users must be in with --auth-group-script (Require \
+         wsgi-group). Defaults to 'wsgi', a placeholder to replace.",
+    ),
     one(
         Opt::Host,
         "--host",
@@ -1487,6 +1547,30 @@ fn build_server_args(
                 }
                 s.error_documents.push((status, values[1].clone()));
             }
+            Opt::HostAccessScript => s.hooks.host_access_script = Some(PathBuf::from(v)),
+            Opt::AuthUserScript => s.hooks.auth_user_script = Some(PathBuf::from(v)),
+            Opt::AuthGroupScript => s.hooks.auth_group_script = Some(PathBuf::from(v)),
+            Opt::AuthType => {
+                // Apache's Auth<TYPE>Provider exists for these two only.
+                s.hooks.auth_type = match v.to_ascii_lowercase().as_str() {
+                    "basic" => "Basic".into(),
+                    "digest" => "Digest".into(),
+                    _ => {
+                        return Err(Error::usage(
+                            Some(cmd),
+                            format!("--auth-type expects Basic or Digest, got '{v}'"),
+                        ))
+                    }
+                };
+                s.auth_type_given = true;
+            }
+            Opt::AuthGroup => {
+                if v.is_empty() {
+                    return Err(Error::usage(Some(cmd), "--auth-group needs a group name"));
+                }
+                s.hooks.auth_group = v;
+                s.auth_group_given = true;
+            }
             Opt::PidFile => s.pid_file = Some(PathBuf::from(v)),
             Opt::ProcessName => {
                 if v.is_empty() {
@@ -1933,6 +2017,37 @@ mod tests {
             usage_message(&["start-server", "--ignore-activity", "health"])
                 .contains("must start with '/'")
         );
+    }
+
+    #[test]
+    fn hook_scripts() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.hooks, HookScripts::default());
+        assert_eq!(s.hooks.auth_type, "Basic", "4.9.4's default");
+        assert_eq!(s.hooks.auth_group, "wsgi", "4.9.4's default");
+        assert!(!s.auth_type_given && !s.auth_group_given);
+        let s = server(&[
+            "start-server",
+            "--host-access-script",
+            "access.py",
+            "--auth-user-script",
+            "users.py",
+            "--auth-group-script",
+            "groups.py",
+            "--auth-type",
+            "digest",
+            "--auth-group",
+            "admins",
+        ]);
+        assert_eq!(s.hooks.host_access_script, Some("access.py".into()));
+        assert_eq!(s.hooks.auth_user_script, Some("users.py".into()));
+        assert_eq!(s.hooks.auth_group_script, Some("groups.py".into()));
+        assert_eq!(s.hooks.auth_type, "Digest");
+        assert_eq!(s.hooks.auth_group, "admins");
+        assert!(s.auth_type_given && s.auth_group_given);
+        assert!(usage_message(&["start-server", "--auth-type", "Bearer"])
+            .contains("expects Basic or Digest"));
+        assert!(usage_message(&["start-server", "--auth-group="]).contains("needs a group name"));
     }
 
     #[test]

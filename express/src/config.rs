@@ -192,6 +192,35 @@ pub struct Features {
     pub passenv: Vec<String>,
 }
 
+/// mod_wsgi's hook scripts over the whole site (`<Location />`), as
+/// mod_wsgi-express 4.9.4 writes them: `--host-access-script`
+/// (`WSGIAccessScript`), `--auth-user-script` (`WSGIAuthUserScript`, the
+/// `wsgi` authentication provider of `--auth-type`), `--auth-group-script`
+/// (`WSGIAuthGroupScript`, `Require wsgi-group --auth-group`). The scripts
+/// run in Apache's children, whatever the mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookScripts {
+    pub host_access_script: Option<PathBuf>,
+    pub auth_user_script: Option<PathBuf>,
+    /// Used only with `auth_user_script`, as in 4.9.4.
+    pub auth_group_script: Option<PathBuf>,
+    /// `Basic` or `Digest`.
+    pub auth_type: String,
+    pub auth_group: String,
+}
+
+impl Default for HookScripts {
+    fn default() -> Self {
+        HookScripts {
+            host_access_script: None,
+            auth_user_script: None,
+            auth_group_script: None,
+            auth_type: "Basic".into(),
+            auth_group: "wsgi".into(),
+        }
+    }
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -317,6 +346,8 @@ pub struct ServerConfig {
     pub python_eggs_owner: Option<(u32, u32)>,
     /// `--server-metrics`: `mod_wsgi.server_metrics()` in the application.
     pub server_metrics: bool,
+    /// `--host-access-script`, `--auth-user-script` and friends.
+    pub hooks: HookScripts,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -582,6 +613,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Daemon => wsgi_daemon_block(&mut out, c),
     }
     application_section(&mut out, c);
+    hooks_section(&mut out, c);
     status_section(&mut out, c);
     error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
@@ -668,6 +700,15 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     if c.server_status || (c.server_name.is_some() && c.allow_localhost) {
         // `Require host localhost`.
         load_module(out, c, "authz_host_module", "mod_authz_host.so");
+    }
+    if c.hooks.auth_user_script.is_some() {
+        load_module(out, c, "authn_core_module", "mod_authn_core.so");
+        load_module(out, c, "authz_user_module", "mod_authz_user.so");
+        if c.hooks.auth_type == "Digest" {
+            load_module(out, c, "auth_digest_module", "mod_auth_digest.so");
+        } else {
+            load_module(out, c, "auth_basic_module", "mod_auth_basic.so");
+        }
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -911,6 +952,45 @@ fn application_section(out: &mut String, c: &ServerConfig) {
     );
 }
 
+/// The hook scripts, over the whole site as in 4.9.4: the access script
+/// first (Apache's access checker runs before authentication), then the
+/// authentication realm `HOST:PORT` with our module's `wsgi` provider and,
+/// with a group script, `Require wsgi-group` next to `Require
+/// valid-user`. A `<Location>` is merged after the `<Directory>` grants,
+/// so its `Require` lines replace theirs; `/server-status`'s own
+/// `<Location>` comes later and keeps it for localhost only.
+fn hooks_section(out: &mut String, c: &ServerConfig) {
+    let h = &c.hooks;
+    if let Some(script) = &h.host_access_script {
+        let _ = writeln!(
+            out,
+            "\n# Host access script (--host-access-script).\n\
+             <Location />\n    WSGIAccessScript {}\n</Location>",
+            qp(script)
+        );
+    }
+    let Some(user_script) = &h.auth_user_script else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n# Authentication (--auth-user-script, --auth-type, --auth-group-script).\n\
+         <Location />\n    AuthType {kind}\n    AuthName {realm}\n    \
+         Auth{kind}Provider wsgi\n    WSGIAuthUserScript {script}",
+        kind = h.auth_type,
+        realm = quote(&c.daemon_group()),
+        script = qp(user_script)
+    );
+    if let Some(group_script) = &h.auth_group_script {
+        let _ = writeln!(out, "    WSGIAuthGroupScript {}", qp(group_script));
+    }
+    out.push_str("    <RequireAll>\n    Require valid-user\n");
+    if h.auth_group_script.is_some() {
+        let _ = writeln!(out, "    Require wsgi-group {}", quote(&h.auth_group));
+    }
+    out.push_str("    </RequireAll>\n</Location>\n");
+}
+
 /// `--server-status` / `--server-metrics`: mod_status with per-request
 /// detail (`ExtendedStatus On`, which `mod_wsgi.server_metrics()` also
 /// reads), and with `--server-status` its page at `/server-status` for
@@ -1123,6 +1203,7 @@ pub(crate) mod tests {
             python_eggs: "/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs".into(),
             python_eggs_owner: None,
             server_metrics: false,
+            hooks: HookScripts::default(),
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1555,6 +1636,56 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn hook_scripts_guard_the_whole_site() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(!conf.contains("WSGIAccessScript") && !conf.contains("AuthType"));
+        assert!(!conf.contains("mod_auth_basic.so"));
+
+        c.hooks.host_access_script = Some("/srv/hooks/access.py".into());
+        c.hooks.auth_user_script = Some("/srv/hooks/users.py".into());
+        let conf = render_httpd_conf(&c);
+        let expected = "<Location />\n    WSGIAccessScript \"/srv/hooks/access.py\"\n</Location>\n";
+        assert!(conf.contains(expected), "{conf}");
+        let expected = "<Location />\n    AuthType Basic\n    AuthName \"127.0.0.1:8123\"\n    \
+                        AuthBasicProvider wsgi\n    WSGIAuthUserScript \"/srv/hooks/users.py\"\n    \
+                        <RequireAll>\n    Require valid-user\n    </RequireAll>\n</Location>\n";
+        assert!(conf.contains(expected), "{conf}");
+        for module in [
+            "mod_authn_core.so",
+            "mod_authz_user.so",
+            "mod_auth_basic.so",
+        ] {
+            assert!(conf.contains(module), "{module} not loaded:\n{conf}");
+        }
+        assert!(!conf.contains("mod_auth_digest.so"));
+        // After the application and its <Directory> grants, before the
+        // status page's own <Location>.
+        c.server_status = true;
+        let conf = render_httpd_conf(&c);
+        let auth = conf.find("AuthType").unwrap();
+        assert!(conf.find("WSGIScriptAlias").unwrap() < auth);
+        assert!(auth < conf.find("<Location /server-status>").unwrap());
+
+        c.hooks.auth_type = "Digest".into();
+        c.hooks.auth_group_script = Some("/srv/hooks/groups.py".into());
+        c.hooks.auth_group = "admins".into();
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "    AuthType Digest",
+            "    AuthDigestProvider wsgi",
+            "    WSGIAuthGroupScript \"/srv/hooks/groups.py\"",
+            "    Require wsgi-group \"admins\"",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(conf.contains("mod_auth_digest.so") && !conf.contains("mod_auth_basic.so"));
     }
 
     #[test]

@@ -431,6 +431,49 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         None
     };
 
+    // The hook scripts: absolute, and there (4.9.4 finds out at the first
+    // request). A group script needs a user script, as in 4.9.4.
+    let mut hooks = args.hooks.clone();
+    for (what, slot) in [
+        ("--host-access-script", &mut hooks.host_access_script),
+        ("--auth-user-script", &mut hooks.auth_user_script),
+        ("--auth-group-script", &mut hooks.auth_group_script),
+    ] {
+        if let Some(path) = slot {
+            let path = absolute(&cwd, path);
+            path_text(what, &path)?;
+            if !path.is_file() {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("the {what} {} does not exist", path.display()),
+                ));
+            }
+            *slot = Some(path);
+        }
+    }
+    check_text("--auth-group", &hooks.auth_group)?;
+    if hooks.auth_user_script.is_none() {
+        let unused: Vec<&str> = [
+            hooks
+                .auth_group_script
+                .is_some()
+                .then_some("--auth-group-script"),
+            args.auth_type_given.then_some("--auth-type"),
+            args.auth_group_given.then_some("--auth-group"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} with --auth-user-script; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
+        hooks.auth_group_script = None;
+    }
+
     let locale = choose_locale(
         args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
@@ -500,6 +543,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         python_eggs,
         python_eggs_owner,
         server_metrics: args.server_metrics,
+        hooks,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {

@@ -1099,3 +1099,95 @@ fn server_name_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by server_name_with_mod_wsgi"),
     }
 }
+
+const WHOAMI_APP: &str = "\
+def application(environ, start_response):
+    body = ('remote_user=%s\\nauth_type=%s\\n' % (
+        environ.get('REMOTE_USER'), environ.get('AUTH_TYPE'))).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+";
+
+const ACCESS_SCRIPT: &str = "\
+def allow_access(environ, host):
+    return environ.get('HTTP_X_LET_ME_IN') == 'yes'
+";
+
+const USER_SCRIPT: &str = "\
+def check_password(environ, user, password):
+    if user in ('alice', 'bob'):
+        return password == 'secret'
+    return None
+";
+
+const GROUP_SCRIPT: &str = "\
+def groups_for_user(environ, user):
+    return {'alice': ['admins'], 'bob': ['staff']}.get(user, [])
+";
+
+/// `--host-access-script`, `--auth-user-script`, `--auth-group-script` and
+/// `--auth-group`, served for real with `module`: the access script turns
+/// clients away with 403, then Basic authentication against the user
+/// script (401 with the `HOST:PORT` realm, 401 for a wrong password), and
+/// only members of the group get through, as `REMOTE_USER`.
+fn hook_scripts_with(module: &str) {
+    let s = Scratch::new("hooks");
+    s.write("whoami.wsgi", WHOAMI_APP);
+    s.write("hooks/access.py", ACCESS_SCRIPT);
+    s.write("hooks/users.py", USER_SCRIPT);
+    s.write("hooks/groups.py", GROUP_SCRIPT);
+    let mut server = Server::start(
+        &s,
+        &[
+            "whoami.wsgi",
+            "--host-access-script",
+            "hooks/access.py",
+            "--auth-user-script",
+            "hooks/users.py",
+            "--auth-group-script",
+            "hooks/groups.py",
+            "--auth-group",
+            "admins",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    let r = server.get("/");
+    assert_eq!(r.status, 403, "access script: {}", server.diagnostics());
+    let allowed = ("X-Let-Me-In", "yes");
+    let r = server.get_with("/", &[allowed]);
+    assert_eq!(r.status, 401, "{}", server.diagnostics());
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some(format!("Basic realm=\"127.0.0.1:{port}\""))
+    );
+    let alice = ("Authorization", "Basic YWxpY2U6c2VjcmV0");
+    let r = server.get_with("/page", &[allowed, alice]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "remote_user=alice\nauth_type=Basic\n");
+    let r = server.get_with("/page", &[alice]);
+    assert_eq!(r.status, 403, "the access check comes first");
+    let wrong = ("Authorization", "Basic YWxpY2U6d3Jvbmc=");
+    assert_eq!(server.get_with("/", &[allowed, wrong]).status, 401);
+    // bob's password is right, but he is not in --auth-group.
+    let bob = ("Authorization", "Basic Ym9iOnNlY3JldA==");
+    assert_eq!(server.get_with("/", &[allowed, bob]).status, 401);
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn hook_scripts_with_mod_wsgi() {
+    hook_scripts_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn hook_scripts_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => hook_scripts_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by hook_scripts_with_mod_wsgi"),
+    }
+}
