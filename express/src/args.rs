@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts};
+use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts, SiteOptions};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -123,6 +123,8 @@ pub struct ServerArgs {
     /// when there is no `--auth-user-script` for them to apply to).
     pub auth_type_given: bool,
     pub auth_group_given: bool,
+    /// `--directory-index`, `--directory-listing`, `--allow-override`.
+    pub site: SiteOptions,
 }
 
 impl Default for ServerArgs {
@@ -189,6 +191,7 @@ impl Default for ServerArgs {
             hooks: HookScripts::default(),
             auth_type_given: false,
             auth_group_given: false,
+            site: SiteOptions::default(),
         }
     }
 }
@@ -224,6 +227,9 @@ enum Opt {
     TrustProxy,
     PassEnv,
     ErrorDocument,
+    DirectoryIndex,
+    DirectoryListing,
+    AllowOverride,
     // Access control
     HostAccessScript,
     AuthUserScript,
@@ -446,6 +452,33 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          there is served from it; every other request goes to the \
          application. Defaults to SERVER-ROOT/htdocs.",
     ),
+    one(
+        Opt::DirectoryIndex,
+        "--directory-index",
+        "FILE-NAME",
+        App,
+        "The index file of directories in the document root \
+         (DirectoryIndex): a request for a directory there is served from \
+         it instead of going to the application.",
+    ),
+    flag(
+        Opt::DirectoryListing,
+        "--directory-listing",
+        App,
+        "With --directory-index, list document root directories that have \
+         no index file (Options +Indexes).",
+    ),
+    OptSpec {
+        opt: Opt::AllowOverride,
+        name: "--allow-override",
+        metavar: "DIRECTIVE-TYPE",
+        arity: 1,
+        section: App,
+        help: "A directive type (All, AuthConfig, FileInfo, Indexes, Limit, \
+               Options[=...]) that '.htaccess' files in the document root \
+               and --url-alias directories may set (AllowOverride). \
+               Repeatable; defaults to None, '.htaccess' ignored.",
+    },
     OptSpec {
         opt: Opt::SetEnv,
         name: "--setenv",
@@ -1571,6 +1604,54 @@ fn build_server_args(
                 s.hooks.auth_group = v;
                 s.auth_group_given = true;
             }
+            Opt::DirectoryIndex => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || "/\"'\\".contains(c)) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--directory-index expects a file name, got '{v}'"),
+                    ));
+                }
+                s.site.directory_index = Some(v);
+            }
+            Opt::DirectoryListing => s.site.directory_listing = true,
+            Opt::AllowOverride => {
+                // Apache's AllowOverride types (case-insensitive there too).
+                let (kind, options) = match v.split_once('=') {
+                    Some((k, o)) => (k, Some(o)),
+                    None => (v.as_str(), None),
+                };
+                let known = [
+                    "All",
+                    "None",
+                    "AuthConfig",
+                    "FileInfo",
+                    "Indexes",
+                    "Limit",
+                    "Options",
+                ]
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(kind));
+                let ok = match (known, options) {
+                    (Some("Options"), Some(o)) => {
+                        !o.is_empty()
+                            && o.split(',').all(|o| {
+                                !o.is_empty() && o.chars().all(|c| c.is_ascii_alphabetic())
+                            })
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "--allow-override expects All, None, AuthConfig, FileInfo, Indexes, \
+                             Limit or Options[=...], got '{v}'"
+                        ),
+                    ));
+                }
+                s.site.allow_override.push(v);
+            }
             Opt::PidFile => s.pid_file = Some(PathBuf::from(v)),
             Opt::ProcessName => {
                 if v.is_empty() {
@@ -2016,6 +2097,44 @@ mod tests {
         assert!(
             usage_message(&["start-server", "--ignore-activity", "health"])
                 .contains("must start with '/'")
+        );
+    }
+
+    #[test]
+    fn directory_index_listing_and_allow_override() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.site, SiteOptions::default());
+        assert_eq!(s.site.allow_override(), "None", "4.9.4's default");
+        let s = server(&[
+            "start-server",
+            "--directory-index",
+            "index.html",
+            "--directory-listing",
+            "--allow-override",
+            "FileInfo",
+            "--allow-override",
+            "Options=Indexes,MultiViews",
+        ]);
+        assert_eq!(s.site.directory_index.as_deref(), Some("index.html"));
+        assert!(s.site.directory_listing);
+        assert_eq!(
+            s.site.allow_override(),
+            "FileInfo Options=Indexes,MultiViews"
+        );
+        assert!(server(&["start-server", "--allow-override", "authconfig"])
+            .site
+            .allow_override
+            .contains(&"authconfig".to_string()));
+        for bad in ["Everything", "Options=", "FileInfo=x", "Options=a b"] {
+            assert!(
+                usage_message(&["start-server", "--allow-override", bad])
+                    .contains("--allow-override expects"),
+                "{bad}"
+            );
+        }
+        assert!(
+            usage_message(&["start-server", "--directory-index", "a/b.html"])
+                .contains("expects a file name")
         );
     }
 

@@ -221,6 +221,33 @@ impl Default for HookScripts {
     }
 }
 
+/// How the document root is served, as mod_wsgi-express 4.9.4 writes it
+/// into the document root's `<Directory>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteOptions {
+    /// `--directory-index NAME`: `DirectoryIndex NAME`, and directories of
+    /// the document root are served statically instead of by the
+    /// application.
+    pub directory_index: Option<String>,
+    /// `--directory-listing`: `Options +Indexes` (mod_autoindex).
+    pub directory_listing: bool,
+    /// `--allow-override TYPE` (repeatable): `AllowOverride TYPE...`;
+    /// empty is `None`.
+    pub allow_override: Vec<String>,
+}
+
+impl SiteOptions {
+    /// The `AllowOverride` value for the document root and `--url-alias`
+    /// directories.
+    pub fn allow_override(&self) -> String {
+        if self.allow_override.is_empty() {
+            "None".into()
+        } else {
+            self.allow_override.join(" ")
+        }
+    }
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -348,6 +375,8 @@ pub struct ServerConfig {
     pub server_metrics: bool,
     /// `--host-access-script`, `--auth-user-script` and friends.
     pub hooks: HookScripts,
+    /// `--directory-index`, `--directory-listing`, `--allow-override`.
+    pub site: SiteOptions,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -520,6 +549,20 @@ fn url_path(value: &str) -> String {
     } else {
         value.to_string()
     }
+}
+
+/// A literal for a PCRE pattern (mod_rewrite), written unquoted: Apache's
+/// tokenizer keeps a backslash inside quotes unless a quote follows it.
+/// (The value has no whitespace or quotes; see `--directory-index`.)
+fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn qp(path: &Path) -> String {
@@ -709,6 +752,9 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         } else {
             load_module(out, c, "auth_basic_module", "mod_auth_basic.so");
         }
+    }
+    if c.site.directory_listing {
+        load_module(out, c, "autoindex_module", "mod_autoindex.so");
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -923,24 +969,51 @@ fn application_section(out: &mut String, c: &ServerConfig) {
         Mode::Embedded => "%{GLOBAL}".to_string(),
         Mode::Daemon => quote(&c.daemon_group()),
     };
-    let _ = writeln!(
+    let site = &c.site;
+    let _ = write!(
         out,
         "\nDocumentRoot {}\n\
          <Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n\
-         <Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+         <Directory {}>\n    AllowOverride {}\n",
         qp(&c.document_root),
         qp(&c.document_root),
+        site.allow_override(),
     );
+    if let Some(index) = &site.directory_index {
+        let _ = writeln!(out, "    DirectoryIndex {}", quote(index));
+    }
+    if site.directory_listing {
+        out.push_str("    Options +Indexes\n");
+    }
+    out.push_str("    Require all granted\n</Directory>\n");
     // As in mod_wsgi-express, a file that exists in the document root is
     // served as is and everything else goes to the application. mod_rewrite
     // translates URLs before mod_alias and mod_wsgi, so the alias below
-    // never sees these requests.
+    // never sees these requests. With --directory-index, directories are
+    // served the same way (mod_dir then finds the index), as 4.9.4's
+    // `!-d` condition in front of its handler does.
     out.push_str(
         "# Existing files in the document root are served statically.\n\
          RewriteEngine On\n\
          RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -f\n\
          RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n",
     );
+    if let Some(index) = &site.directory_index {
+        // mod_dir looks the index up with a subrequest, and takes any
+        // answer that is a regular file: `WSGIScriptAlias /` would answer
+        // with the script. Such lookups stay in the document root, so a
+        // directory without the index is listed (or refused), as in 4.9.4.
+        out.push_str(
+            "RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -d\n\
+             RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+             RewriteCond %{IS_SUBREQ} true\n",
+        );
+        let _ = writeln!(
+            out,
+            "RewriteRule /{}$ \"%{{DOCUMENT_ROOT}}%{{REQUEST_URI}}\" [L]",
+            regex_escape(index)
+        );
+    }
     let _ = writeln!(
         out,
         "<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
@@ -1115,10 +1188,11 @@ fn aliases_section(out: &mut String, c: &ServerConfig) {
             AliasTarget::Directory(dir) => {
                 let _ = writeln!(
                     out,
-                    "Alias {} {}\n<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+                    "Alias {} {}\n<Directory {}>\n    AllowOverride {}\n    Require all granted\n</Directory>",
                     quote(&alias.url),
                     qp(dir),
-                    qp(dir)
+                    qp(dir),
+                    c.site.allow_override()
                 );
             }
             AliasTarget::File { directory, name } => {
@@ -1204,6 +1278,7 @@ pub(crate) mod tests {
             python_eggs_owner: None,
             server_metrics: false,
             hooks: HookScripts::default(),
+            site: SiteOptions::default(),
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1636,6 +1711,35 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn directory_index_listing_and_allow_override() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("<Directory \"/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs\">\n    AllowOverride None\n    Require all granted\n</Directory>\n"), "{conf}");
+        assert!(!conf.contains("-d\n") && !conf.contains("autoindex"));
+        c.site.directory_index = Some("index.html".into());
+        c.site.directory_listing = true;
+        c.site.allow_override = vec!["FileInfo".into(), "Indexes".into()];
+        c.url_aliases = vec![UrlAlias {
+            url: "/media".into(),
+            target: AliasTarget::Directory("/srv/media".into()),
+        }];
+        let conf = render_httpd_conf(&c);
+        let expected = "<Directory \"/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs\">\n    AllowOverride FileInfo Indexes\n    \
+                        DirectoryIndex \"index.html\"\n    Options +Indexes\n    \
+                        Require all granted\n</Directory>\n";
+        assert!(conf.contains(expected), "{conf}");
+        // Directories are served statically after existing files.
+        let expected = "RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+                        RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -d\n\
+                        RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+                        RewriteCond %{IS_SUBREQ} true\n\
+                        RewriteRule /index\\.html$ \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n";
+        assert!(conf.contains(expected), "{conf}");
+        assert!(conf.contains("<Directory \"/srv/media\">\n    AllowOverride FileInfo Indexes\n"));
+        assert!(conf.contains("LoadModule autoindex_module"));
     }
 
     #[test]

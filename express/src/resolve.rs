@@ -474,6 +474,20 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         hooks.auth_group_script = None;
     }
 
+    if let Some(index) = &args.site.directory_index {
+        check_text("--directory-index", index)?;
+    }
+    if args.site.directory_listing && args.site.directory_index.is_none() {
+        // 4.9.4 writes Options +Indexes but still hands directories to the
+        // application unless --directory-index is given (its listings
+        // otherwise serve --application-type static only).
+        warnings.push(
+            "--directory-listing only applies with --directory-index (directories are \
+             otherwise the application's); ignored"
+                .into(),
+        );
+    }
+
     let locale = choose_locale(
         args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
@@ -544,6 +558,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         python_eggs_owner,
         server_metrics: args.server_metrics,
         hooks,
+        site: args.site.clone(),
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {

@@ -1191,3 +1191,75 @@ fn hook_scripts_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by hook_scripts_with_mod_wsgi"),
     }
 }
+
+/// `--directory-index`, `--directory-listing` and `--allow-override`,
+/// served for real: directories of the document root are served from
+/// their index file (or listed when they have none) instead of by the
+/// application, which still gets every other URL, and a `.htaccess` there
+/// is read for the allowed directive types. (Apache's own modules do the
+/// work; the WSGI module only serves the application, so Debian's
+/// mod_wsgi stands in.)
+#[test]
+fn document_root_directories_and_htaccess() {
+    let s = Scratch::new("directories");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("docs/index.html", "home page\n");
+    s.write("docs/files/report.txt", "report\n");
+    s.write("docs/typed/.htaccess", "AddType text/x-express-test .txt\n");
+    s.write("docs/typed/a.txt", "typed\n");
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--document-root",
+            "docs",
+            "--directory-index",
+            "index.html",
+            "--directory-listing",
+            "--allow-override",
+            "FileInfo",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "home page\n");
+    let r = server.get("/files/");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("Index of /files") && r.body.contains("report.txt"),
+        "{}",
+        r.body
+    );
+    let r = server.get("/files");
+    assert_eq!(r.status, 301, "mod_dir adds the slash");
+    let r = server.get("/typed/a.txt");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type").as_deref(),
+        Some("text/x-express-test")
+    );
+    assert_eq!(server.get("/not/there").body, "Hello World!");
+    server.stop();
+
+    // Without them, directories and .htaccess are the application's and
+    // ignored, as before.
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--document-root",
+            "docs",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    assert_eq!(server.get("/").body, "Hello World!");
+    assert_eq!(server.get("/files/").body, "Hello World!");
+    let r = server.get("/typed/a.txt");
+    assert_eq!(r.header("Content-Type").as_deref(), Some("text/plain"));
+    server.stop();
+}
