@@ -125,6 +125,10 @@ pub struct ServerArgs {
     pub auth_group_given: bool,
     /// `--directory-index`, `--directory-listing`, `--allow-override`.
     pub site: SiteOptions,
+    pub rotate_logs: bool,
+    /// `--max-log-size` in MB (4.9.4's default 5).
+    pub max_log_size: u32,
+    pub rotatelogs_executable: Option<PathBuf>,
 }
 
 impl Default for ServerArgs {
@@ -192,6 +196,9 @@ impl Default for ServerArgs {
             auth_type_given: false,
             auth_group_given: false,
             site: SiteOptions::default(),
+            rotate_logs: false,
+            max_log_size: 5,
+            rotatelogs_executable: None,
         }
     }
 }
@@ -280,6 +287,9 @@ enum Opt {
     ErrorLogName,
     AccessLogName,
     StartupLogName,
+    RotateLogs,
+    MaxLogSize,
+    RotatelogsExecutable,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -949,6 +959,30 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Log,
         "The startup log's file name in the log directory. Defaults to \
          'startup_log'.",
+    ),
+    flag(
+        Opt::RotateLogs,
+        "--rotate-logs",
+        Log,
+        "Pipe the error and access logs through Apache's rotatelogs, which \
+         starts a new time-stamped file (NAME.YYYY-MM-DD-HH_MM_SS) when one \
+         reaches --max-log-size. Not with --log-to-terminal.",
+    ),
+    one(
+        Opt::MaxLogSize,
+        "--max-log-size",
+        "MB",
+        Log,
+        "The size in MB at which --rotate-logs starts a new file. Defaults \
+         to 5.",
+    ),
+    one(
+        Opt::RotatelogsExecutable,
+        "--rotatelogs-executable",
+        "FILE-PATH",
+        Log,
+        "The rotatelogs program. Defaults to 'rotatelogs' on PATH or in \
+         /usr/sbin.",
     ),
     flag(
         Opt::EmbeddedMode,
@@ -1756,6 +1790,9 @@ fn build_server_args(
                 s.log_level = level
             }
             Opt::LogToTerminal => s.log_to_terminal = true,
+            Opt::RotateLogs => s.rotate_logs = true,
+            Opt::MaxLogSize => s.max_log_size = num(1)?,
+            Opt::RotatelogsExecutable => s.rotatelogs_executable = Some(PathBuf::from(v)),
             Opt::AccessLog => s.access_log = true,
             Opt::EmbeddedMode => embedded = true,
             Opt::DaemonMode => s.mode = ModeChoice::Daemon,
@@ -2136,6 +2173,25 @@ mod tests {
             usage_message(&["start-server", "--directory-index", "a/b.html"])
                 .contains("expects a file name")
         );
+    }
+
+    #[test]
+    fn log_rotation() {
+        let s = server(&["start-server"]);
+        assert!(!s.rotate_logs);
+        assert_eq!(s.max_log_size, 5, "4.9.4's default");
+        let s = server(&[
+            "start-server",
+            "--rotate-logs",
+            "--max-log-size",
+            "20",
+            "--rotatelogs-executable",
+            "/opt/bin/rotatelogs",
+        ]);
+        assert!(s.rotate_logs);
+        assert_eq!(s.max_log_size, 20);
+        assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
+        assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
     }
 
     #[test]

@@ -248,6 +248,29 @@ impl SiteOptions {
     }
 }
 
+/// `--rotate-logs`: the error and access logs go through Apache's
+/// `rotatelogs`, which starts a new, time-stamped file when one reaches
+/// `max_log_size` MB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRotation {
+    pub executable: PathBuf,
+    pub max_log_size: u32,
+}
+
+impl LogRotation {
+    /// A piped log target: `|'rotatelogs' 'FILE.%Y-%m-%d-%H_%M_%S' NM`,
+    /// 4.9.4's names and size, run by Apache through `/bin/sh`, hence the
+    /// shell quoting.
+    pub fn pipe(&self, file: &str) -> String {
+        format!(
+            "|{} {} {}M",
+            crate::layout::sh_quote(&self.executable.display().to_string()),
+            crate::layout::sh_quote(&format!("{file}.%Y-%m-%d-%H_%M_%S")),
+            self.max_log_size
+        )
+    }
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -377,6 +400,8 @@ pub struct ServerConfig {
     pub hooks: HookScripts,
     /// `--directory-index`, `--directory-listing`, `--allow-override`.
     pub site: SiteOptions,
+    /// `--rotate-logs` (not with `--log-to-terminal`, as in 4.9.4).
+    pub log_rotation: Option<LogRotation>,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -805,7 +830,11 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
 /// formats: `common` (the default) and `combined` by nickname, anything
 /// else as a `custom` format.
 fn logging_section(out: &mut String, c: &ServerConfig) {
-    let _ = writeln!(out, "\nErrorLog {}", quote(&c.error_log()));
+    let rotated = |file: String| match &c.log_rotation {
+        Some(rotation) => rotation.pipe(&file),
+        None => file,
+    };
+    let _ = writeln!(out, "\nErrorLog {}", quote(&rotated(c.error_log())));
     let _ = writeln!(out, "LogLevel {}", c.log_level);
     if let Some(format) = &c.error_log_format {
         let _ = writeln!(out, "ErrorLogFormat {}", quote(format));
@@ -823,7 +852,7 @@ fn logging_section(out: &mut String, c: &ServerConfig) {
                 "custom"
             }
         };
-        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&access));
+        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&rotated(access)));
     }
 }
 
@@ -1279,6 +1308,7 @@ pub(crate) mod tests {
             server_metrics: false,
             hooks: HookScripts::default(),
             site: SiteOptions::default(),
+            log_rotation: None,
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1711,6 +1741,24 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn rotate_logs_pipes_both_logs_through_rotatelogs() {
+        let mut c = sample();
+        c.access_log = true;
+        c.log_directory = "/var/log/my app".into();
+        c.log_rotation = Some(LogRotation {
+            executable: "/usr/bin/rotatelogs".into(),
+            max_log_size: 5,
+        });
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "ErrorLog \"|'/usr/bin/rotatelogs' '/var/log/my app/error_log.%Y-%m-%d-%H_%M_%S' 5M\"",
+            "CustomLog \"|'/usr/bin/rotatelogs' '/var/log/my app/access_log.%Y-%m-%d-%H_%M_%S' 5M\" common",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
     }
 
     #[test]

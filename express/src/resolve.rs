@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apache;
 use crate::args::{ModeChoice, ServerArgs};
-use crate::config::{AliasTarget, Mode, ServerConfig, UrlAlias};
+use crate::config::{AliasTarget, LogRotation, Mode, ServerConfig, UrlAlias};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::module;
@@ -488,6 +488,19 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         );
     }
 
+    // --log-to-terminal wins over --rotate-logs, as in 4.9.4.
+    let log_rotation = if args.rotate_logs && !log_to_terminal {
+        let executable =
+            apache::find_rotatelogs(args.rotatelogs_executable.as_deref()).map_err(Error::fatal)?;
+        path_text("the rotatelogs executable", &executable)?;
+        Some(LogRotation {
+            executable,
+            max_log_size: args.max_log_size,
+        })
+    } else {
+        None
+    };
+
     let locale = choose_locale(
         args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
@@ -559,6 +572,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         server_metrics: args.server_metrics,
         hooks,
         site: args.site.clone(),
+        log_rotation,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {

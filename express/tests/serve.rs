@@ -1263,3 +1263,80 @@ fn document_root_directories_and_htaccess() {
     assert_eq!(r.header("Content-Type").as_deref(), Some("text/plain"));
     server.stop();
 }
+
+const NOISY_APP: &str = "\
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/big':
+        environ['wsgi.errors'].write(('x' * 4000 + '\\n') * 300)
+    else:
+        environ['wsgi.errors'].write('marker-line\\n')
+    environ['wsgi.errors'].flush()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok']
+";
+
+/// `--rotate-logs` with `--max-log-size 1`, served for real: the error
+/// and access logs are written by rotatelogs to time-stamped files, and
+/// once the error log is past 1 MB the next line starts a new file.
+#[test]
+fn rotate_logs_starts_new_files() {
+    let s = Scratch::new("rotate");
+    s.write("noisy.wsgi", NOISY_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "noisy.wsgi",
+            "--rotate-logs",
+            "--max-log-size",
+            "1",
+            "--access-log",
+            "--log-directory",
+            "logs",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    let logs = |prefix: &str| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = fs::read_dir(s.join("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{prefix}."))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(server.get("/big").status, 200);
+    // rotatelogs names files by the second: the next line must come later.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(server.get("/mark").status, 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let files = logs("error_log");
+            files.len() >= 2
+                && fs::read_to_string(files.last().unwrap())
+                    .unwrap_or_default()
+                    .contains("marker-line")
+        }),
+        "error logs: {:?}\n{}",
+        logs("error_log"),
+        server.diagnostics()
+    );
+    assert!(!s.join("logs/error_log").exists());
+    assert!(
+        wait_until(Duration::from_secs(10), || logs("access_log").iter().any(
+            |f| fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains("GET /mark")
+        )),
+        "access logs: {:?}",
+        logs("access_log")
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
