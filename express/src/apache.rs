@@ -32,6 +32,35 @@ fn search(names: &[&str], path_var: Option<OsString>) -> Option<PathBuf> {
     None
 }
 
+/// Finds Apache's `rotatelogs` for `--rotate-logs`: `--rotatelogs-executable`
+/// (a path, or a name searched for), else `rotatelogs` on `$PATH` or in the
+/// directories searched for httpd (Debian keeps it in /usr/bin).
+pub fn find_rotatelogs(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    let path_var = std::env::var_os("PATH");
+    match explicit {
+        Some(p) if p.components().count() > 1 => {
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "the rotatelogs executable {} does not exist",
+                    p.display()
+                ))
+            }
+        }
+        other => {
+            let name = other.map_or("rotatelogs".into(), |n| n.to_string_lossy().into_owned());
+            search(&[&name], path_var).ok_or_else(|| {
+                format!(
+                    "cannot find '{name}' for --rotate-logs on PATH or in /usr/sbin; pass \
+                     --rotatelogs-executable"
+                )
+            })
+        }
+    }
+}
+
 /// Finds the Apache binary: `--httpd-executable`, else `$HTTPD`, else
 /// `apache2`/`httpd` on `$PATH` or in the usual sbin directories. A bare
 /// name is searched for the same way.

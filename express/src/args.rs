@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Features, Fraction, ReadTimeouts};
+use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts, SiteOptions};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -116,6 +116,19 @@ pub struct ServerArgs {
     pub python_eggs: Option<PathBuf>,
     /// `--locale`, else `--lang` (4.9.4 keeps `--lang` as a hidden alias).
     pub locale: Option<String>,
+    /// `--host-access-script`, `--auth-user-script`, `--auth-group-script`,
+    /// `--auth-type`, `--auth-group` (paths as given).
+    pub hooks: HookScripts,
+    /// Whether `--auth-type` / `--auth-group` were given (for the warning
+    /// when there is no `--auth-user-script` for them to apply to).
+    pub auth_type_given: bool,
+    pub auth_group_given: bool,
+    /// `--directory-index`, `--directory-listing`, `--allow-override`.
+    pub site: SiteOptions,
+    pub rotate_logs: bool,
+    /// `--max-log-size` in MB (4.9.4's default 5).
+    pub max_log_size: u32,
+    pub rotatelogs_executable: Option<PathBuf>,
 }
 
 impl Default for ServerArgs {
@@ -179,6 +192,13 @@ impl Default for ServerArgs {
             server_metrics: false,
             python_eggs: None,
             locale: None,
+            hooks: HookScripts::default(),
+            auth_type_given: false,
+            auth_group_given: false,
+            site: SiteOptions::default(),
+            rotate_logs: false,
+            max_log_size: 5,
+            rotatelogs_executable: None,
         }
     }
 }
@@ -214,6 +234,15 @@ enum Opt {
     TrustProxy,
     PassEnv,
     ErrorDocument,
+    DirectoryIndex,
+    DirectoryListing,
+    AllowOverride,
+    // Access control
+    HostAccessScript,
+    AuthUserScript,
+    AuthType,
+    AuthGroupScript,
+    AuthGroup,
     PidFile,
     ProcessName,
     SocketPrefix,
@@ -258,6 +287,9 @@ enum Opt {
     ErrorLogName,
     AccessLogName,
     StartupLogName,
+    RotateLogs,
+    MaxLogSize,
+    RotatelogsExecutable,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -298,6 +330,7 @@ enum Section {
     Logging,
     Daemon,
     Locations,
+    Access,
 }
 
 impl Section {
@@ -309,6 +342,7 @@ impl Section {
             Section::Logging => "Logging",
             Section::Daemon => "Mode (daemon mode is the default)",
             Section::Locations => "Locations of Apache, the module and Python",
+            Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
         }
     }
 }
@@ -352,8 +386,8 @@ const fn one(
 }
 
 use Section::{
-    Application as App, Daemon as Dmn, General as Gen, Locations as Loc, Logging as Log,
-    Server as Srv,
+    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Locations as Loc,
+    Logging as Log, Server as Srv,
 };
 
 const SERVER_OPTIONS: &[OptSpec] = &[
@@ -428,6 +462,33 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          there is served from it; every other request goes to the \
          application. Defaults to SERVER-ROOT/htdocs.",
     ),
+    one(
+        Opt::DirectoryIndex,
+        "--directory-index",
+        "FILE-NAME",
+        App,
+        "The index file of directories in the document root \
+         (DirectoryIndex): a request for a directory there is served from \
+         it instead of going to the application.",
+    ),
+    flag(
+        Opt::DirectoryListing,
+        "--directory-listing",
+        App,
+        "With --directory-index, list document root directories that have \
+         no index file (Options +Indexes).",
+    ),
+    OptSpec {
+        opt: Opt::AllowOverride,
+        name: "--allow-override",
+        metavar: "DIRECTIVE-TYPE",
+        arity: 1,
+        section: App,
+        help: "A directive type (All, AuthConfig, FileInfo, Indexes, Limit, \
+               Options[=...]) that '.htaccess' files in the document root \
+               and --url-alias directories may set (AllowOverride). \
+               Repeatable; defaults to None, '.htaccess' ignored.",
+    },
     OptSpec {
         opt: Opt::SetEnv,
         name: "--setenv",
@@ -536,6 +597,48 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         help: "Copy Apache's environment variable KEY into every request's \
                WSGI environ (PassEnv). Repeatable.",
     },
+    one(
+        Opt::HostAccessScript,
+        "--host-access-script",
+        "SCRIPT-PATH",
+        Acc,
+        "A Python script whose allow_access(environ, host) decides whether a \
+         client may use the site (WSGIAccessScript): False gives 403.",
+    ),
+    one(
+        Opt::AuthUserScript,
+        "--auth-user-script",
+        "SCRIPT-PATH",
+        Acc,
+        "A Python script that authenticates users for the whole site \
+         (WSGIAuthUserScript): check_password(environ, user, password) for \
+         Basic, get_realm_hash(environ, user, realm) for Digest.",
+    ),
+    one(
+        Opt::AuthType,
+        "--auth-type",
+        "TYPE",
+        Acc,
+        "The authentication scheme of --auth-user-script: 'Basic' (the \
+         default) or 'Digest'.",
+    ),
+    one(
+        Opt::AuthGroupScript,
+        "--auth-group-script",
+        "SCRIPT-PATH",
+        Acc,
+        "With --auth-user-script, a Python script whose \
+         groups_for_user(environ, user) lists a user's groups \
+         (WSGIAuthGroupScript); only members of --auth-group are served.",
+    ),
+    one(
+        Opt::AuthGroup,
+        "--auth-group",
+        "NAME",
+        Acc,
+        "The group users must be in with --auth-group-script (Require \
+         wsgi-group). Defaults to 'wsgi', a placeholder to replace.",
+    ),
     one(
         Opt::Host,
         "--host",
@@ -856,6 +959,30 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Log,
         "The startup log's file name in the log directory. Defaults to \
          'startup_log'.",
+    ),
+    flag(
+        Opt::RotateLogs,
+        "--rotate-logs",
+        Log,
+        "Pipe the error and access logs through Apache's rotatelogs, which \
+         starts a new time-stamped file (NAME.YYYY-MM-DD-HH_MM_SS) when one \
+         reaches --max-log-size. Not with --log-to-terminal.",
+    ),
+    one(
+        Opt::MaxLogSize,
+        "--max-log-size",
+        "MB",
+        Log,
+        "The size in MB at which --rotate-logs starts a new file. Defaults \
+         to 5.",
+    ),
+    one(
+        Opt::RotatelogsExecutable,
+        "--rotatelogs-executable",
+        "FILE-PATH",
+        Log,
+        "The rotatelogs program. Defaults to 'rotatelogs' on PATH or in \
+         /usr/sbin.",
     ),
     flag(
         Opt::EmbeddedMode,
@@ -1487,6 +1614,78 @@ fn build_server_args(
                 }
                 s.error_documents.push((status, values[1].clone()));
             }
+            Opt::HostAccessScript => s.hooks.host_access_script = Some(PathBuf::from(v)),
+            Opt::AuthUserScript => s.hooks.auth_user_script = Some(PathBuf::from(v)),
+            Opt::AuthGroupScript => s.hooks.auth_group_script = Some(PathBuf::from(v)),
+            Opt::AuthType => {
+                // Apache's Auth<TYPE>Provider exists for these two only.
+                s.hooks.auth_type = match v.to_ascii_lowercase().as_str() {
+                    "basic" => "Basic".into(),
+                    "digest" => "Digest".into(),
+                    _ => {
+                        return Err(Error::usage(
+                            Some(cmd),
+                            format!("--auth-type expects Basic or Digest, got '{v}'"),
+                        ))
+                    }
+                };
+                s.auth_type_given = true;
+            }
+            Opt::AuthGroup => {
+                if v.is_empty() {
+                    return Err(Error::usage(Some(cmd), "--auth-group needs a group name"));
+                }
+                s.hooks.auth_group = v;
+                s.auth_group_given = true;
+            }
+            Opt::DirectoryIndex => {
+                if v.is_empty() || v.contains(|c: char| c.is_whitespace() || "/\"'\\".contains(c)) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--directory-index expects a file name, got '{v}'"),
+                    ));
+                }
+                s.site.directory_index = Some(v);
+            }
+            Opt::DirectoryListing => s.site.directory_listing = true,
+            Opt::AllowOverride => {
+                // Apache's AllowOverride types (case-insensitive there too).
+                let (kind, options) = match v.split_once('=') {
+                    Some((k, o)) => (k, Some(o)),
+                    None => (v.as_str(), None),
+                };
+                let known = [
+                    "All",
+                    "None",
+                    "AuthConfig",
+                    "FileInfo",
+                    "Indexes",
+                    "Limit",
+                    "Options",
+                ]
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(kind));
+                let ok = match (known, options) {
+                    (Some("Options"), Some(o)) => {
+                        !o.is_empty()
+                            && o.split(',').all(|o| {
+                                !o.is_empty() && o.chars().all(|c| c.is_ascii_alphabetic())
+                            })
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "--allow-override expects All, None, AuthConfig, FileInfo, Indexes, \
+                             Limit or Options[=...], got '{v}'"
+                        ),
+                    ));
+                }
+                s.site.allow_override.push(v);
+            }
             Opt::PidFile => s.pid_file = Some(PathBuf::from(v)),
             Opt::ProcessName => {
                 if v.is_empty() {
@@ -1591,6 +1790,9 @@ fn build_server_args(
                 s.log_level = level
             }
             Opt::LogToTerminal => s.log_to_terminal = true,
+            Opt::RotateLogs => s.rotate_logs = true,
+            Opt::MaxLogSize => s.max_log_size = num(1)?,
+            Opt::RotatelogsExecutable => s.rotatelogs_executable = Some(PathBuf::from(v)),
             Opt::AccessLog => s.access_log = true,
             Opt::EmbeddedMode => embedded = true,
             Opt::DaemonMode => s.mode = ModeChoice::Daemon,
@@ -1933,6 +2135,94 @@ mod tests {
             usage_message(&["start-server", "--ignore-activity", "health"])
                 .contains("must start with '/'")
         );
+    }
+
+    #[test]
+    fn directory_index_listing_and_allow_override() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.site, SiteOptions::default());
+        assert_eq!(s.site.allow_override(), "None", "4.9.4's default");
+        let s = server(&[
+            "start-server",
+            "--directory-index",
+            "index.html",
+            "--directory-listing",
+            "--allow-override",
+            "FileInfo",
+            "--allow-override",
+            "Options=Indexes,MultiViews",
+        ]);
+        assert_eq!(s.site.directory_index.as_deref(), Some("index.html"));
+        assert!(s.site.directory_listing);
+        assert_eq!(
+            s.site.allow_override(),
+            "FileInfo Options=Indexes,MultiViews"
+        );
+        assert!(server(&["start-server", "--allow-override", "authconfig"])
+            .site
+            .allow_override
+            .contains(&"authconfig".to_string()));
+        for bad in ["Everything", "Options=", "FileInfo=x", "Options=a b"] {
+            assert!(
+                usage_message(&["start-server", "--allow-override", bad])
+                    .contains("--allow-override expects"),
+                "{bad}"
+            );
+        }
+        assert!(
+            usage_message(&["start-server", "--directory-index", "a/b.html"])
+                .contains("expects a file name")
+        );
+    }
+
+    #[test]
+    fn log_rotation() {
+        let s = server(&["start-server"]);
+        assert!(!s.rotate_logs);
+        assert_eq!(s.max_log_size, 5, "4.9.4's default");
+        let s = server(&[
+            "start-server",
+            "--rotate-logs",
+            "--max-log-size",
+            "20",
+            "--rotatelogs-executable",
+            "/opt/bin/rotatelogs",
+        ]);
+        assert!(s.rotate_logs);
+        assert_eq!(s.max_log_size, 20);
+        assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
+        assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
+    }
+
+    #[test]
+    fn hook_scripts() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.hooks, HookScripts::default());
+        assert_eq!(s.hooks.auth_type, "Basic", "4.9.4's default");
+        assert_eq!(s.hooks.auth_group, "wsgi", "4.9.4's default");
+        assert!(!s.auth_type_given && !s.auth_group_given);
+        let s = server(&[
+            "start-server",
+            "--host-access-script",
+            "access.py",
+            "--auth-user-script",
+            "users.py",
+            "--auth-group-script",
+            "groups.py",
+            "--auth-type",
+            "digest",
+            "--auth-group",
+            "admins",
+        ]);
+        assert_eq!(s.hooks.host_access_script, Some("access.py".into()));
+        assert_eq!(s.hooks.auth_user_script, Some("users.py".into()));
+        assert_eq!(s.hooks.auth_group_script, Some("groups.py".into()));
+        assert_eq!(s.hooks.auth_type, "Digest");
+        assert_eq!(s.hooks.auth_group, "admins");
+        assert!(s.auth_type_given && s.auth_group_given);
+        assert!(usage_message(&["start-server", "--auth-type", "Bearer"])
+            .contains("expects Basic or Digest"));
+        assert!(usage_message(&["start-server", "--auth-group="]).contains("needs a group name"));
     }
 
     #[test]

@@ -192,6 +192,85 @@ pub struct Features {
     pub passenv: Vec<String>,
 }
 
+/// mod_wsgi's hook scripts over the whole site (`<Location />`), as
+/// mod_wsgi-express 4.9.4 writes them: `--host-access-script`
+/// (`WSGIAccessScript`), `--auth-user-script` (`WSGIAuthUserScript`, the
+/// `wsgi` authentication provider of `--auth-type`), `--auth-group-script`
+/// (`WSGIAuthGroupScript`, `Require wsgi-group --auth-group`). The scripts
+/// run in Apache's children, whatever the mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookScripts {
+    pub host_access_script: Option<PathBuf>,
+    pub auth_user_script: Option<PathBuf>,
+    /// Used only with `auth_user_script`, as in 4.9.4.
+    pub auth_group_script: Option<PathBuf>,
+    /// `Basic` or `Digest`.
+    pub auth_type: String,
+    pub auth_group: String,
+}
+
+impl Default for HookScripts {
+    fn default() -> Self {
+        HookScripts {
+            host_access_script: None,
+            auth_user_script: None,
+            auth_group_script: None,
+            auth_type: "Basic".into(),
+            auth_group: "wsgi".into(),
+        }
+    }
+}
+
+/// How the document root is served, as mod_wsgi-express 4.9.4 writes it
+/// into the document root's `<Directory>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteOptions {
+    /// `--directory-index NAME`: `DirectoryIndex NAME`, and directories of
+    /// the document root are served statically instead of by the
+    /// application.
+    pub directory_index: Option<String>,
+    /// `--directory-listing`: `Options +Indexes` (mod_autoindex).
+    pub directory_listing: bool,
+    /// `--allow-override TYPE` (repeatable): `AllowOverride TYPE...`;
+    /// empty is `None`.
+    pub allow_override: Vec<String>,
+}
+
+impl SiteOptions {
+    /// The `AllowOverride` value for the document root and `--url-alias`
+    /// directories.
+    pub fn allow_override(&self) -> String {
+        if self.allow_override.is_empty() {
+            "None".into()
+        } else {
+            self.allow_override.join(" ")
+        }
+    }
+}
+
+/// `--rotate-logs`: the error and access logs go through Apache's
+/// `rotatelogs`, which starts a new, time-stamped file when one reaches
+/// `max_log_size` MB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRotation {
+    pub executable: PathBuf,
+    pub max_log_size: u32,
+}
+
+impl LogRotation {
+    /// A piped log target: `|'rotatelogs' 'FILE.%Y-%m-%d-%H_%M_%S' NM`,
+    /// 4.9.4's names and size, run by Apache through `/bin/sh`, hence the
+    /// shell quoting.
+    pub fn pipe(&self, file: &str) -> String {
+        format!(
+            "|{} {} {}M",
+            crate::layout::sh_quote(&self.executable.display().to_string()),
+            crate::layout::sh_quote(&format!("{file}.%Y-%m-%d-%H_%M_%S")),
+            self.max_log_size
+        )
+    }
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -317,6 +396,12 @@ pub struct ServerConfig {
     pub python_eggs_owner: Option<(u32, u32)>,
     /// `--server-metrics`: `mod_wsgi.server_metrics()` in the application.
     pub server_metrics: bool,
+    /// `--host-access-script`, `--auth-user-script` and friends.
+    pub hooks: HookScripts,
+    /// `--directory-index`, `--directory-listing`, `--allow-override`.
+    pub site: SiteOptions,
+    /// `--rotate-logs` (not with `--log-to-terminal`, as in 4.9.4).
+    pub log_rotation: Option<LogRotation>,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -491,6 +576,20 @@ fn url_path(value: &str) -> String {
     }
 }
 
+/// A literal for a PCRE pattern (mod_rewrite), written unquoted: Apache's
+/// tokenizer keeps a backslash inside quotes unless a quote follows it.
+/// (The value has no whitespace or quotes; see `--directory-index`.)
+fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn qp(path: &Path) -> String {
     quote(&path.display().to_string())
 }
@@ -582,6 +681,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
         Mode::Daemon => wsgi_daemon_block(&mut out, c),
     }
     application_section(&mut out, c);
+    hooks_section(&mut out, c);
     status_section(&mut out, c);
     error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
@@ -669,6 +769,18 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         // `Require host localhost`.
         load_module(out, c, "authz_host_module", "mod_authz_host.so");
     }
+    if c.hooks.auth_user_script.is_some() {
+        load_module(out, c, "authn_core_module", "mod_authn_core.so");
+        load_module(out, c, "authz_user_module", "mod_authz_user.so");
+        if c.hooks.auth_type == "Digest" {
+            load_module(out, c, "auth_digest_module", "mod_auth_digest.so");
+        } else {
+            load_module(out, c, "auth_basic_module", "mod_auth_basic.so");
+        }
+    }
+    if c.site.directory_listing {
+        load_module(out, c, "autoindex_module", "mod_autoindex.so");
+    }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
         load_module(out, c, "filter_module", "mod_filter.so");
@@ -718,7 +830,11 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
 /// formats: `common` (the default) and `combined` by nickname, anything
 /// else as a `custom` format.
 fn logging_section(out: &mut String, c: &ServerConfig) {
-    let _ = writeln!(out, "\nErrorLog {}", quote(&c.error_log()));
+    let rotated = |file: String| match &c.log_rotation {
+        Some(rotation) => rotation.pipe(&file),
+        None => file,
+    };
+    let _ = writeln!(out, "\nErrorLog {}", quote(&rotated(c.error_log())));
     let _ = writeln!(out, "LogLevel {}", c.log_level);
     if let Some(format) = &c.error_log_format {
         let _ = writeln!(out, "ErrorLogFormat {}", quote(format));
@@ -736,7 +852,7 @@ fn logging_section(out: &mut String, c: &ServerConfig) {
                 "custom"
             }
         };
-        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&access));
+        let _ = writeln!(out, "CustomLog {} {nickname}", quote(&rotated(access)));
     }
 }
 
@@ -882,24 +998,51 @@ fn application_section(out: &mut String, c: &ServerConfig) {
         Mode::Embedded => "%{GLOBAL}".to_string(),
         Mode::Daemon => quote(&c.daemon_group()),
     };
-    let _ = writeln!(
+    let site = &c.site;
+    let _ = write!(
         out,
         "\nDocumentRoot {}\n\
          <Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n\
-         <Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+         <Directory {}>\n    AllowOverride {}\n",
         qp(&c.document_root),
         qp(&c.document_root),
+        site.allow_override(),
     );
+    if let Some(index) = &site.directory_index {
+        let _ = writeln!(out, "    DirectoryIndex {}", quote(index));
+    }
+    if site.directory_listing {
+        out.push_str("    Options +Indexes\n");
+    }
+    out.push_str("    Require all granted\n</Directory>\n");
     // As in mod_wsgi-express, a file that exists in the document root is
     // served as is and everything else goes to the application. mod_rewrite
     // translates URLs before mod_alias and mod_wsgi, so the alias below
-    // never sees these requests.
+    // never sees these requests. With --directory-index, directories are
+    // served the same way (mod_dir then finds the index), as 4.9.4's
+    // `!-d` condition in front of its handler does.
     out.push_str(
         "# Existing files in the document root are served statically.\n\
          RewriteEngine On\n\
          RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -f\n\
          RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n",
     );
+    if let Some(index) = &site.directory_index {
+        // mod_dir looks the index up with a subrequest, and takes any
+        // answer that is a regular file: `WSGIScriptAlias /` would answer
+        // with the script. Such lookups stay in the document root, so a
+        // directory without the index is listed (or refused), as in 4.9.4.
+        out.push_str(
+            "RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -d\n\
+             RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+             RewriteCond %{IS_SUBREQ} true\n",
+        );
+        let _ = writeln!(
+            out,
+            "RewriteRule /{}$ \"%{{DOCUMENT_ROOT}}%{{REQUEST_URI}}\" [L]",
+            regex_escape(index)
+        );
+    }
     let _ = writeln!(
         out,
         "<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
@@ -909,6 +1052,45 @@ fn application_section(out: &mut String, c: &ServerConfig) {
         qp(&c.script),
         process_group
     );
+}
+
+/// The hook scripts, over the whole site as in 4.9.4: the access script
+/// first (Apache's access checker runs before authentication), then the
+/// authentication realm `HOST:PORT` with our module's `wsgi` provider and,
+/// with a group script, `Require wsgi-group` next to `Require
+/// valid-user`. A `<Location>` is merged after the `<Directory>` grants,
+/// so its `Require` lines replace theirs; `/server-status`'s own
+/// `<Location>` comes later and keeps it for localhost only.
+fn hooks_section(out: &mut String, c: &ServerConfig) {
+    let h = &c.hooks;
+    if let Some(script) = &h.host_access_script {
+        let _ = writeln!(
+            out,
+            "\n# Host access script (--host-access-script).\n\
+             <Location />\n    WSGIAccessScript {}\n</Location>",
+            qp(script)
+        );
+    }
+    let Some(user_script) = &h.auth_user_script else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n# Authentication (--auth-user-script, --auth-type, --auth-group-script).\n\
+         <Location />\n    AuthType {kind}\n    AuthName {realm}\n    \
+         Auth{kind}Provider wsgi\n    WSGIAuthUserScript {script}",
+        kind = h.auth_type,
+        realm = quote(&c.daemon_group()),
+        script = qp(user_script)
+    );
+    if let Some(group_script) = &h.auth_group_script {
+        let _ = writeln!(out, "    WSGIAuthGroupScript {}", qp(group_script));
+    }
+    out.push_str("    <RequireAll>\n    Require valid-user\n");
+    if h.auth_group_script.is_some() {
+        let _ = writeln!(out, "    Require wsgi-group {}", quote(&h.auth_group));
+    }
+    out.push_str("    </RequireAll>\n</Location>\n");
 }
 
 /// `--server-status` / `--server-metrics`: mod_status with per-request
@@ -1035,10 +1217,11 @@ fn aliases_section(out: &mut String, c: &ServerConfig) {
             AliasTarget::Directory(dir) => {
                 let _ = writeln!(
                     out,
-                    "Alias {} {}\n<Directory {}>\n    AllowOverride None\n    Require all granted\n</Directory>",
+                    "Alias {} {}\n<Directory {}>\n    AllowOverride {}\n    Require all granted\n</Directory>",
                     quote(&alias.url),
                     qp(dir),
-                    qp(dir)
+                    qp(dir),
+                    c.site.allow_override()
                 );
             }
             AliasTarget::File { directory, name } => {
@@ -1123,6 +1306,9 @@ pub(crate) mod tests {
             python_eggs: "/tmp/mod_wsgi-127.0.0.1:8123:1000/python-eggs".into(),
             python_eggs_owner: None,
             server_metrics: false,
+            hooks: HookScripts::default(),
+            site: SiteOptions::default(),
+            log_rotation: None,
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1555,6 +1741,103 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn rotate_logs_pipes_both_logs_through_rotatelogs() {
+        let mut c = sample();
+        c.access_log = true;
+        c.log_directory = "/var/log/my app".into();
+        c.log_rotation = Some(LogRotation {
+            executable: "/usr/bin/rotatelogs".into(),
+            max_log_size: 5,
+        });
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "ErrorLog \"|'/usr/bin/rotatelogs' '/var/log/my app/error_log.%Y-%m-%d-%H_%M_%S' 5M\"",
+            "CustomLog \"|'/usr/bin/rotatelogs' '/var/log/my app/access_log.%Y-%m-%d-%H_%M_%S' 5M\" common",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+    }
+
+    #[test]
+    fn directory_index_listing_and_allow_override() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("<Directory \"/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs\">\n    AllowOverride None\n    Require all granted\n</Directory>\n"), "{conf}");
+        assert!(!conf.contains("-d\n") && !conf.contains("autoindex"));
+        c.site.directory_index = Some("index.html".into());
+        c.site.directory_listing = true;
+        c.site.allow_override = vec!["FileInfo".into(), "Indexes".into()];
+        c.url_aliases = vec![UrlAlias {
+            url: "/media".into(),
+            target: AliasTarget::Directory("/srv/media".into()),
+        }];
+        let conf = render_httpd_conf(&c);
+        let expected = "<Directory \"/tmp/mod_wsgi-127.0.0.1:8123:1000/htdocs\">\n    AllowOverride FileInfo Indexes\n    \
+                        DirectoryIndex \"index.html\"\n    Options +Indexes\n    \
+                        Require all granted\n</Directory>\n";
+        assert!(conf.contains(expected), "{conf}");
+        // Directories are served statically after existing files.
+        let expected = "RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+                        RewriteCond \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" -d\n\
+                        RewriteRule \"^\" \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n\
+                        RewriteCond %{IS_SUBREQ} true\n\
+                        RewriteRule /index\\.html$ \"%{DOCUMENT_ROOT}%{REQUEST_URI}\" [L]\n";
+        assert!(conf.contains(expected), "{conf}");
+        assert!(conf.contains("<Directory \"/srv/media\">\n    AllowOverride FileInfo Indexes\n"));
+        assert!(conf.contains("LoadModule autoindex_module"));
+    }
+
+    #[test]
+    fn hook_scripts_guard_the_whole_site() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(!conf.contains("WSGIAccessScript") && !conf.contains("AuthType"));
+        assert!(!conf.contains("mod_auth_basic.so"));
+
+        c.hooks.host_access_script = Some("/srv/hooks/access.py".into());
+        c.hooks.auth_user_script = Some("/srv/hooks/users.py".into());
+        let conf = render_httpd_conf(&c);
+        let expected = "<Location />\n    WSGIAccessScript \"/srv/hooks/access.py\"\n</Location>\n";
+        assert!(conf.contains(expected), "{conf}");
+        let expected = "<Location />\n    AuthType Basic\n    AuthName \"127.0.0.1:8123\"\n    \
+                        AuthBasicProvider wsgi\n    WSGIAuthUserScript \"/srv/hooks/users.py\"\n    \
+                        <RequireAll>\n    Require valid-user\n    </RequireAll>\n</Location>\n";
+        assert!(conf.contains(expected), "{conf}");
+        for module in [
+            "mod_authn_core.so",
+            "mod_authz_user.so",
+            "mod_auth_basic.so",
+        ] {
+            assert!(conf.contains(module), "{module} not loaded:\n{conf}");
+        }
+        assert!(!conf.contains("mod_auth_digest.so"));
+        // After the application and its <Directory> grants, before the
+        // status page's own <Location>.
+        c.server_status = true;
+        let conf = render_httpd_conf(&c);
+        let auth = conf.find("AuthType").unwrap();
+        assert!(conf.find("WSGIScriptAlias").unwrap() < auth);
+        assert!(auth < conf.find("<Location /server-status>").unwrap());
+
+        c.hooks.auth_type = "Digest".into();
+        c.hooks.auth_group_script = Some("/srv/hooks/groups.py".into());
+        c.hooks.auth_group = "admins".into();
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "    AuthType Digest",
+            "    AuthDigestProvider wsgi",
+            "    WSGIAuthGroupScript \"/srv/hooks/groups.py\"",
+            "    Require wsgi-group \"admins\"",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(conf.contains("mod_auth_digest.so") && !conf.contains("mod_auth_basic.so"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apache;
 use crate::args::{ModeChoice, ServerArgs};
-use crate::config::{AliasTarget, Mode, ServerConfig, UrlAlias};
+use crate::config::{AliasTarget, LogRotation, Mode, ServerConfig, UrlAlias};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::module;
@@ -431,6 +431,76 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         None
     };
 
+    // The hook scripts: absolute, and there (4.9.4 finds out at the first
+    // request). A group script needs a user script, as in 4.9.4.
+    let mut hooks = args.hooks.clone();
+    for (what, slot) in [
+        ("--host-access-script", &mut hooks.host_access_script),
+        ("--auth-user-script", &mut hooks.auth_user_script),
+        ("--auth-group-script", &mut hooks.auth_group_script),
+    ] {
+        if let Some(path) = slot {
+            let path = absolute(&cwd, path);
+            path_text(what, &path)?;
+            if !path.is_file() {
+                return Err(Error::usage(
+                    Some(cmd),
+                    format!("the {what} {} does not exist", path.display()),
+                ));
+            }
+            *slot = Some(path);
+        }
+    }
+    check_text("--auth-group", &hooks.auth_group)?;
+    if hooks.auth_user_script.is_none() {
+        let unused: Vec<&str> = [
+            hooks
+                .auth_group_script
+                .is_some()
+                .then_some("--auth-group-script"),
+            args.auth_type_given.then_some("--auth-type"),
+            args.auth_group_given.then_some("--auth-group"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} with --auth-user-script; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
+        hooks.auth_group_script = None;
+    }
+
+    if let Some(index) = &args.site.directory_index {
+        check_text("--directory-index", index)?;
+    }
+    if args.site.directory_listing && args.site.directory_index.is_none() {
+        // 4.9.4 writes Options +Indexes but still hands directories to the
+        // application unless --directory-index is given (its listings
+        // otherwise serve --application-type static only).
+        warnings.push(
+            "--directory-listing only applies with --directory-index (directories are \
+             otherwise the application's); ignored"
+                .into(),
+        );
+    }
+
+    // --log-to-terminal wins over --rotate-logs, as in 4.9.4.
+    let log_rotation = if args.rotate_logs && !log_to_terminal {
+        let executable =
+            apache::find_rotatelogs(args.rotatelogs_executable.as_deref()).map_err(Error::fatal)?;
+        path_text("the rotatelogs executable", &executable)?;
+        Some(LogRotation {
+            executable,
+            max_log_size: args.max_log_size,
+        })
+    } else {
+        None
+    };
+
     let locale = choose_locale(
         args.locale.as_deref(),
         env_text("LC_ALL").as_deref(),
@@ -500,6 +570,9 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         python_eggs,
         python_eggs_owner,
         server_metrics: args.server_metrics,
+        hooks,
+        site: args.site.clone(),
+        log_rotation,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {

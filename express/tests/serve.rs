@@ -1099,3 +1099,244 @@ fn server_name_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by server_name_with_mod_wsgi"),
     }
 }
+
+const WHOAMI_APP: &str = "\
+def application(environ, start_response):
+    body = ('remote_user=%s\\nauth_type=%s\\n' % (
+        environ.get('REMOTE_USER'), environ.get('AUTH_TYPE'))).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+";
+
+const ACCESS_SCRIPT: &str = "\
+def allow_access(environ, host):
+    return environ.get('HTTP_X_LET_ME_IN') == 'yes'
+";
+
+const USER_SCRIPT: &str = "\
+def check_password(environ, user, password):
+    if user in ('alice', 'bob'):
+        return password == 'secret'
+    return None
+";
+
+const GROUP_SCRIPT: &str = "\
+def groups_for_user(environ, user):
+    return {'alice': ['admins'], 'bob': ['staff']}.get(user, [])
+";
+
+/// `--host-access-script`, `--auth-user-script`, `--auth-group-script` and
+/// `--auth-group`, served for real with `module`: the access script turns
+/// clients away with 403, then Basic authentication against the user
+/// script (401 with the `HOST:PORT` realm, 401 for a wrong password), and
+/// only members of the group get through, as `REMOTE_USER`.
+fn hook_scripts_with(module: &str) {
+    let s = Scratch::new("hooks");
+    s.write("whoami.wsgi", WHOAMI_APP);
+    s.write("hooks/access.py", ACCESS_SCRIPT);
+    s.write("hooks/users.py", USER_SCRIPT);
+    s.write("hooks/groups.py", GROUP_SCRIPT);
+    let mut server = Server::start(
+        &s,
+        &[
+            "whoami.wsgi",
+            "--host-access-script",
+            "hooks/access.py",
+            "--auth-user-script",
+            "hooks/users.py",
+            "--auth-group-script",
+            "hooks/groups.py",
+            "--auth-group",
+            "admins",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let port = server.port;
+    let r = server.get("/");
+    assert_eq!(r.status, 403, "access script: {}", server.diagnostics());
+    let allowed = ("X-Let-Me-In", "yes");
+    let r = server.get_with("/", &[allowed]);
+    assert_eq!(r.status, 401, "{}", server.diagnostics());
+    assert_eq!(
+        r.header("WWW-Authenticate"),
+        Some(format!("Basic realm=\"127.0.0.1:{port}\""))
+    );
+    let alice = ("Authorization", "Basic YWxpY2U6c2VjcmV0");
+    let r = server.get_with("/page", &[allowed, alice]);
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "remote_user=alice\nauth_type=Basic\n");
+    let r = server.get_with("/page", &[alice]);
+    assert_eq!(r.status, 403, "the access check comes first");
+    let wrong = ("Authorization", "Basic YWxpY2U6d3Jvbmc=");
+    assert_eq!(server.get_with("/", &[allowed, wrong]).status, 401);
+    // bob's password is right, but he is not in --auth-group.
+    let bob = ("Authorization", "Basic Ym9iOnNlY3JldA==");
+    assert_eq!(server.get_with("/", &[allowed, bob]).status, 401);
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn hook_scripts_with_mod_wsgi() {
+    hook_scripts_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn hook_scripts_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => hook_scripts_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by hook_scripts_with_mod_wsgi"),
+    }
+}
+
+/// `--directory-index`, `--directory-listing` and `--allow-override`,
+/// served for real: directories of the document root are served from
+/// their index file (or listed when they have none) instead of by the
+/// application, which still gets every other URL, and a `.htaccess` there
+/// is read for the allowed directive types. (Apache's own modules do the
+/// work; the WSGI module only serves the application, so Debian's
+/// mod_wsgi stands in.)
+#[test]
+fn document_root_directories_and_htaccess() {
+    let s = Scratch::new("directories");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("docs/index.html", "home page\n");
+    s.write("docs/files/report.txt", "report\n");
+    s.write("docs/typed/.htaccess", "AddType text/x-express-test .txt\n");
+    s.write("docs/typed/a.txt", "typed\n");
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--document-root",
+            "docs",
+            "--directory-index",
+            "index.html",
+            "--directory-listing",
+            "--allow-override",
+            "FileInfo",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.body, "home page\n");
+    let r = server.get("/files/");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("Index of /files") && r.body.contains("report.txt"),
+        "{}",
+        r.body
+    );
+    let r = server.get("/files");
+    assert_eq!(r.status, 301, "mod_dir adds the slash");
+    let r = server.get("/typed/a.txt");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type").as_deref(),
+        Some("text/x-express-test")
+    );
+    assert_eq!(server.get("/not/there").body, "Hello World!");
+    server.stop();
+
+    // Without them, directories and .htaccess are the application's and
+    // ignored, as before.
+    let mut server = Server::start(
+        &s,
+        &[
+            "hello.wsgi",
+            "--document-root",
+            "docs",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    assert_eq!(server.get("/").body, "Hello World!");
+    assert_eq!(server.get("/files/").body, "Hello World!");
+    let r = server.get("/typed/a.txt");
+    assert_eq!(r.header("Content-Type").as_deref(), Some("text/plain"));
+    server.stop();
+}
+
+const NOISY_APP: &str = "\
+def application(environ, start_response):
+    if environ['PATH_INFO'] == '/big':
+        environ['wsgi.errors'].write(('x' * 4000 + '\\n') * 300)
+    else:
+        environ['wsgi.errors'].write('marker-line\\n')
+    environ['wsgi.errors'].flush()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'ok']
+";
+
+/// `--rotate-logs` with `--max-log-size 1`, served for real: the error
+/// and access logs are written by rotatelogs to time-stamped files, and
+/// once the error log is past 1 MB the next line starts a new file.
+#[test]
+fn rotate_logs_starts_new_files() {
+    let s = Scratch::new("rotate");
+    s.write("noisy.wsgi", NOISY_APP);
+    let mut server = Server::start(
+        &s,
+        &[
+            "noisy.wsgi",
+            "--rotate-logs",
+            "--max-log-size",
+            "1",
+            "--access-log",
+            "--log-directory",
+            "logs",
+            "--module-path",
+            DEBIAN_MOD_WSGI,
+        ],
+        &[],
+    );
+    let logs = |prefix: &str| -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = fs::read_dir(s.join("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{prefix}."))
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(server.get("/big").status, 200);
+    // rotatelogs names files by the second: the next line must come later.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(server.get("/mark").status, 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let files = logs("error_log");
+            files.len() >= 2
+                && fs::read_to_string(files.last().unwrap())
+                    .unwrap_or_default()
+                    .contains("marker-line")
+        }),
+        "error logs: {:?}\n{}",
+        logs("error_log"),
+        server.diagnostics()
+    );
+    assert!(!s.join("logs/error_log").exists());
+    assert!(
+        wait_until(Duration::from_secs(10), || logs("access_log").iter().any(
+            |f| fs::read_to_string(f)
+                .unwrap_or_default()
+                .contains("GET /mark")
+        )),
+        "access logs: {:?}",
+        logs("access_log")
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status}");
+}

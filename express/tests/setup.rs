@@ -516,3 +516,79 @@ fn apache_accepts_server_status_and_metrics() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn apache_accepts_digest_authentication_with_a_group_script() {
+    let s = Scratch::new("digest");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write(
+        "users.py",
+        "def get_realm_hash(environ, user, realm):\n    return None\n",
+    );
+    s.write(
+        "groups.py",
+        "def groups_for_user(environ, user):\n    return []\n",
+    );
+    let root = s.join("root");
+    setup(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-root",
+            "root",
+            "--auth-user-script",
+            "users.py",
+            "--auth-type",
+            "Digest",
+            "--auth-group-script",
+            "groups.py",
+            "--auth-group",
+            "admins",
+        ],
+    );
+    configtest(&root);
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(conf.contains("    AuthDigestProvider wsgi\n"), "{conf}");
+    assert!(conf.contains(&format!(
+        "    WSGIAuthGroupScript \"{}\"\n",
+        s.join("groups.py").display()
+    )));
+
+    // A group script, type or group without a user script is ignored, with
+    // a warning (4.9.4 ignores them silently).
+    let out = setup(
+        &s,
+        &[
+            "hello.wsgi",
+            "--server-root",
+            "root",
+            "--auth-group-script",
+            "groups.py",
+            "--auth-group",
+            "admins",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains(
+            "warning: --auth-group-script, --auth-group only apply with --auth-user-script"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(!conf.contains("WSGIAuthGroupScript"), "{conf}");
+
+    // A hook script that is not there is a usage error.
+    let out = run(express()
+        .args(["setup-server", "hello.wsgi", "--server-root", "root"])
+        .args(["--host-access-script", "missing.py"])
+        .args(["--module-path", DEBIAN_MOD_WSGI])
+        .current_dir(&s.path));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--host-access-script")
+            && text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}
