@@ -676,9 +676,12 @@ static const char *wsgi_set_python_optimize(cmd_parms *cmd, void *mconfig, const
     WSGI_UNUSED(mconfig);
     if (error)
         return error;
-    if (wsgi_parse_long(value, &level) || level < 0 || level > 2)
-        return "WSGIPythonOptimize must be 0, 1 or 2";
-    wsgi_server_conf(cmd->server)->python_optimize = (int)level;
+    /* Any integer, as mod_wsgi's atoi(): a level above 2 reaches Python as
+     * is (python -OOO), a negative one means 0. Text that is not a number
+     * is still refused (atoi() would silently read 0 or a prefix). */
+    if (wsgi_parse_long(value, &level) || level < INT_MIN || level > INT_MAX)
+        return "WSGIPythonOptimize must be an integer";
+    wsgi_server_conf(cmd->server)->python_optimize = level < 0 ? 0 : (int)level;
     return NULL;
 }
 
