@@ -650,11 +650,15 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     }
     if ((value = wsgi_opt(group, "python-home")))
         (void)wsgirt_config_set_python_home(config, value, strlen(value));
-    if ((value = wsgi_opt(group, "python-path"))) {
-        while (*value) {
-            const char *entry = ap_getword(p, &value, ':');
-            if (*entry)
-                (void)wsgirt_config_add_python_path(config, entry, strlen(entry));
+    /* Every ':' separates, empty entries included, as WSGIPythonPath. */
+    if ((value = wsgi_opt(group, "python-path")) && *value) {
+        for (;;) {
+            const char *colon = strchr(value, ':');
+            size_t len = colon ? (size_t)(colon - value) : strlen(value);
+            (void)wsgirt_config_add_python_path(config, value, len);
+            if (!colon)
+                break;
+            value = colon + 1;
         }
     }
     /* home= is also the front of sys.path, ahead of python-path (mod_wsgi). */

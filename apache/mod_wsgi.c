@@ -2711,14 +2711,20 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_CONSOLE_STDIO,
                                  ap_exists_config_define("DEBUG") ||
                                      ap_exists_config_define("ONE_PROCESS"));
-    /* WSGIPythonPath: embedded mode only (daemons use their python-path=). */
-    if (sconf->python_path) {
+    /* WSGIPythonPath: embedded mode only (daemons use their python-path=).
+     * As mod_wsgi, every ':' separates: an empty entry ("a::b", a trailing
+     * ':') is passed on, and site.addsitedir('') adds the current
+     * directory. */
+    if (sconf->python_path && *sconf->python_path) {
         const char *rest = sconf->python_path;
-        while (*rest) {
-            const char *entry = ap_getword(p, &rest, ':');
-            if (*entry)
-                wsgi_configure(wsgirt_config_add_python_path(config, entry, strlen(entry)),
-                               "WSGIPythonPath entry", entry);
+        for (;;) {
+            const char *colon = strchr(rest, ':');
+            size_t len = colon ? (size_t)(colon - rest) : strlen(rest);
+            wsgi_configure(wsgirt_config_add_python_path(config, rest, len), "WSGIPythonPath entry",
+                           apr_pstrmemdup(p, rest, len));
+            if (!colon)
+                break;
+            rest = colon + 1;
         }
     }
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &wsgi_runtime);
