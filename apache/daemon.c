@@ -67,8 +67,9 @@ struct wsgi_group {
     int index;                 /* 1-based place in the configuration, in the path */
     int socket_rotation;       /* WSGISocketRotation: the generation is in the path */
     int listen_fd;
-    uid_t uid;             /* user= or User; geteuid() when Apache is not root */
-    gid_t gid;             /* group= or Group; getegid() when Apache is not root */
+    uid_t uid;        /* user= or User; geteuid() when Apache is not root */
+    uid_t socket_uid; /* user= or User even then: the uid a WSGISocketRotation Off path names */
+    gid_t gid;        /* group= or Group; getegid() when Apache is not root */
     const char *user_name; /* user= (a #uid's name) or User, for initgroups() */
     gid_t *groups;         /* supplementary-groups=: gid first; NULL: initgroups() */
     int groups_count;
@@ -256,6 +257,9 @@ static void wsgi_group_identity(apr_pool_t *p, wsgi_group_t *group)
         while (*(name = ap_getword(p, &rest, ',')))
             group->groups[group->groups_count++] = ap_gname2id(name);
     }
+    /* mod_wsgi names the socket (WSGISocketRotation Off) after the
+     * configured user, also when the daemons cannot switch to it. */
+    group->socket_uid = group->uid;
     if (geteuid()) {
         /* Apache was not started as root: the daemons run as its own user. */
         group->uid = geteuid();
@@ -650,11 +654,15 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     }
     if ((value = wsgi_opt(group, "python-home")))
         (void)wsgirt_config_set_python_home(config, value, strlen(value));
-    if ((value = wsgi_opt(group, "python-path"))) {
-        while (*value) {
-            const char *entry = ap_getword(p, &value, ':');
-            if (*entry)
-                (void)wsgirt_config_add_python_path(config, entry, strlen(entry));
+    /* Every ':' separates, empty entries included, as WSGIPythonPath. */
+    if ((value = wsgi_opt(group, "python-path")) && *value) {
+        for (;;) {
+            const char *colon = strchr(value, ':');
+            size_t len = colon ? (size_t)(colon - value) : strlen(value);
+            (void)wsgirt_config_add_python_path(config, value, len);
+            if (!colon)
+                break;
+            value = colon + 1;
         }
     }
     /* home= is also the front of sys.path, ahead of python-path (mod_wsgi). */
@@ -1107,9 +1115,11 @@ int wsgi_daemon_start(apr_pool_t *pconf, server_rec *s, const char *socket_prefi
 
         wsgi_group_identity(pconf, group);
         if (socket_rotation == 0) {
-            /* Named after the daemons' uid, as mod_wsgi does. */
+            /* Named after the configured uid (user= or User), as mod_wsgi
+             * does, even when Apache is not root and the daemons run as
+             * Apache's own user. */
             group->socket_path = apr_psprintf(pconf, "%s.%d.u%ld.%d.sock", prefix, (int)getpid(),
-                                              (long)group->uid, i + 1);
+                                              (long)group->socket_uid, i + 1);
         } else
             group->socket_path =
                 apr_psprintf(pconf, "%s.%d.%d.%d.sock", prefix, (int)getpid(), generation, i + 1);

@@ -676,9 +676,12 @@ static const char *wsgi_set_python_optimize(cmd_parms *cmd, void *mconfig, const
     WSGI_UNUSED(mconfig);
     if (error)
         return error;
-    if (wsgi_parse_long(value, &level) || level < 0 || level > 2)
-        return "WSGIPythonOptimize must be 0, 1 or 2";
-    wsgi_server_conf(cmd->server)->python_optimize = (int)level;
+    /* Any integer, as mod_wsgi's atoi(): a level above 2 reaches Python as
+     * is (python -OOO), a negative one means 0. Text that is not a number
+     * is still refused (atoi() would silently read 0 or a prefix). */
+    if (wsgi_parse_long(value, &level) || level < INT_MIN || level > INT_MAX)
+        return "WSGIPythonOptimize must be an integer";
+    wsgi_server_conf(cmd->server)->python_optimize = level < 0 ? 0 : (int)level;
     return NULL;
 }
 
@@ -2708,14 +2711,20 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_CONSOLE_STDIO,
                                  ap_exists_config_define("DEBUG") ||
                                      ap_exists_config_define("ONE_PROCESS"));
-    /* WSGIPythonPath: embedded mode only (daemons use their python-path=). */
-    if (sconf->python_path) {
+    /* WSGIPythonPath: embedded mode only (daemons use their python-path=).
+     * As mod_wsgi, every ':' separates: an empty entry ("a::b", a trailing
+     * ':') is passed on, and site.addsitedir('') adds the current
+     * directory. */
+    if (sconf->python_path && *sconf->python_path) {
         const char *rest = sconf->python_path;
-        while (*rest) {
-            const char *entry = ap_getword(p, &rest, ':');
-            if (*entry)
-                wsgi_configure(wsgirt_config_add_python_path(config, entry, strlen(entry)),
-                               "WSGIPythonPath entry", entry);
+        for (;;) {
+            const char *colon = strchr(rest, ':');
+            size_t len = colon ? (size_t)(colon - rest) : strlen(rest);
+            wsgi_configure(wsgirt_config_add_python_path(config, rest, len), "WSGIPythonPath entry",
+                           apr_pstrmemdup(p, rest, len));
+            if (!colon)
+                break;
+            rest = colon + 1;
         }
     }
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &wsgi_runtime);

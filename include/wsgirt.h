@@ -1044,7 +1044,12 @@ wsgirt_status wsgirt_config_set_hash_seed(struct wsgirt_config *config,
                                           size_t seed_len);
 
 /*
- Sets the optimisation level (0, 1 or 2; `WSGIPythonOptimize`).
+ Sets the optimisation level (`WSGIPythonOptimize`; Python's count of
+ `-O` flags): 0 off, 1 strips asserts, 2 also docstrings. Levels above 2
+ are accepted, as mod_wsgi 4.9.4 and `python -OOO` do: they compile as 2
+ and keep their own `.opt-N.pyc` cache files. Negative levels are
+ `INVALID_ARG` (mod_wsgi treats a negative `WSGIPythonOptimize` as 0;
+ that is the host's mapping).
 
  Threading: not concurrently with other uses of `config`.
 

@@ -287,7 +287,12 @@ pub unsafe extern "C" fn wsgirt_config_set_hash_seed(
     })
 }
 
-/// Sets the optimisation level (0, 1 or 2; `WSGIPythonOptimize`).
+/// Sets the optimisation level (`WSGIPythonOptimize`; Python's count of
+/// `-O` flags): 0 off, 1 strips asserts, 2 also docstrings. Levels above 2
+/// are accepted, as mod_wsgi 4.9.4 and `python -OOO` do: they compile as 2
+/// and keep their own `.opt-N.pyc` cache files. Negative levels are
+/// `INVALID_ARG` (mod_wsgi treats a negative `WSGIPythonOptimize` as 0;
+/// that is the host's mapping).
 ///
 /// Threading: not concurrently with other uses of `config`.
 ///
@@ -300,7 +305,7 @@ pub unsafe extern "C" fn wsgirt_config_set_optimize(
     level: i32,
 ) -> wsgirt_status {
     with_config(config, |c| {
-        if !(0..=2).contains(&level) {
+        if level < 0 {
             return WSGIRT_STATUS_INVALID_ARG;
         }
         c.config.optimize = level;

@@ -10,9 +10,14 @@
 //!   after N × timeout, N stuck requests after the timeout.
 //! - **startup-timeout**: armed by the first request, cancelled once a
 //!   script loaded; expiry stops the process.
-//! - **maximum-requests**: when the count is reached, the process stops at
-//!   once, or drains for graceful-timeout if that is set and requests are
-//!   in progress.
+//! - **maximum-requests**: decided by the request thread at the end of
+//!   each request once the count is used up ([`past_limit`], mod_wsgi's
+//!   check at the end of `wsgi_daemon_worker`'s loop): with
+//!   graceful-timeout set and other requests in progress, the process
+//!   keeps serving and the graceful deadline is (re)set to graceful-timeout
+//!   from that request's end, logged each time; otherwise it stops. So the
+//!   process stops when it goes idle, or when no request ends for
+//!   graceful-timeout. The monitor acts on that decision and deadline.
 //! - **restart-interval**: stops at once when idle, else drains (bounded by
 //!   graceful-timeout when set).
 //! - **deadlock-timeout**: the GIL probe has not run for that long.
@@ -20,6 +25,8 @@
 //!   that long (armed by the first request, as in mod_wsgi).
 //! - a drain ends when no request is in progress ("Requests have
 //!   completed") or at its deadline ("graceful timer expired").
+//!   maximum-requests and the drains share one graceful deadline, as
+//!   mod_wsgi's `wsgi_graceful_shutdown_time`: whichever set it last wins.
 //!
 //! Signals (bytes on the host's stop pipe): `S` (SIGTERM/SIGINT) stops at
 //! once; `G` (SIGUSR1) drains for eviction-timeout (else graceful-timeout);
@@ -102,7 +109,13 @@ pub struct Snapshot {
     pub last_activity: Option<Instant>,
     /// Last time the deadlock probe acquired the GIL.
     pub heartbeat: Instant,
-    pub max_requests_reached: bool,
+    /// A request ending past maximum-requests decided to stop
+    /// ([`PastLimit::Stop`], already logged).
+    pub max_requests_stop: bool,
+    /// When a request ending past maximum-requests last (re)set the
+    /// graceful deadline ([`PastLimit::Wait`]); the deadline is
+    /// graceful-timeout later.
+    pub max_requests_wait: Option<Instant>,
     pub reload: bool,
     pub fatal: bool,
     /// When the startup timer expires, if armed.
@@ -120,7 +133,57 @@ pub enum Step {
 #[derive(Clone, Copy, Debug)]
 struct Drain {
     reason: ShutdownReason,
+    /// When the drain began (it set the graceful deadline then).
+    since: Instant,
     deadline: Option<Instant>,
+}
+
+/// What a request that ends once maximum-requests is used up means for
+/// its process (mod_wsgi 4.9.4 decides this in the request thread, at the
+/// end of every request while the count is at or below zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PastLimit {
+    /// graceful-timeout is set and other requests are in progress: keep
+    /// serving (new requests are still accepted) and move the graceful
+    /// deadline to graceful-timeout from now.
+    Wait,
+    /// Stop the process now.
+    Stop,
+}
+
+/// Decides [`PastLimit`] for a request of group `name` that just ended
+/// with `others` requests still in progress, and logs it with mod_wsgi's
+/// lines: "attempt a graceful shutdown" on every [`PastLimit::Wait`] (each
+/// one moves the deadline), "triggering immediate shutdown" on
+/// [`PastLimit::Stop`] unless the process is already `stopping` (then
+/// mod_wsgi stays silent).
+pub fn past_limit(
+    name: &str,
+    graceful_timeout: Duration,
+    others: usize,
+    stopping: bool,
+) -> PastLimit {
+    if !graceful_timeout.is_zero() && others > 0 {
+        log_info(&format!(
+            "Maximum requests reached, attempt a graceful shutdown '{name}'."
+        ));
+        PastLimit::Wait
+    } else {
+        if !stopping {
+            log_info(&format!(
+                "Maximum requests reached, triggering immediate shutdown '{name}'."
+            ));
+        }
+        PastLimit::Stop
+    }
+}
+
+/// An info line in mod_wsgi's form for this process.
+fn log_info(message: &str) {
+    logging::log_process(
+        Level::Info,
+        &format!("mod_wsgi (pid={}): {message}", std::process::id()),
+    );
 }
 
 /// The recycling state of one daemon process.
@@ -134,7 +197,6 @@ pub struct Monitor {
     eviction_timeout: Duration,
     restart_at: Option<Instant>,
     drain: Option<Drain>,
-    max_requests_seen: bool,
 }
 
 fn nonzero(d: Duration) -> Option<Duration> {
@@ -153,7 +215,6 @@ impl Monitor {
             eviction_timeout: opts.eviction_timeout,
             restart_at: nonzero(opts.restart_interval).map(|d| now + d),
             drain: None,
-            max_requests_seen: false,
         }
     }
 
@@ -175,17 +236,34 @@ impl Monitor {
     }
 
     fn log(&self, message: &str) {
-        logging::log_process(
-            Level::Info,
-            &format!("mod_wsgi (pid={}): {message}", std::process::id()),
-        );
+        log_info(message);
     }
 
     fn begin_drain(&mut self, reason: ShutdownReason, timeout: Duration, now: Instant) {
         self.drain = Some(Drain {
             reason,
+            since: now,
             deadline: nonzero(timeout).map(|t| now + t),
         });
+    }
+
+    /// The graceful deadline in force and the reason to give when it
+    /// passes: set by a drain or by a request ending past
+    /// maximum-requests, whichever did so last (mod_wsgi has one
+    /// `wsgi_graceful_shutdown_time` for both).
+    fn graceful_deadline(&self, s: &Snapshot) -> Option<(Instant, ShutdownReason)> {
+        let limit = s
+            .max_requests_wait
+            .filter(|_| !self.graceful_timeout.is_zero())
+            .map(|at| (at, at + self.graceful_timeout));
+        match (self.drain, limit) {
+            (Some(drain), Some((at, _))) if drain.since >= at => {
+                drain.deadline.map(|d| (d, drain.reason))
+            }
+            (_, Some((_, deadline))) => Some((deadline, ShutdownReason::MaximumRequests)),
+            (Some(drain), None) => drain.deadline.map(|d| (d, drain.reason)),
+            (None, None) => None,
+        }
     }
 
     /// Runs every check against `s`.
@@ -211,25 +289,9 @@ impl Monitor {
             ));
             return Step::Stop(ShutdownReason::StartupTimeout);
         }
-        if s.max_requests_reached && !self.max_requests_seen {
-            self.max_requests_seen = true;
-            if !self.graceful_timeout.is_zero() && s.active > 0 {
-                self.log(&format!(
-                    "Maximum requests reached, attempt a graceful shutdown '{name}'."
-                ));
-                if self.drain.is_none() {
-                    self.begin_drain(
-                        ShutdownReason::MaximumRequests,
-                        self.graceful_timeout,
-                        s.now,
-                    );
-                }
-            } else {
-                self.log(&format!(
-                    "Maximum requests reached, triggering immediate shutdown '{name}'."
-                ));
-                return Step::Stop(ShutdownReason::MaximumRequests);
-            }
+        if s.max_requests_stop {
+            // Logged by the request thread that decided it (past_limit).
+            return Step::Stop(ShutdownReason::MaximumRequests);
         }
         if self.drain.is_none() && self.restart_at.is_some_and(|at| at <= s.now) {
             if s.active > 0 {
@@ -274,9 +336,11 @@ impl Monitor {
                 ));
                 return Step::Stop(drain.reason);
             }
-            if drain.deadline.is_some_and(|d| d <= s.now) {
+        }
+        if let Some((deadline, reason)) = self.graceful_deadline(s) {
+            if deadline <= s.now {
                 self.log(&format!("Daemon process graceful timer expired '{name}'."));
-                return Step::Stop(drain.reason);
+                return Step::Stop(reason);
             }
         }
         Step::Wait(self.next_wait(s))
@@ -306,7 +370,7 @@ impl Monitor {
                 s.now + timeout
             });
         }
-        if let Some(at) = self.drain.and_then(|d| d.deadline) {
+        if let Some((at, _)) = self.graceful_deadline(s) {
             consider(at);
         }
         wait
@@ -360,7 +424,8 @@ mod tests {
             request_time: Duration::ZERO,
             last_activity: Some(now),
             heartbeat: now,
-            max_requests_reached: false,
+            max_requests_stop: false,
+            max_requests_wait: None,
             reload: false,
             fatal: false,
             startup_deadline: None,
@@ -379,20 +444,14 @@ mod tests {
     }
 
     #[test]
-    fn maximum_requests_drain_by_default() {
+    fn past_limit_waits_only_with_graceful_timeout_and_other_requests() {
+        let g = Duration::from_secs(15);
+        assert_eq!(past_limit("g", g, 1, false), PastLimit::Wait);
+        assert_eq!(past_limit("g", g, 0, false), PastLimit::Stop);
+        assert_eq!(past_limit("g", Duration::ZERO, 3, false), PastLimit::Stop);
+        assert_eq!(past_limit("g", g, 0, true), PastLimit::Stop);
         // graceful-timeout defaults to 15 s, as in mod_wsgi 4.9.4.
-        let now = Instant::now();
-        let mut s = snapshot(now);
-        s.max_requests_reached = true;
-        s.active = 1;
-        let defaults = DaemonOptions {
-            deadlock_timeout: Duration::ZERO,
-            ..DaemonOptions::default()
-        };
-        assert_eq!(defaults.graceful_timeout, Duration::from_secs(15));
-        let mut m = Monitor::new(&defaults, now);
-        assert_eq!(m.check(&s), Step::Wait(Some(Duration::from_secs(15))));
-        assert!(m.draining());
+        assert_eq!(DaemonOptions::default().graceful_timeout, g);
     }
 
     #[test]
@@ -427,38 +486,66 @@ mod tests {
     }
 
     #[test]
-    fn maximum_requests_drain_only_with_graceful_timeout() {
+    fn maximum_requests_stop_decided_by_a_request() {
         let now = Instant::now();
         let mut s = snapshot(now);
-        s.max_requests_reached = true;
         s.active = 2;
+        s.max_requests_stop = true;
         let mut m = Monitor::new(&options(), now);
         assert_eq!(m.check(&s), Step::Stop(ShutdownReason::MaximumRequests));
+    }
+
+    #[test]
+    fn maximum_requests_deadline_moves_with_each_request_end() {
+        let now = Instant::now();
+        let secs = Duration::from_secs;
         let mut m = Monitor::new(
             &DaemonOptions {
-                graceful_timeout: Duration::from_secs(3),
-                ..options()
-            },
-            now,
-        );
-        assert_eq!(m.check(&s), Step::Wait(Some(Duration::from_secs(3))));
-        assert!(m.draining());
-        s.now = now + Duration::from_secs(1);
-        s.active = 0;
-        assert_eq!(m.check(&s), Step::Stop(ShutdownReason::MaximumRequests));
-        // The deadline also ends a drain.
-        let mut m = Monitor::new(
-            &DaemonOptions {
-                graceful_timeout: Duration::from_secs(3),
+                graceful_timeout: secs(3),
                 ..options()
             },
             now,
         );
         let mut s = snapshot(now);
-        s.max_requests_reached = true;
         s.active = 1;
-        assert!(matches!(m.check(&s), Step::Wait(_)));
-        s.now = now + Duration::from_secs(3);
+        s.max_requests_wait = Some(now);
+        assert_eq!(m.check(&s), Step::Wait(Some(secs(3))));
+        // A request ended at +2 with another still running: +5.
+        s.max_requests_wait = Some(now + secs(2));
+        s.now = now + secs(3);
+        assert_eq!(m.check(&s), Step::Wait(Some(secs(2))));
+        // Not a drain: an idle process waits for a request end to stop it.
+        assert!(!m.draining());
+        s.now = now + secs(5);
+        assert_eq!(m.check(&s), Step::Stop(ShutdownReason::MaximumRequests));
+    }
+
+    #[test]
+    fn the_graceful_deadline_set_last_wins() {
+        let now = Instant::now();
+        let secs = Duration::from_secs;
+        let opts = DaemonOptions {
+            graceful_timeout: secs(10),
+            eviction_timeout: secs(2),
+            ..options()
+        };
+        // Eviction after maximum-requests: its 2 s deadline is in force.
+        let mut m = Monitor::new(&opts, now);
+        let mut s = snapshot(now + secs(1));
+        s.active = 1;
+        s.max_requests_wait = Some(now);
+        assert_eq!(m.signal(b'G', &s), Step::Wait(Some(secs(2))));
+        s.now = now + secs(3);
+        assert_eq!(m.check(&s), Step::Stop(ShutdownReason::GracefulSignal));
+        // A request ending past the limit after the eviction moves it.
+        let mut m = Monitor::new(&opts, now);
+        let mut s = snapshot(now);
+        s.active = 1;
+        assert_eq!(m.signal(b'G', &s), Step::Wait(Some(secs(2))));
+        s.max_requests_wait = Some(now + secs(1));
+        s.now = now + secs(3);
+        assert_eq!(m.check(&s), Step::Wait(Some(secs(8))));
+        s.now = now + secs(11);
         assert_eq!(m.check(&s), Step::Stop(ShutdownReason::MaximumRequests));
     }
 

@@ -26,7 +26,7 @@
 //! `exit(-1)`).
 
 use crate::daemon::diagnostics::{self, Interrupter};
-use crate::daemon::monitor::{Monitor, ShutdownReason, Snapshot, Step};
+use crate::daemon::monitor::{self, Monitor, PastLimit, ShutdownReason, Snapshot, Step};
 use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
 use crate::daemon::remote_io::RemoteIo;
@@ -102,9 +102,14 @@ struct Shared {
     draining: AtomicBool,
     active: AtomicUsize,
     served: AtomicU64,
-    /// maximum-requests countdown.
+    /// maximum-requests countdown; every request end at or below zero is
+    /// judged by [`monitor::past_limit`].
     left: AtomicI64,
-    max_reached: AtomicBool,
+    /// A request end past maximum-requests decided to stop the process.
+    max_stop: AtomicBool,
+    /// µs since `epoch` of the last request end past maximum-requests that
+    /// (re)set the graceful deadline (0: none).
+    max_wait: AtomicU64,
     reload: AtomicBool,
     fatal: AtomicBool,
     epoch: Instant,
@@ -163,7 +168,9 @@ impl Shared {
             last_activity: (self.last_activity.load(Ordering::Acquire) != 0)
                 .then(|| self.at(&self.last_activity)),
             heartbeat: self.at(&self.heartbeat),
-            max_requests_reached: self.max_reached.load(Ordering::Acquire),
+            max_requests_stop: self.max_stop.load(Ordering::Acquire),
+            max_requests_wait: (self.max_wait.load(Ordering::Acquire) != 0)
+                .then(|| self.at(&self.max_wait)),
             reload: self.reload.load(Ordering::Acquire),
             fatal: self.fatal.load(Ordering::Acquire),
             startup_deadline,
@@ -402,10 +409,41 @@ impl Shared {
     /// A kept connection ended without a request (its worker closed it).
     fn idle_closed(&self, thread: usize) {
         self.slots.lock()[thread] = None;
-        if self.active.fetch_sub(1, Ordering::AcqRel) == 1 && self.draining.load(Ordering::Acquire)
-        {
+        if self.active.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // It was the last thing in progress while maximum-requests waits
+        // for the process to go idle: no request end will come to stop it.
+        // mod_wsgi does not count such a connection as a request at all,
+        // so its last request end already saw the process idle.
+        if self.max_wait.load(Ordering::Acquire) != 0 {
+            self.past_limit(0);
+        }
+        if self.draining.load(Ordering::Acquire) {
             self.notify.wake();
         }
+    }
+
+    /// A request ended with maximum-requests used up and `others`
+    /// requests still in progress: stop, or keep serving with the graceful
+    /// deadline moved (mod_wsgi's rule, see [`monitor::past_limit`]).
+    fn past_limit(&self, others: usize) {
+        let stopping = self.stopping.load(Ordering::Acquire);
+        match monitor::past_limit(
+            &self.opts.name,
+            self.opts.graceful_timeout,
+            others,
+            stopping,
+        ) {
+            PastLimit::Wait => self
+                .max_wait
+                .store(self.since_epoch().max(1), Ordering::Release),
+            PastLimit::Stop => {
+                self.max_stop.store(true, Ordering::Release);
+                self.stop_accepting();
+            }
+        }
+        self.notify.wake();
     }
 
     fn begin(&self, thread: usize) {
@@ -418,19 +456,12 @@ impl Shared {
             self.touch();
         }
         self.served.fetch_add(1, Ordering::AcqRel);
-        let mut wake = self.draining.load(Ordering::Acquire);
-        let mut stop = false;
-        if self.opts.maximum_requests > 0 && self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.max_reached.store(true, Ordering::Release);
-            wake = true;
-            // Without a drain window the process stops right away.
-            stop = self.opts.graceful_timeout.is_zero();
-        }
+        // As mod_wsgi, this request is no longer "in progress" when the
+        // maximum-requests rule looks at the others.
         let others = self.active.fetch_sub(1, Ordering::AcqRel) - 1;
-        if stop || (self.max_reached.load(Ordering::Acquire) && others == 0) {
-            self.stop_accepting();
-        }
-        if wake {
+        if self.opts.maximum_requests > 0 && self.left.fetch_sub(1, Ordering::AcqRel) <= 1 {
+            self.past_limit(others);
+        } else if self.draining.load(Ordering::Acquire) {
             self.notify.wake();
         }
     }
@@ -577,7 +608,8 @@ pub fn serve(
         active: AtomicUsize::new(0),
         served: AtomicU64::new(0),
         left: AtomicI64::new(opts.maximum_requests.min(i64::MAX as u64) as i64),
-        max_reached: AtomicBool::new(false),
+        max_stop: AtomicBool::new(false),
+        max_wait: AtomicU64::new(0),
         reload: AtomicBool::new(false),
         fatal: AtomicBool::new(false),
         epoch,

@@ -99,7 +99,16 @@ def test_misspelt_option_is_named(configtest):
 @pytest.mark.beyond_modwsgi
 def test_non_numeric_optimize_is_rejected(configtest):
     """Generated for wsgirt only.  mod_wsgi parses WSGIPythonOptimize with
-    atoi() and so accepts "abc" (as 0) without a word."""
-    rc, out = configtest("WSGIPythonOptimize abc")
-    assert rc != 0, out
-    assert "WSGIPythonOptimize" in out, out
+    atoi() and so accepts "abc" (as 0) and "1x" (as 1) without a word."""
+    for value in ("abc", "1x"):
+        rc, out = configtest("WSGIPythonOptimize " + value)
+        assert rc != 0, (value, out)
+        assert "WSGIPythonOptimize" in out, out
+
+
+@pytest.mark.parametrize("value", ["3", "-1", "+2"])
+def test_any_integer_optimize_is_accepted(configtest, value):
+    """mod_wsgi takes any integer (atoi()): a level above 2 reaches Python
+    as is, a negative one means 0."""
+    rc, out = configtest("WSGIPythonOptimize " + value)
+    assert rc == 0, out

@@ -2,11 +2,15 @@
 does it: a changed WSGI script restarts the daemon process and the request
 that saw the change is answered by the new code, inactivity-timeout
 replaces an idle process, restart-interval replaces a busy-or-not process
-after its time, SIGUSR1 evicts a process within eviction-timeout, and
-requests under WSGIIgnoreActivity On do not keep a process alive."""
+after its time, SIGUSR1 evicts a process within eviction-timeout,
+requests under WSGIIgnoreActivity On do not keep a process alive, and
+maximum-requests with graceful-timeout waits for the process to go idle,
+each request ending meanwhile pushing the graceful deadline back."""
 
 import os
+import re
 import signal
+import threading
 import time
 
 from conftest import start_apache
@@ -44,6 +48,17 @@ WSGIScriptAlias /counted @ROOT@/app/ignored.wsgi process-group=ignored \\
 <Location /ignored>
     WSGIIgnoreActivity On
 </Location>
+WSGIDaemonProcess maxreq processes=1 threads=4 maximum-requests=2 graceful-timeout=2
+WSGIScriptAlias /maxreq/sleep @APPS@/daemon/sleep.wsgi process-group=maxreq \\
+    application-group=%{GLOBAL}
+WSGIScriptAlias /maxreq/pid @APPS@/daemon/pid.wsgi process-group=maxreq \\
+    application-group=%{GLOBAL}
+WSGIDaemonProcess maxlong processes=1 threads=2 maximum-requests=1 graceful-timeout=1 \\
+    shutdown-timeout=1
+WSGIScriptAlias /maxlong/sleep @APPS@/daemon/sleep.wsgi process-group=maxlong \\
+    application-group=%{GLOBAL}
+WSGIScriptAlias /maxlong/pid @APPS@/daemon/pid.wsgi process-group=maxlong \\
+    application-group=%{GLOBAL}
 <Directory @ROOT@/app>
     Require all granted
 </Directory>
@@ -130,3 +145,81 @@ def test_ignored_activity_does_not_keep_a_process_alive(server):
             break
         time.sleep(0.4)
     assert pid != first, "the ignored requests kept the daemon alive"
+
+
+def pid_of(server, path):
+    r = server.get(path, timeout=30)
+    assert r.status == 200, (path, r.status, r.body[:300], server.error_log()[-2000:])
+    return int(r.body)
+
+
+def at(t0, offset):
+    """Sleep until ``offset`` seconds after ``t0``."""
+    time.sleep(max(0.0, t0 + offset - time.monotonic()))
+
+
+def test_maximum_requests_waits_for_idle_and_each_end_pushes_the_deadline(server):
+    """maximum-requests=2 graceful-timeout=2, reached while a 4.5 s request
+    runs: as mod_wsgi 4.9.4 (the check at the end of each request in
+    wsgi_daemon_worker), the process keeps accepting requests; every
+    request that ends while another is still running logs "attempt a
+    graceful shutdown" again and moves the graceful deadline to 2 s from
+    then, so the process is still serving after the first deadline; the
+    request that ends with nothing else running logs "triggering immediate
+    shutdown" and the process goes. The graceful timer never fires."""
+    first = pid_of(server, "/maxreq/pid")  # one request of two used
+    mark = server.log_mark()
+    result = {}
+    slow = threading.Thread(
+        target=lambda: result.update(r=server.get("/maxreq/sleep?s=4.5", timeout=30)))
+    t0 = time.monotonic()
+    slow.start()
+    try:
+        at(t0, 0.5)
+        assert pid_of(server, "/maxreq/pid") == first  # the limit: deadline t0+2.5
+        server.wait_log(r"Maximum requests reached, attempt a graceful shutdown 'maxreq'\.",
+                        since=mark)
+        at(t0, 2.0)
+        assert pid_of(server, "/maxreq/pid") == first  # accepted meanwhile: t0+4.0
+        at(t0, 3.0)
+        # Past the first deadline: still the same process.
+        assert pid_of(server, "/maxreq/pid") == first  # deadline t0+5.0
+    finally:
+        slow.join(30)
+    assert result["r"].status == 200 and result["r"].body == b"slept\n"
+    assert wait_gone(first, timeout=10), "daemon still running after it went idle"
+    log = server.wait_log(
+        r"Maximum requests reached, triggering immediate shutdown 'maxreq'\.", since=mark)
+    log = server.settle_log(mark)
+    assert len(re.findall(
+        r"Maximum requests reached, attempt a graceful shutdown 'maxreq'\.", log)) == 3, log
+    assert len(re.findall(
+        r"Maximum requests reached, triggering immediate shutdown 'maxreq'\.", log)) == 1, log
+    assert "graceful timer expired 'maxreq'" not in log, log
+    assert "Requests have completed, triggering immediate shutdown 'maxreq'" not in log, log
+    assert pid_of(server, "/maxreq/pid") != first
+
+
+def test_maximum_requests_graceful_timer_expires_when_no_request_ends(server):
+    """maximum-requests=1 graceful-timeout=1, reached while a 4 s request
+    runs and no other request ends: the graceful timer fires about 1 s
+    later, well before the long request would have ended."""
+    mark = server.log_mark()
+    result = {}
+    slow = threading.Thread(
+        target=lambda: result.update(r=server.get("/maxlong/sleep?s=4", timeout=30)))
+    t0 = time.monotonic()
+    slow.start()
+    try:
+        at(t0, 0.7)
+        first = pid_of(server, "/maxlong/pid")
+        log = server.wait_log(r"Daemon process graceful timer expired 'maxlong'\.",
+                              since=mark, timeout=10)
+        expired = time.monotonic() - t0
+    finally:
+        slow.join(30)
+    assert expired < 3.5, (expired, log)
+    graceful = log.index("Maximum requests reached, attempt a graceful shutdown 'maxlong'.")
+    assert graceful < log.index("Daemon process graceful timer expired 'maxlong'."), log
+    assert wait_gone(first, timeout=10)
+    assert pid_of(server, "/maxlong/pid") != first

@@ -297,3 +297,66 @@ WSGIDaemonProcess e2e-nohome threads=1 home=@ROOT@/does-not-exist
                           r"daemon process after delay\.$")
     assert re.search(r"Unable to change working directory to '"
                      + re.escape(server.root) + "/does-not-exist'", log), log
+
+
+NONROOT_CONF = """
+ServerRoot {root}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {root}/httpd.pid
+ErrorLog {root}/error.log
+LogLevel info
+LoadModule mpm_event_module {moddir}/mod_mpm_event.so
+LoadModule authz_core_module {moddir}/mod_authz_core.so
+LoadModule wsgi_module {module}
+User www-data
+Group www-data
+WSGISocketPrefix {root}/wsgi
+WSGISocketRotation Off
+WSGIDaemonProcess e2e-nonroot threads=1
+"""
+
+
+def test_socket_rotation_off_names_the_configured_user_when_not_root(module):
+    """Apache started as nobody (not root, so it cannot switch to User
+    www-data): with WSGISocketRotation Off, mod_wsgi 4.9.4 still names the
+    daemon socket after the configured user's uid (`.u33.`), not the uid
+    the processes run as. Only the socket's name shows it; the harness
+    runs Apache as root, so this test starts its own."""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+    nobody = pwd.getpwnam("nobody")
+    root = tempfile.mkdtemp(prefix="wsgirt-nonroot-")
+    os.chmod(root, 0o777)
+    conf = os.path.join(root, "httpd.conf")
+    with open(conf, "w") as f:
+        f.write(NONROOT_CONF.format(root=root, port=apache.free_port(),
+                                    moddir=apache.MODDIR, module=module.path))
+    os.chmod(conf, 0o644)
+    proc = subprocess.Popen(
+        [apache.APACHE2, "-d", root, "-f", conf, "-DFOREGROUND"],
+        user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[],
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=root,
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        socks = []
+        while time.monotonic() < deadline and not socks:
+            time.sleep(0.1)
+            socks = [n for n in os.listdir(root) if n.endswith(".sock")]
+        www = pwd.getpwnam("www-data").pw_uid
+        assert len(socks) == 1, (os.listdir(root), proc.poll())
+        assert re.fullmatch(r"wsgi\.%d\.u%d\.1\.sock" % (proc.pid, www), socks[0]), socks
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(root, ignore_errors=True)

@@ -35,6 +35,19 @@ WSGIScriptAlias /pyinfo @APPS@/directives/pyinfo.wsgi
 WSGIScriptAlias /gpyinfo @APPS@/directives/pyinfo.wsgi application-group=%{GLOBAL}
 """
 
+# Empty WSGIPythonPath/python-path entries and an optimisation level
+# above 2, as mod_wsgi 4.9.4 takes them.
+ODD_SNIPPET = """
+WSGIPythonPath @TMP@/odd-a::@TMP@/odd-b:
+WSGIPythonOptimize 3
+WSGISocketPrefix @ROOT@/run/wsgi
+WSGIDaemonProcess odd threads=1 python-path=@TMP@/odd-c::@TMP@/odd-d:
+WSGIScriptAlias /pyinfo @APPS@/directives/pyinfo.wsgi
+WSGIScriptAlias /gpyinfo @APPS@/directives/pyinfo.wsgi application-group=%{GLOBAL}
+WSGIScriptAlias /dpyinfo @APPS@/directives/pyinfo.wsgi process-group=odd \\
+    application-group=%{GLOBAL}
+"""
+
 BC_MODULE = {"tmp/bc-sub/e2e_bc.py": "X = 1\n", "tmp/bc-main/e2e_bc.py": "X = 1\n"}
 
 INTERPRETERS = pytest.mark.parametrize("path", ["/pyinfo", "/gpyinfo"],
@@ -76,6 +89,11 @@ def home(request, module, venv):
                      files=BC_MODULE)
     writable_bytecode_dirs(a)
     return a
+
+
+@pytest.fixture(scope="module")
+def odd(request, module):
+    return start_apache(request, module, ODD_SNIPPET)
 
 
 def info(server, path):
@@ -279,3 +297,37 @@ WSGIScriptAlias /main @ROOT@/app/paths.wsgi application-group=%{GLOBAL}
                      + r"/good' to path\.$", log, re.M), log
     assert re.search(r"mod_wsgi \(pid=\d+\): Call to 'site\.addsitedir\(\)' failed for '"
                      + re.escape(server.root) + r"/bad'\.$", log, re.M), log
+
+
+@pytest.mark.parametrize("path,first,second", [
+    ("/pyinfo", "odd-a", "odd-b"),
+    ("/gpyinfo", "odd-a", "odd-b"),
+    ("/dpyinfo", "odd-c", "odd-d"),
+], ids=["sub", "main", "daemon"])
+def test_python_path_empty_entries_add_the_current_directory(odd, path, first, second):
+    """mod_wsgi 4.9.4 splits WSGIPythonPath (and python-path=) at every
+    ':' and hands each piece to site.addsitedir(), empty ones included:
+    site.addsitedir('') adds the absolute current directory, once (the
+    trailing ':' finds it already there). It goes to the front with the
+    rest, in order."""
+    d = info(odd, path)
+    expected = [os.path.join(odd.tmp, first), d["cwd"], os.path.join(odd.tmp, second)]
+    assert d["path"][:3] == expected, d["path"]
+    assert d["path"].count(d["cwd"]) == 1, d["path"]
+
+
+def test_python_path_empty_entries_are_logged(odd):
+    """Each entry, empty or not, gets mod_wsgi's "Adding '...' to path."."""
+    info(odd, "/pyinfo")
+    log = odd.wait_log(r"Adding '' to path\.", count=2)
+    assert "Adding '%s/odd-b' to path." % odd.tmp in log, log
+
+
+@INTERPRETERS
+def test_python_optimize_above_two(odd, path):
+    """WSGIPythonOptimize 3: mod_wsgi sets Py_OptimizeFlag to atoi()'s
+    value; Python takes it as python -OOO does (sys.flags.optimize 3,
+    asserts and docstrings stripped)."""
+    d = info(odd, path)
+    assert d["optimize"] == 3
+    assert d["asserts"] == "stripped"

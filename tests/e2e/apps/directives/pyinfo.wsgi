@@ -26,6 +26,7 @@ def application(environ, start_response):
         "path": sys.path,
         "version_info": list(sys.version_info[:3]),
         "argv": sys.argv,
+        "cwd": os.getcwd(),
     }
     try:
         assert False, "asserts are on"
