@@ -271,6 +271,27 @@ impl LogRotation {
     }
 }
 
+/// HTTPS: `--https-port` with its certificate and the other `--ssl-*`
+/// options, resolved (absolute paths that exist). The site is served on
+/// both ports; mod_ssl does the TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Https {
+    pub port: u16,
+    pub certificate_file: PathBuf,
+    pub certificate_key_file: PathBuf,
+    pub certificate_chain_file: Option<PathBuf>,
+    /// `--ssl-ca-certificate-file`: client certificates are checked
+    /// against it, under `verify_client_urls` (`/` when empty).
+    pub ca_certificate_file: Option<PathBuf>,
+    pub verify_client_urls: Vec<String>,
+    /// `--ssl-environment`: `SSLOptions +StdEnvVars`.
+    pub environment: bool,
+    /// `--https-only`: plain HTTP requests are redirected to HTTPS.
+    pub https_only: bool,
+    /// `--hsts-policy`, kept only with `https_only` (as in 4.9.4).
+    pub hsts_policy: Option<String>,
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -402,6 +423,8 @@ pub struct ServerConfig {
     pub site: SiteOptions,
     /// `--rotate-logs` (not with `--log-to-terminal`, as in 4.9.4).
     pub log_rotation: Option<LogRotation>,
+    /// `--https-port` and the `--ssl-*` options.
+    pub https: Option<Https>,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -477,10 +500,27 @@ impl ServerConfig {
     }
 
     pub fn listen(&self) -> String {
+        self.listen_on(self.port)
+    }
+
+    /// `Listen` for `port` on `--host` (or every interface).
+    fn listen_on(&self, port: u16) -> String {
         match &self.listen_host {
-            Some(h) => format!("{}:{}", Self::bracketed(h), self.port),
-            None => self.port.to_string(),
+            Some(h) => format!("{}:{port}", Self::bracketed(h)),
+            None => port.to_string(),
         }
+    }
+
+    /// The site's HTTPS URL (4.9.4's `Server URL (HTTPS)`), with
+    /// `--https-port`.
+    pub fn https_url(&self) -> Option<String> {
+        let port = self.https.as_ref()?.port;
+        let host = Self::bracketed(self.server_name.as_deref().unwrap_or(&self.host));
+        Some(if port == 443 {
+            format!("https://{host}/")
+        } else {
+            format!("https://{host}:{port}/")
+        })
     }
 
     /// The site's URL: with `--server-name` that name, else the host (as
@@ -687,6 +727,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
     virtual_hosts_section(&mut out, c);
+    https_section(&mut out, c);
     include_section(&mut out, c);
     out
 }
@@ -780,6 +821,12 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     }
     if c.site.directory_listing {
         load_module(out, c, "autoindex_module", "mod_autoindex.so");
+    }
+    if let Some(h) = &c.https {
+        load_module(out, c, "ssl_module", "mod_ssl.so");
+        if h.hsts_policy.is_some() {
+            load_module(out, c, "headers_module", "mod_headers.so");
+        }
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -1172,21 +1219,145 @@ fn virtual_hosts_section(out: &mut String, c: &ServerConfig) {
         out.push_str("    Require host localhost\n");
     }
     out.push_str("</Location>\n</VirtualHost>\n");
+    // --https-only: the name (and the bare domain of a www. name) is
+    // redirected to HTTPS instead of served, as in 4.9.4.
+    let to_https = c
+        .https
+        .as_ref()
+        .filter(|h| h.https_only)
+        .map(|h| https_redirect(&format!("https://{name}:{}", h.port)));
     let _ = writeln!(out, "<VirtualHost *:{}>\nServerName {name}", c.port);
     if !c.server_aliases.is_empty() {
         let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
     }
-    let _ = writeln!(out, "{inherit}</VirtualHost>");
-    if let Some(parent) = name
-        .get(..4)
+    let _ = writeln!(
+        out,
+        "{}</VirtualHost>",
+        to_https.as_deref().unwrap_or(inherit)
+    );
+    if let Some(parent) = parent_domain(name) {
+        let _ = write!(out, "<VirtualHost *:{}>\nServerName {parent}\n", c.port);
+        match &to_https {
+            Some(redirect) => out.push_str(redirect),
+            None => {
+                let _ = writeln!(out, "Redirect permanent / http://{name}:{}/", c.port);
+            }
+        }
+        out.push_str("</VirtualHost>\n");
+    }
+}
+
+/// The bare domain of a `www.` server name.
+fn parent_domain(name: &str) -> Option<&str> {
+    name.get(..4)
         .filter(|p| p.eq_ignore_ascii_case("www."))
         .map(|_| &name[4..])
-    {
+}
+
+/// mod_rewrite lines that send a plain HTTP request to `BASE` + its path
+/// (4.9.4's rules; the query string is kept, the redirect is a 302).
+fn https_redirect(base: &str) -> String {
+    format!(
+        "RewriteEngine On\nRewriteCond %{{HTTPS}} off\n\
+         RewriteRule (.*) {base}%{{REQUEST_URI}} [R,L]\n"
+    )
+}
+
+/// `--https-port`: a second `Listen` and mod_ssl virtual hosts for it.
+///
+/// With `--server-name` these are 4.9.4's three: a default host that
+/// answers other names with 403, the named host that serves the site (with
+/// `--hsts-policy` and `--ssl-environment`), and for a `www.` name the bare
+/// domain redirected to it. Without `--server-name` 4.9.4 writes nothing
+/// (its HTTPS sits inside the virtual-host block, so the port is never
+/// opened); we serve the site on the HTTPS port from one default host, and
+/// `--https-only` redirects every plain HTTP request there.
+///
+/// `--ssl-ca-certificate-file` makes the hosts accept client certificates
+/// (`SSLVerifyClient none`), and each `--ssl-verify-client` URL (else `/`)
+/// requires one, as in 4.9.4. We add `SSLRequireSSL` there: mod_ssl skips
+/// `SSLVerifyClient` on plain HTTP, so without it those URLs would be open
+/// over the HTTP port.
+fn https_section(out: &mut String, c: &ServerConfig) {
+    let Some(h) = &c.https else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n# HTTPS (--https-port and the --ssl-* options).\nListen {}",
+        c.listen_on(h.port)
+    );
+    if h.ca_certificate_file.is_some() {
+        let mut urls: Vec<&str> = h.verify_client_urls.iter().map(String::as_str).collect();
+        if urls.is_empty() {
+            urls.push("/");
+        }
+        // Longest first, as 4.9.4 sorts them (reverse order).
+        urls.sort_by(|a, b| b.cmp(a));
+        urls.dedup();
+        for url in urls {
+            let _ = writeln!(
+                out,
+                "<Location {}>\n    SSLRequireSSL\n    SSLVerifyClient require\n    \
+                 SSLVerifyDepth 1\n</Location>",
+                quote(url)
+            );
+        }
+    }
+    let mut ssl = format!(
+        "SSLEngine On\nSSLCertificateFile {}\nSSLCertificateKeyFile {}\n",
+        qp(&h.certificate_file),
+        qp(&h.certificate_key_file)
+    );
+    if let Some(ca) = &h.ca_certificate_file {
+        let _ = writeln!(ssl, "SSLCACertificateFile {}\nSSLVerifyClient none", qp(ca));
+    }
+    if let Some(chain) = &h.certificate_chain_file {
+        let _ = writeln!(ssl, "SSLCertificateChainFile {}", qp(chain));
+    }
+    let mut site = String::from("RewriteEngine On\nRewriteOptions Inherit\n");
+    site.push_str(&ssl);
+    if let (true, Some(policy)) = (h.https_only, &h.hsts_policy) {
+        let _ = writeln!(
+            site,
+            "Header set Strict-Transport-Security {}",
+            quote(policy)
+        );
+    }
+    if h.environment {
+        site.push_str("SSLOptions +StdEnvVars\n");
+    }
+    let port = h.port;
+    let Some(name) = &c.server_name else {
+        let _ = writeln!(out, "<VirtualHost _default_:{port}>\n{site}</VirtualHost>");
+        if h.https_only {
+            let _ = writeln!(
+                out,
+                "<VirtualHost _default_:{}>\n{}</VirtualHost>",
+                c.port,
+                https_redirect(&format!("https://%{{SERVER_NAME}}:{port}"))
+            );
+        }
+        return;
+    };
+    let _ = write!(
+        out,
+        "<VirtualHost _default_:{port}>\n<Location />\n    Require all denied\n"
+    );
+    if c.allow_localhost {
+        out.push_str("    Require host localhost\n");
+    }
+    let _ = writeln!(out, "</Location>\n{ssl}</VirtualHost>");
+    let _ = writeln!(out, "<VirtualHost *:{port}>\nServerName {name}");
+    if !c.server_aliases.is_empty() {
+        let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
+    }
+    let _ = writeln!(out, "{site}</VirtualHost>");
+    if let Some(parent) = parent_domain(name) {
         let _ = writeln!(
             out,
             "<VirtualHost *:{port}>\nServerName {parent}\n\
-             Redirect permanent / http://{name}:{port}/\n</VirtualHost>",
-            port = c.port
+             Redirect permanent / https://{name}:{port}/\n{ssl}</VirtualHost>"
         );
     }
 }
@@ -1309,6 +1480,7 @@ pub(crate) mod tests {
             hooks: HookScripts::default(),
             site: SiteOptions::default(),
             log_rotation: None,
+            https: None,
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1788,6 +1960,128 @@ pub(crate) mod tests {
         assert!(conf.contains(expected), "{conf}");
         assert!(conf.contains("<Directory \"/srv/media\">\n    AllowOverride FileInfo Indexes\n"));
         assert!(conf.contains("LoadModule autoindex_module"));
+    }
+
+    #[test]
+    fn https_serves_the_site_on_a_second_port() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(!conf.contains("mod_ssl.so") && !conf.contains("SSLEngine"));
+        c.https = Some(Https {
+            port: 8443,
+            certificate_file: "/certs/site.crt".into(),
+            certificate_key_file: "/certs/site.key".into(),
+            certificate_chain_file: None,
+            ca_certificate_file: None,
+            verify_client_urls: Vec::new(),
+            environment: false,
+            https_only: false,
+            hsts_policy: None,
+        });
+        assert_eq!(c.https_url().as_deref(), Some("https://127.0.0.1:8443/"));
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("LoadModule ssl_module"), "{conf}");
+        assert!(!conf.contains("mod_headers.so"));
+        let expected = "Listen 127.0.0.1:8443\n<VirtualHost _default_:8443>\n\
+                        RewriteEngine On\nRewriteOptions Inherit\nSSLEngine On\n\
+                        SSLCertificateFile \"/certs/site.crt\"\n\
+                        SSLCertificateKeyFile \"/certs/site.key\"\n</VirtualHost>\n";
+        assert!(conf.contains(expected), "{conf}");
+        assert!(!conf.contains("SSLVerifyClient") && !conf.contains("RewriteCond %{HTTPS}"));
+
+        // Client certificates under the given URLs (longest first), HSTS,
+        // the SSL environment, the chain and plain HTTP redirected.
+        let h = c.https.as_mut().unwrap();
+        h.ca_certificate_file = Some("/certs/ca.crt".into());
+        h.verify_client_urls = vec!["/admin".into(), "/admin/deep".into()];
+        h.certificate_chain_file = Some("/certs/chain.crt".into());
+        h.environment = true;
+        h.https_only = true;
+        h.hsts_policy = Some("max-age=60; includeSubDomains".into());
+        let conf = render_httpd_conf(&c);
+        let deep = conf
+            .find("<Location \"/admin/deep\">\n    SSLRequireSSL\n    SSLVerifyClient require\n    SSLVerifyDepth 1\n</Location>")
+            .expect(&conf);
+        assert!(deep < conf.find("<Location \"/admin\">").unwrap());
+        for line in [
+            "SSLCACertificateFile \"/certs/ca.crt\"",
+            "SSLVerifyClient none",
+            "SSLCertificateChainFile \"/certs/chain.crt\"",
+            "Header set Strict-Transport-Security \"max-age=60; includeSubDomains\"",
+            "SSLOptions +StdEnvVars",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(conf.contains("LoadModule headers_module"));
+        let redirect = "<VirtualHost _default_:8123>\nRewriteEngine On\n\
+                        RewriteCond %{HTTPS} off\n\
+                        RewriteRule (.*) https://%{SERVER_NAME}:8443%{REQUEST_URI} [R,L]\n\
+                        </VirtualHost>\n";
+        assert!(conf.contains(redirect), "{conf}");
+        // Without a CA there is nothing to verify against.
+        c.https.as_mut().unwrap().ca_certificate_file = None;
+        assert!(!render_httpd_conf(&c).contains("SSLVerifyClient"));
+    }
+
+    #[test]
+    fn https_with_server_name_follows_4_9_4_virtual_hosts() {
+        let mut c = sample();
+        c.server_name = Some("www.example.test".into());
+        c.server_aliases = vec!["*.example.test".into()];
+        c.https = Some(Https {
+            port: 8443,
+            certificate_file: "/certs/site.crt".into(),
+            certificate_key_file: "/certs/site.key".into(),
+            certificate_chain_file: None,
+            ca_certificate_file: None,
+            verify_client_urls: Vec::new(),
+            environment: true,
+            https_only: false,
+            hsts_policy: None,
+        });
+        assert_eq!(
+            c.https_url().as_deref(),
+            Some("https://www.example.test:8443/")
+        );
+        let conf = render_httpd_conf(&c);
+        let https = &conf[conf.find("# HTTPS").unwrap()..];
+        let ssl = "SSLEngine On\nSSLCertificateFile \"/certs/site.crt\"\n\
+                   SSLCertificateKeyFile \"/certs/site.key\"\n";
+        let default = format!(
+            "<VirtualHost _default_:8443>\n<Location />\n    Require all denied\n</Location>\n{ssl}</VirtualHost>\n"
+        );
+        assert!(https.contains(&default), "{https}");
+        let named = format!(
+            "<VirtualHost *:8443>\nServerName www.example.test\nServerAlias *.example.test\n\
+             RewriteEngine On\nRewriteOptions Inherit\n{ssl}SSLOptions +StdEnvVars\n</VirtualHost>\n"
+        );
+        assert!(https.contains(&named), "{https}");
+        let parent = format!(
+            "<VirtualHost *:8443>\nServerName example.test\n\
+             Redirect permanent / https://www.example.test:8443/\n{ssl}</VirtualHost>\n"
+        );
+        assert!(https.contains(&parent), "{https}");
+        // Plain HTTP still serves the name.
+        assert!(conf.contains("Redirect permanent / http://www.example.test:8123/"));
+
+        // --https-only: the HTTP name and bare domain redirect to HTTPS.
+        c.https.as_mut().unwrap().https_only = true;
+        let conf = render_httpd_conf(&c);
+        let to_https = "RewriteEngine On\nRewriteCond %{HTTPS} off\n\
+                        RewriteRule (.*) https://www.example.test:8443%{REQUEST_URI} [R,L]\n\
+                        </VirtualHost>\n";
+        let http_named = format!(
+            "<VirtualHost *:8123>\nServerName www.example.test\nServerAlias *.example.test\n{to_https}"
+        );
+        assert!(conf.contains(&http_named), "{conf}");
+        let http_parent = format!("<VirtualHost *:8123>\nServerName example.test\n{to_https}");
+        assert!(conf.contains(&http_parent), "{conf}");
+        assert!(!conf.contains("Redirect permanent / http://"));
+        // No catch-all HTTP redirect: the default host still refuses.
+        assert!(!conf.contains("%{SERVER_NAME}"));
     }
 
     #[test]

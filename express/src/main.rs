@@ -113,6 +113,9 @@ fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> 
     let c = &r.config;
     let root = &c.server_root;
     let mut lines: Vec<(&str, String)> = vec![("Server URL", c.url())];
+    if let Some(url) = c.https_url() {
+        lines.push(("Server URL (HTTPS)", url));
+    }
     if c.server_status {
         lines.push(("Server Status", c.server_status_url()));
     }
