@@ -131,6 +131,8 @@ pub struct ServerArgs {
     pub rotatelogs_executable: Option<PathBuf>,
     /// `--https-port` and the `--ssl-*` options, as given.
     pub https: HttpsArgs,
+    /// `--server-mpm` names (`event`, `worker`, `prefork`), as given.
+    pub server_mpm: Vec<String>,
 }
 
 /// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
@@ -223,6 +225,7 @@ impl Default for ServerArgs {
             max_log_size: 5,
             rotatelogs_executable: None,
             https: HttpsArgs::default(),
+            server_mpm: Vec::new(),
         }
     }
 }
@@ -314,6 +317,7 @@ enum Opt {
     RotateLogs,
     MaxLogSize,
     RotatelogsExecutable,
+    ServerMpm,
     // HTTPS
     HttpsPort,
     SslCertificateFile,
@@ -804,6 +808,16 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "With --server-name, still serve clients on localhost whatever \
          host name they use.",
     ),
+    OptSpec {
+        opt: Opt::ServerMpm,
+        name: "--server-mpm",
+        metavar: "NAME",
+        arity: 1,
+        section: Srv,
+        help: "The MPM to load when Apache has several: 'event', 'worker' or \
+               'prefork'. Repeatable: the first of event, worker, prefork \
+               that is named and installed is used. Defaults to event.",
+    },
     one(
         Opt::Processes,
         "--processes",
@@ -1865,6 +1879,15 @@ fn build_server_args(
                 s.host = Some(v)
             }
             Opt::Port => s.port = number::<u16>(cmd, name, &v, 1)?,
+            Opt::ServerMpm => {
+                if !["event", "worker", "prefork"].contains(&v.as_str()) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--server-mpm expects event, worker or prefork, got '{v}'"),
+                    ));
+                }
+                s.server_mpm.push(v)
+            }
             Opt::HttpsPort => s.https.port = Some(number::<u16>(cmd, name, &v, 1)?),
             Opt::SslCertificateFile => s.https.certificate_file = Some(PathBuf::from(v)),
             Opt::SslCertificateKeyFile => s.https.certificate_key_file = Some(PathBuf::from(v)),
@@ -2342,6 +2365,20 @@ mod tests {
         assert_eq!(s.max_log_size, 20);
         assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
         assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
+    }
+
+    #[test]
+    fn server_mpm() {
+        assert!(server(&["start-server"]).server_mpm.is_empty());
+        let s = server(&[
+            "start-server",
+            "--server-mpm",
+            "prefork",
+            "--server-mpm=worker",
+        ]);
+        assert_eq!(s.server_mpm, ["prefork", "worker"]);
+        assert!(usage_message(&["start-server", "--server-mpm", "winnt"])
+            .contains("expects event, worker or prefork"));
     }
 
     #[test]

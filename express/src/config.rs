@@ -425,6 +425,9 @@ pub struct ServerConfig {
     pub log_rotation: Option<LogRotation>,
     /// `--https-port` and the `--ssl-*` options.
     pub https: Option<Https>,
+    /// The MPM loaded when httpd has none built in: `event`, or the
+    /// `--server-mpm` choice (`event`, `worker` or `prefork`).
+    pub server_mpm: String,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -699,6 +702,52 @@ pub fn embedded_sizing(processes: u32, threads: u32) -> WorkerSizing {
     }
 }
 
+/// How 4.9.4 sizes mpm_prefork, whose children have one thread each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreforkSizing {
+    pub server_limit: u32,
+    pub start_servers: u32,
+    pub max_request_workers: u32,
+    pub min_spare_servers: u32,
+    pub max_spare_servers: u32,
+}
+
+/// Daemon mode under prefork, as 4.9.4: the same `--max-clients` as
+/// event/worker, in single-threaded children; of those, `initial x
+/// clients` start (default 0.05, prefork's own), `minimum-spare x clients`
+/// (default: initial) and `maximum-spare x clients` (default 0.1) are the
+/// spare servers, each at least 1.
+pub fn daemon_prefork_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> PreforkSizing {
+    let capacity = processes.saturating_mul(threads);
+    let max_clients = match d.max_clients {
+        Some(m) => m.max(capacity),
+        None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
+    };
+    let initial = d.initial_workers.unwrap_or(Fraction(0.05));
+    let min_spare = d.minimum_spare_workers.unwrap_or(initial);
+    let max_spare = d.maximum_spare_workers.unwrap_or(Fraction(0.1));
+    PreforkSizing {
+        server_limit: max_clients,
+        start_servers: initial.of(max_clients).max(1),
+        max_request_workers: max_clients,
+        min_spare_servers: min_spare.of(max_clients).max(1),
+        max_spare_servers: max_spare.of(max_clients).max(1),
+    }
+}
+
+/// Embedded mode under prefork, as 4.9.4: `processes x threads`
+/// single-threaded children, all started and kept.
+pub fn embedded_prefork_sizing(processes: u32, threads: u32) -> PreforkSizing {
+    let total = processes.saturating_mul(threads);
+    PreforkSizing {
+        server_limit: total,
+        start_servers: total,
+        max_request_workers: total,
+        min_spare_servers: total,
+        max_spare_servers: total,
+    }
+}
+
 /// Renders `httpd.conf`.
 pub fn render_httpd_conf(c: &ServerConfig) -> String {
     let mut out = String::new();
@@ -784,8 +833,11 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     );
     let _ = writeln!(
         out,
-        "LoadModule mpm_event_module {}",
-        qp(&c.modules_directory.join("mod_mpm_event.so"))
+        "LoadModule mpm_{mpm}_module {}",
+        qp(&c
+            .modules_directory
+            .join(format!("mod_mpm_{}.so", c.server_mpm))),
+        mpm = c.server_mpm
     );
     out.push_str("</IfModule>\n</IfModule>\n</IfModule>\n");
     for (name, file) in [
@@ -871,6 +923,23 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
         }
         out.push_str("</IfModule>\n");
     }
+    let p = if daemon {
+        daemon_prefork_sizing(c.processes, c.threads, &c.daemon)
+    } else {
+        embedded_prefork_sizing(c.processes, c.threads)
+    };
+    let per_child = if daemon { 0 } else { c.maximum_requests };
+    let _ = writeln!(
+        out,
+        "<IfModule mpm_prefork_module>\nServerLimit {}\nStartServers {}\n\
+         MaxRequestWorkers {}\nMinSpareServers {}\nMaxSpareServers {}\n\
+         MaxConnectionsPerChild {per_child}\n</IfModule>",
+        p.server_limit,
+        p.start_servers,
+        p.max_request_workers,
+        p.min_spare_servers,
+        p.max_spare_servers
+    );
 }
 
 /// The error log, and the access log with mod_wsgi-express 4.9.4's
@@ -1481,6 +1550,7 @@ pub(crate) mod tests {
             site: SiteOptions::default(),
             log_rotation: None,
             https: None,
+            server_mpm: "event".into(),
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1960,6 +2030,73 @@ pub(crate) mod tests {
         assert!(conf.contains(expected), "{conf}");
         assert!(conf.contains("<Directory \"/srv/media\">\n    AllowOverride FileInfo Indexes\n"));
         assert!(conf.contains("LoadModule autoindex_module"));
+    }
+
+    #[test]
+    fn prefork_is_sized_as_4_9_4_sizes_it() {
+        let d = DaemonSettings::default();
+        // 5 threads: 10 + max(10, 7) clients; 5% start, 5% and 10% spare.
+        assert_eq!(
+            daemon_prefork_sizing(1, 5, &d),
+            PreforkSizing {
+                server_limit: 20,
+                start_servers: 1,
+                max_request_workers: 20,
+                min_spare_servers: 1,
+                max_spare_servers: 2,
+            }
+        );
+        let d = DaemonSettings {
+            max_clients: Some(100),
+            initial_workers: Some(Fraction(0.2)),
+            maximum_spare_workers: Some(Fraction(0.5)),
+            ..DaemonSettings::default()
+        };
+        assert_eq!(
+            daemon_prefork_sizing(2, 5, &d),
+            PreforkSizing {
+                server_limit: 100,
+                start_servers: 20,
+                max_request_workers: 100,
+                min_spare_servers: 20,
+                max_spare_servers: 50,
+            }
+        );
+        assert_eq!(
+            embedded_prefork_sizing(2, 3),
+            PreforkSizing {
+                server_limit: 6,
+                start_servers: 6,
+                max_request_workers: 6,
+                min_spare_servers: 6,
+                max_spare_servers: 6,
+            }
+        );
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        let conf = render_httpd_conf(&c);
+        assert!(
+            conf.contains(
+                "LoadModule mpm_event_module \"/usr/lib/apache2/modules/mod_mpm_event.so\""
+            ),
+            "{conf}"
+        );
+        assert!(
+            conf.contains(
+                "<IfModule mpm_prefork_module>\nServerLimit 20\nStartServers 1\n\
+             MaxRequestWorkers 20\nMinSpareServers 1\nMaxSpareServers 2\n\
+             MaxConnectionsPerChild 0\n</IfModule>\n"
+            ),
+            "{conf}"
+        );
+        c.server_mpm = "prefork".into();
+        let conf = render_httpd_conf(&c);
+        assert!(
+            conf.contains(
+                "LoadModule mpm_prefork_module \"/usr/lib/apache2/modules/mod_mpm_prefork.so\""
+            ),
+            "{conf}"
+        );
     }
 
     #[test]

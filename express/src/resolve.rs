@@ -363,9 +363,14 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     path_text("the Apache executable", &httpd)?;
     let modules_directory = apache::modules_directory(args.modules_directory.as_deref());
     path_text("the modules directory", &modules_directory)?;
-    if !modules_directory.join("mod_mpm_event.so").is_file() {
+    let server_mpm = choose_mpm(cmd, &args.server_mpm, &modules_directory)?;
+    if !modules_directory
+        .join(format!("mod_mpm_{server_mpm}.so"))
+        .is_file()
+    {
         warnings.push(format!(
-            "{} has no mod_mpm_event.so; is it Apache's modules directory? (--modules-directory)",
+            "{} has no mod_mpm_{server_mpm}.so; is it Apache's modules directory? \
+             (--modules-directory)",
             modules_directory.display()
         ));
     }
@@ -576,6 +581,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         site: args.site.clone(),
         log_rotation,
         https,
+        server_mpm,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {
@@ -584,6 +590,33 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         warnings,
         python,
     })
+}
+
+/// `--server-mpm`: as 4.9.4, the first of event, worker and prefork (that
+/// order, whatever the order given) that was named and whose module is in
+/// the modules directory. Without the option, event (4.9.4 also prefers
+/// event, except in embedded mode, where it starts from worker; our
+/// embedded sizing is made for event). None installed is a usage error
+/// here; 4.9.4 loads no MPM and Apache refuses to start.
+fn choose_mpm(cmd: &'static str, given: &[String], modules: &Path) -> Result<String> {
+    if given.is_empty() {
+        return Ok("event".into());
+    }
+    ["event", "worker", "prefork"]
+        .into_iter()
+        .filter(|name| given.iter().any(|g| g == name))
+        .find(|name| modules.join(format!("mod_mpm_{name}.so")).is_file())
+        .map(String::from)
+        .ok_or_else(|| {
+            Error::usage(
+                Some(cmd),
+                format!(
+                    "--server-mpm {}: no such MPM module in {}",
+                    given.join(", "),
+                    modules.display()
+                ),
+            )
+        })
 }
 
 /// `--https-port` and the `--ssl-*` options. 4.9.4 turns HTTPS on only
@@ -717,6 +750,26 @@ fn resolve_https(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_mpm_takes_the_first_installed_in_4_9_4_order() {
+        let dir = env::temp_dir().join(format!("wsgirt-express-mpm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["mod_mpm_worker.so", "mod_mpm_prefork.so"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let choose = |given: &[&str]| {
+            let given: Vec<String> = given.iter().map(|g| g.to_string()).collect();
+            choose_mpm("start-server", &given, &dir)
+        };
+        assert_eq!(choose(&[]).unwrap(), "event", "our default");
+        assert_eq!(choose(&["prefork", "worker"]).unwrap(), "worker");
+        // event is preferred but not installed here.
+        assert_eq!(choose(&["event", "prefork"]).unwrap(), "prefork");
+        let e = choose(&["event"]).unwrap_err().to_string();
+        assert!(e.contains("no such MPM module"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn https_needs_a_port_a_certificate_and_a_key() {
