@@ -129,6 +129,31 @@ pub struct ServerArgs {
     /// `--max-log-size` in MB (4.9.4's default 5).
     pub max_log_size: u32,
     pub rotatelogs_executable: Option<PathBuf>,
+    /// `--https-port` and the `--ssl-*` options, as given.
+    pub https: HttpsArgs,
+    /// `--server-mpm` names (`event`, `worker`, `prefork`), as given.
+    pub server_mpm: Vec<String>,
+}
+
+/// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
+/// `--ssl-certificate-key-file`, `--ssl-certificate`,
+/// `--ssl-certificate-chain-file`, `--ssl-ca-certificate-file`,
+/// `--ssl-verify-client`, `--ssl-environment`, `--https-only`,
+/// `--hsts-policy`, before `resolve` checks them (paths as given).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpsArgs {
+    pub port: Option<u16>,
+    pub certificate_file: Option<PathBuf>,
+    pub certificate_key_file: Option<PathBuf>,
+    /// The common prefix of `PREFIX.crt` and `PREFIX.key`; wins over the
+    /// two options above, as in 4.9.4.
+    pub certificate: Option<PathBuf>,
+    pub certificate_chain_file: Option<PathBuf>,
+    pub ca_certificate_file: Option<PathBuf>,
+    pub verify_client_urls: Vec<String>,
+    pub environment: bool,
+    pub https_only: bool,
+    pub hsts_policy: Option<String>,
 }
 
 impl Default for ServerArgs {
@@ -199,6 +224,8 @@ impl Default for ServerArgs {
             rotate_logs: false,
             max_log_size: 5,
             rotatelogs_executable: None,
+            https: HttpsArgs::default(),
+            server_mpm: Vec::new(),
         }
     }
 }
@@ -290,6 +317,18 @@ enum Opt {
     RotateLogs,
     MaxLogSize,
     RotatelogsExecutable,
+    ServerMpm,
+    // HTTPS
+    HttpsPort,
+    SslCertificateFile,
+    SslCertificateKeyFile,
+    SslCertificate,
+    SslCertificateChainFile,
+    SslCaCertificateFile,
+    SslVerifyClient,
+    SslEnvironment,
+    HttpsOnly,
+    HstsPolicy,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -331,6 +370,7 @@ enum Section {
     Daemon,
     Locations,
     Access,
+    Https,
 }
 
 impl Section {
@@ -343,6 +383,7 @@ impl Section {
             Section::Daemon => "Mode (daemon mode is the default)",
             Section::Locations => "Locations of Apache, the module and Python",
             Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
+            Section::Https => "HTTPS (mod_ssl)",
         }
     }
 }
@@ -386,8 +427,8 @@ const fn one(
 }
 
 use Section::{
-    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Locations as Loc,
-    Logging as Log, Server as Srv,
+    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Https as Tls,
+    Locations as Loc, Logging as Log, Server as Srv,
 };
 
 const SERVER_OPTIONS: &[OptSpec] = &[
@@ -640,6 +681,94 @@ const SERVER_OPTIONS: &[OptSpec] = &[
          wsgi-group). Defaults to 'wsgi', a placeholder to replace.",
     ),
     one(
+        Opt::HttpsPort,
+        "--https-port",
+        "NUMBER",
+        Tls,
+        "Also serve the site over HTTPS on this port (mod_ssl), with \
+         --ssl-certificate-file and --ssl-certificate-key-file (or \
+         --ssl-certificate).",
+    ),
+    one(
+        Opt::HttpsPort,
+        "--ssl-port",
+        "NUMBER",
+        Tls,
+        "The same as --https-port (kept from mod_wsgi-express, where it is \
+         hidden).",
+    ),
+    one(
+        Opt::SslCertificateFile,
+        "--ssl-certificate-file",
+        "FILE-PATH",
+        Tls,
+        "The server's certificate (PEM) for --https-port.",
+    ),
+    one(
+        Opt::SslCertificateKeyFile,
+        "--ssl-certificate-key-file",
+        "FILE-PATH",
+        Tls,
+        "The private key (PEM, not encrypted) of --ssl-certificate-file.",
+    ),
+    one(
+        Opt::SslCertificate,
+        "--ssl-certificate",
+        "FILE-PATH",
+        Tls,
+        "The common path of the certificate and key files, without their \
+         extensions: FILE-PATH.crt and FILE-PATH.key. Wins over the two \
+         options above.",
+    ),
+    one(
+        Opt::SslCertificateChainFile,
+        "--ssl-certificate-chain-file",
+        "FILE-PATH",
+        Tls,
+        "The intermediate CA certificates sent with the server's \
+         certificate (SSLCertificateChainFile).",
+    ),
+    one(
+        Opt::SslCaCertificateFile,
+        "--ssl-ca-certificate-file",
+        "FILE-PATH",
+        Tls,
+        "The CA certificates client certificates are checked against. The \
+         whole site then requires a client certificate over HTTPS, unless \
+         --ssl-verify-client names the URLs that do.",
+    ),
+    OptSpec {
+        opt: Opt::SslVerifyClient,
+        name: "--ssl-verify-client",
+        metavar: "URL-PATH",
+        arity: 1,
+        section: Tls,
+        help: "With --ssl-ca-certificate-file, require a client certificate \
+               only under this URL (instead of the whole site). Plain HTTP \
+               requests there are refused. Repeatable.",
+    },
+    flag(
+        Opt::SslEnvironment,
+        "--ssl-environment",
+        Tls,
+        "Add mod_ssl's variables (SSL_PROTOCOL, SSL_CIPHER, SSL_CLIENT_S_DN, \
+         ...) to the WSGI environ of HTTPS requests.",
+    ),
+    flag(
+        Opt::HttpsOnly,
+        "--https-only",
+        Tls,
+        "Redirect every plain HTTP request to the same URL over HTTPS.",
+    ),
+    one(
+        Opt::HstsPolicy,
+        "--hsts-policy",
+        "PARAMS",
+        Tls,
+        "With --https-only, the Strict-Transport-Security header sent on \
+         HTTPS responses, such as 'max-age=31536000; includeSubDomains'.",
+    ),
+    one(
         Opt::Host,
         "--host",
         "IP-ADDRESS",
@@ -679,6 +808,16 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "With --server-name, still serve clients on localhost whatever \
          host name they use.",
     ),
+    OptSpec {
+        opt: Opt::ServerMpm,
+        name: "--server-mpm",
+        metavar: "NAME",
+        arity: 1,
+        section: Srv,
+        help: "The MPM to load when Apache has several: 'event', 'worker' or \
+               'prefork'. Repeatable: the first of event, worker, prefork \
+               that is named and installed is used. Defaults to event.",
+    },
     one(
         Opt::Processes,
         "--processes",
@@ -1740,6 +1879,40 @@ fn build_server_args(
                 s.host = Some(v)
             }
             Opt::Port => s.port = number::<u16>(cmd, name, &v, 1)?,
+            Opt::ServerMpm => {
+                if !["event", "worker", "prefork"].contains(&v.as_str()) {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("--server-mpm expects event, worker or prefork, got '{v}'"),
+                    ));
+                }
+                s.server_mpm.push(v)
+            }
+            Opt::HttpsPort => s.https.port = Some(number::<u16>(cmd, name, &v, 1)?),
+            Opt::SslCertificateFile => s.https.certificate_file = Some(PathBuf::from(v)),
+            Opt::SslCertificateKeyFile => s.https.certificate_key_file = Some(PathBuf::from(v)),
+            Opt::SslCertificate => s.https.certificate = Some(PathBuf::from(v)),
+            Opt::SslCertificateChainFile => s.https.certificate_chain_file = Some(PathBuf::from(v)),
+            Opt::SslCaCertificateFile => s.https.ca_certificate_file = Some(PathBuf::from(v)),
+            Opt::SslVerifyClient => {
+                if !v.starts_with('/') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "--ssl-verify-client expects a URL path starting with '/', got '{v}'"
+                        ),
+                    ));
+                }
+                s.https.verify_client_urls.push(v)
+            }
+            Opt::SslEnvironment => s.https.environment = true,
+            Opt::HttpsOnly => s.https.https_only = true,
+            Opt::HstsPolicy => {
+                if v.trim().is_empty() {
+                    return Err(Error::usage(Some(cmd), "--hsts-policy needs a policy"));
+                }
+                s.https.hsts_policy = Some(v)
+            }
             Opt::ServerName | Opt::ServerAlias => {
                 let wildcards = if opt == Opt::ServerAlias { "*?" } else { "" };
                 let ok = !v.is_empty()
@@ -2192,6 +2365,70 @@ mod tests {
         assert_eq!(s.max_log_size, 20);
         assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
         assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
+    }
+
+    #[test]
+    fn server_mpm() {
+        assert!(server(&["start-server"]).server_mpm.is_empty());
+        let s = server(&[
+            "start-server",
+            "--server-mpm",
+            "prefork",
+            "--server-mpm=worker",
+        ]);
+        assert_eq!(s.server_mpm, ["prefork", "worker"]);
+        assert!(usage_message(&["start-server", "--server-mpm", "winnt"])
+            .contains("expects event, worker or prefork"));
+    }
+
+    #[test]
+    fn https_options() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.https, HttpsArgs::default());
+        let s = server(&[
+            "start-server",
+            "--https-port",
+            "8443",
+            "--ssl-certificate-file",
+            "a.crt",
+            "--ssl-certificate-key-file=a.key",
+            "--ssl-certificate",
+            "site",
+            "--ssl-certificate-chain-file",
+            "chain.crt",
+            "--ssl-ca-certificate-file",
+            "ca.crt",
+            "--ssl-verify-client",
+            "/admin",
+            "--ssl-verify-client",
+            "/api",
+            "--ssl-environment",
+            "--https-only",
+            "--hsts-policy",
+            "max-age=60",
+        ]);
+        let h = &s.https;
+        assert_eq!(h.port, Some(8443));
+        assert_eq!(h.certificate_file, Some("a.crt".into()));
+        assert_eq!(h.certificate_key_file, Some("a.key".into()));
+        assert_eq!(h.certificate, Some("site".into()));
+        assert_eq!(h.certificate_chain_file, Some("chain.crt".into()));
+        assert_eq!(h.ca_certificate_file, Some("ca.crt".into()));
+        assert_eq!(h.verify_client_urls, ["/admin", "/api"]);
+        assert!(h.environment && h.https_only);
+        assert_eq!(h.hsts_policy.as_deref(), Some("max-age=60"));
+        // 4.9.4's hidden alias.
+        assert_eq!(
+            server(&["start-server", "--ssl-port", "9443"]).https.port,
+            Some(9443)
+        );
+        assert!(usage_message(&["start-server", "--https-port", "0"]).contains("--https-port"));
+        assert!(usage_message(&["start-server", "--https-port", "x"]).contains("--https-port"));
+        assert!(
+            usage_message(&["start-server", "--ssl-verify-client", "admin"])
+                .contains("starting with '/'")
+        );
+        assert!(usage_message(&["start-server", "--hsts-policy", " "]).contains("needs a policy"));
     }
 
     #[test]

@@ -271,6 +271,27 @@ impl LogRotation {
     }
 }
 
+/// HTTPS: `--https-port` with its certificate and the other `--ssl-*`
+/// options, resolved (absolute paths that exist). The site is served on
+/// both ports; mod_ssl does the TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Https {
+    pub port: u16,
+    pub certificate_file: PathBuf,
+    pub certificate_key_file: PathBuf,
+    pub certificate_chain_file: Option<PathBuf>,
+    /// `--ssl-ca-certificate-file`: client certificates are checked
+    /// against it, under `verify_client_urls` (`/` when empty).
+    pub ca_certificate_file: Option<PathBuf>,
+    pub verify_client_urls: Vec<String>,
+    /// `--ssl-environment`: `SSLOptions +StdEnvVars`.
+    pub environment: bool,
+    /// `--https-only`: plain HTTP requests are redirected to HTTPS.
+    pub https_only: bool,
+    /// `--hsts-policy`, kept only with `https_only` (as in 4.9.4).
+    pub hsts_policy: Option<String>,
+}
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -402,6 +423,11 @@ pub struct ServerConfig {
     pub site: SiteOptions,
     /// `--rotate-logs` (not with `--log-to-terminal`, as in 4.9.4).
     pub log_rotation: Option<LogRotation>,
+    /// `--https-port` and the `--ssl-*` options.
+    pub https: Option<Https>,
+    /// The MPM loaded when httpd has none built in: `event`, or the
+    /// `--server-mpm` choice (`event`, `worker` or `prefork`).
+    pub server_mpm: String,
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
@@ -477,10 +503,27 @@ impl ServerConfig {
     }
 
     pub fn listen(&self) -> String {
+        self.listen_on(self.port)
+    }
+
+    /// `Listen` for `port` on `--host` (or every interface).
+    fn listen_on(&self, port: u16) -> String {
         match &self.listen_host {
-            Some(h) => format!("{}:{}", Self::bracketed(h), self.port),
-            None => self.port.to_string(),
+            Some(h) => format!("{}:{port}", Self::bracketed(h)),
+            None => port.to_string(),
         }
+    }
+
+    /// The site's HTTPS URL (4.9.4's `Server URL (HTTPS)`), with
+    /// `--https-port`.
+    pub fn https_url(&self) -> Option<String> {
+        let port = self.https.as_ref()?.port;
+        let host = Self::bracketed(self.server_name.as_deref().unwrap_or(&self.host));
+        Some(if port == 443 {
+            format!("https://{host}/")
+        } else {
+            format!("https://{host}:{port}/")
+        })
     }
 
     /// The site's URL: with `--server-name` that name, else the host (as
@@ -659,6 +702,52 @@ pub fn embedded_sizing(processes: u32, threads: u32) -> WorkerSizing {
     }
 }
 
+/// How 4.9.4 sizes mpm_prefork, whose children have one thread each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreforkSizing {
+    pub server_limit: u32,
+    pub start_servers: u32,
+    pub max_request_workers: u32,
+    pub min_spare_servers: u32,
+    pub max_spare_servers: u32,
+}
+
+/// Daemon mode under prefork, as 4.9.4: the same `--max-clients` as
+/// event/worker, in single-threaded children; of those, `initial x
+/// clients` start (default 0.05, prefork's own), `minimum-spare x clients`
+/// (default: initial) and `maximum-spare x clients` (default 0.1) are the
+/// spare servers, each at least 1.
+pub fn daemon_prefork_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> PreforkSizing {
+    let capacity = processes.saturating_mul(threads);
+    let max_clients = match d.max_clients {
+        Some(m) => m.max(capacity),
+        None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
+    };
+    let initial = d.initial_workers.unwrap_or(Fraction(0.05));
+    let min_spare = d.minimum_spare_workers.unwrap_or(initial);
+    let max_spare = d.maximum_spare_workers.unwrap_or(Fraction(0.1));
+    PreforkSizing {
+        server_limit: max_clients,
+        start_servers: initial.of(max_clients).max(1),
+        max_request_workers: max_clients,
+        min_spare_servers: min_spare.of(max_clients).max(1),
+        max_spare_servers: max_spare.of(max_clients).max(1),
+    }
+}
+
+/// Embedded mode under prefork, as 4.9.4: `processes x threads`
+/// single-threaded children, all started and kept.
+pub fn embedded_prefork_sizing(processes: u32, threads: u32) -> PreforkSizing {
+    let total = processes.saturating_mul(threads);
+    PreforkSizing {
+        server_limit: total,
+        start_servers: total,
+        max_request_workers: total,
+        min_spare_servers: total,
+        max_spare_servers: total,
+    }
+}
+
 /// Renders `httpd.conf`.
 pub fn render_httpd_conf(c: &ServerConfig) -> String {
     let mut out = String::new();
@@ -687,6 +776,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     aliases_section(&mut out, c);
     setenv_section(&mut out, c);
     virtual_hosts_section(&mut out, c);
+    https_section(&mut out, c);
     include_section(&mut out, c);
     out
 }
@@ -743,8 +833,11 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     );
     let _ = writeln!(
         out,
-        "LoadModule mpm_event_module {}",
-        qp(&c.modules_directory.join("mod_mpm_event.so"))
+        "LoadModule mpm_{mpm}_module {}",
+        qp(&c
+            .modules_directory
+            .join(format!("mod_mpm_{}.so", c.server_mpm))),
+        mpm = c.server_mpm
     );
     out.push_str("</IfModule>\n</IfModule>\n</IfModule>\n");
     for (name, file) in [
@@ -780,6 +873,12 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     }
     if c.site.directory_listing {
         load_module(out, c, "autoindex_module", "mod_autoindex.so");
+    }
+    if let Some(h) = &c.https {
+        load_module(out, c, "ssl_module", "mod_ssl.so");
+        if h.hsts_policy.is_some() {
+            load_module(out, c, "headers_module", "mod_headers.so");
+        }
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -824,6 +923,23 @@ fn mpm_section(out: &mut String, s: &WorkerSizing, c: &ServerConfig, daemon: boo
         }
         out.push_str("</IfModule>\n");
     }
+    let p = if daemon {
+        daemon_prefork_sizing(c.processes, c.threads, &c.daemon)
+    } else {
+        embedded_prefork_sizing(c.processes, c.threads)
+    };
+    let per_child = if daemon { 0 } else { c.maximum_requests };
+    let _ = writeln!(
+        out,
+        "<IfModule mpm_prefork_module>\nServerLimit {}\nStartServers {}\n\
+         MaxRequestWorkers {}\nMinSpareServers {}\nMaxSpareServers {}\n\
+         MaxConnectionsPerChild {per_child}\n</IfModule>",
+        p.server_limit,
+        p.start_servers,
+        p.max_request_workers,
+        p.min_spare_servers,
+        p.max_spare_servers
+    );
 }
 
 /// The error log, and the access log with mod_wsgi-express 4.9.4's
@@ -1172,21 +1288,145 @@ fn virtual_hosts_section(out: &mut String, c: &ServerConfig) {
         out.push_str("    Require host localhost\n");
     }
     out.push_str("</Location>\n</VirtualHost>\n");
+    // --https-only: the name (and the bare domain of a www. name) is
+    // redirected to HTTPS instead of served, as in 4.9.4.
+    let to_https = c
+        .https
+        .as_ref()
+        .filter(|h| h.https_only)
+        .map(|h| https_redirect(&format!("https://{name}:{}", h.port)));
     let _ = writeln!(out, "<VirtualHost *:{}>\nServerName {name}", c.port);
     if !c.server_aliases.is_empty() {
         let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
     }
-    let _ = writeln!(out, "{inherit}</VirtualHost>");
-    if let Some(parent) = name
-        .get(..4)
+    let _ = writeln!(
+        out,
+        "{}</VirtualHost>",
+        to_https.as_deref().unwrap_or(inherit)
+    );
+    if let Some(parent) = parent_domain(name) {
+        let _ = write!(out, "<VirtualHost *:{}>\nServerName {parent}\n", c.port);
+        match &to_https {
+            Some(redirect) => out.push_str(redirect),
+            None => {
+                let _ = writeln!(out, "Redirect permanent / http://{name}:{}/", c.port);
+            }
+        }
+        out.push_str("</VirtualHost>\n");
+    }
+}
+
+/// The bare domain of a `www.` server name.
+fn parent_domain(name: &str) -> Option<&str> {
+    name.get(..4)
         .filter(|p| p.eq_ignore_ascii_case("www."))
         .map(|_| &name[4..])
-    {
+}
+
+/// mod_rewrite lines that send a plain HTTP request to `BASE` + its path
+/// (4.9.4's rules; the query string is kept, the redirect is a 302).
+fn https_redirect(base: &str) -> String {
+    format!(
+        "RewriteEngine On\nRewriteCond %{{HTTPS}} off\n\
+         RewriteRule (.*) {base}%{{REQUEST_URI}} [R,L]\n"
+    )
+}
+
+/// `--https-port`: a second `Listen` and mod_ssl virtual hosts for it.
+///
+/// With `--server-name` these are 4.9.4's three: a default host that
+/// answers other names with 403, the named host that serves the site (with
+/// `--hsts-policy` and `--ssl-environment`), and for a `www.` name the bare
+/// domain redirected to it. Without `--server-name` 4.9.4 writes nothing
+/// (its HTTPS sits inside the virtual-host block, so the port is never
+/// opened); we serve the site on the HTTPS port from one default host, and
+/// `--https-only` redirects every plain HTTP request there.
+///
+/// `--ssl-ca-certificate-file` makes the hosts accept client certificates
+/// (`SSLVerifyClient none`), and each `--ssl-verify-client` URL (else `/`)
+/// requires one, as in 4.9.4. We add `SSLRequireSSL` there: mod_ssl skips
+/// `SSLVerifyClient` on plain HTTP, so without it those URLs would be open
+/// over the HTTP port.
+fn https_section(out: &mut String, c: &ServerConfig) {
+    let Some(h) = &c.https else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n# HTTPS (--https-port and the --ssl-* options).\nListen {}",
+        c.listen_on(h.port)
+    );
+    if h.ca_certificate_file.is_some() {
+        let mut urls: Vec<&str> = h.verify_client_urls.iter().map(String::as_str).collect();
+        if urls.is_empty() {
+            urls.push("/");
+        }
+        // Longest first, as 4.9.4 sorts them (reverse order).
+        urls.sort_by(|a, b| b.cmp(a));
+        urls.dedup();
+        for url in urls {
+            let _ = writeln!(
+                out,
+                "<Location {}>\n    SSLRequireSSL\n    SSLVerifyClient require\n    \
+                 SSLVerifyDepth 1\n</Location>",
+                quote(url)
+            );
+        }
+    }
+    let mut ssl = format!(
+        "SSLEngine On\nSSLCertificateFile {}\nSSLCertificateKeyFile {}\n",
+        qp(&h.certificate_file),
+        qp(&h.certificate_key_file)
+    );
+    if let Some(ca) = &h.ca_certificate_file {
+        let _ = writeln!(ssl, "SSLCACertificateFile {}\nSSLVerifyClient none", qp(ca));
+    }
+    if let Some(chain) = &h.certificate_chain_file {
+        let _ = writeln!(ssl, "SSLCertificateChainFile {}", qp(chain));
+    }
+    let mut site = String::from("RewriteEngine On\nRewriteOptions Inherit\n");
+    site.push_str(&ssl);
+    if let (true, Some(policy)) = (h.https_only, &h.hsts_policy) {
+        let _ = writeln!(
+            site,
+            "Header set Strict-Transport-Security {}",
+            quote(policy)
+        );
+    }
+    if h.environment {
+        site.push_str("SSLOptions +StdEnvVars\n");
+    }
+    let port = h.port;
+    let Some(name) = &c.server_name else {
+        let _ = writeln!(out, "<VirtualHost _default_:{port}>\n{site}</VirtualHost>");
+        if h.https_only {
+            let _ = writeln!(
+                out,
+                "<VirtualHost _default_:{}>\n{}</VirtualHost>",
+                c.port,
+                https_redirect(&format!("https://%{{SERVER_NAME}}:{port}"))
+            );
+        }
+        return;
+    };
+    let _ = write!(
+        out,
+        "<VirtualHost _default_:{port}>\n<Location />\n    Require all denied\n"
+    );
+    if c.allow_localhost {
+        out.push_str("    Require host localhost\n");
+    }
+    let _ = writeln!(out, "</Location>\n{ssl}</VirtualHost>");
+    let _ = writeln!(out, "<VirtualHost *:{port}>\nServerName {name}");
+    if !c.server_aliases.is_empty() {
+        let _ = writeln!(out, "ServerAlias {}", c.server_aliases.join(" "));
+    }
+    let _ = writeln!(out, "{site}</VirtualHost>");
+    if let Some(parent) = parent_domain(name) {
         let _ = writeln!(
             out,
             "<VirtualHost *:{port}>\nServerName {parent}\n\
-             Redirect permanent / http://{name}:{port}/\n</VirtualHost>",
-            port = c.port
+             Redirect permanent / https://{name}:{port}/\n{ssl}</VirtualHost>"
         );
     }
 }
@@ -1309,6 +1549,8 @@ pub(crate) mod tests {
             hooks: HookScripts::default(),
             site: SiteOptions::default(),
             log_rotation: None,
+            https: None,
+            server_mpm: "event".into(),
             python_executable: Some("/usr/bin/python3".into()),
         }
     }
@@ -1788,6 +2030,195 @@ pub(crate) mod tests {
         assert!(conf.contains(expected), "{conf}");
         assert!(conf.contains("<Directory \"/srv/media\">\n    AllowOverride FileInfo Indexes\n"));
         assert!(conf.contains("LoadModule autoindex_module"));
+    }
+
+    #[test]
+    fn prefork_is_sized_as_4_9_4_sizes_it() {
+        let d = DaemonSettings::default();
+        // 5 threads: 10 + max(10, 7) clients; 5% start, 5% and 10% spare.
+        assert_eq!(
+            daemon_prefork_sizing(1, 5, &d),
+            PreforkSizing {
+                server_limit: 20,
+                start_servers: 1,
+                max_request_workers: 20,
+                min_spare_servers: 1,
+                max_spare_servers: 2,
+            }
+        );
+        let d = DaemonSettings {
+            max_clients: Some(100),
+            initial_workers: Some(Fraction(0.2)),
+            maximum_spare_workers: Some(Fraction(0.5)),
+            ..DaemonSettings::default()
+        };
+        assert_eq!(
+            daemon_prefork_sizing(2, 5, &d),
+            PreforkSizing {
+                server_limit: 100,
+                start_servers: 20,
+                max_request_workers: 100,
+                min_spare_servers: 20,
+                max_spare_servers: 50,
+            }
+        );
+        assert_eq!(
+            embedded_prefork_sizing(2, 3),
+            PreforkSizing {
+                server_limit: 6,
+                start_servers: 6,
+                max_request_workers: 6,
+                min_spare_servers: 6,
+                max_spare_servers: 6,
+            }
+        );
+        let mut c = sample();
+        c.mode = Mode::Daemon;
+        let conf = render_httpd_conf(&c);
+        assert!(
+            conf.contains(
+                "LoadModule mpm_event_module \"/usr/lib/apache2/modules/mod_mpm_event.so\""
+            ),
+            "{conf}"
+        );
+        assert!(
+            conf.contains(
+                "<IfModule mpm_prefork_module>\nServerLimit 20\nStartServers 1\n\
+             MaxRequestWorkers 20\nMinSpareServers 1\nMaxSpareServers 2\n\
+             MaxConnectionsPerChild 0\n</IfModule>\n"
+            ),
+            "{conf}"
+        );
+        c.server_mpm = "prefork".into();
+        let conf = render_httpd_conf(&c);
+        assert!(
+            conf.contains(
+                "LoadModule mpm_prefork_module \"/usr/lib/apache2/modules/mod_mpm_prefork.so\""
+            ),
+            "{conf}"
+        );
+    }
+
+    #[test]
+    fn https_serves_the_site_on_a_second_port() {
+        let mut c = sample();
+        let conf = render_httpd_conf(&c);
+        assert!(!conf.contains("mod_ssl.so") && !conf.contains("SSLEngine"));
+        c.https = Some(Https {
+            port: 8443,
+            certificate_file: "/certs/site.crt".into(),
+            certificate_key_file: "/certs/site.key".into(),
+            certificate_chain_file: None,
+            ca_certificate_file: None,
+            verify_client_urls: Vec::new(),
+            environment: false,
+            https_only: false,
+            hsts_policy: None,
+        });
+        assert_eq!(c.https_url().as_deref(), Some("https://127.0.0.1:8443/"));
+        let conf = render_httpd_conf(&c);
+        assert!(conf.contains("LoadModule ssl_module"), "{conf}");
+        assert!(!conf.contains("mod_headers.so"));
+        let expected = "Listen 127.0.0.1:8443\n<VirtualHost _default_:8443>\n\
+                        RewriteEngine On\nRewriteOptions Inherit\nSSLEngine On\n\
+                        SSLCertificateFile \"/certs/site.crt\"\n\
+                        SSLCertificateKeyFile \"/certs/site.key\"\n</VirtualHost>\n";
+        assert!(conf.contains(expected), "{conf}");
+        assert!(!conf.contains("SSLVerifyClient") && !conf.contains("RewriteCond %{HTTPS}"));
+
+        // Client certificates under the given URLs (longest first), HSTS,
+        // the SSL environment, the chain and plain HTTP redirected.
+        let h = c.https.as_mut().unwrap();
+        h.ca_certificate_file = Some("/certs/ca.crt".into());
+        h.verify_client_urls = vec!["/admin".into(), "/admin/deep".into()];
+        h.certificate_chain_file = Some("/certs/chain.crt".into());
+        h.environment = true;
+        h.https_only = true;
+        h.hsts_policy = Some("max-age=60; includeSubDomains".into());
+        let conf = render_httpd_conf(&c);
+        let deep = conf
+            .find("<Location \"/admin/deep\">\n    SSLRequireSSL\n    SSLVerifyClient require\n    SSLVerifyDepth 1\n</Location>")
+            .expect(&conf);
+        assert!(deep < conf.find("<Location \"/admin\">").unwrap());
+        for line in [
+            "SSLCACertificateFile \"/certs/ca.crt\"",
+            "SSLVerifyClient none",
+            "SSLCertificateChainFile \"/certs/chain.crt\"",
+            "Header set Strict-Transport-Security \"max-age=60; includeSubDomains\"",
+            "SSLOptions +StdEnvVars",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(conf.contains("LoadModule headers_module"));
+        let redirect = "<VirtualHost _default_:8123>\nRewriteEngine On\n\
+                        RewriteCond %{HTTPS} off\n\
+                        RewriteRule (.*) https://%{SERVER_NAME}:8443%{REQUEST_URI} [R,L]\n\
+                        </VirtualHost>\n";
+        assert!(conf.contains(redirect), "{conf}");
+        // Without a CA there is nothing to verify against.
+        c.https.as_mut().unwrap().ca_certificate_file = None;
+        assert!(!render_httpd_conf(&c).contains("SSLVerifyClient"));
+    }
+
+    #[test]
+    fn https_with_server_name_follows_4_9_4_virtual_hosts() {
+        let mut c = sample();
+        c.server_name = Some("www.example.test".into());
+        c.server_aliases = vec!["*.example.test".into()];
+        c.https = Some(Https {
+            port: 8443,
+            certificate_file: "/certs/site.crt".into(),
+            certificate_key_file: "/certs/site.key".into(),
+            certificate_chain_file: None,
+            ca_certificate_file: None,
+            verify_client_urls: Vec::new(),
+            environment: true,
+            https_only: false,
+            hsts_policy: None,
+        });
+        assert_eq!(
+            c.https_url().as_deref(),
+            Some("https://www.example.test:8443/")
+        );
+        let conf = render_httpd_conf(&c);
+        let https = &conf[conf.find("# HTTPS").unwrap()..];
+        let ssl = "SSLEngine On\nSSLCertificateFile \"/certs/site.crt\"\n\
+                   SSLCertificateKeyFile \"/certs/site.key\"\n";
+        let default = format!(
+            "<VirtualHost _default_:8443>\n<Location />\n    Require all denied\n</Location>\n{ssl}</VirtualHost>\n"
+        );
+        assert!(https.contains(&default), "{https}");
+        let named = format!(
+            "<VirtualHost *:8443>\nServerName www.example.test\nServerAlias *.example.test\n\
+             RewriteEngine On\nRewriteOptions Inherit\n{ssl}SSLOptions +StdEnvVars\n</VirtualHost>\n"
+        );
+        assert!(https.contains(&named), "{https}");
+        let parent = format!(
+            "<VirtualHost *:8443>\nServerName example.test\n\
+             Redirect permanent / https://www.example.test:8443/\n{ssl}</VirtualHost>\n"
+        );
+        assert!(https.contains(&parent), "{https}");
+        // Plain HTTP still serves the name.
+        assert!(conf.contains("Redirect permanent / http://www.example.test:8123/"));
+
+        // --https-only: the HTTP name and bare domain redirect to HTTPS.
+        c.https.as_mut().unwrap().https_only = true;
+        let conf = render_httpd_conf(&c);
+        let to_https = "RewriteEngine On\nRewriteCond %{HTTPS} off\n\
+                        RewriteRule (.*) https://www.example.test:8443%{REQUEST_URI} [R,L]\n\
+                        </VirtualHost>\n";
+        let http_named = format!(
+            "<VirtualHost *:8123>\nServerName www.example.test\nServerAlias *.example.test\n{to_https}"
+        );
+        assert!(conf.contains(&http_named), "{conf}");
+        let http_parent = format!("<VirtualHost *:8123>\nServerName example.test\n{to_https}");
+        assert!(conf.contains(&http_parent), "{conf}");
+        assert!(!conf.contains("Redirect permanent / http://"));
+        // No catch-all HTTP redirect: the default host still refuses.
+        assert!(!conf.contains("%{SERVER_NAME}"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn sh_quote(value: &str) -> String {
 /// sets the same ones), so an `envvars` written for mod_wsgi-express can use
 /// them: the locale and mod_wsgi-express's `MOD_WSGI_*` names.
 pub fn control_environment(c: &ServerConfig) -> Vec<(&'static str, String)> {
-    vec![
+    let mut vars = vec![
         ("LANG", c.locale.clone()),
         ("LC_ALL", c.locale.clone()),
         ("MOD_WSGI_SERVER_ROOT", c.server_root.display().to_string()),
@@ -105,7 +105,12 @@ pub fn control_environment(c: &ServerConfig) -> Vec<(&'static str, String)> {
             "MOD_WSGI_MODULES_DIRECTORY",
             c.modules_directory.display().to_string(),
         ),
-    ]
+    ];
+    // 4.9.4 exports it always, as "None" without HTTPS; we only when set.
+    if let Some(h) = &c.https {
+        vars.push(("MOD_WSGI_HTTPS_PORT", h.port.to_string()));
+    }
+    vars
 }
 
 /// Fetches a URL and prints the body; run by `apachectl status` with `-I`

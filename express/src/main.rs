@@ -106,13 +106,14 @@ fn print_summary(r: &Resolved, setup_only: bool) {
 /// what people and scripts read from it is where they expect it. Our own
 /// lines (the script, the module, Python, Apache) sit just before the
 /// closing `Locale Setting`. 4.9.4's `Rewrite Rules` line has no
-/// counterpart (there is no `rewrite.conf`), and `Server Capacity` names
-/// only event/worker, the MPMs the config sizes (4.9.4 adds a prefork
-/// figure).
+/// counterpart (there is no `rewrite.conf`).
 fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> {
     let c = &r.config;
     let root = &c.server_root;
     let mut lines: Vec<(&str, String)> = vec![("Server URL", c.url())];
+    if let Some(url) = c.https_url() {
+        lines.push(("Server URL (HTTPS)", url));
+    }
     if c.server_status {
         lines.push(("Server Status", c.server_status_url()));
     }
@@ -178,9 +179,13 @@ fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> 
         ));
         lines.push(("Queue Timeout", format!("{} (seconds)", d.queue_timeout)));
         let front = config::daemon_front_end_sizing(c.processes, c.threads, d);
+        let prefork = config::daemon_prefork_sizing(c.processes, c.threads, d);
         lines.push((
             "Server Capacity",
-            format!("{} (event/worker)", front.max_request_workers),
+            format!(
+                "{} (event/worker), {} (prefork)",
+                front.max_request_workers, prefork.max_request_workers
+            ),
         ));
     }
     lines.push((
@@ -280,7 +285,7 @@ mod tests {
         };
         assert_eq!(value("Startup Timeout"), "15 (seconds)");
         assert_eq!(value("Queue Backlog"), "100 (connections)");
-        assert_eq!(value("Server Capacity"), "20 (event/worker)");
+        assert_eq!(value("Server Capacity"), "20 (event/worker), 20 (prefork)");
         assert_eq!(value("Server Backlog"), "500 (connections)");
 
         // 4.9.4 leaves Startup Timeout out at 0, and embedded mode prints

@@ -6,8 +6,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 use crate::apache;
-use crate::args::{ModeChoice, ServerArgs};
-use crate::config::{AliasTarget, LogRotation, Mode, ServerConfig, UrlAlias};
+use crate::args::{HttpsArgs, ModeChoice, ServerArgs};
+use crate::config::{AliasTarget, Https, LogRotation, Mode, ServerConfig, UrlAlias};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::module;
@@ -363,9 +363,14 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     path_text("the Apache executable", &httpd)?;
     let modules_directory = apache::modules_directory(args.modules_directory.as_deref());
     path_text("the modules directory", &modules_directory)?;
-    if !modules_directory.join("mod_mpm_event.so").is_file() {
+    let server_mpm = choose_mpm(cmd, &args.server_mpm, &modules_directory)?;
+    if !modules_directory
+        .join(format!("mod_mpm_{server_mpm}.so"))
+        .is_file()
+    {
         warnings.push(format!(
-            "{} has no mod_mpm_event.so; is it Apache's modules directory? (--modules-directory)",
+            "{} has no mod_mpm_{server_mpm}.so; is it Apache's modules directory? \
+             (--modules-directory)",
             modules_directory.display()
         ));
     }
@@ -488,6 +493,8 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         );
     }
 
+    let https = resolve_https(cmd, &cwd, &args.https, args.port, &mut warnings)?;
+
     // --log-to-terminal wins over --rotate-logs, as in 4.9.4.
     let log_rotation = if args.rotate_logs && !log_to_terminal {
         let executable =
@@ -573,6 +580,8 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         hooks,
         site: args.site.clone(),
         log_rotation,
+        https,
+        server_mpm,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
     };
     Ok(Resolved {
@@ -583,9 +592,265 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     })
 }
 
+/// `--server-mpm`: as 4.9.4, the first of event, worker and prefork (that
+/// order, whatever the order given) that was named and whose module is in
+/// the modules directory. Without the option, event (4.9.4 also prefers
+/// event, except in embedded mode, where it starts from worker; our
+/// embedded sizing is made for event). None installed is a usage error
+/// here; 4.9.4 loads no MPM and Apache refuses to start.
+fn choose_mpm(cmd: &'static str, given: &[String], modules: &Path) -> Result<String> {
+    if given.is_empty() {
+        return Ok("event".into());
+    }
+    ["event", "worker", "prefork"]
+        .into_iter()
+        .filter(|name| given.iter().any(|g| g == name))
+        .find(|name| modules.join(format!("mod_mpm_{name}.so")).is_file())
+        .map(String::from)
+        .ok_or_else(|| {
+            Error::usage(
+                Some(cmd),
+                format!(
+                    "--server-mpm {}: no such MPM module in {}",
+                    given.join(", "),
+                    modules.display()
+                ),
+            )
+        })
+}
+
+/// `--https-port` and the `--ssl-*` options. 4.9.4 turns HTTPS on only
+/// when the port, the certificate and the key are all given, and otherwise
+/// ignores the rest in silence (it even prints an HTTPS URL nobody
+/// serves). Here a port without a certificate and key, a missing file, or
+/// `--https-only` without a port is a usage error, and options that have
+/// nothing to apply to draw a warning.
+fn resolve_https(
+    cmd: &'static str,
+    cwd: &Path,
+    a: &HttpsArgs,
+    http_port: u16,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Https>> {
+    let (certificate_file, certificate_key_file) = match &a.certificate {
+        // --ssl-certificate PREFIX wins, as in 4.9.4.
+        Some(prefix) => {
+            let text = prefix.as_os_str().to_string_lossy();
+            (
+                Some(PathBuf::from(format!("{text}.crt"))),
+                Some(PathBuf::from(format!("{text}.key"))),
+            )
+        }
+        None => (a.certificate_file.clone(), a.certificate_key_file.clone()),
+    };
+    let Some(port) = a.port else {
+        if a.https_only {
+            return Err(Error::usage(
+                Some(cmd),
+                "--https-only needs --https-port (and a certificate) to redirect to",
+            ));
+        }
+        let unused: Vec<&str> = [
+            a.certificate.as_ref().map(|_| "--ssl-certificate"),
+            a.certificate_file
+                .as_ref()
+                .map(|_| "--ssl-certificate-file"),
+            a.certificate_key_file
+                .as_ref()
+                .map(|_| "--ssl-certificate-key-file"),
+            a.certificate_chain_file
+                .as_ref()
+                .map(|_| "--ssl-certificate-chain-file"),
+            a.ca_certificate_file
+                .as_ref()
+                .map(|_| "--ssl-ca-certificate-file"),
+            (!a.verify_client_urls.is_empty()).then_some("--ssl-verify-client"),
+            a.environment.then_some("--ssl-environment"),
+            a.hsts_policy.as_ref().map(|_| "--hsts-policy"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} with --https-port; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
+        return Ok(None);
+    };
+    if port == http_port {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("--https-port {port} is also the HTTP --port"),
+        ));
+    }
+    let (Some(certificate_file), Some(certificate_key_file)) =
+        (certificate_file, certificate_key_file)
+    else {
+        return Err(Error::usage(
+            Some(cmd),
+            "--https-port needs --ssl-certificate-file and --ssl-certificate-key-file \
+             (or --ssl-certificate PREFIX for PREFIX.crt and PREFIX.key)",
+        ));
+    };
+    let file = |what: &str, path: &Path| -> Result<PathBuf> {
+        let path = absolute(cwd, path);
+        path_text(what, &path)?;
+        if !path.is_file() {
+            return Err(Error::usage(
+                Some(cmd),
+                format!("the {what} {} does not exist", path.display()),
+            ));
+        }
+        Ok(path)
+    };
+    let certificate_file = file("certificate file", &certificate_file)?;
+    let certificate_key_file = file("certificate key file", &certificate_key_file)?;
+    let certificate_chain_file = a
+        .certificate_chain_file
+        .as_deref()
+        .map(|p| file("--ssl-certificate-chain-file", p))
+        .transpose()?;
+    let ca_certificate_file = a
+        .ca_certificate_file
+        .as_deref()
+        .map(|p| file("--ssl-ca-certificate-file", p))
+        .transpose()?;
+    for url in &a.verify_client_urls {
+        check_text("--ssl-verify-client", url)?;
+    }
+    if ca_certificate_file.is_none() && !a.verify_client_urls.is_empty() {
+        warnings.push(
+            "--ssl-verify-client needs --ssl-ca-certificate-file to check client \
+             certificates against; ignored"
+                .into(),
+        );
+    }
+    if let Some(policy) = &a.hsts_policy {
+        check_text("--hsts-policy", policy)?;
+        if !a.https_only {
+            warnings.push("--hsts-policy only applies with --https-only; ignored".into());
+        }
+    }
+    Ok(Some(Https {
+        port,
+        certificate_file,
+        certificate_key_file,
+        certificate_chain_file,
+        ca_certificate_file,
+        verify_client_urls: a.verify_client_urls.clone(),
+        environment: a.environment,
+        https_only: a.https_only,
+        hsts_policy: a.hsts_policy.clone().filter(|_| a.https_only),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_mpm_takes_the_first_installed_in_4_9_4_order() {
+        let dir = env::temp_dir().join(format!("wsgirt-express-mpm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["mod_mpm_worker.so", "mod_mpm_prefork.so"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let choose = |given: &[&str]| {
+            let given: Vec<String> = given.iter().map(|g| g.to_string()).collect();
+            choose_mpm("start-server", &given, &dir)
+        };
+        assert_eq!(choose(&[]).unwrap(), "event", "our default");
+        assert_eq!(choose(&["prefork", "worker"]).unwrap(), "worker");
+        // event is preferred but not installed here.
+        assert_eq!(choose(&["event", "prefork"]).unwrap(), "prefork");
+        let e = choose(&["event"]).unwrap_err().to_string();
+        assert!(e.contains("no such MPM module"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn https_needs_a_port_a_certificate_and_a_key() {
+        let dir = env::temp_dir().join(format!("wsgirt-express-https-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["site.crt", "site.key", "ca.crt"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        let run = |a: &HttpsArgs| {
+            let mut warnings = Vec::new();
+            let r = resolve_https("start-server", &dir, a, 8000, &mut warnings);
+            (r, warnings)
+        };
+        // Nothing asked for.
+        let (r, w) = run(&HttpsArgs::default());
+        assert_eq!(r.unwrap(), None);
+        assert!(w.is_empty());
+        // --ssl-certificate PREFIX: PREFIX.crt and PREFIX.key, made absolute.
+        let a = HttpsArgs {
+            port: Some(8443),
+            certificate: Some("site".into()),
+            certificate_file: Some("ignored.crt".into()),
+            ca_certificate_file: Some("ca.crt".into()),
+            hsts_policy: Some("max-age=1".into()),
+            ..HttpsArgs::default()
+        };
+        let (r, w) = run(&a);
+        let h = r.unwrap().unwrap();
+        assert_eq!(h.certificate_file, dir.join("site.crt"));
+        assert_eq!(h.certificate_key_file, dir.join("site.key"));
+        assert_eq!(h.ca_certificate_file, Some(dir.join("ca.crt")));
+        // HSTS only with --https-only, as in 4.9.4: warned and dropped.
+        assert_eq!(h.hsts_policy, None);
+        assert_eq!(w, ["--hsts-policy only applies with --https-only; ignored"]);
+
+        let usage = |a: &HttpsArgs| match run(a).0 {
+            Err(e) => e.to_string(),
+            Ok(h) => panic!("accepted: {h:?}"),
+        };
+        let port_only = HttpsArgs {
+            port: Some(8443),
+            certificate_file: Some("site.crt".into()),
+            ..HttpsArgs::default()
+        };
+        assert!(usage(&port_only).contains("needs --ssl-certificate-file"));
+        let missing = HttpsArgs {
+            certificate: Some("nothere".into()),
+            ..port_only.clone()
+        };
+        assert!(usage(&missing).contains("nothere.crt does not exist"));
+        let same_port = HttpsArgs {
+            port: Some(8000),
+            certificate: Some("site".into()),
+            ..HttpsArgs::default()
+        };
+        assert!(usage(&same_port).contains("also the HTTP --port"));
+        let only = HttpsArgs {
+            https_only: true,
+            ..HttpsArgs::default()
+        };
+        assert!(usage(&only).contains("--https-only needs --https-port"));
+        // Options without --https-port: warned about, ignored.
+        let (r, w) = run(&HttpsArgs {
+            certificate: Some("site".into()),
+            environment: true,
+            ..HttpsArgs::default()
+        });
+        assert_eq!(r.unwrap(), None);
+        assert_eq!(
+            w,
+            ["--ssl-certificate, --ssl-environment only apply with --https-port; ignored"]
+        );
+        let (_, w) = run(&HttpsArgs {
+            port: Some(8443),
+            certificate: Some("site".into()),
+            verify_client_urls: vec!["/admin".into()],
+            ..HttpsArgs::default()
+        });
+        assert!(w[0].contains("--ssl-verify-client needs --ssl-ca-certificate-file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn lexical_absolute_paths() {

@@ -1340,3 +1340,105 @@ fn rotate_logs_starts_new_files() {
     let status = server.stop();
     assert!(status.success(), "{status}");
 }
+
+/// `--server-mpm`, served with `module`: of the MPMs named, the first of
+/// event, worker, prefork is loaded (Apache's startup notice names it),
+/// and prefork is sized as 4.9.4 sizes it: in daemon mode single-threaded
+/// children proxy to the daemon; in embedded mode `processes x threads`
+/// single-threaded children run the application (`wsgi.multithread`
+/// False), all of them started.
+fn server_mpm_with(module: &str) {
+    let s = Scratch::new("server-mpm");
+    s.write("env.wsgi", ENVIRON_APP);
+    let started_with = |server: &Server, mpm: &str| {
+        let log = server.root.join("error_log");
+        let notice = format!("[mpm_{mpm}:notice]");
+        assert!(
+            wait_until(Duration::from_secs(10), || fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains(&notice)),
+            "no {notice}\n{}",
+            server.diagnostics()
+        );
+    };
+    // The order given does not matter: worker precedes prefork.
+    let mut server = Server::start(
+        &s,
+        &[
+            "env.wsgi",
+            "--server-mpm",
+            "prefork",
+            "--server-mpm",
+            "worker",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    started_with(&server, "worker");
+    assert!(server.stop().success());
+
+    let mut server = Server::start(
+        &s,
+        &[
+            "env.wsgi",
+            "--server-mpm",
+            "prefork",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("multithread"), "True", "the daemon has 5 threads");
+    started_with(&server, "prefork");
+    assert!(server.stop().success());
+
+    let mut server = Server::start(
+        &s,
+        &[
+            "env.wsgi",
+            "--server-mpm",
+            "prefork",
+            "--embedded-mode",
+            "--processes",
+            "2",
+            "--threads",
+            "1",
+            "--module-path",
+            module,
+        ],
+        &[],
+    );
+    let r = server.get("/");
+    assert_eq!(r.status, 200, "{}", server.diagnostics());
+    assert_eq!(r.field("multithread"), "False", "prefork children");
+    assert_eq!(r.field("multiprocess"), "True");
+    started_with(&server, "prefork");
+    // One parent plus 2 x 1 children, as 4.9.4's embedded prefork sizing.
+    let conf = server.conf();
+    assert!(
+        wait_until(Duration::from_secs(10), || pids_with_cmdline(&conf).len()
+            == 3),
+        "expected 3 processes on {conf}, found {:?}",
+        pids_with_cmdline(&conf)
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn server_mpm_with_mod_wsgi() {
+    server_mpm_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn server_mpm_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => server_mpm_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_mpm_with_mod_wsgi"),
+    }
+}

@@ -253,13 +253,27 @@ fn apache_accepts_the_daemon_config() {
         .lines()
         .find_map(|l| l.strip_prefix("MaxRequestWorkers "))
         .unwrap();
+    // The prefork block comes last.
+    let prefork = conf
+        .lines()
+        .filter_map(|l| l.strip_prefix("MaxRequestWorkers "))
+        .next_back()
+        .unwrap();
+    assert_eq!(prefork, "200", "--max-clients");
+    assert!(
+        conf.contains(
+            "<IfModule mpm_prefork_module>\nServerLimit 200\nStartServers 100\n\
+             MaxRequestWorkers 200\nMinSpareServers 100\nMaxSpareServers 180\n"
+        ),
+        "4.9.4's prefork figures for --initial-workers 0.5, --maximum-spare-workers 0.9:\n{conf}"
+    );
     for line in [
         "Request Capacity   : 10 (2 processes * 5 threads)\n".to_string(),
         "Request Timeout    : 30 (seconds)\n".to_string(),
         "Startup Timeout    : 15 (seconds)\n".to_string(),
         "Queue Backlog      : 100 (connections)\n".to_string(),
         "Queue Timeout      : 45 (seconds)\n".to_string(),
-        format!("Server Capacity    : {workers} (event/worker)\n"),
+        format!("Server Capacity    : {workers} (event/worker), {prefork} (prefork)\n"),
         "Server Backlog     : 500 (connections)\n".to_string(),
     ] {
         assert!(stdout.contains(&line), "missing {line:?} in\n{stdout}");

@@ -7,6 +7,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -281,6 +282,10 @@ impl Server {
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        // Its own process group: Apache's prefork MPM stops by signalling
+        // its whole group (killpg), which would otherwise take the test
+        // runner with it.
+        cmd.process_group(0);
         let child = cmd.spawn().expect("spawn start-server");
         let mut server = Server {
             child,
