@@ -7,8 +7,9 @@ set -euo pipefail
 packages=(gcc make pkg-config python3 python3-dev apache2 apache2-dev curl)
 if [ "${1:-}" = test ]; then
     # The reference mod_wsgi for side-by-side tests, pytest for the
-    # end-to-end suite, cmake for the C examples, clang-format for style.
-    packages+=(libapache2-mod-wsgi-py3 python3-pytest cmake clang-format apache2-utils)
+    # end-to-end suite, cmake for the C examples, clang-format for style,
+    # openssl for the certificates the HTTPS tests make at test time.
+    packages+=(libapache2-mod-wsgi-py3 python3-pytest cmake clang-format apache2-utils openssl)
 fi
 
 missing=()
