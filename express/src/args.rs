@@ -133,6 +133,14 @@ pub struct ServerArgs {
     pub https: HttpsArgs,
     /// `--server-mpm` names (`event`, `worker`, `prefork`), as given.
     pub server_mpm: Vec<String>,
+    /// `--service-script NAME PATH` pairs, in order: each runs in its own
+    /// `threads=0` daemon group `service:NAME`.
+    pub service_scripts: Vec<(String, PathBuf)>,
+    /// `--service-user`, `--service-group`, `--service-log-file` pairs
+    /// (the last given for a name wins, as 4.9.4's dict() does).
+    pub service_users: Vec<(String, String)>,
+    pub service_groups: Vec<(String, String)>,
+    pub service_log_files: Vec<(String, String)>,
 }
 
 /// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
@@ -226,6 +234,10 @@ impl Default for ServerArgs {
             rotatelogs_executable: None,
             https: HttpsArgs::default(),
             server_mpm: Vec::new(),
+            service_scripts: Vec::new(),
+            service_users: Vec::new(),
+            service_groups: Vec::new(),
+            service_log_files: Vec::new(),
         }
     }
 }
@@ -329,6 +341,11 @@ enum Opt {
     SslEnvironment,
     HttpsOnly,
     HstsPolicy,
+    // Managed services
+    ServiceScript,
+    ServiceUser,
+    ServiceGroup,
+    ServiceLogFile,
     // Mode
     EmbeddedMode,
     DaemonMode,
@@ -371,6 +388,7 @@ enum Section {
     Locations,
     Access,
     Https,
+    Services,
 }
 
 impl Section {
@@ -384,6 +402,7 @@ impl Section {
             Section::Locations => "Locations of Apache, the module and Python",
             Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
             Section::Https => "HTTPS (mod_ssl)",
+            Section::Services => "Managed services (a daemon process running a script)",
         }
     }
 }
@@ -428,7 +447,7 @@ const fn one(
 
 use Section::{
     Access as Acc, Application as App, Daemon as Dmn, General as Gen, Https as Tls,
-    Locations as Loc, Logging as Log, Server as Srv,
+    Locations as Loc, Logging as Log, Server as Srv, Services as Svc,
 };
 
 const SERVER_OPTIONS: &[OptSpec] = &[
@@ -768,6 +787,43 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "With --https-only, the Strict-Transport-Security header sent on \
          HTTPS responses, such as 'max-age=31536000; includeSubDomains'.",
     ),
+    OptSpec {
+        opt: Opt::ServiceScript,
+        name: "--service-script",
+        metavar: "SERVICE SCRIPT-PATH",
+        arity: 2,
+        section: Svc,
+        help: "Run the Python script in a daemon process of its own \
+               ('service:SERVICE', no request threads) for as long as the \
+               server runs; it is started again when it ends. Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::ServiceUser,
+        name: "--service-user",
+        metavar: "SERVICE USERNAME",
+        arity: 2,
+        section: Svc,
+        help: "When started as root, the user the service's process runs \
+               as. Defaults to the server's user.",
+    },
+    OptSpec {
+        opt: Opt::ServiceGroup,
+        name: "--service-group",
+        metavar: "SERVICE GROUP",
+        arity: 2,
+        section: Svc,
+        help: "When started as root, the group the service's process runs \
+               as. Defaults to the server's group.",
+    },
+    OptSpec {
+        opt: Opt::ServiceLogFile,
+        name: "--service-log-file",
+        metavar: "SERVICE FILE-NAME",
+        arity: 2,
+        section: Svc,
+        help: "A log file of its own, in the log directory, for what the \
+               service's Python code logs to stderr.",
+    },
     one(
         Opt::Host,
         "--host",
@@ -1931,6 +1987,53 @@ fn build_server_args(
                     s.server_aliases.push(v);
                 }
             }
+            Opt::ServiceScript | Opt::ServiceUser | Opt::ServiceGroup | Opt::ServiceLogFile => {
+                let service = values[0].clone();
+                // The name becomes the daemon group 'service:NAME' (and its
+                // display name): one word, nothing Apache would unquote.
+                let ok = !service.is_empty()
+                    && !service.contains(|c: char| {
+                        c.is_whitespace() || c.is_control() || "\"'\\%$".contains(c)
+                    });
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!(
+                            "{name} SERVICE must be a name without spaces or quotes, got \
+                             '{service}'"
+                        ),
+                    ));
+                }
+                let value = values[1].clone();
+                if value.is_empty() {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} needs a value after SERVICE"),
+                    ));
+                }
+                match opt {
+                    Opt::ServiceScript => {
+                        if s.service_scripts.iter().any(|(n, _)| *n == service) {
+                            return Err(Error::usage(
+                                Some(cmd),
+                                format!("--service-script '{service}' is given twice"),
+                            ));
+                        }
+                        s.service_scripts.push((service, PathBuf::from(value)))
+                    }
+                    Opt::ServiceUser => s.service_users.push((service, value)),
+                    Opt::ServiceGroup => s.service_groups.push((service, value)),
+                    _ => {
+                        if value.contains('/') || value == "." || value == ".." {
+                            return Err(Error::usage(
+                                Some(cmd),
+                                format!("--service-log-file expects a file name, got '{value}'"),
+                            ));
+                        }
+                        s.service_log_files.push((service, value))
+                    }
+                }
+            }
             Opt::AllowLocalhost => s.allow_localhost = true,
             Opt::Processes => s.processes = Some(num(1)?),
             Opt::Threads => s.threads = num(1)?,
@@ -2346,6 +2449,87 @@ mod tests {
             usage_message(&["start-server", "--directory-index", "a/b.html"])
                 .contains("expects a file name")
         );
+    }
+
+    #[test]
+    fn service_options() {
+        let s = server(&["start-server"]);
+        assert!(s.service_scripts.is_empty());
+        let s = server(&[
+            "start-server",
+            "--service-script",
+            "ticker",
+            "tick.py",
+            "--service-script",
+            "mailer",
+            "mail.py",
+            "--service-user",
+            "ticker",
+            "nobody",
+            "--service-group",
+            "ticker",
+            "nogroup",
+            "--service-log-file",
+            "mailer",
+            "mailer.log",
+        ]);
+        assert_eq!(
+            s.service_scripts,
+            vec![
+                ("ticker".into(), PathBuf::from("tick.py")),
+                ("mailer".into(), PathBuf::from("mail.py"))
+            ]
+        );
+        assert_eq!(s.service_users, vec![("ticker".into(), "nobody".into())]);
+        assert_eq!(s.service_groups, vec![("ticker".into(), "nogroup".into())]);
+        assert_eq!(
+            s.service_log_files,
+            vec![("mailer".into(), "mailer.log".into())]
+        );
+        for (args, needle) in [
+            (
+                &["start-server", "--service-script", "a b", "x.py"][..],
+                "SERVICE",
+            ),
+            (
+                &["start-server", "--service-script", "a\"", "x.py"][..],
+                "SERVICE",
+            ),
+            (
+                &["start-server", "--service-script", "", "x.py"][..],
+                "SERVICE",
+            ),
+            (
+                &["start-server", "--service-script", "a", ""][..],
+                "needs a value",
+            ),
+            (
+                &[
+                    "start-server",
+                    "--service-script",
+                    "a",
+                    "x.py",
+                    "--service-script",
+                    "a",
+                    "y.py",
+                ][..],
+                "twice",
+            ),
+            (
+                &["start-server", "--service-log-file", "a", "logs/a.log"][..],
+                "file name",
+            ),
+            (
+                &["start-server", "--service-script", "a"][..],
+                "--service-script",
+            ),
+        ] {
+            assert!(
+                usage_message(args).contains(needle),
+                "{args:?}: {}",
+                usage_message(args)
+            );
+        }
     }
 
     #[test]

@@ -292,6 +292,35 @@ pub struct Https {
     pub hsts_policy: Option<String>,
 }
 
+/// A `--service-script`: a `threads=0` daemon group `service:NAME` that
+/// imports the script at start and runs it as its whole job, as
+/// mod_wsgi-express 4.9.4 does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    /// Absolute.
+    pub script: PathBuf,
+    /// `--service-user` / `--service-group`, else Apache's `User`/`Group`.
+    pub user: String,
+    pub group: String,
+    /// `--service-log-file`: a file name in the log directory.
+    pub log_file: Option<String>,
+}
+
+impl Service {
+    /// The daemon process group, as in 4.9.4.
+    pub fn group_name(&self) -> String {
+        format!("service:{}", self.name)
+    }
+}
+
+/// The address of the virtual host that carries a service's `ErrorLog`:
+/// mod_wsgi logs a daemon group to the error log of the server it is
+/// defined in, so the group needs a virtual host of its own. TEST-NET-1
+/// (RFC 5737) is never a local address, so no request ever lands there and
+/// the site keeps being served (and logged) by the hosts above.
+pub const SERVICE_LOG_HOST: &str = "192.0.2.1";
+
 /// The types 4.9.4 compresses with `--compress-responses`.
 const COMPRESSED_TYPES: &[&str] = &[
     "text/plain",
@@ -431,6 +460,8 @@ pub struct ServerConfig {
     /// The Python behind `WSGIPythonHome`; `apachectl status` fetches the
     /// status page with it. `None` when it could not be run.
     pub python_executable: Option<PathBuf>,
+    /// `--service-script`s, in the order given.
+    pub services: Vec<Service>,
 }
 
 impl ServerConfig {
@@ -563,7 +594,14 @@ impl ServerConfig {
                 format!("{base} (wsgirt-express)")
             }
         };
-        let width = self.daemon_display_name().len();
+        // Services' processes are named `(wsgi:service:NAME)` (mod_wsgi's
+        // %{GROUP}); 4.9.4 pads for the site's daemons only, which cuts
+        // those names short.
+        let width = self
+            .services
+            .iter()
+            .map(|s| format!("(wsgi:{})", s.group_name()).len())
+            .fold(self.daemon_display_name().len(), usize::max);
         format!("{name:<width$}")
     }
 
@@ -777,6 +815,7 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     setenv_section(&mut out, c);
     virtual_hosts_section(&mut out, c);
     https_section(&mut out, c);
+    services_section(&mut out, c);
     include_section(&mut out, c);
     out
 }
@@ -1259,6 +1298,71 @@ fn setenv_section(out: &mut String, c: &ServerConfig) {
     }
 }
 
+/// `--service-script`s, as mod_wsgi-express 4.9.4 writes them: per
+/// service a `WSGIDaemonProcess 'service:NAME'` with `threads=0` (the
+/// process runs what the script does on import and serves no requests) and
+/// the site daemons' home, Python path, egg cache, locale and
+/// server-metrics, and a `WSGIImportScript` of the script into it, in the
+/// main interpreter. With `--service-log-file` both go into a virtual host
+/// whose `ErrorLog` is that file: mod_wsgi logs a daemon group to the
+/// error log of the server it is defined in. 4.9.4 puts that host on
+/// `*:PORT`, where it becomes the default host and takes the site's
+/// requests (and their log lines) unless `--server-name` hosts come first;
+/// ours is on an address no request arrives at (`SERVICE_LOG_HOST`).
+/// Written in embedded mode too, as 4.9.4 does; the sockets then go to
+/// the default `WSGISocketPrefix`, relative to `DefaultRuntimeDir`, the
+/// server root.
+fn services_section(out: &mut String, c: &ServerConfig) {
+    if c.services.is_empty() {
+        return;
+    }
+    out.push_str("\n# Managed services (--service-script).\n");
+    for service in &c.services {
+        let mut block = String::new();
+        let group = quote(&service.group_name());
+        let mut opts: Vec<String> = vec![
+            "display-name=%{GROUP}".into(),
+            format!("user={}", quote(&service.user)),
+            format!("group={}", quote(&service.group)),
+            format!("home={}", qp(&c.working_directory)),
+            "threads=0".into(),
+        ];
+        if let Some(path) = python_path_value(c) {
+            opts.push(format!("python-path={}", quote(&path)));
+        }
+        opts.push(format!("python-eggs={}", qp(&c.python_eggs)));
+        opts.push(format!("lang={}", quote(&c.locale)));
+        opts.push(format!("locale={}", quote(&c.locale)));
+        opts.push(format!("server-metrics={}", on_off(c.server_metrics)));
+        let _ = write!(block, "WSGIDaemonProcess {group}");
+        for opt in opts {
+            let _ = write!(block, " \\\n    {opt}");
+        }
+        let _ = writeln!(
+            block,
+            "\nWSGIImportScript {} process-group={group} application-group=%{{GLOBAL}}",
+            qp(&service.script)
+        );
+        match &service.log_file {
+            None => out.push_str(&block),
+            Some(name) => {
+                let file = c.log_directory.join(name).display().to_string();
+                let target = match &c.log_rotation {
+                    Some(rotation) => rotation.pipe(&file),
+                    None => file,
+                };
+                let _ = write!(
+                    out,
+                    "<VirtualHost {SERVICE_LOG_HOST}:{}>\nServerName {}\nErrorLog {}\n{block}</VirtualHost>\n",
+                    c.port,
+                    c.host,
+                    quote(&target)
+                );
+            }
+        }
+    }
+}
+
 /// `--server-name`: name-based virtual hosts, as mod_wsgi-express 4.9.4
 /// writes them. The first, default host answers names nobody asked for
 /// with 403 (`--allow-localhost`: except to clients on localhost); the
@@ -1552,6 +1656,7 @@ pub(crate) mod tests {
             https: None,
             server_mpm: "event".into(),
             python_executable: Some("/usr/bin/python3".into()),
+            services: Vec::new(),
         }
     }
 
@@ -1983,6 +2088,66 @@ pub(crate) mod tests {
         );
         c.mount_point = "/my app".into();
         assert!(render_httpd_conf(&c).contains("WSGIScriptAlias \"/my app\" "));
+    }
+
+    #[test]
+    fn service_scripts_get_threads_0_daemons_and_log_hosts() {
+        let mut c = sample();
+        c.python_paths = vec!["/srv/lib".into()];
+        c.services = vec![
+            Service {
+                name: "ticker".into(),
+                script: "/srv/ticker.py".into(),
+                user: "www-data".into(),
+                group: "www-data".into(),
+                log_file: None,
+            },
+            Service {
+                name: "mailer".into(),
+                script: "/srv/mail er.py".into(),
+                user: "nobody".into(),
+                group: "nogroup".into(),
+                log_file: Some("mailer.log".into()),
+            },
+        ];
+        let conf = render_httpd_conf(&c);
+        for line in [
+            "WSGIDaemonProcess \"service:ticker\" \\",
+            "    display-name=%{GROUP} \\",
+            "    user=\"www-data\" \\",
+            "    threads=0 \\",
+            "    python-path=\"/srv/lib\" \\",
+            "WSGIImportScript \"/srv/ticker.py\" process-group=\"service:ticker\" application-group=%{GLOBAL}",
+            "<VirtualHost 192.0.2.1:8123>",
+            "ErrorLog \"/tmp/mod_wsgi-127.0.0.1:8123:1000/mailer.log\"",
+            "WSGIDaemonProcess \"service:mailer\" \\",
+            "    user=\"nobody\" \\",
+            "    group=\"nogroup\" \\",
+            "WSGIImportScript \"/srv/mail er.py\" process-group=\"service:mailer\" application-group=%{GLOBAL}",
+        ] {
+            assert!(has_line(&conf, line), "missing {line:?} in\n{conf}");
+        }
+        // The plain service is at server level, the logged one inside its host.
+        let host = conf.find("<VirtualHost 192.0.2.1").unwrap();
+        assert!(conf.find("\"service:ticker\" \\").unwrap() < host);
+        assert!(conf.find("\"service:mailer\" \\").unwrap() > host);
+        // Nothing of the request side for services.
+        assert_eq!(conf.matches("threads=0").count(), 2);
+        assert_eq!(conf.matches("ticker.py").count(), 1);
+        // Apache's argv[0] is padded so that the longest name fits.
+        assert!(c.argv0().len() >= "(wsgi:service:mailer)".len());
+        c.log_rotation = Some(LogRotation {
+            executable: "/usr/bin/rotatelogs".into(),
+            max_log_size: 5,
+        });
+        assert!(has_line(
+            &render_httpd_conf(&c),
+            "ErrorLog \"|'/usr/bin/rotatelogs' '/tmp/mod_wsgi-127.0.0.1:8123:1000/mailer.log.%Y-%m-%d-%H_%M_%S' 5M\""
+        ));
+        // Embedded mode writes them too, as 4.9.4 does.
+        c.mode = Mode::Embedded;
+        assert!(render_httpd_conf(&c).contains("WSGIDaemonProcess \"service:ticker\""));
+        assert!(!render_httpd_conf(&sample()).contains("service:"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::apache;
 use crate::args::{HttpsArgs, ModeChoice, ServerArgs};
-use crate::config::{AliasTarget, Https, LogRotation, Mode, ServerConfig, UrlAlias};
+use crate::config::{AliasTarget, Https, LogRotation, Mode, ServerConfig, Service, UrlAlias};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::module;
@@ -74,6 +74,85 @@ fn wildcard_warning(what: &str, path: &Path, warnings: &mut Vec<String>) {
             path.display()
         ));
     }
+}
+
+/// The `--service-script`s with their `--service-user`, `--service-group`
+/// and `--service-log-file` (the last given for a name wins, as in 4.9.4).
+/// The scripts must exist (4.9.4 finds out when the daemon starts, and
+/// restarts it forever); options naming no service draw a warning (4.9.4
+/// ignores them silently).
+fn resolve_services(
+    cmd: &'static str,
+    cwd: &Path,
+    args: &ServerArgs,
+    id: Identity,
+    run: (&str, &str),
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Service>> {
+    let last = |pairs: &[(String, String)], name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    for (what, pairs) in [
+        ("--service-user", &args.service_users),
+        ("--service-group", &args.service_groups),
+        ("--service-log-file", &args.service_log_files),
+    ] {
+        for (name, _) in pairs.iter() {
+            if !args.service_scripts.iter().any(|(n, _)| n == name) {
+                warnings.push(format!(
+                    "{what} names '{name}', which no --service-script starts; ignored"
+                ));
+            }
+        }
+    }
+    let db = UserDb::load();
+    let mut services = Vec::new();
+    let mut ignored = false;
+    for (name, script) in &args.service_scripts {
+        check_text("--service-script", name)?;
+        let script = absolute(cwd, script);
+        path_text("--service-script", &script)?;
+        if !script.is_file() {
+            return Err(Error::usage(
+                Some(cmd),
+                format!(
+                    "the --service-script {} of '{name}' does not exist or is not a file",
+                    script.display()
+                ),
+            ));
+        }
+        let user = last(&args.service_users, name);
+        let group = last(&args.service_groups, name);
+        let ((user, group), skipped) =
+            users::service_user_group(id, &db, user.as_deref(), group.as_deref(), run)
+                .map_err(|e| Error::usage(Some(cmd), format!("service '{name}': {e}")))?;
+        check_text("--service-user", &user)?;
+        check_text("--service-group", &group)?;
+        ignored |= skipped;
+        let log_file = last(&args.service_log_files, name);
+        if let Some(file) = &log_file {
+            check_text("--service-log-file", file)?;
+        }
+        services.push(Service {
+            name: name.clone(),
+            script,
+            user,
+            group,
+            log_file,
+        });
+    }
+    if ignored {
+        warnings.push(
+            "--service-user and --service-group apply only when started as root (a process \
+             cannot switch user otherwise); ignored"
+                .into(),
+        );
+    }
+    Ok(services)
 }
 
 /// `--mount-point` as a URL path: a leading `/` added (mod_wsgi-express
@@ -493,6 +572,8 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         );
     }
 
+    let services = resolve_services(cmd, &cwd, args, id, (&user, &group), &mut warnings)?;
+
     let https = resolve_https(cmd, &cwd, &args.https, args.port, &mut warnings)?;
 
     // --log-to-terminal wins over --rotate-logs, as in 4.9.4.
@@ -583,6 +664,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         https,
         server_mpm,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
+        services,
     };
     Ok(Resolved {
         config,

@@ -129,6 +129,38 @@ fn is_root_name(value: &str) -> bool {
     value == "root" || value == "#0"
 }
 
+/// The user and group of a `--service-script`'s process: `--service-user`
+/// and `--service-group`, else Apache's run user and group, as 4.9.4's
+/// `${MOD_WSGI_USER}`/`${MOD_WSGI_GROUP}` (so a service user alone keeps
+/// the server's group, as there). Only root can switch: otherwise the
+/// given names are ignored (mod_wsgi changes user only when started as
+/// root) and the second value says so. An unknown name, or root, is
+/// refused where mod_wsgi would refuse to start.
+pub fn service_user_group(
+    id: Identity,
+    db: &UserDb,
+    user: Option<&str>,
+    group: Option<&str>,
+    run: (&str, &str),
+) -> Result<((String, String), bool), String> {
+    if !id.is_root() {
+        let ignored = user.is_some() || group.is_some();
+        return Ok(((run.0.to_string(), run.1.to_string()), ignored));
+    }
+    let user = user.unwrap_or(run.0);
+    let group = group.unwrap_or(run.1);
+    if is_root_name(user) {
+        return Err("a service cannot run as root: pass a non-root --service-user".into());
+    }
+    if db.uid_of(user).is_none() {
+        return Err(format!("there is no user '{user}' for the service"));
+    }
+    if db.gid_of(group).is_none() {
+        return Err(format!("there is no group '{group}' for the service"));
+    }
+    Ok(((user.to_string(), group.to_string()), false))
+}
+
 /// Chooses Apache's `User` and `Group`.
 ///
 /// Not root: Apache ignores both (it cannot switch user), so they are the
@@ -214,6 +246,42 @@ mod tests {
             euid: uid,
             gid,
         }
+    }
+
+    #[test]
+    fn service_user_group_defaults_to_the_server_and_is_checked_as_root() {
+        let db = db();
+        let run = ("www-data", "www-data");
+        let root = user(0, 0);
+        let pick = |u, g| service_user_group(root, &db, u, g, run);
+        assert_eq!(
+            pick(None, None),
+            Ok((("www-data".into(), "www-data".into()), false))
+        );
+        // A user alone keeps the server's group, as 4.9.4's ${MOD_WSGI_GROUP}.
+        assert_eq!(
+            pick(Some("alice"), None),
+            Ok((("alice".into(), "www-data".into()), false))
+        );
+        assert_eq!(
+            pick(Some("#998"), Some("staff")),
+            Ok((("#998".into(), "staff".into()), false))
+        );
+        assert!(pick(Some("root"), None).unwrap_err().contains("root"));
+        assert!(pick(Some("#0"), None).unwrap_err().contains("root"));
+        assert!(pick(Some("nobody"), None).unwrap_err().contains("'nobody'"));
+        assert!(pick(None, Some("wheel")).unwrap_err().contains("'wheel'"));
+        // Not root: nothing can be switched, so the run user stays and the
+        // caller is told the options are ignored.
+        let alice = user(1000, 1000);
+        assert_eq!(
+            service_user_group(alice, &db, Some("nobody"), None, ("alice", "alice")),
+            Ok((("alice".into(), "alice".into()), true))
+        );
+        assert_eq!(
+            service_user_group(alice, &db, None, None, ("alice", "alice")),
+            Ok((("alice".into(), "alice".into()), false))
+        );
     }
 
     #[test]

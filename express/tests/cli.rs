@@ -133,6 +133,19 @@ fn usage_errors_exit_2() {
         "needs a Python module name",
     );
     assert_usage_error(&["setup-server", "/nonexistent/app.wsgi"], "does not exist");
+    assert_usage_error(
+        &[
+            "setup-server",
+            "--service-script",
+            "tick",
+            "/nonexistent/tick.py",
+        ],
+        "does not exist",
+    );
+    assert_usage_error(
+        &["setup-server", "--service-script", "two words", "/dev/null"],
+        "SERVICE must be a name",
+    );
 }
 
 #[test]

@@ -1442,3 +1442,178 @@ fn server_mpm_with_the_wsgirt_module() {
         _ => eprintln!("WSGIRT_MODULE is unset: covered by server_mpm_with_mod_wsgi"),
     }
 }
+
+/// A managed service: writes who and where it runs as, logs a line to
+/// stderr, then beats until Apache stops it.
+const SERVICE_SCRIPT: &str = "\
+import os
+import sys
+import time
+
+import mod_wsgi
+
+name = mod_wsgi.process_group.split(':', 1)[1]
+sys.stderr.write('service-line from %s\\n' % name)
+sys.stderr.flush()
+out = os.path.join(os.environ['SERVICE_OUT'], name)
+with open(out + '.tmp', 'w') as f:
+    f.write('%d %d %d %s\\n' % (os.getpid(), os.getuid(), os.getgid(), os.getcwd()))
+os.rename(out + '.tmp', out)
+beats = 0
+while True:
+    beats += 1
+    with open(out + '.beats', 'w') as f:
+        f.write(str(beats))
+    time.sleep(0.1)
+";
+
+/// `--service-script` (twice), `--service-user`, `--service-group`,
+/// `--service-log-file`, served with `module`: each service runs its script
+/// in a process of its own, `(wsgi:service:NAME)`, in the working
+/// directory, as the server's user (www-data under root) or its
+/// `--service-user`/`--service-group`, keeps running, logs to its own file
+/// when given one (and only there), and stops with Apache. The site is
+/// still served: the log file's virtual host takes no requests.
+fn services_with(module: &str) {
+    let s = Scratch::new("services");
+    s.write("hello.wsgi", HELLO_APP);
+    s.write("service.py", SERVICE_SCRIPT);
+    let out = s.join("out");
+    fs::create_dir(&out).unwrap();
+    // World-writable: the services run as www-data and nobody under root.
+    fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    fs::write(
+        s.join("envvars"),
+        format!("export SERVICE_OUT='{}'\n", out.display()),
+    )
+    .unwrap();
+    let root_run = common::uid() == 0;
+    let mut args = vec![
+        "hello.wsgi",
+        "--envvars-script",
+        "envvars",
+        "--service-script",
+        "plain",
+        "service.py",
+        "--service-script",
+        "logged",
+        "service.py",
+        "--service-log-file",
+        "logged",
+        "logged.log",
+        "--module-path",
+        module,
+    ];
+    if root_run {
+        args.extend([
+            "--service-user",
+            "logged",
+            "nobody",
+            "--service-group",
+            "logged",
+            "nogroup",
+        ]);
+    }
+    let mut server = Server::start(&s, &args, &[]);
+    assert_eq!(
+        server.get("/").body,
+        "Hello World!",
+        "{}",
+        server.diagnostics()
+    );
+    let marker = |name: &str| -> Vec<String> {
+        fs::read_to_string(out.join(name))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    for name in ["plain", "logged"] {
+        assert!(
+            wait_until(Duration::from_secs(15), || marker(name).len() == 4),
+            "service {name} did not run\n{}",
+            server.diagnostics()
+        );
+    }
+    let (plain, logged) = (marker("plain"), marker("logged"));
+    if root_run {
+        assert_eq!(
+            (plain[1].as_str(), plain[2].as_str()),
+            ("33", "33"),
+            "www-data"
+        );
+        assert_eq!(
+            (logged[1].as_str(), logged[2].as_str()),
+            ("65534", "65534"),
+            "nobody"
+        );
+    } else {
+        // Not root: nobody can switch user; both run as the invoking user.
+        assert_eq!(plain[1], common::uid().to_string());
+        assert_eq!(logged[1..3], plain[1..3]);
+    }
+    let cwd = s.path.display().to_string();
+    assert_eq!(plain[3], cwd, "home= is the working directory");
+    assert_eq!(logged[3], cwd);
+    // Their own processes, named by mod_wsgi's display-name=%{GROUP}, on
+    // this server's config (so stop() below checks they exit).
+    let conf = server.conf();
+    for (name, m) in [("plain", &plain), ("logged", &logged)] {
+        let cmdline = fs::read(format!("/proc/{}/cmdline", m[0])).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            cmdline.starts_with(&format!("(wsgi:service:{name})")) && cmdline.contains(&conf),
+            "{name}: {cmdline:?}"
+        );
+    }
+    // They keep running (the same process goes on beating).
+    let beats = |name: &str| -> u32 {
+        fs::read_to_string(out.join(format!("{name}.beats")))
+            .ok()
+            .and_then(|b| b.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = beats("plain");
+    assert!(
+        wait_until(Duration::from_secs(10), || beats("plain") >= before + 5),
+        "plain stopped beating"
+    );
+    assert_eq!(marker("plain")[0], plain[0], "the service was restarted");
+    // Logs: the logged service in its own file only, the other in the
+    // server's error log.
+    let read = |p: std::path::PathBuf| fs::read_to_string(p).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(10), || read(
+            server.root.join("logged.log")
+        )
+        .contains("service-line from logged")),
+        "{}",
+        read(server.root.join("logged.log"))
+    );
+    let error_log = read(server.root.join("error_log"));
+    assert!(error_log.contains("service-line from plain"), "{error_log}");
+    assert!(
+        !error_log.contains("service-line from logged"),
+        "{error_log}"
+    );
+    assert!(!read(server.root.join("logged.log")).contains("from plain"));
+    assert_eq!(server.get("/again").body, "Hello World!");
+    assert!(server.stop().success());
+    for m in [&plain, &logged] {
+        assert!(!std::path::Path::new(&format!("/proc/{}", m[0])).exists());
+    }
+}
+
+#[test]
+fn services_with_mod_wsgi() {
+    services_with(DEBIAN_MOD_WSGI);
+}
+
+/// The same with our module, when `$WSGIRT_MODULE` names it.
+#[test]
+fn services_with_the_wsgirt_module() {
+    match std::env::var("WSGIRT_MODULE") {
+        Ok(m) if !m.is_empty() => services_with(&m),
+        _ => eprintln!("WSGIRT_MODULE is unset: covered by services_with_mod_wsgi"),
+    }
+}

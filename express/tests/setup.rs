@@ -606,3 +606,58 @@ fn apache_accepts_digest_authentication_with_a_group_script() {
         text(&out.stderr)
     );
 }
+
+/// Services in embedded mode (4.9.4 writes them there too), one with a
+/// rotated log file of its own and a --server-name in front: Apache
+/// accepts the config, and the warnings name what is ignored.
+#[test]
+fn apache_accepts_services_in_embedded_mode_with_rotated_logs() {
+    let s = Scratch::new("services-t");
+    s.write("app/hello.wsgi", HELLO_APP);
+    s.write("app/tick.py", "import time\n");
+    let root = s.join("root");
+    let out = setup(
+        &s,
+        &[
+            "app/hello.wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "18009",
+            "--server-root",
+            "root",
+            "--embedded-mode",
+            "--server-name",
+            "www.example.com",
+            "--rotate-logs",
+            "--service-script",
+            "tick",
+            "app/tick.py",
+            "--service-log-file",
+            "tick",
+            "tick.log",
+            "--service-script",
+            "tock",
+            "app/tick.py",
+            "--service-group",
+            "nobody-runs-this",
+            "www-data",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--service-group names 'nobody-runs-this'"),
+        "{stderr}"
+    );
+    configtest(&root);
+    let conf = fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(
+        conf.contains("WSGIDaemonProcess \"service:tick\""),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("WSGIDaemonProcess \"service:tock\""),
+        "{conf}"
+    );
+    assert!(conf.contains("/tick.log.%Y-%m-%d-%H_%M_%S"), "{conf}");
+}
