@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Scratch, Server, DEBIAN_MOD_WSGI};
+use common::{wsgirt_module, Scratch, Server, DEBIAN_MOD_WSGI};
 
 /// What mod_ssl and the module tell the application about the connection.
 const TLS_APP: &str = "\
@@ -244,13 +244,11 @@ fn https_with_mod_wsgi() {
     https_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn https_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => https_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by https_with_mod_wsgi"),
-    }
+    https_with(&wsgirt_module());
 }
 
 /// `--https-only` and `--hsts-policy` with `--server-name`, as 4.9.4's

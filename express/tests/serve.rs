@@ -1,10 +1,10 @@
 //! start-server for real: Apache on 127.0.0.1 and a free port, real HTTP
 //! over std::net, stopped by SIGTERM to the PID start-server ran as.
 //!
-//! Debian's mod_wsgi (same directives) stands in for our module, which does
-//! not exist yet. `serves_with_the_wsgirt_module` runs against
-//! `$WSGIRT_MODULE` when set and against Debian's mod_wsgi otherwise: it is
-//! never skipped.
+//! Most tests serve with Debian's mod_wsgi (same directives) where Apache's
+//! own modules do the work; every `*_with_the_wsgirt_module` test runs
+//! against our module (`$WSGIRT_MODULE`, else the workspace's release
+//! build) and fails when it is missing, so none passes without running.
 
 mod common;
 
@@ -12,7 +12,8 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use common::{
-    pids_with_cmdline, wait_until, Scratch, Server, DEBIAN_MOD_WSGI, ENVIRON_APP, HELLO_APP,
+    pids_with_cmdline, wait_until, wsgirt_module, Scratch, Server, DEBIAN_MOD_WSGI, ENVIRON_APP,
+    HELLO_APP,
 };
 
 fn debian() -> [&'static str; 2] {
@@ -242,20 +243,11 @@ fn welcome_page_and_logs_to_terminal() {
     assert!(!server.root.join("error_log").exists());
 }
 
-/// The serving test for OUR module: `$WSGIRT_MODULE` when set (e.g. to
-/// target/release/mod_wsgirt.so), Debian's mod_wsgi when not. The module is
+/// The serving test for OUR module ([`wsgirt_module`]). The module is
 /// handed over through the environment, exercising that lookup path too.
 #[test]
 fn serves_with_the_wsgirt_module() {
-    let module = std::env::var("WSGIRT_MODULE")
-        .ok()
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| {
-            eprintln!(
-                "WSGIRT_MODULE is unset: running against Debian's mod_wsgi ({DEBIAN_MOD_WSGI})"
-            );
-            DEBIAN_MOD_WSGI.to_string()
-        });
+    let module = wsgirt_module();
     eprintln!("serving with module {module}");
     let s = Scratch::new("wsgirt-module");
     s.write("hello.wsgi", HELLO_APP);
@@ -497,13 +489,11 @@ fn express_options_with_mod_wsgi() {
     express_options_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn express_options_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => express_options_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by express_options_with_mod_wsgi"),
-    }
+    express_options_with(&wsgirt_module());
 }
 
 /// `--application-type module`: the entry point is a module name imported
@@ -543,13 +533,11 @@ fn application_type_module_with_mod_wsgi() {
     application_type_module_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn application_type_module_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => application_type_module_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by application_type_module_with_mod_wsgi"),
-    }
+    application_type_module_with(&wsgirt_module());
 }
 
 const METRICS_APP: &str = "\
@@ -622,13 +610,11 @@ fn server_status_with_mod_wsgi() {
     server_status_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn server_status_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => server_status_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_status_with_mod_wsgi"),
-    }
+    server_status_with(&wsgirt_module());
 }
 
 const TUNING_APP: &str = "\
@@ -706,13 +692,11 @@ fn daemon_tuning_with_mod_wsgi() {
     daemon_tuning_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn daemon_tuning_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => daemon_tuning_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by daemon_tuning_with_mod_wsgi"),
-    }
+    daemon_tuning_with(&wsgirt_module());
 }
 
 /// `--header-timeout` reaches mod_reqtimeout: a client that sends half a
@@ -974,13 +958,11 @@ fn features_with_mod_wsgi() {
     features_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn features_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => features_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by features_with_mod_wsgi"),
-    }
+    features_with(&wsgirt_module());
 }
 
 /// GET with a given Host header; the status and the whole reply.
@@ -1091,13 +1073,11 @@ fn server_name_with_mod_wsgi() {
     server_name_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn server_name_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => server_name_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_name_with_mod_wsgi"),
-    }
+    server_name_with(&wsgirt_module());
 }
 
 const WHOAMI_APP: &str = "\
@@ -1183,13 +1163,11 @@ fn hook_scripts_with_mod_wsgi() {
     hook_scripts_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn hook_scripts_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => hook_scripts_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by hook_scripts_with_mod_wsgi"),
-    }
+    hook_scripts_with(&wsgirt_module());
 }
 
 /// `--directory-index`, `--directory-listing` and `--allow-override`,
@@ -1434,13 +1412,11 @@ fn server_mpm_with_mod_wsgi() {
     server_mpm_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn server_mpm_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => server_mpm_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by server_mpm_with_mod_wsgi"),
-    }
+    server_mpm_with(&wsgirt_module());
 }
 
 /// A managed service: writes who and where it runs as, logs a line to
@@ -1609,11 +1585,9 @@ fn services_with_mod_wsgi() {
     services_with(DEBIAN_MOD_WSGI);
 }
 
-/// The same with our module, when `$WSGIRT_MODULE` names it.
+/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
+/// release build; see [`wsgirt_module`]).
 #[test]
 fn services_with_the_wsgirt_module() {
-    match std::env::var("WSGIRT_MODULE") {
-        Ok(m) if !m.is_empty() => services_with(&m),
-        _ => eprintln!("WSGIRT_MODULE is unset: covered by services_with_mod_wsgi"),
-    }
+    services_with(&wsgirt_module());
 }

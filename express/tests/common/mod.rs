@@ -16,6 +16,27 @@ use std::time::{Duration, Instant};
 /// Debian's real mod_wsgi, which reads the same directives as our module.
 pub const DEBIAN_MOD_WSGI: &str = "/usr/lib/apache2/modules/mod_wsgi.so";
 
+/// Our Apache module for the `*_with_the_wsgirt_module` tests:
+/// `$WSGIRT_MODULE` when set, else the workspace's release build
+/// (`target/release/mod_wsgirt.so`, or under `$CARGO_TARGET_DIR`), which
+/// `scripts/test.sh` builds before these tests run. Panics when neither
+/// exists: those tests must run against our module, never pass without it.
+pub fn wsgirt_module() -> String {
+    if let Some(path) = std::env::var_os("WSGIRT_MODULE").filter(|m| !m.is_empty()) {
+        return path.to_string_lossy().into_owned();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let module = target.join("release/mod_wsgirt.so");
+    assert!(
+        module.is_file(),
+        "our module is not built at {}: run scripts/build.sh, or set WSGIRT_MODULE",
+        module.display()
+    );
+    module.to_string_lossy().into_owned()
+}
+
 pub const HELLO_APP: &str = "\
 def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
