@@ -739,6 +739,7 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
     wsgirt_runtime *runtime;
     wsgirt_status status;
     uint64_t shutdown_us;
+    wsgirt_str name;
 
     /* Until Python's handlers are in place a stop simply ends the process. */
     signal(SIGTERM, SIG_DFL);
@@ -762,9 +763,13 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
+    /* Python's teardown (atexit callbacks) gets shutdown-timeout, then the
+     * reaper logs mod_wsgi's closing lines and ends the process. mod_wsgi
+     * 4.9.4 does not bound a task's teardown (docs/daemon.md). */
     shutdown_us = wsgi_opt_us(group, "shutdown-timeout", 5000000u);
-    if (shutdown_us)
-        alarm((unsigned)((shutdown_us + 999999) / 1000000));
+    name.ptr = group->name;
+    name.len = strlen(group->name);
+    (void)wsgirt_daemon_reaper_start(name, shutdown_us);
     wsgirt_runtime_free(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
@@ -831,6 +836,10 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     options.interrupt_timeout_us = wsgi_opt_us(group, "interrupt-timeout", 0);
     options.send_buffer_size = (uint32_t)wsgi_opt_number(group, "send-buffer-size", 0);
     options.receive_buffer_size = (uint32_t)wsgi_opt_number(group, "receive-buffer-size", 0);
+    /* As mod_wsgi's reaper: from "Shutdown requested", shutdown-timeout
+     * bounds the drain and Python's teardown below together; past it the
+     * library logs the closing lines and ends this process itself. */
+    options.exit_on_shutdown_timeout = true;
 
     memset(&result, 0, sizeof(result));
     result.struct_size = sizeof(result);
@@ -845,14 +854,15 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
+    /* With the reaper, requests still running never return here (it ends
+     * the process); after a deadlock the GIL is presumed stuck. */
     if (result.active_requests || result.reason == WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                      "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
         _exit(-1);
     }
-    /* mod_wsgi's reaper also bounds the interpreter's teardown. */
-    if (options.shutdown_timeout_us)
-        alarm((unsigned)((options.shutdown_timeout_us + 999999) / 1000000));
+    /* The reaper started at "Shutdown requested" still runs: a teardown
+     * (atexit callbacks) past shutdown-timeout ends there, with its lines. */
     wsgirt_runtime_free(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
