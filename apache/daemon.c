@@ -416,6 +416,20 @@ static void wsgi_daemon_signal(int signum)
     errno = saved;
 }
 
+/*
+ * SIGHUP and SIGWINCH (Apache's restart and graceful-stop signals; prefork's
+ * restart sends SIGHUP to its whole process group, the daemons included)
+ * and, in a managed task, SIGUSR1: caught and dropped, not ignored. A stray
+ * signal leaves the daemon running, as it leaves mod_wsgi's daemons that
+ * inherit Apache's handlers (every daemon forked after Apache installed
+ * them), and a program the application starts gets the default disposition
+ * back at exec, as under mod_wsgi; an ignored signal would stay ignored.
+ */
+static void wsgi_daemon_drop_signal(int signum)
+{
+    (void)signum;
+}
+
 /* Fatal setup failure: mod_wsgi waits before exiting so the respawns are no fork bomb. */
 static void wsgi_daemon_fail(void)
 {
@@ -629,6 +643,7 @@ static int wsgi_daemon_signals(wsgi_group_t *group)
     /* As mod_wsgi's daemon (Python ignores it there): a write past
      * RLIMIT_FSIZE fails with EFBIG instead of ending the process. */
     sigaction(SIGXFSZ, &action, NULL);
+    action.sa_handler = wsgi_daemon_drop_signal;
     sigaction(SIGHUP, &action, NULL);
     sigaction(SIGWINCH, &action, NULL);
     return fds[0];
@@ -740,14 +755,19 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
     wsgirt_status status;
     uint64_t shutdown_us;
     wsgirt_str name;
+    struct sigaction drop;
 
     /* Until Python's handlers are in place a stop simply ends the process. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    signal(SIGWINCH, SIG_IGN);
+    memset(&drop, 0, sizeof(drop));
+    sigemptyset(&drop.sa_mask);
+    drop.sa_flags = SA_RESTART;
+    drop.sa_handler = wsgi_daemon_drop_signal;
+    sigaction(SIGHUP, &drop, NULL);
+    sigaction(SIGUSR1, &drop, NULL);
+    sigaction(SIGWINCH, &drop, NULL);
 
     wsgi_log_starting(group, started_as_root);
     if (!(runtime = wsgi_daemon_runtime(p, group)))
