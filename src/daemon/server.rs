@@ -528,6 +528,10 @@ pub fn serve(
                 opts.name
             ),
         );
+        // The host tears Python down next: bound it as after any shutdown.
+        if opts.exit_on_shutdown_timeout {
+            reaper::start(&opts.name, opts.shutdown_timeout);
+        }
         ServeOutcome {
             reason: ShutdownReason::Error,
             requests: 0,
