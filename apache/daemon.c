@@ -420,6 +420,20 @@ static void wsgi_daemon_signal(int signum)
     errno = saved;
 }
 
+/*
+ * SIGHUP and SIGWINCH (Apache's restart and graceful-stop signals; prefork's
+ * restart sends SIGHUP to its whole process group, the daemons included)
+ * and, in a managed task, SIGUSR1: caught and dropped, not ignored. A stray
+ * signal leaves the daemon running, as it leaves mod_wsgi's daemons that
+ * inherit Apache's handlers (every daemon forked after Apache installed
+ * them), and a program the application starts gets the default disposition
+ * back at exec, as under mod_wsgi; an ignored signal would stay ignored.
+ */
+static void wsgi_daemon_drop_signal(int signum)
+{
+    (void)signum;
+}
+
 /* Fatal setup failure: mod_wsgi waits before exiting so the respawns are no fork bomb. */
 static void wsgi_daemon_fail(void)
 {
@@ -633,6 +647,7 @@ static int wsgi_daemon_signals(wsgi_group_t *group)
     /* As mod_wsgi's daemon (Python ignores it there): a write past
      * RLIMIT_FSIZE fails with EFBIG instead of ending the process. */
     sigaction(SIGXFSZ, &action, NULL);
+    action.sa_handler = wsgi_daemon_drop_signal;
     sigaction(SIGHUP, &action, NULL);
     sigaction(SIGWINCH, &action, NULL);
     return fds[0];
@@ -747,14 +762,20 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
     wsgirt_runtime *runtime;
     wsgirt_status status;
     uint64_t shutdown_us;
+    wsgirt_str name;
+    struct sigaction drop;
 
     /* Until Python's handlers are in place a stop simply ends the process. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGUSR1, SIG_IGN);
-    signal(SIGWINCH, SIG_IGN);
+    memset(&drop, 0, sizeof(drop));
+    sigemptyset(&drop.sa_mask);
+    drop.sa_flags = SA_RESTART;
+    drop.sa_handler = wsgi_daemon_drop_signal;
+    sigaction(SIGHUP, &drop, NULL);
+    sigaction(SIGUSR1, &drop, NULL);
+    sigaction(SIGWINCH, &drop, NULL);
 
     wsgi_log_starting(group, started_as_root);
     if (!(runtime = wsgi_daemon_runtime(p, group)))
@@ -770,9 +791,13 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
+    /* Python's teardown (atexit callbacks) gets shutdown-timeout, then the
+     * reaper logs mod_wsgi's closing lines and ends the process. mod_wsgi
+     * 4.9.4 does not bound a task's teardown (docs/daemon.md). */
     shutdown_us = wsgi_opt_us(group, "shutdown-timeout", 5000000u);
-    if (shutdown_us)
-        alarm((unsigned)((shutdown_us + 999999) / 1000000));
+    name.ptr = group->name;
+    name.len = strlen(group->name);
+    (void)wsgirt_daemon_reaper_start(name, shutdown_us);
     wsgirt_runtime_free(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
@@ -839,6 +864,10 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
     options.interrupt_timeout_us = wsgi_opt_us(group, "interrupt-timeout", 0);
     options.send_buffer_size = (uint32_t)wsgi_opt_number(group, "send-buffer-size", 0);
     options.receive_buffer_size = (uint32_t)wsgi_opt_number(group, "receive-buffer-size", 0);
+    /* As mod_wsgi's reaper: from "Shutdown requested", shutdown-timeout
+     * bounds the drain and Python's teardown below together; past it the
+     * library logs the closing lines and ends this process itself. */
+    options.exit_on_shutdown_timeout = true;
 
     memset(&result, 0, sizeof(result));
     result.struct_size = sizeof(result);
@@ -853,14 +882,15 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Stopping process '%s'.", (int)getpid(), group->name);
+    /* With the reaper, requests still running never return here (it ends
+     * the process); after a deadlock the GIL is presumed stuck. */
     if (result.active_requests || result.reason == WSGIRT_SHUTDOWN_DEADLOCK_TIMEOUT) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                      "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);
         _exit(-1);
     }
-    /* mod_wsgi's reaper also bounds the interpreter's teardown. */
-    if (options.shutdown_timeout_us)
-        alarm((unsigned)((options.shutdown_timeout_us + 999999) / 1000000));
+    /* The reaper started at "Shutdown requested" still runs: a teardown
+     * (atexit callbacks) past shutdown-timeout ends there, with its lines. */
     wsgirt_runtime_free(runtime);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, group->server,
                  "mod_wsgi (pid=%d): Exiting process '%s'.", (int)getpid(), group->name);

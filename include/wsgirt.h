@@ -656,6 +656,21 @@ typedef struct wsgirt_daemon_options {
    (0: the OS default).
    */
   uint32_t receive_buffer_size;
+  /*
+   Appended after the first version (a struct whose `struct_size`
+   ends before this field reads as false). When true,
+   shutdown-timeout bounds the process's whole shutdown as mod_wsgi's
+   reaper does: at "Shutdown requested" `wsgirt_daemon_serve` starts a
+   thread (`wsgirt_daemon_reaper_start`) that, shutdown-timeout later,
+   logs `Aborting process 'g'.` and `Exiting process 'g'.` and ends the
+   process with `_exit(-1)`, also while the host is still freeing the
+   runtime after `serve` returned. `serve` then returns only once every
+   request has finished (`active_requests` is 0). Only for a host that
+   owns the process and exits right after freeing the runtime (the
+   Apache module's daemons); false (the default) leaves the process
+   alone and bounds only the wait for requests.
+   */
+  bool exit_on_shutdown_timeout;
 } wsgirt_daemon_options;
 
 /*
@@ -1165,6 +1180,32 @@ wsgirt_status wsgirt_config_set_daemon_request_log(struct wsgirt_config *config,
 wsgirt_status wsgirt_config_set_log_callback(struct wsgirt_config *config,
                                              wsgirt_log_cb callback,
                                              void *userdata);
+
+/*
+ Starts the shutdown bound of a daemon process the host owns (mod_wsgi's
+ reaper thread): `timeout_us` from now, unless the process has exited by
+ then, a helper thread logs `mod_wsgi (pid=N): Aborting process 'name'.`
+ and `mod_wsgi (pid=N): Exiting process 'name'.` (info) and ends the
+ process with `_exit(-1)` (exit status 255), running nothing else: no
+ `atexit` handler, no stdio flush, no Python finalisation. 0 starts
+ nothing. `wsgirt_daemon_serve` starts it itself with
+ `exit_on_shutdown_timeout`; a host calls this where a shutdown starts
+ outside `serve` (the Apache module: a managed task, `threads=0`, before
+ it frees the runtime).
+
+ One per process: only the first call starts a thread, later calls return
+ `OK` and change nothing. The name is copied. Threading: any thread; the
+ log callback is called from the helper thread. The process must exit on
+ its own once it is done (the reaper cannot be cancelled), and nothing
+ else may have to run in it after the timeout.
+
+ Returns `OK`; `NULL_ARG`/`INVALID_ARG` for a bad name; `UNSUPPORTED`
+ when the thread could not be created (logged, `WSGIRT0549`).
+
+ # Safety
+ `name` must describe readable memory (or be NULL with length 0).
+ */
+wsgirt_status wsgirt_daemon_reaper_start(struct wsgirt_str name, uint64_t timeout_us);
 
 /*
  Managed-task mode (`threads=0`): prepares a daemon process whose

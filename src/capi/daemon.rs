@@ -19,6 +19,49 @@ use crate::logging;
 use std::ffi::{c_char, c_int, c_void};
 use std::time::Duration;
 
+/// Starts the shutdown bound of a daemon process the host owns (mod_wsgi's
+/// reaper thread): `timeout_us` from now, unless the process has exited by
+/// then, a helper thread logs `mod_wsgi (pid=N): Aborting process 'name'.`
+/// and `mod_wsgi (pid=N): Exiting process 'name'.` (info) and ends the
+/// process with `_exit(-1)` (exit status 255), running nothing else: no
+/// `atexit` handler, no stdio flush, no Python finalisation. 0 starts
+/// nothing. `wsgirt_daemon_serve` starts it itself with
+/// `exit_on_shutdown_timeout`; a host calls this where a shutdown starts
+/// outside `serve` (the Apache module: a managed task, `threads=0`, before
+/// it frees the runtime).
+///
+/// One per process: only the first call starts a thread, later calls return
+/// `OK` and change nothing. The name is copied. Threading: any thread; the
+/// log callback is called from the helper thread. The process must exit on
+/// its own once it is done (the reaper cannot be cancelled), and nothing
+/// else may have to run in it after the timeout.
+///
+/// Returns `OK`; `NULL_ARG`/`INVALID_ARG` for a bad name; `UNSUPPORTED`
+/// when the thread could not be created (logged, `WSGIRT0549`).
+///
+/// # Safety
+/// `name` must describe readable memory (or be NULL with length 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wsgirt_daemon_reaper_start(
+    name: wsgirt_str,
+    timeout_us: u64,
+) -> wsgirt_status {
+    status_boundary(|| {
+        if name.ptr.is_null() && name.len != 0 {
+            return WSGIRT_STATUS_NULL_ARG;
+        }
+        // SAFETY: `(ptr, len)` is readable per the contract.
+        let Some(name) = (unsafe { text(name.ptr, name.len) }) else {
+            return WSGIRT_STATUS_INVALID_ARG;
+        };
+        if timeout_us == 0 || crate::daemon::reaper::start(name, micros(timeout_us)) {
+            WSGIRT_STATUS_OK
+        } else {
+            WSGIRT_STATUS_UNSUPPORTED
+        }
+    })
+}
+
 /// Length of the origin token shared by a group's workers and daemons.
 pub const WSGIRT_DAEMON_TOKEN_LEN: usize = 32;
 
@@ -167,7 +210,25 @@ pub struct wsgirt_daemon_options {
     /// `receive-buffer-size=`: `SO_RCVBUF` of every accepted connection
     /// (0: the OS default).
     pub receive_buffer_size: u32,
+    /// Appended after the first version (a struct whose `struct_size`
+    /// ends before this field reads as false). When true,
+    /// shutdown-timeout bounds the process's whole shutdown as mod_wsgi's
+    /// reaper does: at "Shutdown requested" `wsgirt_daemon_serve` starts a
+    /// thread (`wsgirt_daemon_reaper_start`) that, shutdown-timeout later,
+    /// logs `Aborting process 'g'.` and `Exiting process 'g'.` and ends the
+    /// process with `_exit(-1)`, also while the host is still freeing the
+    /// runtime after `serve` returned. `serve` then returns only once every
+    /// request has finished (`active_requests` is 0). Only for a host that
+    /// owns the process and exits right after freeing the runtime (the
+    /// Apache module's daemons); false (the default) leaves the process
+    /// alone and bounds only the wait for requests.
+    pub exit_on_shutdown_timeout: bool,
 }
+
+/// `struct_size` of the first version of [`wsgirt_daemon_options`], which
+/// ended after `receive_buffer_size` (still accepted).
+const DAEMON_OPTIONS_V1_SIZE: usize =
+    std::mem::offset_of!(wsgirt_daemon_options, exit_on_shutdown_timeout);
 
 /// How `wsgirt_daemon_serve` ended. `struct_size` must be set by the
 /// caller to `sizeof(wsgirt_daemon_result)`.
@@ -253,14 +314,14 @@ pub unsafe extern "C" fn wsgirt_daemon_options_init(
         if options.is_null() {
             return WSGIRT_STATUS_NULL_ARG;
         }
-        // SAFETY: non-NULL and writable per the contract.
-        let options = unsafe { &mut *options };
-        if options.struct_size < std::mem::size_of::<wsgirt_daemon_options>() {
+        // SAFETY: non-NULL; its first field is readable per the contract.
+        let size = unsafe { (*options).struct_size };
+        if size < DAEMON_OPTIONS_V1_SIZE {
             return WSGIRT_STATUS_INVALID_ARG;
         }
         let d = DaemonOptions::default();
-        *options = wsgirt_daemon_options {
-            struct_size: options.struct_size,
+        let filled = wsgirt_daemon_options {
+            struct_size: size,
             name: wsgirt_str {
                 ptr: std::ptr::null(),
                 len: 0,
@@ -282,6 +343,18 @@ pub unsafe extern "C" fn wsgirt_daemon_options_init(
             interrupt_timeout_us: as_micros(d.interrupt_timeout),
             send_buffer_size: 0,
             receive_buffer_size: 0,
+            exit_on_shutdown_timeout: d.exit_on_shutdown_timeout,
+        };
+        let len = size.min(std::mem::size_of::<wsgirt_daemon_options>());
+        // SAFETY: the caller's struct has at least `size` writable bytes
+        // (its `struct_size`) and `filled` at least `len`; a first-version
+        // struct gets the fields it has, byte for byte (same layout prefix).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&filled as *const wsgirt_daemon_options).cast::<u8>(),
+                options.cast::<u8>(),
+                len,
+            )
         };
         WSGIRT_STATUS_OK
     })
@@ -581,12 +654,31 @@ pub unsafe extern "C" fn wsgirt_daemon_serve(
         if runtime.is_null() || options.is_null() || out.is_null() {
             return WSGIRT_STATUS_NULL_ARG;
         }
-        // SAFETY: non-NULL pointers to live objects, per the contract.
-        let (rt, options) = unsafe { (&*runtime, &*options) };
+        // SAFETY: a non-NULL pointer to a live runtime, per the contract.
+        let rt = unsafe { &*runtime };
+        // SAFETY: `options` is non-NULL; only its first field is read here.
+        let size = unsafe { (*options).struct_size };
+        if size < DAEMON_OPTIONS_V1_SIZE {
+            return WSGIRT_STATUS_INVALID_ARG;
+        }
+        // A first-version struct is shorter: copy the fields it has over
+        // the zero defaults of the others (all-zero is a valid value).
+        // SAFETY: all-zero bytes are a valid `wsgirt_daemon_options` (null
+        // pointer, zero numbers, false).
+        let mut copy: wsgirt_daemon_options = unsafe { std::mem::zeroed() };
+        // SAFETY: the caller's struct has `size` readable bytes, of which
+        // at most `size_of` are copied into `copy` (same layout prefix).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                options.cast::<u8>(),
+                (&mut copy as *mut wsgirt_daemon_options).cast::<u8>(),
+                size.min(std::mem::size_of::<wsgirt_daemon_options>()),
+            )
+        };
+        let options = &copy;
         // SAFETY: `out` is non-NULL; only its size field is read here.
         let out_size = unsafe { (*out).struct_size };
-        if options.struct_size < std::mem::size_of::<wsgirt_daemon_options>()
-            || out_size < std::mem::size_of::<wsgirt_daemon_result>()
+        if out_size < std::mem::size_of::<wsgirt_daemon_result>()
             || options.threads == 0
             || !is_listening_socket(listen_fd)
             || !valid_fd(stop_fd)
@@ -619,6 +711,7 @@ pub unsafe extern "C" fn wsgirt_daemon_serve(
             interrupt_timeout: micros(options.interrupt_timeout_us),
             send_buffer_size: options.send_buffer_size as usize,
             receive_buffer_size: options.receive_buffer_size as usize,
+            exit_on_shutdown_timeout: options.exit_on_shutdown_timeout,
         };
         let done = server::serve(rt.inner.clone(), listen_fd, stop_fd, opts);
         // SAFETY: `out` is non-NULL and writable per the contract.

@@ -15,6 +15,8 @@
 //!   and [`monitor`] decides when the process must recycle;
 //!   [`diagnostics`] adds interrupt-timeout and the stop announcement.
 //! - [`options`]: `WSGIDaemonProcess` settings with mod_wsgi's defaults.
+//! - [`reaper`]: the shutdown-timeout bound on a whole shutdown, Python's
+//!   teardown included (mod_wsgi's reaper thread).
 //! - [`task`]: managed-task mode (`threads=0`): no requests, the import
 //!   scripts run on the main thread until they return or are stopped.
 //!
@@ -27,6 +29,7 @@ pub mod monitor;
 pub mod options;
 pub mod pool;
 pub mod protocol;
+pub mod reaper;
 pub mod remote_io;
 pub mod server;
 pub mod socket;

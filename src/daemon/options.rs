@@ -68,6 +68,14 @@ pub struct DaemonOptions {
     pub send_buffer_size: usize,
     /// `SO_RCVBUF` of every accepted connection (`receive-buffer-size=`).
     pub receive_buffer_size: usize,
+    /// Start the [`reaper`](crate::daemon::reaper) when the shutdown
+    /// starts: shutdown-timeout then bounds the whole shutdown, Python's
+    /// teardown included, and ends the process itself (`_exit(-1)`) when
+    /// it passes, as mod_wsgi does. Off (the default), the wait for
+    /// requests in progress is bounded instead and `serve` returns with
+    /// the requests still running counted, for a host (or a test) that
+    /// must not be ended from inside.
+    pub exit_on_shutdown_timeout: bool,
 }
 
 impl Default for DaemonOptions {
@@ -91,6 +99,7 @@ impl Default for DaemonOptions {
             interrupt_timeout: Duration::ZERO,
             send_buffer_size: 0,
             receive_buffer_size: 0,
+            exit_on_shutdown_timeout: false,
         }
     }
 }

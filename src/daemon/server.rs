@@ -21,14 +21,17 @@
 //!
 //! Stopping: accepting stops, requests in progress get up to
 //! shutdown-timeout to finish, threads are joined, and the reason is
-//! returned. Requests still running then are reported: the host must exit
-//! the process without finalising Python (mod_wsgi's reaper does
-//! `exit(-1)`).
+//! returned. With `exit_on_shutdown_timeout` (the Apache module's daemons)
+//! the [`reaper`] starts at "Shutdown requested" and shutdown-timeout bounds
+//! the host's teardown of Python too: past it the reaper ends the process,
+//! as mod_wsgi's does. Without it, requests still running at the deadline
+//! are reported and the host must exit without finalising Python.
 
 use crate::daemon::diagnostics::{self, Interrupter};
 use crate::daemon::monitor::{self, Monitor, PastLimit, ShutdownReason, Snapshot, Step};
 use crate::daemon::options::DaemonOptions;
 use crate::daemon::protocol::{self, kind, EndOutcome, Frame, Preamble, PREAMBLE_LEN};
+use crate::daemon::reaper;
 use crate::daemon::remote_io::RemoteIo;
 use crate::daemon::socket::{self, Conn, Epoll, Pipe, WireError};
 use crate::daemon::spool::{self, Ring};
@@ -556,6 +559,10 @@ pub fn serve(
                 opts.name
             ),
         );
+        // The host tears Python down next: bound it as after any shutdown.
+        if opts.exit_on_shutdown_timeout {
+            reaper::start(&opts.name, opts.shutdown_timeout);
+        }
         ServeOutcome {
             reason: ShutdownReason::Error,
             requests: 0,
@@ -724,6 +731,11 @@ pub fn serve(
         Level::Info,
         &format!("mod_wsgi (pid={}): Shutdown requested '{name}'.", pid()),
     );
+    // From here shutdown-timeout bounds the whole shutdown (mod_wsgi starts
+    // its reaper at this line): the announcement, the drain below and the
+    // host's teardown of Python after `serve` returns.
+    let reaper =
+        shared.opts.exit_on_shutdown_timeout && reaper::start(&name, shared.opts.shutdown_timeout);
     // A stop signal (Apache's restart or stop) ends this listener for good
     // when the socket was rotated away: serve what is already queued.
     if reason == ShutdownReason::Signal {
@@ -741,7 +753,10 @@ pub fn serve(
     // Delivered even while requests are still running (mod_wsgi 4.6.0).
     let announce_limit = shared.opts.shutdown_timeout.max(Duration::from_secs(5));
     diagnostics::announce_stopping(&shared.runtime, reason, announce_limit);
-    let deadline = (!shared.opts.shutdown_timeout.is_zero())
+    // With the reaper running it ends the process at the deadline; the wait
+    // needs no deadline of its own (a second one would log a second
+    // "Aborting process").
+    let deadline = (!reaper && !shared.opts.shutdown_timeout.is_zero())
         .then(|| Instant::now() + shared.opts.shutdown_timeout);
     loop {
         // Request threads exit once accepting stopped and the backlog (when
