@@ -95,7 +95,8 @@ int main(void)
     CHECK(wsgirt_config_set_hash_seed(cfg, "random", 6) == WSGIRT_STATUS_OK);
     CHECK(wsgirt_config_set_hash_seed(cfg, "42", 2) == WSGIRT_STATUS_OK);
     CHECK(wsgirt_config_set_hash_seed(cfg, NULL, 0) == WSGIRT_STATUS_NULL_ARG);
-    CHECK(wsgirt_config_set_optimize(cfg, 3) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_config_set_optimize(cfg, -1) == WSGIRT_STATUS_INVALID_ARG);
+    CHECK(wsgirt_config_set_optimize(cfg, 3) == WSGIRT_STATUS_OK); /* as python -OOO */
     CHECK(wsgirt_config_set_flag(cfg, 0, true) == WSGIRT_STATUS_INVALID_ARG);
     CHECK(wsgirt_config_set_flag(cfg, WSGIRT_FLAG_CASE_SENSITIVE, true) == WSGIRT_STATUS_OK);
     CHECK(wsgirt_config_set_python_home(NULL, "/usr", 4) == WSGIRT_STATUS_NULL_ARG);
