@@ -331,9 +331,14 @@ def test_socket_rotation_off_names_the_configured_user_when_not_root(module):
     root = tempfile.mkdtemp(prefix="wsgirt-nonroot-")
     os.chmod(root, 0o777)
     conf = os.path.join(root, "httpd.conf")
+    # nobody must be able to load the module: a checkout (or a mktemp -d
+    # clone) may sit in a directory only its owner can enter.
+    module_copy = os.path.join(root, "module-under-test.so")
+    shutil.copy(module.path, module_copy)
+    os.chmod(module_copy, 0o755)
     with open(conf, "w") as f:
         f.write(NONROOT_CONF.format(root=root, port=apache.free_port(),
-                                    moddir=apache.MODDIR, module=module.path))
+                                    moddir=apache.MODDIR, module=module_copy))
     os.chmod(conf, 0o644)
     proc = subprocess.Popen(
         [apache.APACHE2, "-d", root, "-f", conf, "-DFOREGROUND"],
