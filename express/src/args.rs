@@ -289,6 +289,7 @@ enum Opt {
     // Server
     Host,
     Port,
+    Http2,
     ServerName,
     ServerAlias,
     AllowLocalhost,
@@ -838,6 +839,13 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "NUMBER",
         Srv,
         "The port to listen on. Defaults to 8000.",
+    ),
+    flag(
+        Opt::Http2,
+        "--http2",
+        Srv,
+        "Also speak HTTP/2 (mod_http2): h2 over HTTPS, h2c on the plain \
+         port (Upgrade or prior knowledge). Not under the prefork MPM.",
     ),
     one(
         Opt::ServerName,
@@ -1766,6 +1774,7 @@ fn build_server_args(
             Opt::ErrorOverride => s.features.error_override = true,
             Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
             Opt::CompressResponses => s.features.compress_responses = true,
+            Opt::Http2 => s.features.http2 = true,
             Opt::TrustProxyHeader => {
                 let ok = !v.is_empty()
                     && v.chars()
@@ -2688,9 +2697,11 @@ mod tests {
             "::1",
             "--passenv",
             "HOME",
+            "--http2",
         ]);
         let f = &s.features;
         assert!(f.disable_reloading && f.chunked_request && f.enable_sendfile);
+        assert!(f.http2);
         assert!(f.error_override && f.orphan_interpreter && f.compress_responses);
         assert_eq!(
             f.trusted_proxy_headers,

@@ -190,6 +190,8 @@ pub struct Features {
     pub trusted_proxies: Vec<String>,
     /// `--passenv`: `PassEnv`.
     pub passenv: Vec<String>,
+    /// `--http2`: mod_http2 and `Protocols h2 h2c http/1.1`.
+    pub http2: bool,
 }
 
 /// mod_wsgi's hook scripts over the whole site (`<Location />`), as
@@ -842,6 +844,10 @@ fn core_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "Group {}", quote(&c.group));
     let _ = writeln!(out, "\nListen {}", c.listen());
     let _ = writeln!(out, "ListenBacklog {}", c.server_backlog);
+    if c.features.http2 {
+        // --http2, as 4.9.4: h2 over TLS (ALPN), h2c on plain ports.
+        out.push_str("Protocols h2 h2c http/1.1\n");
+    }
     let _ = writeln!(out, "Timeout {}", c.socket_timeout);
     out.push_str("HostnameLookups Off\nMaxMemFree 64\n");
     if c.keep_alive_timeout > 0 {
@@ -918,6 +924,9 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         if h.hsts_policy.is_some() {
             load_module(out, c, "headers_module", "mod_headers.so");
         }
+    }
+    if c.features.http2 {
+        load_module(out, c, "http2_module", "mod_http2.so");
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -2499,6 +2508,8 @@ pub(crate) mod tests {
             "DEFLATE",
             "deflate_module",
             "PassEnv",
+            "Protocols",
+            "http2_module",
         ] {
             assert!(!conf.contains(absent), "{absent} by default");
         }
@@ -2515,9 +2526,12 @@ pub(crate) mod tests {
             trusted_proxy_headers: vec!["X-Forwarded-For".into(), "X-Forwarded-Proto".into()],
             trusted_proxies: vec!["127.0.0.1".into(), "10.0.0.0/8".into()],
             passenv: vec!["HOME".into()],
+            http2: true,
         };
         let conf = render_httpd_conf(&c);
         for line in [
+            "Protocols h2 h2c http/1.1",
+            "LoadModule http2_module \"/usr/lib/apache2/modules/mod_http2.so\"",
             "WSGIDestroyInterpreter Off",
             "WSGIChunkedRequest On",
             "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto",

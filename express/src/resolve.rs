@@ -454,6 +454,17 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         ));
     }
 
+    if args.features.http2 {
+        require_apache_module(cmd, "--http2", &modules_directory, "mod_http2.so")?;
+        if server_mpm == "prefork" {
+            warnings.push(
+                "--http2 under the prefork MPM: mod_http2 disables itself there, \
+                 requests are served over HTTP/1.1"
+                    .into(),
+            );
+        }
+    }
+
     let mime_types = match &args.mime_types {
         Some(m) => {
             let m = absolute(&cwd, m);
@@ -674,6 +685,27 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     })
 }
 
+/// An Apache module an option needs, looked for in the modules directory.
+/// Missing is a usage error here, as for `--server-mpm`; 4.9.4 writes the
+/// `LoadModule` anyway and Apache refuses to start.
+fn require_apache_module(
+    cmd: &'static str,
+    option: &str,
+    modules: &Path,
+    file: &str,
+) -> Result<()> {
+    if modules.join(file).is_file() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        Some(cmd),
+        format!(
+            "{option} needs Apache's {file}, which is not in {} (--modules-directory)",
+            modules.display()
+        ),
+    ))
+}
+
 /// `--server-mpm`: as 4.9.4, the first of event, worker and prefork (that
 /// order, whatever the order given) that was named and whose module is in
 /// the modules directory. Without the option, event (4.9.4 also prefers
@@ -832,6 +864,23 @@ fn resolve_https(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_needing_an_apache_module_are_usage_errors_without_it() {
+        let dir = env::temp_dir().join(format!("wsgirt-express-mods-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mod_http2.so"), "").unwrap();
+        assert!(require_apache_module("start-server", "--http2", &dir, "mod_http2.so").is_ok());
+        let e = require_apache_module("start-server", "--proxy-mount-point", &dir, "mod_proxy.so")
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(
+            e.contains("--proxy-mount-point needs Apache's mod_proxy.so"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn server_mpm_takes_the_first_installed_in_4_9_4_order() {
