@@ -11,7 +11,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts, SiteOptions};
+use crate::config::{
+    DaemonSettings, Features, Fraction, HookScripts, Proxies, ReadTimeouts, SiteOptions,
+};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -141,6 +143,8 @@ pub struct ServerArgs {
     pub service_users: Vec<(String, String)>,
     pub service_groups: Vec<(String, String)>,
     pub service_log_files: Vec<(String, String)>,
+    /// `--proxy-mount-point` (`--proxy-url-alias`), `--proxy-virtual-host`.
+    pub proxies: Proxies,
 }
 
 /// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
@@ -238,6 +242,7 @@ impl Default for ServerArgs {
             service_users: Vec::new(),
             service_groups: Vec::new(),
             service_log_files: Vec::new(),
+            proxies: Proxies::default(),
         }
     }
 }
@@ -290,6 +295,8 @@ enum Opt {
     Host,
     Port,
     Http2,
+    ProxyMountPoint,
+    ProxyVirtualHost,
     ServerName,
     ServerAlias,
     AllowLocalhost,
@@ -847,6 +854,35 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Also speak HTTP/2 (mod_http2): h2 over HTTPS, h2c on the plain \
          port (Upgrade or prior knowledge). Not under the prefork MPM.",
     ),
+    OptSpec {
+        opt: Opt::ProxyMountPoint,
+        name: "--proxy-mount-point",
+        metavar: "URL-PATH URL",
+        arity: 2,
+        section: Srv,
+        help: "Pass requests under URL-PATH on to the http:// URL (mod_proxy; \
+               Location headers are mapped back). URL-PATH without a \
+               trailing '/' is redirected to URL-PATH/. Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::ProxyMountPoint,
+        name: "--proxy-url-alias",
+        metavar: "URL-PATH URL",
+        arity: 2,
+        section: Srv,
+        help: "The same as --proxy-mount-point (kept from mod_wsgi-express, \
+               where it is hidden).",
+    },
+    OptSpec {
+        opt: Opt::ProxyVirtualHost,
+        name: "--proxy-virtual-host",
+        metavar: "HOSTNAME URL",
+        arity: 2,
+        section: Srv,
+        help: "Pass every request for the host name HOSTNAME on the HTTP \
+               port on to the http:// URL (a virtual host with mod_proxy). \
+               Repeatable.",
+    },
     one(
         Opt::ServerName,
         "--server-name",
@@ -1599,6 +1635,24 @@ fn tokenize(
     Ok((given, positionals))
 }
 
+/// The target of `--proxy-mount-point` / `--proxy-virtual-host`: an
+/// `http://` URL with a host (mod_proxy_http; an `https://` target would
+/// need `SSLProxyEngine` and CA settings that 4.9.4 does not write either).
+fn proxy_target(cmd: &'static str, name: &str, value: &str) -> Result<String> {
+    let host = value.strip_prefix("http://").unwrap_or("");
+    let ok = !host.is_empty()
+        && !host.starts_with('/')
+        && !value.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"')
+        && !value.contains("${");
+    if !ok {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("{name} URL must be an http:// URL with a host, got '{value}'"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
 fn number<T>(cmd: &'static str, name: &str, value: &str, min: T) -> Result<T>
 where
     T: FromStr + PartialOrd + std::fmt::Display,
@@ -1775,6 +1829,32 @@ fn build_server_args(
             Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
             Opt::CompressResponses => s.features.compress_responses = true,
             Opt::Http2 => s.features.http2 = true,
+            Opt::ProxyMountPoint => {
+                let url = values[0].clone();
+                if !url.starts_with('/') || url.contains(|c: char| c.is_whitespace() || c == '"') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} URL-PATH must start with '/', got '{url}'"),
+                    ));
+                }
+                let target = proxy_target(cmd, name, &values[1])?;
+                s.proxies.mount_points.push((url, target));
+            }
+            Opt::ProxyVirtualHost => {
+                let host = values[0].clone();
+                let ok = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} expects a host name, got '{host}'"),
+                    ));
+                }
+                let target = proxy_target(cmd, name, &values[1])?;
+                s.proxies.virtual_hosts.push((host, target));
+            }
             Opt::TrustProxyHeader => {
                 let ok = !v.is_empty()
                     && v.chars()
@@ -2558,6 +2638,65 @@ mod tests {
         assert_eq!(s.max_log_size, 20);
         assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
         assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
+    }
+
+    #[test]
+    fn proxy_options() {
+        assert_eq!(server(&["start-server"]).proxies, Proxies::default());
+        let s = server(&[
+            "start-server",
+            "--proxy-mount-point",
+            "/api",
+            "http://127.0.0.1:9000",
+            "--proxy-url-alias",
+            "/old/",
+            "http://10.0.0.1/legacy/",
+            "--proxy-virtual-host",
+            "api.example.com",
+            "http://127.0.0.1:9001/",
+        ]);
+        assert_eq!(
+            s.proxies.mount_points,
+            [
+                ("/api".to_string(), "http://127.0.0.1:9000".to_string()),
+                ("/old/".to_string(), "http://10.0.0.1/legacy/".to_string()),
+            ]
+        );
+        assert_eq!(
+            s.proxies.virtual_hosts,
+            [(
+                "api.example.com".to_string(),
+                "http://127.0.0.1:9001/".to_string()
+            )]
+        );
+        for (args, message) in [
+            (
+                ["--proxy-mount-point", "api", "http://h/"],
+                "must start with '/'",
+            ),
+            (
+                ["--proxy-mount-point", "/api", "https://h/"],
+                "an http:// URL with a host",
+            ),
+            (["--proxy-url-alias", "/api", "http://"], "an http:// URL"),
+            (
+                ["--proxy-url-alias", "/api", "http://h/${X}"],
+                "an http:// URL",
+            ),
+            (
+                ["--proxy-virtual-host", "a b", "http://h/"],
+                "expects a host name",
+            ),
+            (["--proxy-virtual-host", "h", "ftp://h/"], "an http:// URL"),
+        ] {
+            let mut all = vec!["start-server"];
+            all.extend(args);
+            let m = usage_message(&all);
+            assert!(m.contains(message), "{args:?}: {m}");
+        }
+        assert!(
+            usage_message(&["start-server", "--proxy-mount-point", "/api"]).contains("requires")
+        );
     }
 
     #[test]

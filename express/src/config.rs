@@ -194,6 +194,23 @@ pub struct Features {
     pub http2: bool,
 }
 
+/// `--proxy-mount-point` (`--proxy-url-alias`) and `--proxy-virtual-host`:
+/// requests passed on to other HTTP servers by mod_proxy_http, as
+/// mod_wsgi-express 4.9.4 writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    /// `(URL-PATH, URL)` pairs, in the order given.
+    pub mount_points: Vec<(String, String)>,
+    /// `(HOSTNAME, URL)` pairs, in the order given.
+    pub virtual_hosts: Vec<(String, String)>,
+}
+
+impl Proxies {
+    pub fn any(&self) -> bool {
+        !(self.mount_points.is_empty() && self.virtual_hosts.is_empty())
+    }
+}
+
 /// mod_wsgi's hook scripts over the whole site (`<Location />`), as
 /// mod_wsgi-express 4.9.4 writes them: `--host-access-script`
 /// (`WSGIAccessScript`), `--auth-user-script` (`WSGIAuthUserScript`, the
@@ -464,6 +481,8 @@ pub struct ServerConfig {
     pub python_executable: Option<PathBuf>,
     /// `--service-script`s, in the order given.
     pub services: Vec<Service>,
+    /// `--proxy-mount-point`s and `--proxy-virtual-host`s.
+    pub proxies: Proxies,
 }
 
 impl ServerConfig {
@@ -814,9 +833,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     status_section(&mut out, c);
     error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
+    proxy_mount_points_section(&mut out, c);
     setenv_section(&mut out, c);
     virtual_hosts_section(&mut out, c);
     https_section(&mut out, c);
+    proxy_virtual_hosts_section(&mut out, c);
     services_section(&mut out, c);
     include_section(&mut out, c);
     out
@@ -927,6 +948,12 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
     }
     if c.features.http2 {
         load_module(out, c, "http2_module", "mod_http2.so");
+    }
+    if c.proxies.any() {
+        load_module(out, c, "proxy_module", "mod_proxy.so");
+        load_module(out, c, "proxy_http_module", "mod_proxy_http.so");
+        // RequestHeader, for the X-Forwarded-* headers.
+        load_module(out, c, "headers_module", "mod_headers.so");
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -1544,6 +1571,102 @@ fn https_section(out: &mut String, c: &ServerConfig) {
     }
 }
 
+/// The target of a proxied prefix that ends with `/`: the URL with exactly
+/// one trailing `/`, as `ProxyPass` wants when the path has one.
+fn with_slash(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
+/// The headers 4.9.4 adds to a proxied request, besides mod_proxy's own
+/// `X-Forwarded-For`/`-Host`/`-Server`: the port the client connected to
+/// and, over HTTPS, the scheme. 4.9.4 computes them with mod_rewrite
+/// environment variables; `RequestHeader`'s `expr=` (Apache 2.4.10+) says
+/// the same directly.
+const FORWARDED_HEADERS: &str = "RequestHeader set X-Forwarded-Port \"expr=%{SERVER_PORT}\"\n\
+     RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+const FORWARDED_SCHEME: &str =
+    "RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+
+/// `--proxy-mount-point` (and its hidden twin `--proxy-url-alias`), as
+/// 4.9.4 writes it: `ProxyPass` and `ProxyPassReverse` of the prefix, the
+/// forwarded headers in a `<Location>`, and for a URL-PATH without a
+/// trailing `/` the prefix `URL-PATH/` plus a 302 from `URL-PATH` itself.
+/// mod_proxy translates URLs before mod_rewrite, mod_alias and mod_wsgi,
+/// so the prefix wins over the application, the document root and
+/// `--url-alias`.
+///
+/// Differences: the longest prefix is written first (`ProxyPass` takes the
+/// first match; 4.9.4 keeps the order given, so `/a/` given before `/a/b/`
+/// hides it); a URL-PATH ending in `/` gets a URL ending in `/` (4.9.4
+/// writes the URL as given, and `ProxyPass /a/ http://h` glues the path
+/// onto the host name); and the redirect is mod_alias's `RedirectMatch`,
+/// which keeps the scheme and query string (4.9.4's rewrite rule always
+/// says `http://` and, its pattern being `-`, fires only when the mapped
+/// file name has a `-` in it).
+fn proxy_mount_points_section(out: &mut String, c: &ServerConfig) {
+    if c.proxies.mount_points.is_empty() {
+        return;
+    }
+    let mut mounts: Vec<&(String, String)> = c.proxies.mount_points.iter().collect();
+    mounts.sort_by(|a, b| b.0.cmp(&a.0));
+    out.push_str("\n# Proxied sub URLs (--proxy-mount-point).\n");
+    for (path, url) in mounts {
+        let (prefix, target) = if path.ends_with('/') {
+            (path.clone(), with_slash(url))
+        } else {
+            (format!("{path}/"), with_slash(url))
+        };
+        let _ = write!(
+            out,
+            "ProxyPass {p} {t}\nProxyPassReverse {p} {t}\n<Location {p}>\n{FORWARDED_HEADERS}</Location>\n",
+            p = quote(&prefix),
+            t = quote(&target)
+        );
+        if !path.ends_with('/') {
+            let _ = writeln!(
+                out,
+                "RedirectMatch 302 {} {}",
+                quote(&format!("^{}$", regex_escape(path))),
+                quote(&prefix)
+            );
+        }
+    }
+}
+
+/// `--proxy-virtual-host`: per host name a virtual host on the HTTP port
+/// that passes every request on to the URL, as 4.9.4 writes it. Name-based
+/// hosts on a port make the first of them the default for names nobody
+/// claimed, so without `--server-name` (whose hosts come first) the site
+/// keeps being served by a default host written first, as 4.9.4 does with
+/// its empty `<VirtualHost _default_:PORT>` (with `--https-only` the
+/// redirecting default host above plays that part).
+fn proxy_virtual_hosts_section(out: &mut String, c: &ServerConfig) {
+    if c.proxies.virtual_hosts.is_empty() {
+        return;
+    }
+    out.push_str("\n# Proxied host names (--proxy-virtual-host).\n");
+    let https_only = c.https.as_ref().is_some_and(|h| h.https_only);
+    if c.server_name.is_none() && !https_only {
+        let _ = writeln!(
+            out,
+            "<VirtualHost _default_:{}>\nRewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>",
+            c.port
+        );
+    }
+    for (host, url) in &c.proxies.virtual_hosts {
+        let target = quote(&with_slash(url));
+        // The port is written out, as 4.9.4 does: the client's Host header
+        // names no port when it came through the default one.
+        let _ = write!(
+            out,
+            "<VirtualHost *:{port}>\nServerName {host}\nProxyPass / {target}\n\
+             ProxyPassReverse / {target}\nRequestHeader set X-Forwarded-Port {port}\n\
+             {FORWARDED_SCHEME}</VirtualHost>\n",
+            port = c.port
+        );
+    }
+}
+
 /// `--include-file`: last, so the user's directives can override ours.
 fn include_section(out: &mut String, c: &ServerConfig) {
     if c.include_files.is_empty() {
@@ -1666,6 +1789,7 @@ pub(crate) mod tests {
             server_mpm: "event".into(),
             python_executable: Some("/usr/bin/python3".into()),
             services: Vec::new(),
+            proxies: Proxies::default(),
         }
     }
 
@@ -2493,6 +2617,64 @@ pub(crate) mod tests {
         assert!(conf.contains("    Require all denied\n    Require host localhost\n</Location>"));
         assert!(conf.contains("LoadModule authz_host_module "));
         assert!(!conf.contains("ServerAlias") && !conf.contains("Redirect"));
+    }
+
+    #[test]
+    fn proxies_follow_4_9_4() {
+        let conf = render_httpd_conf(&sample());
+        assert!(!conf.contains("proxy"), "{conf}");
+        assert!(!conf.contains("ProxyPass"), "{conf}");
+        let mut c = sample();
+        c.proxies.mount_points = vec![
+            ("/api".into(), "http://127.0.0.1:9000".into()),
+            ("/api/v2/".into(), "http://127.0.0.1:9002/".into()),
+            ("/a.b".into(), "http://h/x/".into()),
+        ];
+        let conf = render_httpd_conf(&c);
+        for module in ["proxy_module", "proxy_http_module", "headers_module"] {
+            assert!(conf.contains(&format!("LoadModule {module} ")), "{conf}");
+        }
+        let forwarded = "RequestHeader set X-Forwarded-Port \"expr=%{SERVER_PORT}\"\n\
+                         RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+        // Longest first; a slash-less URL-PATH proxies URL-PATH/ and
+        // redirects URL-PATH itself.
+        let expected = format!(
+            "ProxyPass \"/api/v2/\" \"http://127.0.0.1:9002/\"\n\
+             ProxyPassReverse \"/api/v2/\" \"http://127.0.0.1:9002/\"\n\
+             <Location \"/api/v2/\">\n{forwarded}</Location>\n\
+             ProxyPass \"/api/\" \"http://127.0.0.1:9000/\"\n\
+             ProxyPassReverse \"/api/\" \"http://127.0.0.1:9000/\"\n\
+             <Location \"/api/\">\n{forwarded}</Location>\n\
+             RedirectMatch 302 \"^/api$\" \"/api/\"\n\
+             ProxyPass \"/a.b/\" \"http://h/x/\"\n\
+             ProxyPassReverse \"/a.b/\" \"http://h/x/\"\n\
+             <Location \"/a.b/\">\n{forwarded}</Location>\n\
+             RedirectMatch 302 \"^/a\\\\.b$\" \"/a.b/\"\n"
+        );
+        assert!(conf.contains(&expected), "{expected}\nnot in\n{conf}");
+        assert!(!conf.contains("<VirtualHost"), "{conf}");
+
+        // Virtual hosts: a default host that serves the site comes first.
+        let mut c = sample();
+        c.proxies.virtual_hosts = vec![("api.example.com".into(), "http://127.0.0.1:9001".into())];
+        let conf = render_httpd_conf(&c);
+        let expected = format!(
+            "<VirtualHost _default_:8123>\nRewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName api.example.com\n\
+             ProxyPass / \"http://127.0.0.1:9001/\"\n\
+             ProxyPassReverse / \"http://127.0.0.1:9001/\"\n\
+             RequestHeader set X-Forwarded-Port 8123\n\
+             RequestHeader set X-Forwarded-Scheme https \"expr=%{{HTTPS}} == 'on'\"\n</VirtualHost>\n"
+        );
+        assert!(conf.contains(&expected), "{expected}\nnot in\n{conf}");
+        // With --server-name its hosts come first and are the default.
+        c.server_name = Some("www.example.com".into());
+        let conf = render_httpd_conf(&c);
+        assert_eq!(conf.matches("<VirtualHost _default_:8123>").count(), 1);
+        assert!(
+            conf.find("ServerName www.example.com").unwrap()
+                < conf.find("ServerName api.example.com").unwrap()
+        );
     }
 
     #[test]

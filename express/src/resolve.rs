@@ -465,6 +465,17 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         }
     }
 
+    if args.proxies.any() {
+        let option = if args.proxies.mount_points.is_empty() {
+            "--proxy-virtual-host"
+        } else {
+            "--proxy-mount-point"
+        };
+        for file in ["mod_proxy.so", "mod_proxy_http.so", "mod_headers.so"] {
+            require_apache_module(cmd, option, &modules_directory, file)?;
+        }
+    }
+
     let mime_types = match &args.mime_types {
         Some(m) => {
             let m = absolute(&cwd, m);
@@ -659,6 +670,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         socket_prefix,
         error_documents: args.error_documents.clone(),
         ignore_activity: args.ignore_activity.clone(),
+        proxies: args.proxies.clone(),
         server_name: args.server_name.clone(),
         server_aliases: args.server_aliases.clone(),
         allow_localhost: args.allow_localhost,
