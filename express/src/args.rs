@@ -145,6 +145,29 @@ pub struct ServerArgs {
     pub service_log_files: Vec<(String, String)>,
     /// `--proxy-mount-point` (`--proxy-url-alias`), `--proxy-virtual-host`.
     pub proxies: Proxies,
+    /// `--debug-mode` and its tools, as given.
+    pub debug: DebugArgs,
+}
+
+/// `--debug-mode`, `--enable-debugger`, `--debugger-startup`,
+/// `--enable-profiler`, `--profiler-directory`, `--enable-recorder`,
+/// `--recorder-directory`, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DebugArgs {
+    pub debug_mode: bool,
+    pub enable_debugger: bool,
+    pub debugger_startup: bool,
+    pub enable_profiler: bool,
+    pub profiler_directory: Option<PathBuf>,
+    pub enable_recorder: bool,
+    pub recorder_directory: Option<PathBuf>,
+}
+
+impl DebugArgs {
+    /// Debug mode: asked for, or implied by a tool, as in 4.9.4.
+    pub fn enabled(&self) -> bool {
+        self.debug_mode || self.enable_debugger || self.enable_profiler || self.enable_recorder
+    }
 }
 
 /// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
@@ -243,6 +266,7 @@ impl Default for ServerArgs {
             service_groups: Vec::new(),
             service_log_files: Vec::new(),
             proxies: Proxies::default(),
+            debug: DebugArgs::default(),
         }
     }
 }
@@ -379,6 +403,14 @@ enum Opt {
     ResponseBufferSize,
     ResponseSocketTimeout,
     PythonEggs,
+    // Debug mode
+    DebugMode,
+    EnableDebugger,
+    DebuggerStartup,
+    EnableProfiler,
+    ProfilerDirectory,
+    EnableRecorder,
+    RecorderDirectory,
     // Locations
     ModulePath,
     HttpdExecutable,
@@ -397,6 +429,7 @@ enum Section {
     Access,
     Https,
     Services,
+    Debug,
 }
 
 impl Section {
@@ -411,6 +444,7 @@ impl Section {
             Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
             Section::Https => "HTTPS (mod_ssl)",
             Section::Services => "Managed services (a daemon process running a script)",
+            Section::Debug => "Debug mode (Apache in one process, the application on one thread)",
         }
     }
 }
@@ -454,7 +488,7 @@ const fn one(
 }
 
 use Section::{
-    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Https as Tls,
+    Access as Acc, Application as App, Daemon as Dmn, Debug as Dbg, General as Gen, Https as Tls,
     Locations as Loc, Logging as Log, Server as Srv, Services as Svc,
 };
 
@@ -1426,6 +1460,58 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Where Python eggs are unpacked (PYTHON_EGG_CACHE of the daemon \
          processes). Defaults to SERVER-ROOT/python-eggs.",
     ),
+    flag(
+        Opt::DebugMode,
+        "--debug-mode",
+        Dbg,
+        "Run Apache as a single process in the foreground (-DONE_PROCESS) \
+         with the application embedded on one thread and reloading off, so \
+         a Python debugger can use the terminal. Overrides the process, \
+         thread and daemon options.",
+    ),
+    flag(
+        Opt::EnableDebugger,
+        "--enable-debugger",
+        Dbg,
+        "Enter the Python debugger (pdb post-mortem) on the terminal when \
+         an exception escapes the application. Implies --debug-mode.",
+    ),
+    flag(
+        Opt::DebuggerStartup,
+        "--debugger-startup",
+        Dbg,
+        "With --enable-debugger, also enter pdb once the application is \
+         loaded, to set breakpoints.",
+    ),
+    flag(
+        Opt::EnableProfiler,
+        "--enable-profiler",
+        Dbg,
+        "Profile each request (cProfile) and write its statistics to a \
+         pstats file in --profiler-directory. Implies --debug-mode.",
+    ),
+    one(
+        Opt::ProfilerDirectory,
+        "--profiler-directory",
+        "DIRECTORY-PATH",
+        Dbg,
+        "Where --enable-profiler writes. Defaults to SERVER-ROOT/pstats.",
+    ),
+    flag(
+        Opt::EnableRecorder,
+        "--enable-recorder",
+        Dbg,
+        "Record each request and response (environ, bodies, status and \
+         headers, exceptions) as files in --recorder-directory. Implies \
+         --debug-mode.",
+    ),
+    one(
+        Opt::RecorderDirectory,
+        "--recorder-directory",
+        "DIRECTORY-PATH",
+        Dbg,
+        "Where --enable-recorder writes. Defaults to SERVER-ROOT/archive.",
+    ),
     one(
         Opt::ModulePath,
         "--module-path",
@@ -1829,6 +1915,13 @@ fn build_server_args(
             Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
             Opt::CompressResponses => s.features.compress_responses = true,
             Opt::Http2 => s.features.http2 = true,
+            Opt::DebugMode => s.debug.debug_mode = true,
+            Opt::EnableDebugger => s.debug.enable_debugger = true,
+            Opt::DebuggerStartup => s.debug.debugger_startup = true,
+            Opt::EnableProfiler => s.debug.enable_profiler = true,
+            Opt::ProfilerDirectory => s.debug.profiler_directory = Some(PathBuf::from(v)),
+            Opt::EnableRecorder => s.debug.enable_recorder = true,
+            Opt::RecorderDirectory => s.debug.recorder_directory = Some(PathBuf::from(v)),
             Opt::ProxyMountPoint => {
                 let url = values[0].clone();
                 if !url.starts_with('/') || url.contains(|c: char| c.is_whitespace() || c == '"') {
@@ -2638,6 +2731,34 @@ mod tests {
         assert_eq!(s.max_log_size, 20);
         assert_eq!(s.rotatelogs_executable, Some("/opt/bin/rotatelogs".into()));
         assert!(usage_message(&["start-server", "--max-log-size", "0"]).contains(">= 1"));
+    }
+
+    #[test]
+    fn debug_options() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.debug, DebugArgs::default());
+        assert!(!s.debug.enabled());
+        assert!(server(&["start-server", "--debug-mode"]).debug.enabled());
+        // Each tool implies debug mode, as in 4.9.4; the directories alone
+        // do not.
+        for tool in [
+            "--enable-debugger",
+            "--enable-profiler",
+            "--enable-recorder",
+        ] {
+            assert!(server(&["start-server", tool]).debug.enabled(), "{tool}");
+        }
+        let s = server(&[
+            "start-server",
+            "--debugger-startup",
+            "--profiler-directory",
+            "p",
+            "--recorder-directory=r",
+        ]);
+        assert!(!s.debug.enabled());
+        assert!(s.debug.debugger_startup);
+        assert_eq!(s.debug.profiler_directory, Some(PathBuf::from("p")));
+        assert_eq!(s.debug.recorder_directory, Some(PathBuf::from("r")));
     }
 
     #[test]

@@ -211,6 +211,25 @@ impl Proxies {
     }
 }
 
+/// `--debug-mode` and its tools, as mod_wsgi-express 4.9.4 arranges them:
+/// Apache in one process (`-DONE_PROCESS`, in the foreground), the
+/// application embedded in it on one thread with reloading off, loaded and
+/// wrapped by the generated `SERVER-ROOT/debug.wsgi` (the WSGI script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugMode {
+    /// What `debug.wsgi` loads: the user's script, or the generated
+    /// `module.wsgi` / `default.wsgi`.
+    pub target: PathBuf,
+    /// `--enable-debugger`: pdb post-mortem on an escaping exception.
+    pub enable_debugger: bool,
+    /// `--debugger-startup`: pdb once the application is loaded.
+    pub debugger_startup: bool,
+    /// `--enable-profiler`: a pstats file per request here.
+    pub profiler_directory: Option<PathBuf>,
+    /// `--enable-recorder`: each request's files here.
+    pub recorder_directory: Option<PathBuf>,
+}
+
 /// mod_wsgi's hook scripts over the whole site (`<Location />`), as
 /// mod_wsgi-express 4.9.4 writes them: `--host-access-script`
 /// (`WSGIAccessScript`), `--auth-user-script` (`WSGIAuthUserScript`, the
@@ -483,6 +502,8 @@ pub struct ServerConfig {
     pub services: Vec<Service>,
     /// `--proxy-mount-point`s and `--proxy-virtual-host`s.
     pub proxies: Proxies,
+    /// `--debug-mode` (then `mode` is embedded, one process, one thread).
+    pub debug: Option<DebugMode>,
 }
 
 impl ServerConfig {
@@ -539,9 +560,24 @@ impl ServerConfig {
     /// Arguments for httpd besides `-f CONF` and `-k ...`, used by both
     /// start-server and apachectl.
     pub fn httpd_args(&self) -> Vec<String> {
-        match self.startup_log_file() {
+        let mut args = match self.startup_log_file() {
             Some(file) => vec!["-E".into(), file],
             None => Vec::new(),
+        };
+        if self.debug.is_some() {
+            // What 4.9.4 passes for --debug-mode: the MPM serves from the
+            // process Apache started in, with no children.
+            args.push("-DONE_PROCESS".into());
+        }
+        args
+    }
+
+    /// 4.9.4's `Operating Mode`: `debug`, else the mode's name.
+    pub fn operating_mode(&self) -> &'static str {
+        if self.debug.is_some() {
+            "debug"
+        } else {
+            self.mode.name()
         }
     }
 
@@ -649,7 +685,10 @@ impl ServerConfig {
     /// `--disable-reloading` turns it off in any case (in 4.9.4 it also
     /// wins over `--reload-on-changes`).
     pub fn script_reloading(&self) -> bool {
-        !self.features.disable_reloading && (self.reload_on_changes || self.mode == Mode::Daemon)
+        // Debug mode never reloads, as in 4.9.4.
+        self.debug.is_none()
+            && !self.features.disable_reloading
+            && (self.reload_on_changes || self.mode == Mode::Daemon)
     }
 }
 
@@ -851,7 +890,7 @@ fn header(out: &mut String, c: &ServerConfig) {
          #\n\
          # Mode: {} (see docs/express.md)",
         env!("CARGO_PKG_VERSION"),
-        c.mode.name()
+        c.operating_mode()
     );
 }
 
@@ -1790,6 +1829,7 @@ pub(crate) mod tests {
             python_executable: Some("/usr/bin/python3".into()),
             services: Vec::new(),
             proxies: Proxies::default(),
+            debug: None,
         }
     }
 
@@ -2617,6 +2657,36 @@ pub(crate) mod tests {
         assert!(conf.contains("    Require all denied\n    Require host localhost\n</Location>"));
         assert!(conf.contains("LoadModule authz_host_module "));
         assert!(!conf.contains("ServerAlias") && !conf.contains("Redirect"));
+    }
+
+    #[test]
+    fn debug_mode_is_one_process_without_reloading() {
+        let mut c = sample();
+        assert!(!c.httpd_args().contains(&"-DONE_PROCESS".to_string()));
+        assert_eq!(c.operating_mode(), "embedded");
+        c.reload_on_changes = true;
+        c.debug = Some(DebugMode {
+            target: "/srv/app/app.wsgi".into(),
+            enable_debugger: false,
+            debugger_startup: false,
+            profiler_directory: None,
+            recorder_directory: None,
+        });
+        assert_eq!(c.httpd_args(), ["-DONE_PROCESS"]);
+        assert_eq!(c.operating_mode(), "debug");
+        assert!(!c.script_reloading());
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "WSGIScriptReloading Off"), "{conf}");
+        assert!(has_line(&conf, "WSGIRestrictStdin Off"), "{conf}");
+        c.startup_log = true;
+        assert_eq!(
+            c.httpd_args(),
+            [
+                "-E",
+                "/tmp/mod_wsgi-127.0.0.1:8123:1000/startup_log",
+                "-DONE_PROCESS"
+            ]
+        );
     }
 
     #[test]
