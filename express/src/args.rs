@@ -11,7 +11,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::config::{DaemonSettings, Features, Fraction, HookScripts, ReadTimeouts, SiteOptions};
+use crate::config::{
+    DaemonSettings, Features, Fraction, HookScripts, Proxies, ReadTimeouts, SiteOptions,
+};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -141,6 +143,31 @@ pub struct ServerArgs {
     pub service_users: Vec<(String, String)>,
     pub service_groups: Vec<(String, String)>,
     pub service_log_files: Vec<(String, String)>,
+    /// `--proxy-mount-point` (`--proxy-url-alias`), `--proxy-virtual-host`.
+    pub proxies: Proxies,
+    /// `--debug-mode` and its tools, as given.
+    pub debug: DebugArgs,
+}
+
+/// `--debug-mode`, `--enable-debugger`, `--debugger-startup`,
+/// `--enable-profiler`, `--profiler-directory`, `--enable-recorder`,
+/// `--recorder-directory`, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DebugArgs {
+    pub debug_mode: bool,
+    pub enable_debugger: bool,
+    pub debugger_startup: bool,
+    pub enable_profiler: bool,
+    pub profiler_directory: Option<PathBuf>,
+    pub enable_recorder: bool,
+    pub recorder_directory: Option<PathBuf>,
+}
+
+impl DebugArgs {
+    /// Debug mode: asked for, or implied by a tool, as in 4.9.4.
+    pub fn enabled(&self) -> bool {
+        self.debug_mode || self.enable_debugger || self.enable_profiler || self.enable_recorder
+    }
 }
 
 /// `--https-port` (`--ssl-port`), `--ssl-certificate-file`,
@@ -238,6 +265,8 @@ impl Default for ServerArgs {
             service_users: Vec::new(),
             service_groups: Vec::new(),
             service_log_files: Vec::new(),
+            proxies: Proxies::default(),
+            debug: DebugArgs::default(),
         }
     }
 }
@@ -289,6 +318,9 @@ enum Opt {
     // Server
     Host,
     Port,
+    Http2,
+    ProxyMountPoint,
+    ProxyVirtualHost,
     ServerName,
     ServerAlias,
     AllowLocalhost,
@@ -371,6 +403,14 @@ enum Opt {
     ResponseBufferSize,
     ResponseSocketTimeout,
     PythonEggs,
+    // Debug mode
+    DebugMode,
+    EnableDebugger,
+    DebuggerStartup,
+    EnableProfiler,
+    ProfilerDirectory,
+    EnableRecorder,
+    RecorderDirectory,
     // Locations
     ModulePath,
     HttpdExecutable,
@@ -389,6 +429,7 @@ enum Section {
     Access,
     Https,
     Services,
+    Debug,
 }
 
 impl Section {
@@ -403,6 +444,7 @@ impl Section {
             Section::Access => "Access control (mod_wsgi hook scripts, run in Apache's children)",
             Section::Https => "HTTPS (mod_ssl)",
             Section::Services => "Managed services (a daemon process running a script)",
+            Section::Debug => "Debug mode (Apache in one process, the application on one thread)",
         }
     }
 }
@@ -446,7 +488,7 @@ const fn one(
 }
 
 use Section::{
-    Access as Acc, Application as App, Daemon as Dmn, General as Gen, Https as Tls,
+    Access as Acc, Application as App, Daemon as Dmn, Debug as Dbg, General as Gen, Https as Tls,
     Locations as Loc, Logging as Log, Server as Srv, Services as Svc,
 };
 
@@ -839,6 +881,42 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         Srv,
         "The port to listen on. Defaults to 8000.",
     ),
+    flag(
+        Opt::Http2,
+        "--http2",
+        Srv,
+        "Also speak HTTP/2 (mod_http2): h2 over HTTPS, h2c on the plain \
+         port (Upgrade or prior knowledge). Not under the prefork MPM.",
+    ),
+    OptSpec {
+        opt: Opt::ProxyMountPoint,
+        name: "--proxy-mount-point",
+        metavar: "URL-PATH URL",
+        arity: 2,
+        section: Srv,
+        help: "Pass requests under URL-PATH on to the http:// URL (mod_proxy; \
+               Location headers are mapped back). URL-PATH without a \
+               trailing '/' is redirected to URL-PATH/. Repeatable.",
+    },
+    OptSpec {
+        opt: Opt::ProxyMountPoint,
+        name: "--proxy-url-alias",
+        metavar: "URL-PATH URL",
+        arity: 2,
+        section: Srv,
+        help: "The same as --proxy-mount-point (kept from mod_wsgi-express, \
+               where it is hidden).",
+    },
+    OptSpec {
+        opt: Opt::ProxyVirtualHost,
+        name: "--proxy-virtual-host",
+        metavar: "HOSTNAME URL",
+        arity: 2,
+        section: Srv,
+        help: "Pass every request for the host name HOSTNAME on the HTTP \
+               port on to the http:// URL (a virtual host with mod_proxy). \
+               Repeatable.",
+    },
     one(
         Opt::ServerName,
         "--server-name",
@@ -1382,6 +1460,58 @@ const SERVER_OPTIONS: &[OptSpec] = &[
         "Where Python eggs are unpacked (PYTHON_EGG_CACHE of the daemon \
          processes). Defaults to SERVER-ROOT/python-eggs.",
     ),
+    flag(
+        Opt::DebugMode,
+        "--debug-mode",
+        Dbg,
+        "Run Apache as a single process in the foreground (-DONE_PROCESS) \
+         with the application embedded on one thread and reloading off, so \
+         a Python debugger can use the terminal. Overrides the process, \
+         thread and daemon options.",
+    ),
+    flag(
+        Opt::EnableDebugger,
+        "--enable-debugger",
+        Dbg,
+        "Enter the Python debugger (pdb post-mortem) on the terminal when \
+         an exception escapes the application. Implies --debug-mode.",
+    ),
+    flag(
+        Opt::DebuggerStartup,
+        "--debugger-startup",
+        Dbg,
+        "With --enable-debugger, also enter pdb once the application is \
+         loaded, to set breakpoints.",
+    ),
+    flag(
+        Opt::EnableProfiler,
+        "--enable-profiler",
+        Dbg,
+        "Profile each request (cProfile) and write its statistics to a \
+         pstats file in --profiler-directory. Implies --debug-mode.",
+    ),
+    one(
+        Opt::ProfilerDirectory,
+        "--profiler-directory",
+        "DIRECTORY-PATH",
+        Dbg,
+        "Where --enable-profiler writes. Defaults to SERVER-ROOT/pstats.",
+    ),
+    flag(
+        Opt::EnableRecorder,
+        "--enable-recorder",
+        Dbg,
+        "Record each request and response (environ, bodies, status and \
+         headers, exceptions) as files in --recorder-directory. Implies \
+         --debug-mode.",
+    ),
+    one(
+        Opt::RecorderDirectory,
+        "--recorder-directory",
+        "DIRECTORY-PATH",
+        Dbg,
+        "Where --enable-recorder writes. Defaults to SERVER-ROOT/archive.",
+    ),
     one(
         Opt::ModulePath,
         "--module-path",
@@ -1591,6 +1721,24 @@ fn tokenize(
     Ok((given, positionals))
 }
 
+/// The target of `--proxy-mount-point` / `--proxy-virtual-host`: an
+/// `http://` URL with a host (mod_proxy_http; an `https://` target would
+/// need `SSLProxyEngine` and CA settings that 4.9.4 does not write either).
+fn proxy_target(cmd: &'static str, name: &str, value: &str) -> Result<String> {
+    let host = value.strip_prefix("http://").unwrap_or("");
+    let ok = !host.is_empty()
+        && !host.starts_with('/')
+        && !value.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"')
+        && !value.contains("${");
+    if !ok {
+        return Err(Error::usage(
+            Some(cmd),
+            format!("{name} URL must be an http:// URL with a host, got '{value}'"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
 fn number<T>(cmd: &'static str, name: &str, value: &str, min: T) -> Result<T>
 where
     T: FromStr + PartialOrd + std::fmt::Display,
@@ -1766,6 +1914,40 @@ fn build_server_args(
             Opt::ErrorOverride => s.features.error_override = true,
             Opt::OrphanInterpreter => s.features.orphan_interpreter = true,
             Opt::CompressResponses => s.features.compress_responses = true,
+            Opt::Http2 => s.features.http2 = true,
+            Opt::DebugMode => s.debug.debug_mode = true,
+            Opt::EnableDebugger => s.debug.enable_debugger = true,
+            Opt::DebuggerStartup => s.debug.debugger_startup = true,
+            Opt::EnableProfiler => s.debug.enable_profiler = true,
+            Opt::ProfilerDirectory => s.debug.profiler_directory = Some(PathBuf::from(v)),
+            Opt::EnableRecorder => s.debug.enable_recorder = true,
+            Opt::RecorderDirectory => s.debug.recorder_directory = Some(PathBuf::from(v)),
+            Opt::ProxyMountPoint => {
+                let url = values[0].clone();
+                if !url.starts_with('/') || url.contains(|c: char| c.is_whitespace() || c == '"') {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} URL-PATH must start with '/', got '{url}'"),
+                    ));
+                }
+                let target = proxy_target(cmd, name, &values[1])?;
+                s.proxies.mount_points.push((url, target));
+            }
+            Opt::ProxyVirtualHost => {
+                let host = values[0].clone();
+                let ok = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+                if !ok {
+                    return Err(Error::usage(
+                        Some(cmd),
+                        format!("{name} expects a host name, got '{host}'"),
+                    ));
+                }
+                let target = proxy_target(cmd, name, &values[1])?;
+                s.proxies.virtual_hosts.push((host, target));
+            }
             Opt::TrustProxyHeader => {
                 let ok = !v.is_empty()
                     && v.chars()
@@ -2552,6 +2734,93 @@ mod tests {
     }
 
     #[test]
+    fn debug_options() {
+        let s = server(&["start-server"]);
+        assert_eq!(s.debug, DebugArgs::default());
+        assert!(!s.debug.enabled());
+        assert!(server(&["start-server", "--debug-mode"]).debug.enabled());
+        // Each tool implies debug mode, as in 4.9.4; the directories alone
+        // do not.
+        for tool in [
+            "--enable-debugger",
+            "--enable-profiler",
+            "--enable-recorder",
+        ] {
+            assert!(server(&["start-server", tool]).debug.enabled(), "{tool}");
+        }
+        let s = server(&[
+            "start-server",
+            "--debugger-startup",
+            "--profiler-directory",
+            "p",
+            "--recorder-directory=r",
+        ]);
+        assert!(!s.debug.enabled());
+        assert!(s.debug.debugger_startup);
+        assert_eq!(s.debug.profiler_directory, Some(PathBuf::from("p")));
+        assert_eq!(s.debug.recorder_directory, Some(PathBuf::from("r")));
+    }
+
+    #[test]
+    fn proxy_options() {
+        assert_eq!(server(&["start-server"]).proxies, Proxies::default());
+        let s = server(&[
+            "start-server",
+            "--proxy-mount-point",
+            "/api",
+            "http://127.0.0.1:9000",
+            "--proxy-url-alias",
+            "/old/",
+            "http://10.0.0.1/legacy/",
+            "--proxy-virtual-host",
+            "api.example.com",
+            "http://127.0.0.1:9001/",
+        ]);
+        assert_eq!(
+            s.proxies.mount_points,
+            [
+                ("/api".to_string(), "http://127.0.0.1:9000".to_string()),
+                ("/old/".to_string(), "http://10.0.0.1/legacy/".to_string()),
+            ]
+        );
+        assert_eq!(
+            s.proxies.virtual_hosts,
+            [(
+                "api.example.com".to_string(),
+                "http://127.0.0.1:9001/".to_string()
+            )]
+        );
+        for (args, message) in [
+            (
+                ["--proxy-mount-point", "api", "http://h/"],
+                "must start with '/'",
+            ),
+            (
+                ["--proxy-mount-point", "/api", "https://h/"],
+                "an http:// URL with a host",
+            ),
+            (["--proxy-url-alias", "/api", "http://"], "an http:// URL"),
+            (
+                ["--proxy-url-alias", "/api", "http://h/${X}"],
+                "an http:// URL",
+            ),
+            (
+                ["--proxy-virtual-host", "a b", "http://h/"],
+                "expects a host name",
+            ),
+            (["--proxy-virtual-host", "h", "ftp://h/"], "an http:// URL"),
+        ] {
+            let mut all = vec!["start-server"];
+            all.extend(args);
+            let m = usage_message(&all);
+            assert!(m.contains(message), "{args:?}: {m}");
+        }
+        assert!(
+            usage_message(&["start-server", "--proxy-mount-point", "/api"]).contains("requires")
+        );
+    }
+
+    #[test]
     fn server_mpm() {
         assert!(server(&["start-server"]).server_mpm.is_empty());
         let s = server(&[
@@ -2688,9 +2957,11 @@ mod tests {
             "::1",
             "--passenv",
             "HOME",
+            "--http2",
         ]);
         let f = &s.features;
         assert!(f.disable_reloading && f.chunked_request && f.enable_sendfile);
+        assert!(f.http2);
         assert!(f.error_override && f.orphan_interpreter && f.compress_responses);
         assert_eq!(
             f.trusted_proxy_headers,

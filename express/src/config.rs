@@ -190,6 +190,44 @@ pub struct Features {
     pub trusted_proxies: Vec<String>,
     /// `--passenv`: `PassEnv`.
     pub passenv: Vec<String>,
+    /// `--http2`: mod_http2 and `Protocols h2 h2c http/1.1`.
+    pub http2: bool,
+}
+
+/// `--proxy-mount-point` (`--proxy-url-alias`) and `--proxy-virtual-host`:
+/// requests passed on to other HTTP servers by mod_proxy_http, as
+/// mod_wsgi-express 4.9.4 writes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Proxies {
+    /// `(URL-PATH, URL)` pairs, in the order given.
+    pub mount_points: Vec<(String, String)>,
+    /// `(HOSTNAME, URL)` pairs, in the order given.
+    pub virtual_hosts: Vec<(String, String)>,
+}
+
+impl Proxies {
+    pub fn any(&self) -> bool {
+        !(self.mount_points.is_empty() && self.virtual_hosts.is_empty())
+    }
+}
+
+/// `--debug-mode` and its tools, as mod_wsgi-express 4.9.4 arranges them:
+/// Apache in one process (`-DONE_PROCESS`, in the foreground), the
+/// application embedded in it on one thread with reloading off, loaded and
+/// wrapped by the generated `SERVER-ROOT/debug.wsgi` (the WSGI script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugMode {
+    /// What `debug.wsgi` loads: the user's script, or the generated
+    /// `module.wsgi` / `default.wsgi`.
+    pub target: PathBuf,
+    /// `--enable-debugger`: pdb post-mortem on an escaping exception.
+    pub enable_debugger: bool,
+    /// `--debugger-startup`: pdb once the application is loaded.
+    pub debugger_startup: bool,
+    /// `--enable-profiler`: a pstats file per request here.
+    pub profiler_directory: Option<PathBuf>,
+    /// `--enable-recorder`: each request's files here.
+    pub recorder_directory: Option<PathBuf>,
 }
 
 /// mod_wsgi's hook scripts over the whole site (`<Location />`), as
@@ -462,6 +500,10 @@ pub struct ServerConfig {
     pub python_executable: Option<PathBuf>,
     /// `--service-script`s, in the order given.
     pub services: Vec<Service>,
+    /// `--proxy-mount-point`s and `--proxy-virtual-host`s.
+    pub proxies: Proxies,
+    /// `--debug-mode` (then `mode` is embedded, one process, one thread).
+    pub debug: Option<DebugMode>,
 }
 
 impl ServerConfig {
@@ -518,9 +560,24 @@ impl ServerConfig {
     /// Arguments for httpd besides `-f CONF` and `-k ...`, used by both
     /// start-server and apachectl.
     pub fn httpd_args(&self) -> Vec<String> {
-        match self.startup_log_file() {
+        let mut args = match self.startup_log_file() {
             Some(file) => vec!["-E".into(), file],
             None => Vec::new(),
+        };
+        if self.debug.is_some() {
+            // What 4.9.4 passes for --debug-mode: the MPM serves from the
+            // process Apache started in, with no children.
+            args.push("-DONE_PROCESS".into());
+        }
+        args
+    }
+
+    /// 4.9.4's `Operating Mode`: `debug`, else the mode's name.
+    pub fn operating_mode(&self) -> &'static str {
+        if self.debug.is_some() {
+            "debug"
+        } else {
+            self.mode.name()
         }
     }
 
@@ -628,7 +685,10 @@ impl ServerConfig {
     /// `--disable-reloading` turns it off in any case (in 4.9.4 it also
     /// wins over `--reload-on-changes`).
     pub fn script_reloading(&self) -> bool {
-        !self.features.disable_reloading && (self.reload_on_changes || self.mode == Mode::Daemon)
+        // Debug mode never reloads, as in 4.9.4.
+        self.debug.is_none()
+            && !self.features.disable_reloading
+            && (self.reload_on_changes || self.mode == Mode::Daemon)
     }
 }
 
@@ -812,9 +872,11 @@ pub fn render_httpd_conf(c: &ServerConfig) -> String {
     status_section(&mut out, c);
     error_documents_section(&mut out, c);
     aliases_section(&mut out, c);
+    proxy_mount_points_section(&mut out, c);
     setenv_section(&mut out, c);
     virtual_hosts_section(&mut out, c);
     https_section(&mut out, c);
+    proxy_virtual_hosts_section(&mut out, c);
     services_section(&mut out, c);
     include_section(&mut out, c);
     out
@@ -828,7 +890,7 @@ fn header(out: &mut String, c: &ServerConfig) {
          #\n\
          # Mode: {} (see docs/express.md)",
         env!("CARGO_PKG_VERSION"),
-        c.mode.name()
+        c.operating_mode()
     );
 }
 
@@ -842,6 +904,10 @@ fn core_section(out: &mut String, c: &ServerConfig) {
     let _ = writeln!(out, "Group {}", quote(&c.group));
     let _ = writeln!(out, "\nListen {}", c.listen());
     let _ = writeln!(out, "ListenBacklog {}", c.server_backlog);
+    if c.features.http2 {
+        // --http2, as 4.9.4: h2 over TLS (ALPN), h2c on plain ports.
+        out.push_str("Protocols h2 h2c http/1.1\n");
+    }
     let _ = writeln!(out, "Timeout {}", c.socket_timeout);
     out.push_str("HostnameLookups Off\nMaxMemFree 64\n");
     if c.keep_alive_timeout > 0 {
@@ -918,6 +984,15 @@ fn modules_section(out: &mut String, c: &ServerConfig) {
         if h.hsts_policy.is_some() {
             load_module(out, c, "headers_module", "mod_headers.so");
         }
+    }
+    if c.features.http2 {
+        load_module(out, c, "http2_module", "mod_http2.so");
+    }
+    if c.proxies.any() {
+        load_module(out, c, "proxy_module", "mod_proxy.so");
+        load_module(out, c, "proxy_http_module", "mod_proxy_http.so");
+        // RequestHeader, for the X-Forwarded-* headers.
+        load_module(out, c, "headers_module", "mod_headers.so");
     }
     if c.features.compress_responses {
         // AddOutputFilterByType lives in mod_filter since Apache 2.4.
@@ -1535,6 +1610,102 @@ fn https_section(out: &mut String, c: &ServerConfig) {
     }
 }
 
+/// The target of a proxied prefix that ends with `/`: the URL with exactly
+/// one trailing `/`, as `ProxyPass` wants when the path has one.
+fn with_slash(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
+/// The headers 4.9.4 adds to a proxied request, besides mod_proxy's own
+/// `X-Forwarded-For`/`-Host`/`-Server`: the port the client connected to
+/// and, over HTTPS, the scheme. 4.9.4 computes them with mod_rewrite
+/// environment variables; `RequestHeader`'s `expr=` (Apache 2.4.10+) says
+/// the same directly.
+const FORWARDED_HEADERS: &str = "RequestHeader set X-Forwarded-Port \"expr=%{SERVER_PORT}\"\n\
+     RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+const FORWARDED_SCHEME: &str =
+    "RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+
+/// `--proxy-mount-point` (and its hidden twin `--proxy-url-alias`), as
+/// 4.9.4 writes it: `ProxyPass` and `ProxyPassReverse` of the prefix, the
+/// forwarded headers in a `<Location>`, and for a URL-PATH without a
+/// trailing `/` the prefix `URL-PATH/` plus a 302 from `URL-PATH` itself.
+/// mod_proxy translates URLs before mod_rewrite, mod_alias and mod_wsgi,
+/// so the prefix wins over the application, the document root and
+/// `--url-alias`.
+///
+/// Differences: the longest prefix is written first (`ProxyPass` takes the
+/// first match; 4.9.4 keeps the order given, so `/a/` given before `/a/b/`
+/// hides it); a URL-PATH ending in `/` gets a URL ending in `/` (4.9.4
+/// writes the URL as given, and `ProxyPass /a/ http://h` glues the path
+/// onto the host name); and the redirect is mod_alias's `RedirectMatch`,
+/// which keeps the scheme and query string (4.9.4's rewrite rule always
+/// says `http://` and, its pattern being `-`, fires only when the mapped
+/// file name has a `-` in it).
+fn proxy_mount_points_section(out: &mut String, c: &ServerConfig) {
+    if c.proxies.mount_points.is_empty() {
+        return;
+    }
+    let mut mounts: Vec<&(String, String)> = c.proxies.mount_points.iter().collect();
+    mounts.sort_by(|a, b| b.0.cmp(&a.0));
+    out.push_str("\n# Proxied sub URLs (--proxy-mount-point).\n");
+    for (path, url) in mounts {
+        let (prefix, target) = if path.ends_with('/') {
+            (path.clone(), with_slash(url))
+        } else {
+            (format!("{path}/"), with_slash(url))
+        };
+        let _ = write!(
+            out,
+            "ProxyPass {p} {t}\nProxyPassReverse {p} {t}\n<Location {p}>\n{FORWARDED_HEADERS}</Location>\n",
+            p = quote(&prefix),
+            t = quote(&target)
+        );
+        if !path.ends_with('/') {
+            let _ = writeln!(
+                out,
+                "RedirectMatch 302 {} {}",
+                quote(&format!("^{}$", regex_escape(path))),
+                quote(&prefix)
+            );
+        }
+    }
+}
+
+/// `--proxy-virtual-host`: per host name a virtual host on the HTTP port
+/// that passes every request on to the URL, as 4.9.4 writes it. Name-based
+/// hosts on a port make the first of them the default for names nobody
+/// claimed, so without `--server-name` (whose hosts come first) the site
+/// keeps being served by a default host written first, as 4.9.4 does with
+/// its empty `<VirtualHost _default_:PORT>` (with `--https-only` the
+/// redirecting default host above plays that part).
+fn proxy_virtual_hosts_section(out: &mut String, c: &ServerConfig) {
+    if c.proxies.virtual_hosts.is_empty() {
+        return;
+    }
+    out.push_str("\n# Proxied host names (--proxy-virtual-host).\n");
+    let https_only = c.https.as_ref().is_some_and(|h| h.https_only);
+    if c.server_name.is_none() && !https_only {
+        let _ = writeln!(
+            out,
+            "<VirtualHost _default_:{}>\nRewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>",
+            c.port
+        );
+    }
+    for (host, url) in &c.proxies.virtual_hosts {
+        let target = quote(&with_slash(url));
+        // The port is written out, as 4.9.4 does: the client's Host header
+        // names no port when it came through the default one.
+        let _ = write!(
+            out,
+            "<VirtualHost *:{port}>\nServerName {host}\nProxyPass / {target}\n\
+             ProxyPassReverse / {target}\nRequestHeader set X-Forwarded-Port {port}\n\
+             {FORWARDED_SCHEME}</VirtualHost>\n",
+            port = c.port
+        );
+    }
+}
+
 /// `--include-file`: last, so the user's directives can override ours.
 fn include_section(out: &mut String, c: &ServerConfig) {
     if c.include_files.is_empty() {
@@ -1657,6 +1828,8 @@ pub(crate) mod tests {
             server_mpm: "event".into(),
             python_executable: Some("/usr/bin/python3".into()),
             services: Vec::new(),
+            proxies: Proxies::default(),
+            debug: None,
         }
     }
 
@@ -2487,6 +2660,94 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn debug_mode_is_one_process_without_reloading() {
+        let mut c = sample();
+        assert!(!c.httpd_args().contains(&"-DONE_PROCESS".to_string()));
+        assert_eq!(c.operating_mode(), "embedded");
+        c.reload_on_changes = true;
+        c.debug = Some(DebugMode {
+            target: "/srv/app/app.wsgi".into(),
+            enable_debugger: false,
+            debugger_startup: false,
+            profiler_directory: None,
+            recorder_directory: None,
+        });
+        assert_eq!(c.httpd_args(), ["-DONE_PROCESS"]);
+        assert_eq!(c.operating_mode(), "debug");
+        assert!(!c.script_reloading());
+        let conf = render_httpd_conf(&c);
+        assert!(has_line(&conf, "WSGIScriptReloading Off"), "{conf}");
+        assert!(has_line(&conf, "WSGIRestrictStdin Off"), "{conf}");
+        c.startup_log = true;
+        assert_eq!(
+            c.httpd_args(),
+            [
+                "-E",
+                "/tmp/mod_wsgi-127.0.0.1:8123:1000/startup_log",
+                "-DONE_PROCESS"
+            ]
+        );
+    }
+
+    #[test]
+    fn proxies_follow_4_9_4() {
+        let conf = render_httpd_conf(&sample());
+        assert!(!conf.contains("proxy"), "{conf}");
+        assert!(!conf.contains("ProxyPass"), "{conf}");
+        let mut c = sample();
+        c.proxies.mount_points = vec![
+            ("/api".into(), "http://127.0.0.1:9000".into()),
+            ("/api/v2/".into(), "http://127.0.0.1:9002/".into()),
+            ("/a.b".into(), "http://h/x/".into()),
+        ];
+        let conf = render_httpd_conf(&c);
+        for module in ["proxy_module", "proxy_http_module", "headers_module"] {
+            assert!(conf.contains(&format!("LoadModule {module} ")), "{conf}");
+        }
+        let forwarded = "RequestHeader set X-Forwarded-Port \"expr=%{SERVER_PORT}\"\n\
+                         RequestHeader set X-Forwarded-Scheme https \"expr=%{HTTPS} == 'on'\"\n";
+        // Longest first; a slash-less URL-PATH proxies URL-PATH/ and
+        // redirects URL-PATH itself.
+        let expected = format!(
+            "ProxyPass \"/api/v2/\" \"http://127.0.0.1:9002/\"\n\
+             ProxyPassReverse \"/api/v2/\" \"http://127.0.0.1:9002/\"\n\
+             <Location \"/api/v2/\">\n{forwarded}</Location>\n\
+             ProxyPass \"/api/\" \"http://127.0.0.1:9000/\"\n\
+             ProxyPassReverse \"/api/\" \"http://127.0.0.1:9000/\"\n\
+             <Location \"/api/\">\n{forwarded}</Location>\n\
+             RedirectMatch 302 \"^/api$\" \"/api/\"\n\
+             ProxyPass \"/a.b/\" \"http://h/x/\"\n\
+             ProxyPassReverse \"/a.b/\" \"http://h/x/\"\n\
+             <Location \"/a.b/\">\n{forwarded}</Location>\n\
+             RedirectMatch 302 \"^/a\\\\.b$\" \"/a.b/\"\n"
+        );
+        assert!(conf.contains(&expected), "{expected}\nnot in\n{conf}");
+        assert!(!conf.contains("<VirtualHost"), "{conf}");
+
+        // Virtual hosts: a default host that serves the site comes first.
+        let mut c = sample();
+        c.proxies.virtual_hosts = vec![("api.example.com".into(), "http://127.0.0.1:9001".into())];
+        let conf = render_httpd_conf(&c);
+        let expected = format!(
+            "<VirtualHost _default_:8123>\nRewriteEngine On\nRewriteOptions Inherit\n</VirtualHost>\n\
+             <VirtualHost *:8123>\nServerName api.example.com\n\
+             ProxyPass / \"http://127.0.0.1:9001/\"\n\
+             ProxyPassReverse / \"http://127.0.0.1:9001/\"\n\
+             RequestHeader set X-Forwarded-Port 8123\n\
+             RequestHeader set X-Forwarded-Scheme https \"expr=%{{HTTPS}} == 'on'\"\n</VirtualHost>\n"
+        );
+        assert!(conf.contains(&expected), "{expected}\nnot in\n{conf}");
+        // With --server-name its hosts come first and are the default.
+        c.server_name = Some("www.example.com".into());
+        let conf = render_httpd_conf(&c);
+        assert_eq!(conf.matches("<VirtualHost _default_:8123>").count(), 1);
+        assert!(
+            conf.find("ServerName www.example.com").unwrap()
+                < conf.find("ServerName api.example.com").unwrap()
+        );
+    }
+
+    #[test]
     fn features_map_onto_directives() {
         let conf = render_httpd_conf(&sample());
         // 4.9.4 writes WSGIDestroyInterpreter either way.
@@ -2499,6 +2760,8 @@ pub(crate) mod tests {
             "DEFLATE",
             "deflate_module",
             "PassEnv",
+            "Protocols",
+            "http2_module",
         ] {
             assert!(!conf.contains(absent), "{absent} by default");
         }
@@ -2515,9 +2778,12 @@ pub(crate) mod tests {
             trusted_proxy_headers: vec!["X-Forwarded-For".into(), "X-Forwarded-Proto".into()],
             trusted_proxies: vec!["127.0.0.1".into(), "10.0.0.0/8".into()],
             passenv: vec!["HOME".into()],
+            http2: true,
         };
         let conf = render_httpd_conf(&c);
         for line in [
+            "Protocols h2 h2c http/1.1",
+            "LoadModule http2_module \"/usr/lib/apache2/modules/mod_http2.so\"",
             "WSGIDestroyInterpreter Off",
             "WSGIChunkedRequest On",
             "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto",

@@ -15,7 +15,7 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::config::{render_httpd_conf, ServerConfig};
+use crate::config::{render_httpd_conf, DebugMode, ServerConfig};
 
 /// `$TMPDIR/mod_wsgi-HOST:PORT:UID` (`/tmp` when TMPDIR is unset or empty),
 /// the mod_wsgi-express naming, so tooling that knows one knows the other.
@@ -280,6 +280,242 @@ pub fn render_module_script(module: &str, callable: &str) -> String {
     )
 }
 
+/// The script that loads and wraps the application in debug mode.
+pub fn debug_script(root: &Path) -> PathBuf {
+    root.join("debug.wsgi")
+}
+
+/// `value` as a Python string literal.
+fn py_str(value: &str) -> String {
+    let mut out = String::from("'");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn py_path(value: Option<&PathBuf>) -> String {
+    value.map_or_else(|| "None".into(), |p| py_str(&p.display().to_string()))
+}
+
+fn py_bool(value: bool) -> &'static str {
+    if value {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// The wrapper code of `debug.wsgi` (its settings come first, see
+/// `render_debug_script`). The tools wrap the application innermost first:
+/// the debugger, the recorder, the profiler (so a profile covers the
+/// recording too), as 4.9.4 nests its debugger inside its recorder.
+const DEBUG_WRAPPER: &str = r#"
+import cProfile
+import importlib.machinery
+import importlib.util
+import itertools
+import os
+import pprint
+import sys
+import threading
+import time
+import traceback
+
+os.environ['MOD_WSGI_DEBUG_MODE'] = 'true'
+if DEBUGGER:
+    os.environ['MOD_WSGI_DEBUGGER_ENABLED'] = 'true'
+if PROFILER_DIRECTORY:
+    os.environ['MOD_WSGI_PROFILER_ENABLED'] = 'true'
+if RECORDER_DIRECTORY:
+    os.environ['MOD_WSGI_RECORDER_ENABLED'] = 'true'
+
+
+def load_application():
+    # The target is a WSGI script file whatever its extension, so the
+    # loader is named explicitly.
+    name = '_wsgirt_debug_target'
+    loader = importlib.machinery.SourceFileLoader(name, TARGET)
+    spec = importlib.util.spec_from_file_location(name, TARGET, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return getattr(module, CALLABLE)
+
+
+def close_result(result):
+    close = getattr(result, 'close', None)
+    if close is not None:
+        close()
+
+
+def with_debugger(app):
+    """pdb post-mortem, on this process's terminal, for an exception
+    that escapes the application, its iteration or its close()."""
+    import pdb
+
+    def post_mortem():
+        pdb.post_mortem(sys.exc_info()[2])
+
+    def application(environ, start_response):
+        try:
+            result = app(environ, start_response)
+        except Exception:
+            post_mortem()
+            raise
+        try:
+            for data in result:
+                yield data
+        except Exception:
+            post_mortem()
+            raise
+        finally:
+            try:
+                close_result(result)
+            except Exception:
+                post_mortem()
+                raise
+    return application
+
+
+def with_recorder(app):
+    """Per request, files named TIME-PID-COUNT in RECORDER_DIRECTORY:
+    .iheaders (the environ), .icontent (the request body), .oheaders
+    (start_response's arguments), .ocontent (the response body), and the
+    tracebacks of the call, the iteration and close() (.oaexcept,
+    .orexcept, .ofexcept; empty when nothing was raised)."""
+    counter = itertools.count(1)
+    lock = threading.Lock()
+
+    def application(environ, start_response):
+        with lock:
+            count = next(counter)
+        key = '%d-%d-%d' % (int(time.time() * 1000000), os.getpid(), count)
+
+        def open_file(suffix, mode):
+            return open(os.path.join(RECORDER_DIRECTORY, key + suffix), mode)
+
+        with open_file('.iheaders', 'w') as f:
+            pprint.pprint(environ, stream=f)
+        request_body = open_file('.icontent', 'w+b')
+        while True:
+            chunk = environ['wsgi.input'].read(65536)
+            if not chunk:
+                break
+            request_body.write(chunk)
+        request_body.flush()
+        request_body.seek(0)
+        environ['wsgi.input'] = request_body
+        files = [request_body]
+        out_headers = open_file('.oheaders', 'w')
+        out_body = open_file('.ocontent', 'wb')
+        call_errors = open_file('.oaexcept', 'w')
+        iteration_errors = open_file('.orexcept', 'w')
+        close_errors = open_file('.ofexcept', 'w')
+        files += [out_headers, out_body, call_errors, iteration_errors,
+                  close_errors]
+
+        def recording_start_response(status, headers, *exc_info):
+            pprint.pprint((status, headers) + exc_info, stream=out_headers)
+            out_headers.flush()
+            write = start_response(status, headers, *exc_info)
+
+            def recording_write(data):
+                out_body.write(data)
+                out_body.flush()
+                return write(data)
+            return recording_write
+
+        try:
+            try:
+                result = app(environ, recording_start_response)
+            except BaseException:
+                traceback.print_exc(file=call_errors)
+                raise
+            try:
+                for data in result:
+                    out_body.write(data)
+                    out_body.flush()
+                    yield data
+            except BaseException:
+                traceback.print_exc(file=iteration_errors)
+                raise
+            finally:
+                try:
+                    close_result(result)
+                except BaseException:
+                    traceback.print_exc(file=close_errors)
+                    raise
+        finally:
+            for f in files:
+                f.close()
+    return application
+
+
+def with_profiler(app):
+    """A cProfile profile of each request (the call, the iteration and
+    close()), dumped to PROFILER_DIRECTORY/TIME-PID.pstats when it ends."""
+    def application(environ, start_response):
+        profile = cProfile.Profile()
+        profile.enable()
+        try:
+            result = app(environ, start_response)
+            try:
+                for data in result:
+                    yield data
+            finally:
+                close_result(result)
+        finally:
+            profile.disable()
+            name = '%d-%d.pstats' % (int(time.time() * 1000000), os.getpid())
+            profile.dump_stats(os.path.join(PROFILER_DIRECTORY, name))
+    return application
+
+
+application = load_application()
+if DEBUGGER:
+    application = with_debugger(application)
+if RECORDER_DIRECTORY:
+    application = with_recorder(application)
+if PROFILER_DIRECTORY:
+    application = with_profiler(application)
+globals()[CALLABLE] = application
+
+if DEBUGGER and DEBUGGER_STARTUP:
+    import pdb
+    print('wsgirt-express: the application is loaded; set breakpoints, '
+          'then continue (c).', file=sys.stderr)
+    pdb.set_trace()
+"#;
+
+/// `debug.wsgi`: loads `debug.target` and exposes it, wrapped in the tools
+/// asked for, under the callable's name.
+pub fn render_debug_script(debug: &DebugMode, callable: &str) -> String {
+    format!(
+        "# Generated by wsgirt-express for --debug-mode: loads the application\n\
+         # and wraps it in the debugging tools asked for. Rewritten on every run.\n\
+         TARGET = {}\n\
+         CALLABLE = {}\n\
+         DEBUGGER = {}\n\
+         DEBUGGER_STARTUP = {}\n\
+         PROFILER_DIRECTORY = {}\n\
+         RECORDER_DIRECTORY = {}\n\
+         {DEBUG_WRAPPER}",
+        py_str(&debug.target.display().to_string()),
+        py_str(callable),
+        py_bool(debug.enable_debugger),
+        py_bool(debug.enable_debugger && debug.debugger_startup),
+        py_path(debug.profiler_directory.as_ref()),
+        py_path(debug.recorder_directory.as_ref()),
+    )
+}
+
 /// The path of the welcome script inside a server root.
 pub fn default_script(root: &Path) -> PathBuf {
     root.join("default.wsgi")
@@ -331,8 +567,32 @@ pub fn write_server_root(c: &ServerConfig, welcome_page: bool) -> Result<(), Str
     }
     if let Some(module) = &c.application_module {
         write_file(
-            &c.script,
+            &module_script(&c.server_root),
             &render_module_script(module, &c.callable_object),
+            0o644,
+        )?;
+    }
+    if let Some(debug) = &c.debug {
+        // The tools' directories, made if missing and, when Apache starts
+        // as root, given to the user the application runs as, as the egg
+        // cache is (4.9.4 makes them but leaves them to root).
+        for dir in [&debug.profiler_directory, &debug.recorder_directory]
+            .into_iter()
+            .flatten()
+        {
+            if !dir.is_dir() {
+                fs::create_dir(dir)
+                    .and_then(|_| fs::set_permissions(dir, fs::Permissions::from_mode(0o755)))
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                if let Some((uid, gid)) = c.python_eggs_owner {
+                    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                        .map_err(|e| format!("cannot chown {}: {e}", dir.display()))?;
+                }
+            }
+        }
+        write_file(
+            &c.script,
+            &render_debug_script(debug, &c.callable_object),
             0o644,
         )?;
     }
@@ -446,6 +706,46 @@ mod tests {
              import importlib\n\n\
              application = getattr(importlib.import_module('mysite.wsgi'), 'application')\n"
         );
+    }
+
+    #[test]
+    fn debug_script_settings_and_wrapper() {
+        assert_eq!(py_str("/a b/it's\\x\n"), "'/a b/it\\'s\\\\x\\x0a'");
+        let mut d = DebugMode {
+            target: "/srv/app/app.wsgi".into(),
+            enable_debugger: false,
+            debugger_startup: false,
+            profiler_directory: Some("/srv/pstats".into()),
+            recorder_directory: None,
+        };
+        let text = render_debug_script(&d, "app");
+        for line in [
+            "TARGET = '/srv/app/app.wsgi'",
+            "CALLABLE = 'app'",
+            "DEBUGGER = False",
+            "DEBUGGER_STARTUP = False",
+            "PROFILER_DIRECTORY = '/srv/pstats'",
+            "RECORDER_DIRECTORY = None",
+            "globals()[CALLABLE] = application",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // A startup break needs the debugger.
+        d.debugger_startup = true;
+        assert!(render_debug_script(&d, "app").contains("\nDEBUGGER_STARTUP = False\n"));
+        d.enable_debugger = true;
+        assert!(render_debug_script(&d, "app").contains("\nDEBUGGER_STARTUP = True\n"));
+        // Python accepts it.
+        let dir = scratch("debug-script");
+        let file = dir.join("debug.wsgi");
+        fs::write(&file, render_debug_script(&d, "app")).unwrap();
+        let status = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "py_compile"])
+            .arg(&file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -131,6 +131,14 @@ fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> 
     if let Some(startup) = c.startup_log_file() {
         lines.push(("Startup Log File", startup));
     }
+    if let Some(d) = &c.debug {
+        if let Some(dir) = &d.profiler_directory {
+            lines.push(("Profiler Output", dir.display().to_string()));
+        }
+        if let Some(dir) = &d.recorder_directory {
+            lines.push(("Recorder Output", dir.display().to_string()));
+        }
+    }
     if let Some(script) = &c.envvars_script {
         lines.push(("Environ Variables", script.display().to_string()));
     } else if setup_only {
@@ -150,7 +158,7 @@ fn summary_lines(r: &Resolved, setup_only: bool) -> Vec<(&'static str, String)> 
         lines.push(("Entry Point", module.clone()));
     }
     lines.push(("WSGI Script", c.script.display().to_string()));
-    lines.push(("Operating Mode", c.mode.name().to_string()));
+    lines.push(("Operating Mode", c.operating_mode().to_string()));
     lines.push((
         "Request Capacity",
         format!(

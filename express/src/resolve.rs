@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::apache;
 use crate::args::{HttpsArgs, ModeChoice, ServerArgs};
-use crate::config::{AliasTarget, Https, LogRotation, Mode, ServerConfig, Service, UrlAlias};
+use crate::config::{
+    AliasTarget, DebugMode, Https, LogRotation, Mode, ServerConfig, Service, UrlAlias,
+};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::module;
@@ -207,18 +209,50 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         .map_err(|e| Error::fatal(format!("cannot read the current directory: {e}")))?;
     let mut warnings = Vec::new();
 
+    let debug = args.debug.enabled();
     let mode = match args.mode {
+        _ if debug => Mode::Embedded,
         ModeChoice::Embedded => Mode::Embedded,
         ModeChoice::Default | ModeChoice::Daemon => Mode::Daemon,
     };
+    if debug {
+        warnings.extend(debug_mode_warnings(args));
+    } else {
+        let unused: Vec<&str> = [
+            args.debug.debugger_startup.then_some("--debugger-startup"),
+            args.debug
+                .profiler_directory
+                .is_some()
+                .then_some("--profiler-directory"),
+            args.debug
+                .recorder_directory
+                .is_some()
+                .then_some("--recorder-directory"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "{} only appl{} in debug mode; ignored",
+                unused.join(", "),
+                if unused.len() == 1 { "ies" } else { "y" }
+            ));
+        }
+    }
     if mode == Mode::Embedded && !args.daemon_only_given.is_empty() {
         warnings.push(format!(
-            "{} only appl{} in daemon mode; ignored with --embedded-mode",
+            "{} only appl{} in daemon mode; ignored with {}",
             args.daemon_only_given.join(", "),
             if args.daemon_only_given.len() == 1 {
                 "ies"
             } else {
                 "y"
+            },
+            if debug {
+                "--debug-mode"
+            } else {
+                "--embedded-mode"
             }
         ));
     }
@@ -274,6 +308,12 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
             (script, false)
         }
         None => (layout::default_script(&server_root), true),
+    };
+    // Debug mode serves the generated debug.wsgi, which loads the script.
+    let (script, debug_target) = if debug {
+        (layout::debug_script(&server_root), Some(script))
+    } else {
+        (script, None)
     };
     path_text("the WSGI script", &script)?;
     if let Some(dir) = script.parent() {
@@ -442,7 +482,17 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
     path_text("the Apache executable", &httpd)?;
     let modules_directory = apache::modules_directory(args.modules_directory.as_deref());
     path_text("the modules directory", &modules_directory)?;
-    let server_mpm = choose_mpm(cmd, &args.server_mpm, &modules_directory)?;
+    // Debug mode takes worker, else prefork, whatever --server-mpm says,
+    // as 4.9.4 does.
+    let server_mpm = if debug {
+        choose_mpm(
+            cmd,
+            &["worker".into(), "prefork".into()],
+            &modules_directory,
+        )?
+    } else {
+        choose_mpm(cmd, &args.server_mpm, &modules_directory)?
+    };
     if !modules_directory
         .join(format!("mod_mpm_{server_mpm}.so"))
         .is_file()
@@ -452,6 +502,28 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
              (--modules-directory)",
             modules_directory.display()
         ));
+    }
+
+    if args.features.http2 {
+        require_apache_module(cmd, "--http2", &modules_directory, "mod_http2.so")?;
+        if server_mpm == "prefork" {
+            warnings.push(
+                "--http2 under the prefork MPM: mod_http2 disables itself there, \
+                 requests are served over HTTP/1.1"
+                    .into(),
+            );
+        }
+    }
+
+    if args.proxies.any() {
+        let option = if args.proxies.mount_points.is_empty() {
+            "--proxy-virtual-host"
+        } else {
+            "--proxy-mount-point"
+        };
+        for file in ["mod_proxy.so", "mod_proxy_http.so", "mod_headers.so"] {
+            require_apache_module(cmd, option, &modules_directory, file)?;
+        }
     }
 
     let mime_types = match &args.mime_types {
@@ -572,6 +644,44 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         );
     }
 
+    let debug = match debug_target {
+        None => None,
+        Some(target) => {
+            let directory = |given: &Option<PathBuf>, default: &str, what: &str| {
+                let dir = match given {
+                    Some(d) => absolute(&cwd, d),
+                    None => server_root.join(default),
+                };
+                path_text(what, &dir)?;
+                Ok::<PathBuf, Error>(dir)
+            };
+            let d = &args.debug;
+            Some(DebugMode {
+                target,
+                enable_debugger: d.enable_debugger,
+                debugger_startup: d.enable_debugger && d.debugger_startup,
+                profiler_directory: if d.enable_profiler {
+                    Some(directory(
+                        &d.profiler_directory,
+                        "pstats",
+                        "--profiler-directory",
+                    )?)
+                } else {
+                    None
+                },
+                recorder_directory: if d.enable_recorder {
+                    Some(directory(
+                        &d.recorder_directory,
+                        "archive",
+                        "--recorder-directory",
+                    )?)
+                } else {
+                    None
+                },
+            })
+        }
+    };
+
     let services = resolve_services(cmd, &cwd, args, id, (&user, &group), &mut warnings)?;
 
     let https = resolve_https(cmd, &cwd, &args.https, args.port, &mut warnings)?;
@@ -604,9 +714,13 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         listen_host,
         host,
         port: args.port,
-        processes: args.processes.unwrap_or(1),
-        multiprocess: args.processes.is_some(),
-        threads: args.threads,
+        processes: if debug.is_some() {
+            1
+        } else {
+            args.processes.unwrap_or(1)
+        },
+        multiprocess: debug.is_none() && args.processes.is_some(),
+        threads: if debug.is_some() { 1 } else { args.threads },
         uid: id.uid,
         server_root,
         working_directory,
@@ -648,6 +762,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         socket_prefix,
         error_documents: args.error_documents.clone(),
         ignore_activity: args.ignore_activity.clone(),
+        proxies: args.proxies.clone(),
         server_name: args.server_name.clone(),
         server_aliases: args.server_aliases.clone(),
         allow_localhost: args.allow_localhost,
@@ -665,6 +780,7 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         server_mpm,
         python_executable: python.as_ref().map(|p| p.executable.clone()),
         services,
+        debug,
     };
     Ok(Resolved {
         config,
@@ -672,6 +788,56 @@ pub fn resolve(cmd: &'static str, args: &ServerArgs) -> Result<Resolved> {
         warnings,
         python,
     })
+}
+
+/// What debug mode overrides, as 4.9.4 does silently: one process and one
+/// thread, embedded, no reloading, worker or prefork; and a
+/// `--debugger-startup` that has no debugger to start.
+fn debug_mode_warnings(args: &ServerArgs) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let overridden: Vec<&str> = [
+        args.processes.is_some().then_some("--processes"),
+        (args.threads != ServerArgs::default().threads).then_some("--threads"),
+        (args.mode == ModeChoice::Embedded).then_some("--embedded-mode"),
+        (args.mode == ModeChoice::Daemon).then_some("--daemon-mode"),
+        args.reload_on_changes.then_some("--reload-on-changes"),
+        (!args.server_mpm.is_empty()).then_some("--server-mpm"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !overridden.is_empty() {
+        warnings.push(format!(
+            "{} ignored: debug mode runs one process with one thread, embedded, \
+             without reloading, under worker (else prefork)",
+            overridden.join(", ")
+        ));
+    }
+    if args.debug.debugger_startup && !args.debug.enable_debugger {
+        warnings.push("--debugger-startup only applies with --enable-debugger; ignored".into());
+    }
+    warnings
+}
+
+/// An Apache module an option needs, looked for in the modules directory.
+/// Missing is a usage error here, as for `--server-mpm`; 4.9.4 writes the
+/// `LoadModule` anyway and Apache refuses to start.
+fn require_apache_module(
+    cmd: &'static str,
+    option: &str,
+    modules: &Path,
+    file: &str,
+) -> Result<()> {
+    if modules.join(file).is_file() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        Some(cmd),
+        format!(
+            "{option} needs Apache's {file}, which is not in {} (--modules-directory)",
+            modules.display()
+        ),
+    ))
 }
 
 /// `--server-mpm`: as 4.9.4, the first of event, worker and prefork (that
@@ -832,6 +998,23 @@ fn resolve_https(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_needing_an_apache_module_are_usage_errors_without_it() {
+        let dir = env::temp_dir().join(format!("wsgirt-express-mods-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mod_http2.so"), "").unwrap();
+        assert!(require_apache_module("start-server", "--http2", &dir, "mod_http2.so").is_ok());
+        let e = require_apache_module("start-server", "--proxy-mount-point", &dir, "mod_proxy.so")
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.to_string();
+        assert!(
+            e.contains("--proxy-mount-point needs Apache's mod_proxy.so"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn server_mpm_takes_the_first_installed_in_4_9_4_order() {

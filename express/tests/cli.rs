@@ -115,6 +115,22 @@ fn usage_errors_exit_2() {
         "wsgirt-express start-server --help",
     );
     assert_usage_error(&["setup-server", "--port", "x"], "whole number");
+    // Debug-mode tools not implemented stay unknown options.
+    for option in [
+        "--enable-coverage",
+        "--coverage-directory",
+        "--enable-gdb",
+        "--gdb-executable",
+    ] {
+        assert_usage_error(
+            &["setup-server", option],
+            &format!("unknown option '{option}'"),
+        );
+    }
+    assert_usage_error(
+        &["setup-server", "--proxy-mount-point", "/a", "ftp://h/"],
+        "an http:// URL",
+    );
     assert_usage_error(
         &["module-config", "--threads", "2"],
         "unknown option '--threads'",
