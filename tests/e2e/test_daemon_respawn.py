@@ -93,3 +93,20 @@ def test_killed_healthy_daemon_comes_back_at_once(server):
     assert took < 0.6, took
     second = int(server.get("/ok").body)
     assert second != first
+
+
+def test_graceful_restart_ends_the_dying_slots_processes(server):
+    # Whatever state the failing slot is in (starting, or waiting for its
+    # spacing in wsgirt), a graceful restart replaces it and leaves no
+    # process of the old generation behind.
+    time.sleep(1.5)
+    before = set(server.children())
+    server.graceful()
+    deadline = time.monotonic() + 10
+    while before & set(server.children()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not before & set(server.children())
+    assert server.get("/ok").status == 200
+    mark = server.log_mark()
+    time.sleep(3)
+    assert starts(server.error_log(mark), "respawn-exit") <= 5
