@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -52,6 +53,10 @@ typedef struct {
     wsgi_group_t *group;
     int instance; /* 1 .. processes */
     apr_proc_t proc;
+    /* CLOCK_MONOTONIC ns at which the slot's current process begins (or
+     * began) its startup; 0 before the first fork. Parent-owned: set in
+     * wsgi_start_process before the fork, read by the child it forks. */
+    int64_t start_ns;
 } wsgi_process_t;
 
 /* One WSGIDaemonProcess group. */
@@ -804,6 +809,8 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
     _exit(0);
 }
 
+static void wsgi_respawn_wait(const wsgi_process_t *process);
+
 static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
 {
     wsgi_group_t *group = process->group;
@@ -822,6 +829,8 @@ static void wsgi_daemon_main(apr_pool_t *p, wsgi_process_t *process)
             other->listen_fd = -1;
         }
     }
+    /* A slot whose previous process died young waits out its spacing here. */
+    wsgi_respawn_wait(process);
 
     started_as_root = geteuid() == 0;
     wsgi_set_display_name(group);
@@ -963,9 +972,68 @@ static void wsgi_manage_process(int reason, void *data, apr_wait_t status)
     }
 }
 
+/*
+ * Respawn spacing. The parent restarts a dead daemon at once (SIGCHLD wakes
+ * its maintenance loop, see wsgi_watch_children), which is right for a
+ * healthy process that was killed, but a process that dies during startup
+ * (an import script calling os._exit, a crash loading an extension) would
+ * be restarted in a tight loop: a fork storm, and a log flood.
+ * mod_wsgi 4.9.4 restarts from Apache's maintenance tick, about once a
+ * second. The rule here: a process slot never begins a startup sooner than
+ * WSGI_RESPAWN_SPACING_NS after its previous one began. A process that
+ * lived that long is replaced at once; one that died sooner is replaced by
+ * a child forked at once (the parent never waits) that sleeps out the rest
+ * of the second before it starts, so a slot forks and logs its startup at
+ * most once a second. The 20 s wait of a failed setup (wsgi_daemon_fail)
+ * happens in the dying process and is not affected.
+ */
+#define WSGI_RESPAWN_SPACING_NS INT64_C(1000000000)
+
+static int64_t wsgi_monotonic_ns(void)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+        return 0;
+    return (int64_t)now.tv_sec * INT64_C(1000000000) + now.tv_nsec;
+}
+
+/*
+ * In a freshly forked daemon: waits until process->start_ns (see the rule
+ * above). Apache's stop and restart still end the process at once: SIGTERM
+ * (the pool's subprocess note) and SIGINT (graceful) get their default
+ * action for the wait, then the inherited handlers are put back, so what
+ * follows runs exactly as in a process that did not wait.
+ */
+static void wsgi_respawn_wait(const wsgi_process_t *process)
+{
+    struct sigaction dfl, old_term, old_int;
+    struct timespec until;
+
+    if (wsgi_monotonic_ns() >= process->start_ns)
+        return;
+    memset(&dfl, 0, sizeof(dfl));
+    sigemptyset(&dfl.sa_mask);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &dfl, &old_term);
+    sigaction(SIGINT, &dfl, &old_int);
+    until.tv_sec = (time_t)(process->start_ns / INT64_C(1000000000));
+    until.tv_nsec = (long)(process->start_ns % INT64_C(1000000000));
+    /* Other signals (Apache's SIGHUP/SIGWINCH to its process group) only
+     * interrupt the sleep. */
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+        ;
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+}
+
 static int wsgi_start_process(apr_pool_t *p, wsgi_process_t *process)
 {
-    apr_status_t rv = apr_proc_fork(&process->proc, p);
+    int64_t now = wsgi_monotonic_ns();
+    int64_t earliest = process->start_ns ? process->start_ns + WSGI_RESPAWN_SPACING_NS : 0;
+    apr_status_t rv;
+
+    process->start_ns = earliest > now ? earliest : now;
+    rv = apr_proc_fork(&process->proc, p);
 
     if (rv == APR_INCHILD) {
         wsgi_daemon_main(p, process);
@@ -1012,9 +1080,11 @@ static void wsgi_set_buffer_size(wsgi_group_t *group, int fd, int option, int si
  * which sleeps a second at a time (select) between waitpid(WNOHANG) calls. A
  * SIGCHLD handler that does nothing makes that sleep return at once (select is
  * never restarted after a handler ran), so a killed daemon is reaped and
- * replaced within milliseconds instead of up to a second. The handler is
- * installed while daemon groups exist and removed with the configuration's
- * pool, before this module can be unloaded on a restart; children reset it.
+ * replaced within milliseconds instead of up to a second (one that died
+ * young still keeps its slot's spacing, see wsgi_start_process). The
+ * handler is installed while daemon groups exist and removed with the
+ * configuration's pool, before this module can be unloaded on a restart;
+ * children reset it.
  */
 static struct sigaction wsgi_saved_sigchld;
 
