@@ -223,6 +223,25 @@ fn errno_prefix(err: &std::io::Error) -> String {
     }
 }
 
+/// Apache's prefix for `APR_TIMEUP` (70007), the status mod_wsgi logs a
+/// timed-out proxy read or write with.
+const TIMEUP_PREFIX: &str = "(70007)The timeout specified has expired: ";
+
+/// The prefix Apache would put in front of mod_wsgi's "Failed to proxy
+/// response from daemon." for a connection that failed with `err`: the
+/// daemon gone mid-response is the `ECONNRESET` mod_wsgi sees (a clean EOF
+/// before `End` is the same event for the relay), socket-timeout is
+/// `APR_TIMEUP`; a protocol error, which mod_wsgi cannot have, says what
+/// it was in the same place.
+fn wire_prefix(err: &WireError) -> String {
+    match err {
+        WireError::Closed => "(104)Connection reset by peer: ".to_owned(),
+        WireError::Timeout => TIMEUP_PREFIX.to_owned(),
+        WireError::Io(err) => errno_prefix(err),
+        WireError::Protocol(_) | WireError::Unexpected(_) => format!("({err}): "),
+    }
+}
+
 /// Connects with mod_wsgi's retry schedule (`wsgi_connect_daemon`).
 fn connect(
     target: &Target,
@@ -901,10 +920,11 @@ impl Relay<'_> {
             IoError::ClientGone => self.gone = true,
             IoError::Timeout => {
                 self.broken = true;
+                // Apache's prefix for the APR_TIMEUP mod_wsgi logs it with.
                 self.log.log(
                     Level::Err,
                     &format!(
-                        "WSGIRT0405: mod_wsgi (pid={}): Failed to proxy response to client.",
+                        "{TIMEUP_PREFIX}WSGIRT0405: mod_wsgi (pid={}): Failed to proxy response to client.",
                         std::process::id()
                     ),
                 );
@@ -975,10 +995,15 @@ impl Relay<'_> {
         let name = &self.target.name;
         let script = self.log.script_path;
         if self.started {
-            // The status line is already out: report a truncated response.
+            // The status line is already out: report a truncated response,
+            // in mod_wsgi's words with the `(errno)text: ` prefix Apache puts
+            // in front for the status mod_wsgi logs it with.
             self.log.log(
                 Level::Err,
-                &format!("WSGIRT0407: mod_wsgi (pid={pid}): Failed to proxy response from daemon process '{name}': {err}."),
+                &format!(
+                    "{}WSGIRT0407: mod_wsgi (pid={pid}): Failed to proxy response from daemon.",
+                    wire_prefix(&err)
+                ),
             );
             return Ok(ProxyResult {
                 http_status: self.status,
