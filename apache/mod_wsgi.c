@@ -2143,6 +2143,9 @@ static int wsgi_execute_script(request_rec *r, const wsgi_req_t *rc)
     case WSGIRT_STATUS_DAEMON_TIMEOUT:
     case WSGIRT_STATUS_REQUEST_TIMEOUT:
         return HTTP_GATEWAY_TIME_OUT;
+    case WSGIRT_STATUS_BODY_TIMEOUT:
+        /* The client stalled mid-body past Timeout (logged): mod_wsgi's 408. */
+        return HTTP_REQUEST_TIME_OUT;
     case WSGIRT_STATUS_SCRIPT_LOAD_FAILED:
     case WSGIRT_STATUS_APP_ERROR:
     case WSGIRT_STATUS_DAEMON_FAILED:

@@ -170,6 +170,12 @@ enum wsgirt_status
    the protocol before a response started; logged. Answer 500.
    */
   WSGIRT_STATUS_DAEMON_FAILED = 402,
+  /*
+   Daemon mode: reading the request body from the client timed out
+   (Apache's `Timeout`) and the daemon ended without a response;
+   logged. Answer 408, as mod_wsgi does.
+   */
+  WSGIRT_STATUS_BODY_TIMEOUT = 403,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1298,6 +1304,8 @@ const char *wsgirt_shutdown_reason_str(uint32_t reason);
    response head did not arrive within socket-timeout: answer 504;
  - `DAEMON_FAILED`: the daemon closed the connection or broke the
    protocol before a response started: answer 500;
+ - `BODY_TIMEOUT`: a read of the request body from `io` timed out and
+   the daemon ended without a response: answer 408;
  - `SCRIPT_LOAD_FAILED`, `APP_ERROR` (answer 500), `CALLABLE_NOT_FOUND`
    (404), `CLIENT_GONE`, as from `wsgirt_request_run` (the daemon logged
    the details in its own log).

@@ -47,6 +47,13 @@ const ALL_STATUSES: &[(wsgirt_status, &str)] = &[
         WSGIRT_STATUS_REQUEST_TIMEOUT,
         "request interrupted by RequestTimeout",
     ),
+    (
+        WSGIRT_STATUS_DAEMON_UNAVAILABLE,
+        "daemon process unavailable",
+    ),
+    (WSGIRT_STATUS_DAEMON_TIMEOUT, "daemon process timed out"),
+    (WSGIRT_STATUS_DAEMON_FAILED, "daemon process failed"),
+    (WSGIRT_STATUS_BODY_TIMEOUT, "request body read timed out"),
 ];
 
 #[test]
@@ -54,7 +61,7 @@ fn status_values_never_change() {
     let values: Vec<u32> = ALL_STATUSES.iter().map(|(s, _)| *s as u32).collect();
     assert_eq!(
         values,
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 201, 202, 300, 301, 302]
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 100, 101, 201, 202, 300, 301, 302, 400, 401, 402, 403]
     );
     assert_eq!(wsgirt_io::WSGIRT_IO_OK as u32, 0);
     assert_eq!(wsgirt_io::WSGIRT_IO_CLIENT_GONE as u32, 1);
@@ -74,7 +81,7 @@ fn status_str_for_every_status() {
         // Static: the same pointer every time.
         assert_eq!(ptr, wsgirt_status_str(*status as u32));
     }
-    for unknown in [9, 99, 102, 200, 203, 303, 1000, u32::MAX] {
+    for unknown in [9, 99, 102, 200, 203, 303, 404, 1000, u32::MAX] {
         // SAFETY: as above.
         let got = unsafe { CStr::from_ptr(wsgirt_status_str(unknown)) };
         assert_eq!(got.to_str().unwrap(), "unknown status", "{unknown}");

@@ -105,11 +105,20 @@ fn read_errors_reach_the_application() {
     let mut host = Host::with_input(Box::new(ZeroReader(1_000_000)));
     host.read_error_after = Some((100_000, wsgirt_io::WSGIRT_IO_TIMEOUT));
     let (status, _) = proxy(&target, &req, &mut host);
-    // The application did not catch the IOError: an application error,
-    // with the reason in the traceback.
-    assert_eq!(status, WSGIRT_STATUS_APP_ERROR);
+    // The application did not catch the IOError (the reason is in its
+    // traceback) and the daemon ended without a response: a body read that
+    // timed out is mod_wsgi's 408, with the worker's line.
+    assert_eq!(status, WSGIRT_STATUS_BODY_TIMEOUT);
     assert!(wait_for_log(
-        "request data read error: Connection timed out",
+        "request data read error: The timeout specified has expired.",
+        Duration::from_secs(5)
+    ));
+    assert!(wait_for_log(
+        "WSGIRT0412: mod_wsgi (pid=",
+        Duration::from_secs(5)
+    ));
+    assert!(wait_for_log(
+        "Request data read error when proxying data to daemon process: The timeout specified has expired.",
         Duration::from_secs(5)
     ));
 }

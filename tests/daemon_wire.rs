@@ -115,7 +115,8 @@ fn daemon_dying_after_start_gives_an_incomplete_response() {
     );
     assert_eq!(result.http_status, 200);
     assert_eq!(host.response.start_calls, 1);
-    assert!(lines(&req).contains("Failed to proxy response from daemon process 'fake'"));
+    assert!(lines(&req).contains("(104)Connection reset by peer: WSGIRT0407: mod_wsgi (pid="));
+    assert!(lines(&req).contains("): Failed to proxy response from daemon."));
     let mut host = Host::new(Vec::new());
     let (status, result) = proxy(&target, &req, &mut host);
     assert_eq!(status, WSGIRT_STATUS_OK);

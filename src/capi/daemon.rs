@@ -444,6 +444,7 @@ fn proxy_status(err: ProxyError) -> wsgirt_status {
         ProxyError::AppError => WSGIRT_STATUS_APP_ERROR,
         ProxyError::ClientGone => WSGIRT_STATUS_CLIENT_GONE,
         ProxyError::Interrupted => WSGIRT_STATUS_REQUEST_TIMEOUT,
+        ProxyError::BodyTimeout => WSGIRT_STATUS_BODY_TIMEOUT,
     }
 }
 
@@ -464,6 +465,8 @@ fn proxy_status(err: ProxyError) -> wsgirt_status {
 ///   response head did not arrive within socket-timeout: answer 504;
 /// - `DAEMON_FAILED`: the daemon closed the connection or broke the
 ///   protocol before a response started: answer 500;
+/// - `BODY_TIMEOUT`: a read of the request body from `io` timed out and
+///   the daemon ended without a response: answer 408;
 /// - `SCRIPT_LOAD_FAILED`, `APP_ERROR` (answer 500), `CALLABLE_NOT_FOUND`
 ///   (404), `CLIENT_GONE`, as from `wsgirt_request_run` (the daemon logged
 ///   the details in its own log).

@@ -54,6 +54,10 @@ pub enum wsgirt_status {
     /// Daemon mode: the daemon process died, closed the connection or broke
     /// the protocol before a response started; logged. Answer 500.
     WSGIRT_STATUS_DAEMON_FAILED = 402,
+    /// Daemon mode: reading the request body from the client timed out
+    /// (Apache's `Timeout`) and the daemon ended without a response;
+    /// logged. Answer 408, as mod_wsgi does.
+    WSGIRT_STATUS_BODY_TIMEOUT = 403,
 }
 
 /// A static, NUL-terminated description of `status` ("unknown status" for
@@ -83,6 +87,7 @@ pub extern "C" fn wsgirt_status_str(status: u32) -> *const c_char {
             400 => c"daemon process unavailable",
             401 => c"daemon process timed out",
             402 => c"daemon process failed",
+            403 => c"request body read timed out",
             _ => c"unknown status",
         };
         text.as_ptr()

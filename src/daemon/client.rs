@@ -80,6 +80,10 @@ pub enum ProxyError {
     ClientGone,
     /// interrupt-timeout ended the application before it responded: 504.
     Interrupted,
+    /// Reading the request body from the client timed out (Apache's
+    /// `Timeout`) and the daemon ended without a response: 408, as
+    /// mod_wsgi's `wsgi_execute_remote` answers.
+    BodyTimeout,
 }
 
 /// How a proxied response ended.
@@ -216,6 +220,25 @@ fn errno_prefix(err: &std::io::Error) -> String {
             format!("({code}){text}: ")
         }
         None => format!("{err}: "),
+    }
+}
+
+/// Apache's prefix for `APR_TIMEUP` (70007), the status mod_wsgi logs a
+/// timed-out proxy read or write with.
+const TIMEUP_PREFIX: &str = "(70007)The timeout specified has expired: ";
+
+/// The prefix Apache would put in front of mod_wsgi's "Failed to proxy
+/// response from daemon." for a connection that failed with `err`: the
+/// daemon gone mid-response is the `ECONNRESET` mod_wsgi sees (a clean EOF
+/// before `End` is the same event for the relay), socket-timeout is
+/// `APR_TIMEUP`; a protocol error, which mod_wsgi cannot have, says what
+/// it was in the same place.
+fn wire_prefix(err: &WireError) -> String {
+    match err {
+        WireError::Closed => "(104)Connection reset by peer: ".to_owned(),
+        WireError::Timeout => TIMEUP_PREFIX.to_owned(),
+        WireError::Io(err) => errno_prefix(err),
+        WireError::Protocol(_) | WireError::Unexpected(_) => format!("({err}): "),
     }
 }
 
@@ -405,6 +428,11 @@ struct Relay<'a> {
     body_read: bool,
     /// The daemon's `End` said it keeps the connection.
     keep: bool,
+    /// A host read of the request body failed (logged once): decides the
+    /// status if the daemon ends without a response.
+    read_failed: Option<IoError>,
+    /// An answer to a `Read` could not be sent.
+    answer_lost: bool,
     /// The connection's spool ring, mapped (kept with the connection).
     view: &'a mut Option<View>,
 }
@@ -462,11 +490,19 @@ fn run_connection(
         told: false,
         body_read: false,
         keep: false,
+        read_failed: None,
+        answer_lost: false,
         view,
     };
     match relay.run(conn, &mut buffers.scratch) {
         Ok(Exit::Done(result, _)) => {
-            let keep = relay.keep && !relay.told && conn.is_idle();
+            // After a failed body read the answer may not have reached the
+            // daemon: do not reuse the connection.
+            let keep = relay.keep
+                && !relay.told
+                && relay.read_failed.is_none()
+                && !relay.answer_lost
+                && conn.is_idle();
             Exit::Done(result, keep)
         }
         Ok(exit) => exit,
@@ -665,13 +701,14 @@ impl Relay<'_> {
         if scratch.len() < n {
             scratch.resize(n, 0);
         }
-        match self.host.read(&mut scratch[..n]) {
+        let sent = match self.host.read(&mut scratch[..n]) {
             Ok(got) => {
                 let got = got.min(n);
                 let head = protocol::encode_header(kind::BODY, 0, got);
                 conn.send(&[&head, &scratch[..got]])
             }
             Err(err) => {
+                self.body_read_failed(err);
                 let code = match err {
                     IoError::ClientGone => 1,
                     IoError::Timeout => 2,
@@ -680,7 +717,43 @@ impl Relay<'_> {
                 let head = protocol::encode_header(kind::IO_FAILED, 0, 1);
                 conn.send(&[&head, &[code]])
             }
+        };
+        // The daemon may have stopped waiting for the answer (its
+        // socket-timeout expired while the client was slow) and already
+        // sent its response and closed: that response is still read. If
+        // the daemon is really gone, the next read says so.
+        if sent.is_err() {
+            self.answer_lost = true;
         }
+        Ok(())
+    }
+
+    /// Logs a failed body read as mod_wsgi's `wsgi_execute_remote` does
+    /// (with the APR text Apache gives it: `APR_INCOMPLETE` for a client
+    /// that closed mid-body, `APR_TIMEUP` for one that stalled past
+    /// `Timeout`), and remembers it for the status.
+    fn body_read_failed(&mut self, err: IoError) {
+        if matches!(
+            self.read_failed,
+            Some(IoError::ClientGone | IoError::Timeout)
+        ) {
+            return;
+        }
+        self.read_failed = Some(err);
+        let reason = match err {
+            IoError::ClientGone => "Partial results are valid but processing is incomplete",
+            IoError::Timeout => "The timeout specified has expired",
+            // An input filter that answered itself (LimitRequestBody's
+            // 413 on a chunked body) or another failure: no line.
+            IoError::Failed => return,
+        };
+        self.log.log(
+            Level::Err,
+            &format!(
+                "WSGIRT0412: mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {reason}.",
+                std::process::id()
+            ),
+        );
     }
 
     /// `Start`: checks the header lines against header-buffer-size and
@@ -847,10 +920,11 @@ impl Relay<'_> {
             IoError::ClientGone => self.gone = true,
             IoError::Timeout => {
                 self.broken = true;
+                // Apache's prefix for the APR_TIMEUP mod_wsgi logs it with.
                 self.log.log(
                     Level::Err,
                     &format!(
-                        "WSGIRT0405: mod_wsgi (pid={}): Failed to proxy response to client.",
+                        "{TIMEUP_PREFIX}WSGIRT0405: mod_wsgi (pid={}): Failed to proxy response to client.",
                         std::process::id()
                     ),
                 );
@@ -888,6 +962,11 @@ impl Relay<'_> {
                         "restart requested after the request body was read",
                     ))
                 }
+                EndOutcome::AppError | EndOutcome::ClientGone
+                    if self.read_failed == Some(IoError::Timeout) =>
+                {
+                    ProxyError::BodyTimeout
+                }
                 EndOutcome::QueueTimeout => ProxyError::Timeout,
                 EndOutcome::RequestTimeout => ProxyError::Interrupted,
                 EndOutcome::LoadFailed => ProxyError::LoadFailed,
@@ -916,10 +995,15 @@ impl Relay<'_> {
         let name = &self.target.name;
         let script = self.log.script_path;
         if self.started {
-            // The status line is already out: report a truncated response.
+            // The status line is already out: report a truncated response,
+            // in mod_wsgi's words with the `(errno)text: ` prefix Apache puts
+            // in front for the status mod_wsgi logs it with.
             self.log.log(
                 Level::Err,
-                &format!("WSGIRT0407: mod_wsgi (pid={pid}): Failed to proxy response from daemon process '{name}': {err}."),
+                &format!(
+                    "{}WSGIRT0407: mod_wsgi (pid={pid}): Failed to proxy response from daemon.",
+                    wire_prefix(&err)
+                ),
             );
             return Ok(ProxyResult {
                 http_status: self.status,
@@ -927,6 +1011,14 @@ impl Relay<'_> {
                 client_gone: self.gone,
                 incomplete: true,
             });
+        }
+        // The body read failed (logged): the daemon ending without a
+        // response follows from that, as in mod_wsgi, which stops at the
+        // failed read.
+        match self.read_failed {
+            Some(IoError::Timeout) => return Err(ProxyError::BodyTimeout),
+            Some(IoError::ClientGone) => return Err(ProxyError::Failed),
+            _ => {}
         }
         match err {
             WireError::Timeout => {

@@ -2,7 +2,12 @@
 //!
 //! - `read` is a round trip: `Read(n)` out, `Body`/`IoFailed` back (the
 //!   worker never sends body bytes unasked, so neither side can deadlock on
-//!   full socket buffers).
+//!   full socket buffers). When the answer does not come within
+//!   socket-timeout (the worker's client stalled), the read fails with
+//!   [`IoError::Timeout`] but the connection stays usable: the answer is
+//!   still owed, so a late `Body`/`IoFailed` is skipped when it arrives,
+//!   the application's response (usually its 500) still goes out, and the
+//!   connection is not kept for another request.
 //! - `start_response` and small unflushed writes are held back and go out
 //!   with the next frame that must be sent (a hello-world response is one
 //!   `writev`: `Start`, `Data`, `End`).
@@ -53,6 +58,9 @@ pub struct RemoteIo<'c> {
     gone: Cell<bool>,
     /// The connection failed: every later call fails.
     broken: Cell<bool>,
+    /// A `Read` timed out waiting for its answer: the worker still owes a
+    /// `Body`/`IoFailed`, skipped when it arrives.
+    read_owed: Cell<bool>,
     /// Called on every read and write (the inactivity timer).
     activity: &'c dyn Fn(),
     /// The connection's spool ring (kept with the connection).
@@ -81,6 +89,7 @@ impl<'c> RemoteIo<'c> {
             scratch: RefCell::new(Vec::new()),
             gone: Cell::new(false),
             broken: Cell::new(false),
+            read_owed: Cell::new(false),
             activity,
             ring: RefCell::new(ring),
             ring_off: Cell::new(false),
@@ -144,20 +153,40 @@ impl<'c> RemoteIo<'c> {
         true
     }
 
-    /// Handles frames the worker sent unasked (`Gone`, `SpoolDone`),
-    /// without blocking when there are none.
+    /// Skips the late answer to a `Read` that timed out; false for any
+    /// other frame (nothing consumed).
+    fn owed_answer(&self, conn: &mut Conn, header: protocol::Header) -> Result<bool, WireError> {
+        if !self.read_owed.get() || !matches!(header.kind, kind::BODY | kind::IO_FAILED) {
+            return Ok(false);
+        }
+        let mut scratch = self.scratch.borrow_mut();
+        conn.payload(header.len, &mut scratch)?;
+        self.read_owed.set(false);
+        Ok(true)
+    }
+
+    /// Handles frames the worker sent unasked (`Gone`, `SpoolDone`, the
+    /// late answer to a timed-out `Read`), without blocking when there are
+    /// none.
     fn poll_gone(&self) -> Result<(), IoError> {
         let mut conn = self.conn.borrow_mut();
         while conn.readable_now() {
             match conn.read_header() {
                 Ok(header) if self.unasked(header) => {}
-                Ok(header) => {
-                    drop(conn);
-                    return Err(self.wire_failed(WireError::Unexpected(format!(
-                        "unexpected frame kind {} from the worker",
-                        header.kind
-                    ))));
-                }
+                Ok(header) => match self.owed_answer(&mut conn, header) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        drop(conn);
+                        return Err(self.wire_failed(WireError::Unexpected(format!(
+                            "unexpected frame kind {} from the worker",
+                            header.kind
+                        ))));
+                    }
+                    Err(err) => {
+                        drop(conn);
+                        return Err(self.wire_failed(err));
+                    }
+                },
                 Err(err) => {
                     drop(conn);
                     return Err(self.wire_failed(err));
@@ -198,10 +227,14 @@ impl<'c> RemoteIo<'c> {
                     }
                     continue;
                 }
-                Ok(header) => WireError::Unexpected(format!(
-                    "unexpected frame kind {} from the worker",
-                    header.kind
-                )),
+                Ok(header) => match self.owed_answer(&mut conn, header) {
+                    Ok(true) => continue,
+                    Ok(false) => WireError::Unexpected(format!(
+                        "unexpected frame kind {} from the worker",
+                        header.kind
+                    )),
+                    Err(err) => err,
+                },
                 Err(err) => err,
             };
             drop(conn);
@@ -293,7 +326,13 @@ impl<'c> RemoteIo<'c> {
         // The next request starts at the ring's offset 0: every `SpoolDone`
         // of this one must be read first (it also must not be taken for
         // the next request's first bytes).
-        let keep = keep && !self.gone.get() && self.wait_synced(self.syncs.get()).is_ok();
+        // A `Read` answer still owed may arrive at any time (when the
+        // worker's client read ends): it must not be taken for the next
+        // request's frames, so the connection is not kept.
+        let keep = keep
+            && !self.read_owed.get()
+            && !self.gone.get()
+            && self.wait_synced(self.syncs.get()).is_ok();
         if self.broken.get() {
             return false;
         }
@@ -317,6 +356,11 @@ impl HostIo for RemoteIo<'_> {
         if self.broken.get() {
             return Err(IoError::Failed);
         }
+        if self.read_owed.get() {
+            // The input is in error already (the application sees that);
+            // a second `Read` would make the answers ambiguous.
+            return Err(IoError::Timeout);
+        }
         // An empty `buf` still goes to the worker as `Read(0)`: its host
         // starts the body (answers `Expect: 100-continue`), as in embedded
         // mode; the `Body` of 0 bytes that answers it is not the end.
@@ -330,6 +374,14 @@ impl HostIo for RemoteIo<'_> {
         loop {
             let header = match conn.read_header() {
                 Ok(header) => header,
+                // socket-timeout with no answer: the worker is still
+                // waiting for its client. No byte of the answer was taken
+                // (a partial header stays buffered), so the connection can
+                // still carry the response; the answer is skipped later.
+                Err(WireError::Timeout) => {
+                    self.read_owed.set(true);
+                    return Err(IoError::Timeout);
+                }
                 Err(err) => {
                     drop(conn);
                     return Err(self.wire_failed(err));

@@ -5,7 +5,10 @@ use std::os::fd::RawFd;
 /// Why a host I/O call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoError {
-    /// The client closed the connection: not an application error.
+    /// The client closed the connection. On a response write this is not
+    /// an application error (mod_wsgi's debug "Client closed connection.");
+    /// on a body read it raises `IOError` into the application, which is
+    /// one if it lets it propagate.
     ClientGone,
     /// A read or write on the client connection timed out (logged).
     Timeout,

@@ -119,11 +119,19 @@ unsafe fn readable<'a>(slf: *mut ffi::PyObject) -> Option<&'a mut RequestState<'
     }
 }
 
+/// Raises mod_wsgi's `IOError` for a failed host read. The reason is the
+/// APR error text Apache gives mod_wsgi for the same failure (with its
+/// trailing full stop): a client that closed the connection mid-body makes
+/// Apache's `HTTP_IN` filter return `APR_INCOMPLETE`, a client that stalled
+/// past `Timeout` `APR_TIMEUP`.
 unsafe fn raise_read_error(err: IoError) {
     let message = match err {
-        IoError::ClientGone => "Apache/mod_wsgi request data read error: Connection reset by peer",
-        IoError::Timeout => "Apache/mod_wsgi request data read error: Connection timed out",
-        IoError::Failed => "Apache/mod_wsgi request data read error: Partial results are valid but processing is incomplete",
+        IoError::ClientGone | IoError::Failed => {
+            "Apache/mod_wsgi request data read error: Partial results are valid but processing is incomplete."
+        }
+        IoError::Timeout => {
+            "Apache/mod_wsgi request data read error: The timeout specified has expired."
+        }
     };
     // SAFETY: GIL held by callers.
     unsafe { error::set(ffi::PyExc_OSError, message) }
@@ -142,9 +150,14 @@ fn wait_for_host<R>(busy: &std::cell::Cell<bool>, read: impl FnOnce() -> R) -> (
 }
 
 /// A host read failed: as in mod_wsgi, every later read raises too.
-fn input_failed(state: &mut RequestState<'_>, err: IoError) {
+///
+/// A failed read never marks the client gone (`client_gone`), even when
+/// the client closed the connection: the `IOError` it raises is the
+/// application's to handle, and one that propagates is an application
+/// error (traceback logged, 500), as in mod_wsgi. Only failed response
+/// writes are the quiet "Client closed connection." case.
+fn input_failed(state: &mut RequestState<'_>) {
     state.input.failed = true;
-    state.note_io_error(err);
 }
 
 /// Reads more from the host into the buffer; `Ok(false)` at end of body.
@@ -177,7 +190,7 @@ fn fill(state: &mut RequestState<'_>, want: usize) -> Result<bool, IoError> {
         }
         Err(err) => {
             state.input.buf.truncate(start);
-            input_failed(state, err);
+            input_failed(state);
             Err(err)
         }
     }
@@ -313,7 +326,7 @@ unsafe fn read_zero(state: &mut RequestState<'_>) -> *mut ffi::PyObject {
         // Counted as mod_wsgi counts it (request_finished's input_reads).
         state.input.reads += 1;
         if let Err(err) = result {
-            input_failed(state, err);
+            input_failed(state);
             // SAFETY: GIL held (contract).
             unsafe { raise_read_error(err) };
             return std::ptr::null_mut();
@@ -366,7 +379,7 @@ unsafe fn read_direct(state: &mut RequestState<'_>, n: usize) -> *mut ffi::PyObj
             state.input.reads += reads;
             state.input.eof |= eof;
             if let Some(err) = err {
-                input_failed(state, err);
+                input_failed(state);
                 failure = Some(err);
             }
         }

@@ -305,7 +305,8 @@ impl<'a> RequestState<'a> {
         result
     }
 
-    /// Records the effect of a host I/O failure.
+    /// Records the effect of a failed response write (never of a body read:
+    /// see `input::input_failed`).
     pub fn note_io_error(&mut self, err: IoError) {
         if err == IoError::ClientGone {
             self.client_gone = true;

@@ -73,7 +73,9 @@ fn outcome(state: &RequestState<'_>) -> Outcome {
 }
 
 /// Logs the pending exception unless it is the `IOError` raised into the
-/// application because the client went away (that is not an app error).
+/// application because a response write found the client gone (that is
+/// not an app error). A failed body read does not set `client_gone`, so
+/// its `IOError` is logged like any other exception, as mod_wsgi does.
 unsafe fn report_exception(state: &mut RequestState<'_>, spec: &RequestSpec<'_>) {
     // SAFETY: GIL held by the caller.
     unsafe {

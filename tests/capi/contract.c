@@ -75,6 +75,10 @@ int main(void)
         WSGIRT_STATUS_APP_ERROR,
         WSGIRT_STATUS_CLIENT_GONE,
         WSGIRT_STATUS_REQUEST_TIMEOUT,
+        WSGIRT_STATUS_DAEMON_UNAVAILABLE,
+        WSGIRT_STATUS_DAEMON_TIMEOUT,
+        WSGIRT_STATUS_DAEMON_FAILED,
+        WSGIRT_STATUS_BODY_TIMEOUT,
     };
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         const char *text = wsgirt_status_str(known[i]);
