@@ -55,12 +55,21 @@ pub fn header_name(name: &[u8]) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// Validates a header value (no CR or LF: they would split the response).
+/// Validates a header value: no CR or LF (they would split the response,
+/// mod_wsgi's check) and no NUL. Beyond mod_wsgi: a NUL is not allowed in
+/// HTTP field values, and Apache keeps headers as C strings, so under
+/// mod_wsgi the value is silently cut at the NUL and the client gets a
+/// different header than the application sent; here the application gets
+/// the error. Apache itself answers 500 for the other control characters
+/// (AH02430).
 pub fn header_value(value: &[u8]) -> Result<(), Invalid> {
     if value.iter().any(|&b| b == b'\r' || b == b'\n') {
         return Err(Invalid::Value(
             "carriage return/line feed character present in header value",
         ));
+    }
+    if value.contains(&0) {
+        return Err(Invalid::Value("null character present in header value"));
     }
     Ok(())
 }
@@ -142,6 +151,11 @@ mod tests {
         assert!(header_value(b"text/plain; charset=latin-1 \xe9").is_ok());
         assert!(header_value(b"a\r\nSet-Cookie: x").is_err());
         assert!(header_value(b"a\nb").is_err());
+        assert_eq!(
+            header_value(b"a\0b"),
+            Err(Invalid::Value("null character present in header value"))
+        );
+        assert!(header_value(b"tab\tand latin-1 \xe9").is_ok());
     }
 
     #[test]

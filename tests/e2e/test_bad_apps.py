@@ -126,6 +126,21 @@ def test_error_gives_500_and_one_report(server, path, exc_line, tracebacks):
     assert_next_request_ok(server)
 
 
+@pytest.mark.beyond_modwsgi
+def test_nul_in_header_value_is_500_and_one_report(server):
+    """Beyond mod_wsgi: a NUL in a header value is refused in start_response
+    (ValueError, 500), as CR/LF are. mod_wsgi 4.9.4 passes the value to
+    Apache, which keeps it as a C string: the client silently gets the
+    value cut at the NUL ("cut") with a 200."""
+    mark = server.log_mark()
+    r = server.get("/bad/headers.wsgi/value_nul")
+    assert_500_page(r)
+    assert r.headers.get("X-Nul") is None
+    check_report(server, mark, "headers.wsgi",
+                 "ValueError: null character present in header value", 1)
+    assert_next_request_ok(server)
+
+
 def test_raise_after_output_truncates(server):
     """Output already started: the status (200) cannot change any more; the
     body is cut off after the block already yielded.

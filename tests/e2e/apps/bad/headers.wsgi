@@ -5,6 +5,7 @@ HEADERS = {
     "/value_bytes": [("X-Bytes", b"v")],
     "/value_int": [("X-Int", 42)],
     "/value_crlf": [("X-Crlf", "a\r\nX-Injected: yes")],
+    "/value_nul": [("X-Nul", "cut\x00here")],
     "/name_space": [("X Space", "v")],
     "/not_tuple": ["X-Not-Tuple: v"],
     "/triple": [("X-Triple", "v", "w")],
