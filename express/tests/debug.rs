@@ -4,6 +4,7 @@
 //! recorder's files per request, and pdb post-mortem (and at startup)
 //! driven through Apache's stdin.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -15,8 +16,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    express, free_port, http_get, pids_with_cmdline, send_signal, wait_until, wsgirt_module,
-    Scratch, Server, DEBIAN_MOD_WSGI, SIGKILL, SIGTERM,
+    express, free_port, http_get, pids_with_cmdline, send_signal, wait_until, Scratch, Server,
+    SIGKILL, SIGTERM,
 };
 
 const WORK_APP: &str = "\
@@ -205,17 +206,11 @@ fn profiler_and_recorder_with(module: &str) {
     assert!(server.stop().success());
 }
 
-#[test]
-fn debug_mode_profiler_and_recorder_with_mod_wsgi() {
-    profiler_and_recorder_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn debug_mode_profiler_and_recorder_with_the_wsgirt_module() {
-    profiler_and_recorder_with(&wsgirt_module());
-}
+both_modules!(
+    debug_mode_profiler_and_recorder_with_mod_wsgi,
+    debug_mode_profiler_and_recorder_with_the_wsgirt_module,
+    profiler_and_recorder_with
+);
 
 const FAILING_APP: &str = "\
 def application(environ, start_response):
@@ -358,14 +353,8 @@ fn debugger_with(module: &str) {
     server.stop();
 }
 
-#[test]
-fn debugger_with_mod_wsgi() {
-    debugger_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn debugger_with_the_wsgirt_module() {
-    debugger_with(&wsgirt_module());
-}
+both_modules!(
+    debugger_with_mod_wsgi,
+    debugger_with_the_wsgirt_module,
+    debugger_with
+);

@@ -4,11 +4,12 @@
 //! with our module (the request reaches the application through
 //! mod_http2's own connection handling, so the module matters).
 
+#[macro_use]
 mod common;
 
 use std::process::Command;
 
-use common::{wsgirt_module, Scratch, Server, DEBIAN_MOD_WSGI};
+use common::{Scratch, Server};
 
 /// Reports the protocol Apache saw and echoes the request body's length.
 const PROTOCOL_APP: &str = "\
@@ -84,14 +85,8 @@ fn http2_with(module: &str) {
     assert!(server.stop().success());
 }
 
-#[test]
-fn http2_with_mod_wsgi() {
-    http2_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn http2_with_the_wsgirt_module() {
-    http2_with(&wsgirt_module());
-}
+both_modules!(
+    http2_with_mod_wsgi,
+    http2_with_the_wsgirt_module,
+    http2_with
+);

@@ -5,13 +5,14 @@
 //! client certificate after the handshake, as TLS 1.3 needs for
 //! `SSLVerifyClient` in a `<Location>`).
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{wsgirt_module, Scratch, Server, DEBIAN_MOD_WSGI};
+use common::{Scratch, Server, DEBIAN_MOD_WSGI};
 
 /// What mod_ssl and the module tell the application about the connection.
 const TLS_APP: &str = "\
@@ -239,17 +240,11 @@ fn https_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn https_with_mod_wsgi() {
-    https_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn https_with_the_wsgirt_module() {
-    https_with(&wsgirt_module());
-}
+both_modules!(
+    https_with_mod_wsgi,
+    https_with_the_wsgirt_module,
+    https_with
+);
 
 /// `--https-only` and `--hsts-policy` with `--server-name`, as 4.9.4's
 /// virtual hosts: plain HTTP for the name is redirected to the same URL

@@ -5,6 +5,7 @@
 //! our module (mod_proxy must translate the URL before the module's
 //! `WSGIScriptAlias /` does).
 
+#[macro_use]
 mod common;
 
 use std::io::{Read, Write};
@@ -12,10 +13,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{
-    free_port, send_signal, wait_until, wsgirt_module, Scratch, Server, DEBIAN_MOD_WSGI, HELLO_APP,
-    SIGKILL, SIGTERM,
-};
+use common::{free_port, send_signal, wait_until, Scratch, Server, HELLO_APP, SIGKILL, SIGTERM};
 
 /// The backend: answers every GET with the path it got and the forwarding
 /// headers, and `/redirect` with a 302 to an absolute URL on itself.
@@ -201,14 +199,8 @@ fn proxies_with(module: &str) {
     drop(backend);
 }
 
-#[test]
-fn proxies_with_mod_wsgi() {
-    proxies_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn proxies_with_the_wsgirt_module() {
-    proxies_with(&wsgirt_module());
-}
+both_modules!(
+    proxies_with_mod_wsgi,
+    proxies_with_the_wsgirt_module,
+    proxies_with
+);

@@ -6,6 +6,7 @@
 //! against our module (`$WSGIRT_MODULE`, else the workspace's release
 //! build) and fails when it is missing, so none passes without running.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -484,17 +485,11 @@ fn express_options_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn express_options_with_mod_wsgi() {
-    express_options_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn express_options_with_the_wsgirt_module() {
-    express_options_with(&wsgirt_module());
-}
+both_modules!(
+    express_options_with_mod_wsgi,
+    express_options_with_the_wsgirt_module,
+    express_options_with
+);
 
 /// `--application-type module`: the entry point is a module name imported
 /// from the working directory, as mod_wsgi-express 4.9.4's handler does,
@@ -528,17 +523,11 @@ fn application_type_module_with(module: &str) {
     }
 }
 
-#[test]
-fn application_type_module_with_mod_wsgi() {
-    application_type_module_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn application_type_module_with_the_wsgirt_module() {
-    application_type_module_with(&wsgirt_module());
-}
+both_modules!(
+    application_type_module_with_mod_wsgi,
+    application_type_module_with_the_wsgirt_module,
+    application_type_module_with
+);
 
 const METRICS_APP: &str = "\
 def application(environ, start_response):
@@ -605,17 +594,11 @@ fn server_status_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn server_status_with_mod_wsgi() {
-    server_status_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn server_status_with_the_wsgirt_module() {
-    server_status_with(&wsgirt_module());
-}
+both_modules!(
+    server_status_with_mod_wsgi,
+    server_status_with_the_wsgirt_module,
+    server_status_with
+);
 
 const TUNING_APP: &str = "\
 import os
@@ -687,17 +670,11 @@ fn daemon_tuning_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn daemon_tuning_with_mod_wsgi() {
-    daemon_tuning_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn daemon_tuning_with_the_wsgirt_module() {
-    daemon_tuning_with(&wsgirt_module());
-}
+both_modules!(
+    daemon_tuning_with_mod_wsgi,
+    daemon_tuning_with_the_wsgirt_module,
+    daemon_tuning_with
+);
 
 /// `--header-timeout` reaches mod_reqtimeout: a client that sends half a
 /// request and stalls gets 408 after about that long, not after the
@@ -953,17 +930,11 @@ fn features_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn features_with_mod_wsgi() {
-    features_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn features_with_the_wsgirt_module() {
-    features_with(&wsgirt_module());
-}
+both_modules!(
+    features_with_mod_wsgi,
+    features_with_the_wsgirt_module,
+    features_with
+);
 
 /// GET with a given Host header; the status and the whole reply.
 fn get_host(port: u16, host: &str, path: &str) -> (u16, String) {
@@ -1068,17 +1039,11 @@ fn server_name_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn server_name_with_mod_wsgi() {
-    server_name_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn server_name_with_the_wsgirt_module() {
-    server_name_with(&wsgirt_module());
-}
+both_modules!(
+    server_name_with_mod_wsgi,
+    server_name_with_the_wsgirt_module,
+    server_name_with
+);
 
 const WHOAMI_APP: &str = "\
 def application(environ, start_response):
@@ -1158,17 +1123,11 @@ fn hook_scripts_with(module: &str) {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-fn hook_scripts_with_mod_wsgi() {
-    hook_scripts_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn hook_scripts_with_the_wsgirt_module() {
-    hook_scripts_with(&wsgirt_module());
-}
+both_modules!(
+    hook_scripts_with_mod_wsgi,
+    hook_scripts_with_the_wsgirt_module,
+    hook_scripts_with
+);
 
 /// `--directory-index`, `--directory-listing` and `--allow-override`,
 /// served for real: directories of the document root are served from
@@ -1407,17 +1366,11 @@ fn server_mpm_with(module: &str) {
     assert!(server.stop().success());
 }
 
-#[test]
-fn server_mpm_with_mod_wsgi() {
-    server_mpm_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn server_mpm_with_the_wsgirt_module() {
-    server_mpm_with(&wsgirt_module());
-}
+both_modules!(
+    server_mpm_with_mod_wsgi,
+    server_mpm_with_the_wsgirt_module,
+    server_mpm_with
+);
 
 /// A managed service: writes who and where it runs as, logs a line to
 /// stderr, then beats until Apache stops it.
@@ -1580,14 +1533,8 @@ fn services_with(module: &str) {
     }
 }
 
-#[test]
-fn services_with_mod_wsgi() {
-    services_with(DEBIAN_MOD_WSGI);
-}
-
-/// The same with our module (`$WSGIRT_MODULE`, else the workspace's
-/// release build; see [`wsgirt_module`]).
-#[test]
-fn services_with_the_wsgirt_module() {
-    services_with(&wsgirt_module());
-}
+both_modules!(
+    services_with_mod_wsgi,
+    services_with_the_wsgirt_module,
+    services_with
+);

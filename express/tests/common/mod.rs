@@ -37,6 +37,25 @@ pub fn wsgirt_module() -> String {
     module.to_string_lossy().into_owned()
 }
 
+/// Defines the two tests of one behaviour, `$with_mod_wsgi` against
+/// Debian's mod_wsgi and `$with_wsgirt` against our module
+/// ([`wsgirt_module`]), both calling `$run(module_path)`: what express
+/// writes must work with the module it stands in for and with ours.
+#[allow(unused_macros)] // cli.rs and setup.rs include this module without using it
+macro_rules! both_modules {
+    ($with_mod_wsgi:ident, $with_wsgirt:ident, $run:path) => {
+        #[test]
+        fn $with_mod_wsgi() {
+            $run($crate::common::DEBIAN_MOD_WSGI);
+        }
+
+        #[test]
+        fn $with_wsgirt() {
+            $run(&$crate::common::wsgirt_module());
+        }
+    };
+}
+
 pub const HELLO_APP: &str = "\
 def application(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
