@@ -751,12 +751,19 @@ pub struct WorkerSizing {
     pub max_spare_threads: u32,
 }
 
-pub fn daemon_front_end_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> WorkerSizing {
+/// How many client connections Apache's children accept in daemon mode,
+/// as 4.9.4 computes it for every MPM: `--max-clients` (never below the
+/// daemons' capacity), else 10 plus the larger of 10 and 1.5 x capacity.
+fn daemon_max_clients(processes: u32, threads: u32, d: &DaemonSettings) -> u32 {
     let capacity = processes.saturating_mul(threads);
-    let max_clients = match d.max_clients {
+    match d.max_clients {
         Some(m) => m.max(capacity),
         None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
-    };
+    }
+}
+
+pub fn daemon_front_end_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> WorkerSizing {
+    let max_clients = daemon_max_clients(processes, threads, d);
     let threads_per_child = if max_clients > 20 {
         max_clients / (max_clients / 20 + 1)
     } else {
@@ -816,11 +823,7 @@ pub struct PreforkSizing {
 /// (default: initial) and `maximum-spare x clients` (default 0.1) are the
 /// spare servers, each at least 1.
 pub fn daemon_prefork_sizing(processes: u32, threads: u32, d: &DaemonSettings) -> PreforkSizing {
-    let capacity = processes.saturating_mul(threads);
-    let max_clients = match d.max_clients {
-        Some(m) => m.max(capacity),
-        None => 10 + 10u32.max(capacity.saturating_mul(3) / 2),
-    };
+    let max_clients = daemon_max_clients(processes, threads, d);
     let initial = d.initial_workers.unwrap_or(Fraction(0.05));
     let min_spare = d.minimum_spare_workers.unwrap_or(initial);
     let max_spare = d.maximum_spare_workers.unwrap_or(Fraction(0.1));
