@@ -90,7 +90,9 @@ def test_killed_healthy_daemon_comes_back_at_once(server):
     os.kill(first, signal.SIGKILL)
     server.wait_log(r"Starting process 'respawn-ok'", since=mark, timeout=5)
     took = time.monotonic() - killed
-    assert took < 0.6, took
+    # Well under the one-second spacing a young process would wait (the
+    # margin is for a loaded machine: the restart itself takes milliseconds).
+    assert took < 0.9, took
     second = int(server.get("/ok").body)
     assert second != first
 
