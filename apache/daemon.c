@@ -439,6 +439,19 @@ static void wsgi_daemon_drop_signal(int signum)
     (void)signum;
 }
 
+/* Installs `handler` for `signum`: no signals blocked while it runs, and
+ * system calls it interrupts restarted where the kernel can. */
+static void wsgi_catch(int signum, void (*handler)(int))
+{
+    struct sigaction action;
+
+    memset(&action, 0, sizeof(action));
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    action.sa_handler = handler;
+    sigaction(signum, &action, NULL);
+}
+
 /* Fatal setup failure: mod_wsgi waits before exiting so the respawns are no fork bomb. */
 static void wsgi_daemon_fail(void)
 {
@@ -624,7 +637,6 @@ static void wsgi_daemon_setup(wsgi_group_t *group)
 /* The stop pipe and its signal handlers; returns the read end. */
 static int wsgi_daemon_signals(wsgi_group_t *group)
 {
-    struct sigaction action;
     int fds[2];
 
     if (pipe(fds) < 0) {
@@ -639,23 +651,34 @@ static int wsgi_daemon_signals(wsgi_group_t *group)
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     wsgi_stop_fd = fds[1];
 
-    memset(&action, 0, sizeof(action));
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    action.sa_handler = wsgi_daemon_signal;
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGUSR1, &action, NULL);
-    sigaction(SIGXCPU, &action, NULL);
-    action.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &action, NULL);
+    wsgi_catch(SIGTERM, wsgi_daemon_signal);
+    wsgi_catch(SIGINT, wsgi_daemon_signal);
+    wsgi_catch(SIGUSR1, wsgi_daemon_signal);
+    wsgi_catch(SIGXCPU, wsgi_daemon_signal);
+    wsgi_catch(SIGPIPE, SIG_IGN);
     /* As mod_wsgi's daemon (Python ignores it there): a write past
      * RLIMIT_FSIZE fails with EFBIG instead of ending the process. */
-    sigaction(SIGXFSZ, &action, NULL);
-    action.sa_handler = wsgi_daemon_drop_signal;
-    sigaction(SIGHUP, &action, NULL);
-    sigaction(SIGWINCH, &action, NULL);
+    wsgi_catch(SIGXFSZ, SIG_IGN);
+    wsgi_catch(SIGHUP, wsgi_daemon_drop_signal);
+    wsgi_catch(SIGWINCH, wsgi_daemon_drop_signal);
     return fds[0];
+}
+
+void wsgi_add_python_paths(apr_pool_t *p, wsgirt_config *config, const char *list,
+                           void (*rejected)(wsgirt_status status, const char *entry))
+{
+    if (!*list)
+        return;
+    for (;;) {
+        const char *colon = strchr(list, ':');
+        size_t len = colon ? (size_t)(colon - list) : strlen(list);
+        wsgirt_status status = wsgirt_config_add_python_path(config, list, len);
+        if (status != WSGIRT_STATUS_OK && rejected)
+            rejected(status, apr_pstrmemdup(p, list, len));
+        if (!colon)
+            break;
+        list = colon + 1;
+    }
 }
 
 static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
@@ -674,17 +697,8 @@ static wsgirt_runtime *wsgi_daemon_runtime(apr_pool_t *p, wsgi_group_t *group)
     }
     if ((value = wsgi_opt(group, "python-home")))
         (void)wsgirt_config_set_python_home(config, value, strlen(value));
-    /* Every ':' separates, empty entries included, as WSGIPythonPath. */
-    if ((value = wsgi_opt(group, "python-path")) && *value) {
-        for (;;) {
-            const char *colon = strchr(value, ':');
-            size_t len = colon ? (size_t)(colon - value) : strlen(value);
-            (void)wsgirt_config_add_python_path(config, value, len);
-            if (!colon)
-                break;
-            value = colon + 1;
-        }
-    }
+    if ((value = wsgi_opt(group, "python-path")))
+        wsgi_add_python_paths(p, config, value, NULL);
     /* home= is also the front of sys.path, ahead of python-path (mod_wsgi). */
     if ((value = wsgi_opt(group, "home")))
         (void)wsgirt_config_set_home_directory(config, value, strlen(value));
@@ -768,19 +782,14 @@ static void wsgi_task_main(apr_pool_t *p, wsgi_group_t *group, int started_as_ro
     wsgirt_status status;
     uint64_t shutdown_us;
     wsgirt_str name;
-    struct sigaction drop;
 
     /* Until Python's handlers are in place a stop simply ends the process. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
-    memset(&drop, 0, sizeof(drop));
-    sigemptyset(&drop.sa_mask);
-    drop.sa_flags = SA_RESTART;
-    drop.sa_handler = wsgi_daemon_drop_signal;
-    sigaction(SIGHUP, &drop, NULL);
-    sigaction(SIGUSR1, &drop, NULL);
-    sigaction(SIGWINCH, &drop, NULL);
+    wsgi_catch(SIGHUP, wsgi_daemon_drop_signal);
+    wsgi_catch(SIGUSR1, wsgi_daemon_drop_signal);
+    wsgi_catch(SIGWINCH, wsgi_daemon_drop_signal);
 
     wsgi_log_starting(group, started_as_root);
     if (!(runtime = wsgi_daemon_runtime(p, group)))

@@ -21,6 +21,16 @@ typedef struct {
     void (*import_scripts)(wsgirt_runtime *runtime, const char *group);
 } wsgi_daemon_hooks_t;
 
+/*
+ * Adds a ':'-separated path list (WSGIPythonPath, python-path=) to `config`
+ * one entry at a time, split as mod_wsgi splits it: every ':' separates, so
+ * an empty entry ("a::b", a trailing ':') is passed on and
+ * site.addsitedir('') adds the current directory. An entry the library
+ * refuses goes to `rejected` (NULL: ignored), copied into `p`.
+ */
+void wsgi_add_python_paths(apr_pool_t *p, wsgirt_config *config, const char *list,
+                           void (*rejected)(wsgirt_status status, const char *entry));
+
 /* Declares one WSGIDaemonProcess group (post_config, before wsgi_daemon_start). */
 void wsgi_daemon_add(apr_pool_t *pconf, const char *name, server_rec *server, int processes,
                      int threads, int multiprocess, apr_table_t *options);

@@ -2574,6 +2574,12 @@ static void wsgi_configure(wsgirt_status status, const char *what, const char *v
                      (int)getpid(), what, value ? value : "", wsgirt_status_str(status));
 }
 
+/* A WSGIPythonPath entry the library refused (wsgi_add_python_paths). */
+static void wsgi_python_path_rejected(wsgirt_status status, const char *entry)
+{
+    wsgi_configure(status, "WSGIPythonPath entry", entry);
+}
+
 /* One text of the Python apache module; a NULL or non-UTF-8 text is left out. */
 static void wsgi_set_host_text(wsgirt_config *config, wsgirt_host_text which, const char *text)
 {
@@ -2714,22 +2720,9 @@ static void wsgi_child_init(apr_pool_t *p, server_rec *s)
     (void)wsgirt_config_set_flag(config, WSGIRT_FLAG_CONSOLE_STDIO,
                                  ap_exists_config_define("DEBUG") ||
                                      ap_exists_config_define("ONE_PROCESS"));
-    /* WSGIPythonPath: embedded mode only (daemons use their python-path=).
-     * As mod_wsgi, every ':' separates: an empty entry ("a::b", a trailing
-     * ':') is passed on, and site.addsitedir('') adds the current
-     * directory. */
-    if (sconf->python_path && *sconf->python_path) {
-        const char *rest = sconf->python_path;
-        for (;;) {
-            const char *colon = strchr(rest, ':');
-            size_t len = colon ? (size_t)(colon - rest) : strlen(rest);
-            wsgi_configure(wsgirt_config_add_python_path(config, rest, len), "WSGIPythonPath entry",
-                           apr_pstrmemdup(p, rest, len));
-            if (!colon)
-                break;
-            rest = colon + 1;
-        }
-    }
+    /* WSGIPythonPath: embedded mode only (daemons use their python-path=). */
+    if (sconf->python_path)
+        wsgi_add_python_paths(p, config, sconf->python_path, wsgi_python_path_rejected);
     status = wsgirt_runtime_new(WSGIRT_ABI_VERSION, config, &wsgi_runtime);
     wsgirt_config_free(config);
     if (status != WSGIRT_STATUS_OK) {
